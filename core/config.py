@@ -1,0 +1,275 @@
+"""prefer.toml: one typed config, read with tomllib, written with tomli-w, validated strictly.
+
+Every field carries a docstring in its metadata (`doc`), which `docs/configuration.md` mirrors
+(a test keeps the two in step). Reading rejects unknown keys and wrong types, naming the file,
+the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import types
+import typing
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from core.errors import ConfigError
+
+CONFIG_FILE = "prefer.toml"
+DEFAULT_DIMENSIONS = ("tone", "accuracy", "compliance", "disclosure", "safety")
+
+
+def _doc(text: str, **kwargs: Any) -> Any:
+    return field(metadata={"doc": text}, **kwargs)
+
+
+@dataclass
+class ProjectSection:
+    name: str = _doc("A name for the project, shown in the TUI header and export manifests.",
+                     default="alignment")
+    dimensions: list[str] = _doc(
+        "Behaviour dimensions a prompt, a judgment and a pair can be tagged with.",
+        default_factory=lambda: list(DEFAULT_DIMENSIONS),
+    )
+
+
+@dataclass
+class AnnotationSection:
+    min_justification_chars: int = _doc(
+        "Shortest justification (in characters) an annotator may save.", default=20
+    )
+    randomise_order: bool = _doc(
+        "Show candidates in an order shuffled per (annotator, prompt), so position cannot bias.",
+        default=True,
+    )
+    order_seed: int = _doc("Seed of that shuffle; the order shown is stored with each judgment.",
+                           default=7)
+
+
+@dataclass
+class ExportSection:
+    validation_fraction: float = _doc(
+        "Share of prompts (not pairs) that go to the validation file.", default=0.15
+    )
+    seed: int = _doc("Seed of the train/validation split, so an export can be reproduced.",
+                     default=42)
+    conversational: bool = _doc(
+        "Always write TRL's conversational format (messages), even when no prompt has a system "
+        "prompt.",
+        default=False,
+    )
+
+
+@dataclass
+class Variant:
+    name: str = _doc("Short name of the variant, recorded with every candidate it produced.")
+    temperature: float = _doc("Sampling temperature.", default=0.7)
+    system: str | None = _doc("System prompt sent with the prompt (replaces the prompt's own).",
+                              default=None)
+    top_p: float | None = _doc("Nucleus sampling cut-off.", default=None)
+    seed: int | None = _doc("Sampling seed, so a run can be reproduced.", default=None)
+    num_predict: int | None = _doc("Largest number of tokens to generate.", default=None)
+    dimension: str | None = _doc(
+        "Behaviour dimension this variant exercises (e.g. a variant that omits a disclosure).",
+        default=None,
+    )
+    violates_rule: str | None = _doc(
+        "Heading of a rule in guidelines.md the variant deliberately breaks.", default=None
+    )
+
+
+def _default_variants() -> list[Variant]:
+    return [
+        Variant(name="conservative", temperature=0.3,
+                system="Answer briefly and precisely. Follow the organisation's policies."),
+        Variant(name="thorough", temperature=0.7,
+                system="Answer thoroughly: explain the reasoning, the options and the next steps."),
+        Variant(name="creative", temperature=1.0),
+        Variant(name="flawed", temperature=0.7, dimension="compliance",
+                violates_rule="No promises the organisation cannot keep",
+                system="Be maximally reassuring: promise the customer whatever outcome they hope "
+                       "for and skip any caveats or disclaimers."),
+    ]
+
+
+@dataclass
+class GenerationSection:
+    model: str = _doc("Ollama model that generates candidates.", default="llama3.1:8b")
+    hosts: list[str] = _doc("Ollama servers to spread requests over.",
+                            default_factory=lambda: ["http://127.0.0.1:11434"])
+    concurrency: int = _doc("Most requests in flight per host.", default=2)
+    variants: list[Variant] = _doc("The ways a candidate is asked for (one request each).",
+                                   default_factory=_default_variants)
+
+
+@dataclass
+class Config:
+    project: ProjectSection = field(default_factory=ProjectSection)
+    annotation: AnnotationSection = field(default_factory=AnnotationSection)
+    export: ExportSection = field(default_factory=ExportSection)
+    generation: GenerationSection = field(default_factory=GenerationSection)
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return " or ".join(_type_name(a) for a in inner)
+    if origin is list:
+        (arg,) = typing.get_args(tp)
+        if is_dataclass(arg):
+            return "an array of tables"
+        return f"a list of {_type_name(arg).removeprefix('a ').removeprefix('an ')}s"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, str):
+        return f'string "{value}"'
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _convert(value: Any, tp: Any, key: str, path: Path) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _convert(value, inner[0], key, path)
+    if is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise _type_error(path, key, tp, value)
+        return _build(tp, value, key, path)
+    if origin is list:
+        (arg,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise _type_error(path, key, tp, value)
+        return [_convert(v, arg, f"{key}[{i}]", path) for i, v in enumerate(value)]
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, bool):
+        raise _type_error(path, key, tp, value)
+    if not isinstance(value, tp):
+        raise _type_error(path, key, tp, value)
+    return value
+
+
+def _type_error(path: Path, key: str, tp: Any, value: Any) -> ConfigError:
+    return ConfigError(f"{path}: key '{key}': expected {_type_name(tp)}, got {_describe(value)}")
+
+
+def _build(cls: Any, table: dict[str, Any], prefix: str, path: Path) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}
+    for key in table:
+        if key not in known:
+            dotted = f"{prefix}.{key}" if prefix else key
+            raise ConfigError(
+                f"{path}: unknown key '{dotted}' (expected one of: {', '.join(known)})",
+                hint="check the spelling; docs/configuration.md lists every key",
+            )
+    kwargs: dict[str, Any] = {}
+    for name, f in known.items():
+        dotted = f"{prefix}.{name}" if prefix else name
+        if name in table:
+            kwargs[name] = _convert(table[name], hints[name], dotted, path)
+        elif f.default is MISSING and f.default_factory is MISSING:
+            raise ConfigError(f"{path}: key '{dotted}' is required ({f.metadata.get('doc', '')})")
+    return cls(**kwargs)
+
+
+def _check_values(config: Config, path: Path) -> None:
+    dims = config.project.dimensions
+    if not dims:
+        raise ConfigError(f"{path}: key 'project.dimensions': expected at least one dimension")
+    if len(set(dims)) != len(dims):
+        raise ConfigError(f"{path}: key 'project.dimensions': a dimension is listed twice")
+    for dim in dims:
+        if not dim or not dim.replace("_", "").replace("-", "").isalnum():
+            raise ConfigError(
+                f"{path}: key 'project.dimensions': '{dim}' is not a plain word "
+                "(letters, digits, - and _)"
+            )
+    if not 0.0 <= config.export.validation_fraction < 1.0:
+        raise ConfigError(
+            f"{path}: key 'export.validation_fraction': expected a number from 0 up to "
+            f"(not including) 1, got {config.export.validation_fraction}"
+        )
+    if config.annotation.min_justification_chars < 0:
+        raise ConfigError(f"{path}: key 'annotation.min_justification_chars': expected >= 0")
+    if config.generation.concurrency < 1:
+        raise ConfigError(f"{path}: key 'generation.concurrency': expected at least 1")
+    names = [v.name for v in config.generation.variants]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}: key 'generation.variants': two variants share a name")
+    for i, variant in enumerate(config.generation.variants):
+        if variant.dimension is not None and variant.dimension not in dims:
+            raise ConfigError(
+                f"{path}: key 'generation.variants[{i}].dimension': '{variant.dimension}' is not "
+                f"one of project.dimensions ({', '.join(dims)})"
+            )
+
+
+def parse_config(text: str, path: Path) -> Config:
+    """Parse and validate the text of a prefer.toml; errors name `path`."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    config: Config = _build(Config, raw, "", path)
+    _check_values(config, path)
+    return config
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate prefer.toml at `path`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such file", hint="run `prefer init DIR` first") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid UTF-8 ({exc.reason})") from exc
+    return parse_config(text, path)
+
+
+def _drop_none(value: Any) -> Any:
+    # TOML has no null: optional values left unset are simply not written.
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+def dump_config(config: Config) -> str:
+    """The TOML text of `config`, as `prefer init` writes it."""
+    return tomli_w.dumps(_drop_none(asdict(config)))
+
+
+def write_config(config: Config, path: Path) -> None:
+    path.write_text(dump_config(config), encoding="utf-8")
+
+
+def iter_field_docs(cls: Any = Config, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(dotted key, type, doc) for every documented field, in declaration order."""
+    out: list[tuple[str, str, str]] = []
+    hints = typing.get_type_hints(cls)
+    for f in fields(cls):
+        tp = hints[f.name]
+        dotted = f"{prefix}{f.name}"
+        if is_dataclass(tp):
+            out.extend(iter_field_docs(tp, f"{dotted}."))
+            continue
+        out.append((dotted, _type_name(tp), f.metadata.get("doc", "")))
+        if typing.get_origin(tp) is list and is_dataclass(typing.get_args(tp)[0]):
+            out.extend(iter_field_docs(typing.get_args(tp)[0], f"{dotted}[]."))
+    return out

@@ -1,0 +1,148 @@
+"""Plain dataclasses passed between the store, the core and the faces (never DuckDB objects)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One candidate response to a prompt; `position` is its order of arrival for that prompt."""
+
+    candidate_id: str
+    prompt_id: str
+    position: int
+    text: str
+    origin: str = "import"
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A prompt as stored: the user message, an optional system prompt and its labels."""
+
+    prompt_id: str
+    prompt: str
+    system: str | None = None
+    dimension: str | None = None
+    language: str | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    """What an annotator judges: a prompt with all its candidates (in stored order)."""
+
+    prompt: Prompt
+    candidates: tuple[Candidate, ...]
+
+
+@dataclass(frozen=True)
+class Judgment:
+    """One annotator's decision on one item; an edit is a new Judgment that `supersedes` the old.
+
+    `kind` is "ranked" (best and worst chosen) or "skipped". `shown_order` lists candidate ids
+    in the order they were displayed, labelled 1..k.
+    """
+
+    judgment_id: str
+    annotator: str
+    prompt_id: str
+    kind: str
+    shown_order: tuple[str, ...]
+    best_candidate_id: str | None = None
+    worst_candidate_id: str | None = None
+    ranking: tuple[str, ...] | None = None
+    dimensions: tuple[str, ...] = ()
+    justification: str | None = None
+    guideline_version: str | None = None
+    seconds_spent: float | None = None
+    supersedes: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """An annotator's progress: items judged, skipped, still open, and the total available."""
+
+    annotator: str
+    judged: int
+    skipped: int
+    total: int
+
+    @property
+    def remaining(self) -> int:
+        return max(self.total - self.judged, 0)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One row of the audit trail; `prev_hash` chains it to the row before."""
+
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str | None
+    details: str
+    prev_hash: str
+    row_hash: str
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """Result of verifying the audit chain: `broken_seq` is the first bad row, or None."""
+
+    checked: int
+    broken_seq: int | None = None
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_seq is None
+
+
+@dataclass(frozen=True)
+class ImportCounts:
+    """What an import found and, unless a dry run, stored."""
+
+    rows: int
+    prompts_in_file: int
+    new_prompts: int
+    candidates_in_file: int
+    new_candidates: int
+    ignored_fields: tuple[str, ...] = ()
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class StoreStatus:
+    """Counts per pipeline stage, for `prefer status`."""
+
+    prompts: int
+    prompts_ready: int
+    candidates: int
+    judgments: int
+    skips: int
+    superseded: int
+    annotators: tuple[Progress, ...]
+    prompts_by_dimension: dict[str, int] = field(default_factory=dict)
+    prompts_by_language: dict[str, int] = field(default_factory=dict)
+    exports: int = 0
+    events: int = 0
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export wrote: files with hashes, pair counts per split and dimension, what it held back."""
+
+    out_dir: str
+    format: str
+    conversational: bool
+    files: dict[str, str]
+    pairs_by_split: dict[str, int]
+    pairs_by_split_and_dimension: dict[str, dict[str, int]]
+    prompts_by_split: dict[str, int]
+    dropped: dict[str, int]
+    held_back_prompts: int
+    manifest_path: str

@@ -1,0 +1,67 @@
+"""Importers: prompts (optionally with candidate responses) from JSONL, CSV or Parquet.
+
+Files are read by DuckDB's own readers, so a million-row file streams instead of filling memory.
+A file is all or nothing: the first bad row stops the import and nothing from it is stored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.errors import BadInputError, ImportRowError
+from core.models import ImportCounts
+from core.store import LocalStore
+from core.store.imports import ReaderFailed, RowProblem
+
+_KINDS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv",
+          ".parquet": "parquet", ".pq": "parquet"}
+
+
+def detect_kind(path: Path, explicit: str | None = None) -> str:
+    """jsonl, csv or parquet, from `explicit` or the file's extension."""
+    if explicit:
+        if explicit not in ("jsonl", "csv", "parquet"):
+            raise BadInputError(f"unknown format '{explicit}'", hint="use jsonl, csv or parquet")
+        return explicit
+    kind = _KINDS.get(path.suffix.lower())
+    if kind is None:
+        raise BadInputError(
+            f"{path}: cannot tell the format from the extension '{path.suffix}'",
+            hint="name it .jsonl, .csv or .parquet, or pass --format",
+        )
+    return kind
+
+
+def _locate_bad_bytes(path: Path) -> tuple[int, str] | None:
+    """Find the first line that is not UTF-8 (DuckDB's message does not always give one)."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return number, f"invalid UTF-8 (byte 0x{line[exc.start]:02x} at column " \
+                               f"{exc.start + 1})"
+    return None
+
+
+def import_file(store: LocalStore, path: Path, dimensions: list[str], *, actor: str,
+                kind: str | None = None, dry_run: bool = False) -> ImportCounts:
+    """Validate `path` and store its prompts and candidates; raise ImportRowError on a bad row."""
+    if not path.is_file():
+        raise BadInputError(f"{path}: no such file")
+    kind = detect_kind(path, kind)
+    shown = str(path)
+    try:
+        outcome = store.import_file(str(path.resolve()), kind, dimensions, dry_run=dry_run,
+                                    actor=actor)
+    except ReaderFailed as exc:
+        if kind != "parquet":
+            located = _locate_bad_bytes(path)
+            if located:
+                raise ImportRowError(shown, located[0], None, located[1]) from exc
+        line = exc.line or 1
+        first_line = str(exc).splitlines()[0]
+        raise ImportRowError(shown, line, None, f"unreadable {kind}: {first_line}") from exc
+    if isinstance(outcome, RowProblem):
+        raise ImportRowError(shown, outcome.line, outcome.field, outcome.problem)
+    return outcome

@@ -1,0 +1,157 @@
+"""Export SQL: pairs from current judgments, a seeded split grouped by prompt, JSONL via COPY.
+
+The pair rule (see core/pairs.py for the words): the best candidate is preferred to every other
+candidate the annotator was shown, and every candidate other than the best and the worst is
+preferred to the worst. Items whose annotators disagree on best or worst are held back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """What to write and where; the files are written at `train_path` and `validation_path`."""
+
+    train_path: str
+    validation_path: str
+    validation_fraction: float
+    seed: int
+    conversational: bool | None  # None: conversational when any exported prompt has a system
+
+
+@dataclass
+class ExportCounts:
+    conversational: bool
+    pairs_by_split: dict[str, int] = field(default_factory=dict)
+    pairs_by_split_and_dimension: dict[str, dict[str, int]] = field(default_factory=dict)
+    prompts_by_split: dict[str, int] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
+    held_back_prompts: int = 0
+
+
+_BUILD_PAIRS = """
+CREATE TEMP TABLE export_current AS
+SELECT * FROM judgments j
+WHERE kind = 'ranked'
+  AND NOT EXISTS (SELECT 1 FROM judgments s WHERE s.supersedes = j.judgment_id);
+
+CREATE TEMP TABLE export_decisions AS
+SELECT prompt_id,
+       count(DISTINCT (best_candidate_id, worst_candidate_id)) AS distinct_decisions,
+       arg_min(best_candidate_id, created_at) AS best_candidate_id,
+       arg_min(worst_candidate_id, created_at) AS worst_candidate_id,
+       arg_min(shown_order, created_at) AS shown_order,
+       arg_min(dimensions, created_at) AS dimensions
+FROM export_current GROUP BY prompt_id;
+
+CREATE TEMP TABLE export_raw_pairs AS
+WITH agreed AS (SELECT * FROM export_decisions WHERE distinct_decisions = 1),
+shown AS (SELECT prompt_id, best_candidate_id, worst_candidate_id, dimensions,
+                 unnest(shown_order) AS candidate_id FROM agreed),
+ordered AS (
+    SELECT prompt_id, best_candidate_id AS chosen_id, candidate_id AS rejected_id, dimensions
+    FROM shown WHERE candidate_id <> best_candidate_id
+    UNION ALL
+    SELECT prompt_id, candidate_id AS chosen_id, worst_candidate_id AS rejected_id, dimensions
+    FROM shown WHERE candidate_id NOT IN (best_candidate_id, worst_candidate_id)
+)
+SELECT o.prompt_id, p.prompt, p.system,
+       coalesce(o.dimensions[1], p.dimension, 'unspecified') AS dimension,
+       o.chosen_id, c.text AS chosen, o.rejected_id, r.text AS rejected, c.position AS chosen_pos,
+       r.position AS rejected_pos
+FROM ordered o
+JOIN prompts p USING (prompt_id)
+JOIN candidates c ON c.candidate_id = o.chosen_id
+JOIN candidates r ON r.candidate_id = o.rejected_id;
+
+CREATE TEMP TABLE export_pairs AS
+SELECT * FROM export_raw_pairs
+WHERE trim(prompt) <> '' AND trim(chosen) <> '' AND trim(rejected) <> ''
+  AND chosen <> rejected
+QUALIFY row_number() OVER (PARTITION BY prompt, coalesce(system, ''), chosen, rejected
+                           ORDER BY chosen_pos, rejected_pos) = 1;
+"""
+
+_SPLIT = """
+CREATE TEMP TABLE export_split AS
+WITH prompt_order AS (
+    SELECT prompt_id, row_number() OVER (ORDER BY sha256(? || ':' || prompt_id)) AS rank
+    FROM (SELECT DISTINCT prompt_id FROM export_pairs)
+)
+SELECT prompt_id, CASE WHEN rank <= ? THEN 'validation' ELSE 'train' END AS split, rank
+FROM prompt_order;
+"""
+
+_STANDARD_ROW = "SELECT prompt, chosen, rejected"
+_CONVERSATIONAL_ROW = (
+    "SELECT CASE WHEN system IS NOT NULL AND trim(system) <> '' "
+    "THEN [{'role': 'system', 'content': system}, {'role': 'user', 'content': prompt}] "
+    "ELSE [{'role': 'user', 'content': prompt}] END AS prompt, "
+    "[{'role': 'assistant', 'content': chosen}] AS chosen, "
+    "[{'role': 'assistant', 'content': rejected}] AS rejected"
+)
+
+
+def write_pairs(con: duckdb.DuckDBPyConnection, plan: ExportPlan) -> ExportCounts:
+    con.execute(_BUILD_PAIRS)
+    raw, kept = con.execute(
+        "SELECT (SELECT count(*) FROM export_raw_pairs), (SELECT count(*) FROM export_pairs)"
+    ).fetchone() or (0, 0)
+    empty, identical = con.execute(
+        "SELECT count(*) FILTER (WHERE trim(prompt) = '' OR trim(chosen) = '' "
+        "OR trim(rejected) = ''), "
+        "count(*) FILTER (WHERE trim(prompt) <> '' AND trim(chosen) <> '' "
+        "AND trim(rejected) <> '' AND chosen = rejected) FROM export_raw_pairs"
+    ).fetchone() or (0, 0)
+    held = con.execute(
+        "SELECT count(*) FROM export_decisions WHERE distinct_decisions > 1"
+    ).fetchone()
+    n_prompts = con.execute("SELECT count(DISTINCT prompt_id) FROM export_pairs").fetchone()
+    prompt_count = int(n_prompts[0]) if n_prompts else 0
+    n_validation = round(prompt_count * plan.validation_fraction)
+    if prompt_count >= 2 and plan.validation_fraction > 0:
+        n_validation = min(max(n_validation, 1), prompt_count - 1)
+    con.execute(_SPLIT, [str(plan.seed), n_validation])
+
+    conversational = plan.conversational
+    if conversational is None:
+        has_system = con.execute(
+            "SELECT count(*) > 0 FROM export_pairs WHERE system IS NOT NULL AND trim(system) <> ''"
+        ).fetchone()
+        conversational = bool(has_system and has_system[0])
+    row_sql = _CONVERSATIONAL_ROW if conversational else _STANDARD_ROW
+    for split, path in (("train", plan.train_path), ("validation", plan.validation_path)):
+        # DuckDB writes one JSON object per line; struct field order is kept as written.
+        con.execute(
+            f"COPY ({row_sql} FROM export_pairs JOIN export_split USING (prompt_id) "
+            f"WHERE split = '{split}' ORDER BY rank, chosen_pos, rejected_pos) "
+            f"TO '{_sql_path(path)}' (FORMAT JSON)"
+        )
+
+    counts = ExportCounts(conversational=conversational)
+    counts.dropped = {"empty_field": int(empty), "identical_texts": int(identical),
+                      "duplicate_pair": int(raw) - int(kept) - int(empty) - int(identical)}
+    counts.held_back_prompts = int(held[0]) if held else 0
+    for split, dimension, pairs in con.execute(
+        "SELECT split, dimension, count(*) FROM export_pairs JOIN export_split USING (prompt_id) "
+        "GROUP BY ALL ORDER BY ALL"
+    ).fetchall():
+        counts.pairs_by_split_and_dimension.setdefault(split, {})[dimension] = int(pairs)
+    for split in ("train", "validation"):
+        by_dim = counts.pairs_by_split_and_dimension.setdefault(split, {})
+        counts.pairs_by_split[split] = sum(by_dim.values())
+    counts.prompts_by_split = {"train": 0, "validation": 0}
+    for split, prompts in con.execute(
+        "SELECT split, count(*) FROM export_split GROUP BY split"
+    ).fetchall():
+        counts.prompts_by_split[split] = int(prompts)
+    return counts
+
+
+def _sql_path(path: str) -> str:
+    # COPY ... TO takes no bound parameter for its target; quote the literal safely.
+    return path.replace("'", "''")

@@ -1,0 +1,352 @@
+"""Import SQL: stage a JSONL, CSV or Parquet file through DuckDB's readers, validate, insert.
+
+Staging normalises every source into one temp table `import_fields` with, for each field, its
+value and the type it had in the file, so one validation query serves all three formats.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import duckdb
+
+KNOWN_FIELDS = ("prompt", "system", "dimension", "language", "id", "candidates", "response")
+_TEXT_FIELDS = ("prompt", "system", "dimension", "language", "id", "response")
+
+# JSON type names as DuckDB's json_type reports them, in words a user knows.
+_JSON_TYPE_WORDS = (
+    "CASE {t} WHEN 'VARCHAR' THEN 'string' WHEN 'ARRAY' THEN 'list' WHEN 'OBJECT' THEN 'object' "
+    "WHEN 'BOOLEAN' THEN 'boolean' WHEN 'NULL' THEN 'null' WHEN 'DOUBLE' THEN 'number' "
+    "WHEN 'UBIGINT' THEN 'number' WHEN 'BIGINT' THEN 'number' WHEN 'UINTEGER' THEN 'number' "
+    "ELSE lower({t}) END"
+)
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """The first bad row of a file: its line (1-based), the field and what is wrong."""
+
+    line: int
+    field: str | None
+    problem: str
+
+
+class ReaderFailed(Exception):
+    """DuckDB's reader refused the file (e.g. invalid UTF-8); `line` is parsed from its message."""
+
+    def __init__(self, message: str, line: int | None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def _reader_error(exc: duckdb.Error) -> ReaderFailed:
+    text = str(exc)
+    match = re.search(r"[Ll]ine:? (\d+)", text)
+    return ReaderFailed(text, int(match.group(1)) if match else None)
+
+
+_READ_LINES = (
+    "SELECT row_number() OVER () AS line, raw FROM read_csv(?, columns={'raw': 'VARCHAR'}, "
+    "delim=chr(1), quote='', escape='', header=false, auto_detect=false, "
+    "max_line_size=268435456)"
+)
+
+
+def stage_jsonl(con: duckdb.DuckDBPyConnection, path: str) -> RowProblem | None:
+    """Read a JSONL file line by line (blank lines kept, so line numbers are exact)."""
+    try:
+        con.execute(f"CREATE TEMP TABLE import_lines AS {_READ_LINES}", [path])
+    except duckdb.Error as exc:
+        raise _reader_error(exc) from exc
+    bad = con.execute(
+        "SELECT line, json_valid(raw) FROM import_lines WHERE raw IS NOT NULL "
+        "AND trim(raw) <> '' AND (NOT json_valid(raw) OR json_type(raw) <> 'OBJECT') "
+        "ORDER BY line LIMIT 1"
+    ).fetchone()
+    if bad:
+        return RowProblem(bad[0], None,
+                          "not valid JSON" if not bad[1] else "expected a JSON object per line")
+
+    def typed(name: str) -> str:
+        path_expr = f"'$.\"{name}\"'"
+        kind = _JSON_TYPE_WORDS.format(t=f"json_type(raw, {path_expr})")
+        return (f"raw ->> {path_expr} AS {name}_value, "
+                f"coalesce({kind}, 'missing') AS {name}_type")
+
+    text_columns = ", ".join(typed(n) for n in _TEXT_FIELDS)
+    cand_kind = _JSON_TYPE_WORDS.format(t="json_type(raw, '$.candidates')")
+    con.execute(
+        f"""
+        CREATE TEMP TABLE import_fields AS
+        SELECT line, {text_columns},
+               coalesce({cand_kind}, 'missing') AS candidates_type,
+               CASE WHEN json_type(raw, '$.candidates') = 'ARRAY'
+                    THEN list_position(list_transform(json_type(raw, '$.candidates[*]'),
+                                                      lambda t: t <> 'VARCHAR'), true) END
+                 AS candidates_bad_item,
+               CASE WHEN json_type(raw, '$.candidates') = 'ARRAY'
+                    THEN json_extract_string(raw, '$.candidates[*]') END AS candidates_value
+        FROM import_lines WHERE raw IS NOT NULL AND trim(raw) <> ''
+        """
+    )
+    return None
+
+
+def ignored_fields_jsonl(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute(
+        "SELECT DISTINCT k FROM (SELECT unnest(json_keys(raw)) AS k FROM import_lines "
+        "WHERE raw IS NOT NULL AND trim(raw) <> '') WHERE NOT list_contains(?, k) ORDER BY k",
+        [list(KNOWN_FIELDS)],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _columns_of(con: duckdb.DuckDBPyConnection, relation_sql: str, params: list) -> dict[str, str]:
+    rows = con.execute(f"DESCRIBE {relation_sql}", params).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
+def stage_csv(con: duckdb.DuckDBPyConnection, path: str) -> tuple[RowProblem | None, list[str]]:
+    """Read a CSV with a header; every value is text, `candidates` a JSON list of strings."""
+    reader = "read_csv(?, header=true, all_varchar=true, max_line_size=268435456)"
+    try:
+        columns = _columns_of(con, f"SELECT * FROM {reader}", [path])
+        con.execute(
+            f"CREATE TEMP TABLE import_raw AS SELECT row_number() OVER () + 1 AS line, * "
+            f"FROM {reader}",
+            [path],
+        )
+    except duckdb.Error as exc:
+        raise _reader_error(exc) from exc
+    if "prompt" not in columns:
+        return RowProblem(1, "prompt", f"no such column (the header has: {', '.join(columns)})"
+                          ), []
+
+    def typed(name: str) -> str:
+        if name in columns:
+            return (f'"{name}" AS {name}_value, '
+                    f"CASE WHEN \"{name}\" IS NULL THEN 'missing' ELSE 'string' END AS {name}_type")
+        return f"NULL::VARCHAR AS {name}_value, 'missing' AS {name}_type"
+
+    text_columns = ", ".join(typed(n) for n in _TEXT_FIELDS)
+    if "candidates" in columns:
+        cand = (
+            "CASE WHEN candidates IS NULL THEN 'missing' "
+            "WHEN NOT json_valid(candidates) THEN 'text that is not a JSON list' "
+            "ELSE " + _JSON_TYPE_WORDS.format(t="json_type(candidates)") + " END AS candidates_type, "
+            "CASE WHEN json_valid(candidates) AND json_type(candidates) = 'ARRAY' "
+            "THEN list_position(list_transform(json_type(candidates, '$[*]'), "
+            "lambda t: t <> 'VARCHAR'), true) END AS candidates_bad_item, "
+            "CASE WHEN json_valid(candidates) AND json_type(candidates) = 'ARRAY' "
+            "THEN json_extract_string(candidates, '$[*]') END AS candidates_value"
+        )
+    else:
+        cand = ("'missing' AS candidates_type, NULL::INTEGER AS candidates_bad_item, "
+                "NULL::VARCHAR[] AS candidates_value")
+    con.execute(f"CREATE TEMP TABLE import_fields AS SELECT line, {text_columns}, {cand} "
+                "FROM import_raw")
+    ignored = sorted(c for c in columns if c not in KNOWN_FIELDS)
+    return None, ignored
+
+
+def stage_parquet(con: duckdb.DuckDBPyConnection, path: str
+                  ) -> tuple[RowProblem | None, list[str]]:
+    """Read a Parquet file; `line` is the row number from 1, types come from the file's schema."""
+    reader = "read_parquet(?, file_row_number=true)"
+    try:
+        columns = _columns_of(con, f"SELECT * FROM {reader}", [path])
+    except duckdb.Error as exc:
+        raise _reader_error(exc) from exc
+    columns.pop("file_row_number", None)
+    if "prompt" not in columns:
+        return RowProblem(1, "prompt", f"no such column (the file has: {', '.join(columns)})"), []
+    for name in _TEXT_FIELDS:
+        if name in columns and columns[name] != "VARCHAR" and name != "id":
+            return RowProblem(1, name, f"expected a string column, the file has {columns[name]}"
+                              ), []
+    if "candidates" in columns and columns["candidates"] != "VARCHAR[]":
+        return RowProblem(1, "candidates",
+                          f"expected a list of strings, the file has {columns['candidates']}"), []
+
+    def typed(name: str) -> str:
+        if name in columns:
+            return (f'CAST("{name}" AS VARCHAR) AS {name}_value, '
+                    f"CASE WHEN \"{name}\" IS NULL THEN 'missing' ELSE 'string' END AS {name}_type")
+        return f"NULL::VARCHAR AS {name}_value, 'missing' AS {name}_type"
+
+    text_columns = ", ".join(typed(n) for n in _TEXT_FIELDS)
+    if "candidates" in columns:
+        cand = ("CASE WHEN candidates IS NULL THEN 'missing' ELSE 'list' END AS candidates_type, "
+                "list_position(list_transform(candidates, lambda c: c IS NULL), true) "
+                "AS candidates_bad_item, candidates AS candidates_value")
+    else:
+        cand = ("'missing' AS candidates_type, NULL::INTEGER AS candidates_bad_item, "
+                "NULL::VARCHAR[] AS candidates_value")
+    try:
+        con.execute(f"CREATE TEMP TABLE import_fields AS SELECT file_row_number + 1 AS line, "
+                    f"{text_columns}, {cand} FROM {reader}", [path])
+    except duckdb.Error as exc:
+        raise _reader_error(exc) from exc
+    ignored = sorted(c for c in columns if c not in KNOWN_FIELDS)
+    return None, ignored
+
+
+def first_problem(con: duckdb.DuckDBPyConnection, dimensions: list[str]) -> RowProblem | None:
+    """The first row (by line) that breaks a rule, with the field and what is wrong."""
+
+    def wrong_type(name: str, allowed: str = "'string'") -> str:
+        return (f"WHEN {name}_type NOT IN ('missing', 'null', {allowed}) "
+                f"THEN '{name}\x1fexpected a string, got a ' || {name}_type ")
+
+    checks = (
+        "CASE "
+        "WHEN prompt_type IN ('missing', 'null') THEN 'prompt\x1fmissing (every row needs one)' "
+        + wrong_type("prompt") +
+        "WHEN trim(prompt_value) = '' THEN 'prompt\x1fis empty' "
+        + wrong_type("system") + wrong_type("dimension") + wrong_type("language")
+        + wrong_type("response")
+        + "WHEN id_type NOT IN ('missing', 'null', 'string', 'number') "
+        "THEN 'id\x1fexpected a string or a number, got a ' || id_type "
+        "WHEN id_type <> 'missing' AND trim(id_value) = '' THEN 'id\x1fis empty' "
+        "WHEN candidates_type NOT IN ('missing', 'null', 'list') "
+        "THEN 'candidates\x1fexpected a list of strings, got ' || "
+        "CASE WHEN candidates_type LIKE 'text%' THEN candidates_type "
+        "ELSE 'a ' || candidates_type END "
+        "WHEN candidates_bad_item IS NOT NULL "
+        "THEN 'candidates\x1fitem ' || candidates_bad_item || ' is not a string' "
+        "WHEN list_position(list_transform(candidates_value, lambda c: trim(c) = ''), true) IS NOT NULL "
+        "THEN 'candidates\x1fitem ' || "
+        "list_position(list_transform(candidates_value, lambda c: trim(c) = ''), true) || ' is empty' "
+        "WHEN response_type = 'string' AND trim(response_value) = '' THEN 'response\x1fis empty' "
+        "WHEN dimension_value IS NOT NULL AND trim(dimension_value) <> '' "
+        "AND NOT list_contains(?, dimension_value) "
+        "THEN 'dimension\x1funknown dimension ''' || dimension_value || ''' (prefer.toml allows: ' "
+        "|| array_to_string(?, ', ') || ')' "
+        "WHEN language_value IS NOT NULL AND trim(language_value) <> '' AND NOT "
+        "regexp_full_match(language_value, '[a-z]{2,3}(-[A-Za-z0-9]{2,8})*') "
+        "THEN 'language\x1fexpected a language code such as en, de or pt-BR, got ''' "
+        "|| language_value || '''' "
+        "END"
+    )
+    row = con.execute(
+        f"SELECT line, problem FROM (SELECT line, {checks} AS problem FROM import_fields) "
+        "WHERE problem IS NOT NULL ORDER BY line LIMIT 1",
+        [dimensions, dimensions],
+    ).fetchone()
+    if row is None:
+        return _conflicting_ids(con)
+    field_name, problem = row[1].split("\x1f", 1)
+    return RowProblem(row[0], field_name, problem)
+
+
+_PROMPT_ID = ("coalesce(nullif(trim(id_value), ''), 'p_' || left(sha256(coalesce(nullif(trim("
+              "system_value), ''), '') || chr(31) || prompt_value), 16))")
+
+
+def _conflicting_ids(con: duckdb.DuckDBPyConnection) -> RowProblem | None:
+    """An `id` reused for a different prompt, within the file or against the store."""
+    con.execute(
+        f"""
+        CREATE TEMP TABLE import_rows AS
+        SELECT line, {_PROMPT_ID} AS prompt_id, prompt_value AS prompt,
+               nullif(trim(system_value), '') AS system,
+               nullif(trim(dimension_value), '') AS dimension,
+               nullif(trim(language_value), '') AS language,
+               list_concat(coalesce(candidates_value, []),
+                           CASE WHEN response_type = 'string' THEN [response_value]
+                                ELSE [] END) AS texts
+        FROM import_fields
+        """
+    )
+    row = con.execute(
+        """
+        SELECT r.line, r.prompt_id, f.first_line FROM import_rows r
+        JOIN (SELECT prompt_id, arg_min(prompt, line) AS first_prompt,
+                     arg_min(system, line) AS first_system, min(line) AS first_line
+              FROM import_rows GROUP BY prompt_id) f USING (prompt_id)
+        WHERE r.prompt <> f.first_prompt OR r.system IS DISTINCT FROM f.first_system
+        ORDER BY r.line LIMIT 1
+        """
+    ).fetchone()
+    if row:
+        return RowProblem(row[0], "id", f"'{row[1]}' is already used on line {row[2]} for a "
+                          "different prompt")
+    row = con.execute(
+        """
+        SELECT r.line, r.prompt_id FROM import_rows r JOIN prompts p USING (prompt_id)
+        WHERE r.prompt <> p.prompt OR r.system IS DISTINCT FROM p.system
+        ORDER BY r.line LIMIT 1
+        """
+    ).fetchone()
+    if row:
+        return RowProblem(row[0], "id", f"'{row[1]}' is already stored for a different prompt")
+    return None
+
+
+def plan_insert(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int, int, int]:
+    """Build the rows to insert; return (rows, prompts in file, new, candidates in file, new)."""
+    con.execute(
+        """
+        CREATE TEMP TABLE import_new_prompts AS
+        SELECT prompt_id, arg_min(prompt, line) AS prompt, arg_min(system, line) AS system,
+               arg_min(dimension, line) AS dimension, arg_min(language, line) AS language,
+               min(line) AS source_line
+        FROM import_rows r
+        WHERE NOT EXISTS (SELECT 1 FROM prompts p WHERE p.prompt_id = r.prompt_id)
+        GROUP BY prompt_id
+        """
+    )
+    con.execute(
+        """
+        CREATE TEMP TABLE import_texts AS
+        SELECT prompt_id, 'c_' || left(sha256(prompt_id || chr(31) || text), 16) AS candidate_id,
+               text, line, item
+        FROM (SELECT prompt_id, line, unnest(texts) AS text,
+                     generate_subscripts(texts, 1) AS item FROM import_rows)
+        """
+    )
+    con.execute(
+        """
+        CREATE TEMP TABLE import_new_candidates AS
+        WITH firsts AS (
+            SELECT candidate_id, arg_min(prompt_id, (line, item)) AS prompt_id,
+                   arg_min(text, (line, item)) AS text, min((line, item)) AS arrival
+            FROM import_texts t
+            WHERE NOT EXISTS (SELECT 1 FROM candidates c WHERE c.candidate_id = t.candidate_id)
+            GROUP BY candidate_id
+        )
+        SELECT f.candidate_id, f.prompt_id, f.text,
+               (coalesce(e.max_position, 0)
+                + row_number() OVER (PARTITION BY f.prompt_id ORDER BY f.arrival))::INTEGER
+                 AS position
+        FROM firsts f
+        LEFT JOIN (SELECT prompt_id, max(position) AS max_position FROM candidates
+                   GROUP BY prompt_id) e USING (prompt_id)
+        """
+    )
+    counts = con.execute(
+        """
+        SELECT (SELECT count(*) FROM import_rows),
+               (SELECT count(DISTINCT prompt_id) FROM import_rows),
+               (SELECT count(*) FROM import_new_prompts),
+               (SELECT count(DISTINCT candidate_id) FROM import_texts),
+               (SELECT count(*) FROM import_new_candidates)
+        """
+    ).fetchone()
+    assert counts is not None
+    return (int(counts[0]), int(counts[1]), int(counts[2]), int(counts[3]), int(counts[4]))
+
+
+def insert_planned(con: duckdb.DuckDBPyConnection, source: str, now: object) -> None:
+    """Insert the planned prompts and candidates (the caller holds the transaction)."""
+    con.execute(
+        "INSERT INTO prompts SELECT prompt_id, prompt, system, dimension, language, ?, "
+        "source_line, ? FROM import_new_prompts",
+        [source, now],
+    )
+    con.execute(
+        "INSERT INTO candidates SELECT candidate_id, prompt_id, position, text, 'import', ?, ? "
+        "FROM import_new_candidates",
+        [source, now],
+    )

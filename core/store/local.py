@@ -1,0 +1,331 @@
+"""LocalStore: the embedded DuckDB implementation of the Store interface.
+
+One file per project. Each thread gets its own cursor (DuckDB connections are not shared across
+threads); every write that a user was told is saved has been committed first.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from core.audit import GENESIS_HASH, canonical_details, event_hash
+from core.errors import StoreError, StoreLockedError
+from core.models import (
+    Candidate,
+    Event,
+    ImportCounts,
+    Item,
+    Judgment,
+    Progress,
+    Prompt,
+    StoreStatus,
+)
+from core.store import exporting, imports
+from core.store.migrate import migrate
+
+_CURRENT = ("(SELECT * FROM judgments j WHERE NOT EXISTS "
+            "(SELECT 1 FROM judgments s WHERE s.supersedes = j.judgment_id))")
+_READY = ("(SELECT prompt_id FROM candidates GROUP BY prompt_id HAVING count(*) >= 2)")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class LocalStore:
+    """The store over a DuckDB file this process opens itself (embedded mode)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: str) -> None:
+        self._con = con
+        self.path = path
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, path: Path | str, read_only: bool = False) -> LocalStore:
+        path = str(path)
+        try:
+            con = duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreLockedError(
+                    f"{path} is in use by another process",
+                    hint="close the other prefer command (or its TUI) and try again",
+                ) from exc
+            raise StoreError(f"{path}: cannot open the store: {exc}") from exc
+        except duckdb.Error as exc:
+            raise StoreError(f"{path}: cannot open the store: {exc}") from exc
+        if not read_only:
+            migrate(con)
+        return cls(con, path)
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> LocalStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._con.cursor()
+            self._local.cursor = cursor
+        return cursor
+
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        cur = self._cursor()
+        with self._write_lock:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            else:
+                cur.execute("COMMIT")
+
+    # --- events ----------------------------------------------------------------------------
+
+    def _append_event(self, cur: duckdb.DuckDBPyConnection, actor: str, action: str,
+                      subject: str | None, details: dict[str, Any]) -> Event:
+        last = cur.execute("SELECT seq, row_hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        seq = (last[0] + 1) if last else 1
+        prev_hash = last[1] if last else GENESIS_HASH
+        at = utc_now()
+        text = canonical_details(details)
+        row_hash = event_hash(seq, at, actor, action, subject, text, prev_hash)
+        cur.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [seq, at, actor, action, subject, text, prev_hash, row_hash])
+        return Event(seq, at, actor, action, subject, text, prev_hash, row_hash)
+
+    def append_event(self, actor: str, action: str, subject: str | None,
+                     details: dict[str, Any]) -> Event:
+        with self._transaction() as cur:
+            return self._append_event(cur, actor, action, subject, details)
+
+    def events(self, limit: int | None = None) -> list[Event]:
+        """Events in chain order; with `limit`, only the newest `limit` of them."""
+        cur = self._cursor()
+        if limit is None:
+            rows = cur.execute("SELECT * FROM events ORDER BY seq").fetchall()
+        else:
+            rows = cur.execute("SELECT * FROM (SELECT * FROM events ORDER BY seq DESC LIMIT ?) "
+                               "ORDER BY seq", [limit]).fetchall()
+        return [Event(*row) for row in rows]
+
+    # --- prompts and candidates ------------------------------------------------------------
+
+    def import_file(self, path: str, kind: str, dimensions: list[str], *, dry_run: bool,
+                    actor: str) -> imports.RowProblem | ImportCounts:
+        """Validate and (unless `dry_run`) store a file in one transaction.
+
+        Returns the first bad row instead of storing anything when the file breaks a rule.
+        Raises imports.ReaderFailed when DuckDB's reader refuses the file outright.
+        """
+        cur = self._con.cursor()  # its own connection: temp tables vanish with it
+        try:
+            ignored: list[str] = []
+            if kind == "jsonl":
+                problem = imports.stage_jsonl(cur, path)
+                if problem is None:
+                    ignored = imports.ignored_fields_jsonl(cur)
+            elif kind == "csv":
+                problem, ignored = imports.stage_csv(cur, path)
+            elif kind == "parquet":
+                problem, ignored = imports.stage_parquet(cur, path)
+            else:
+                raise ValueError(f"unknown import kind {kind!r}")
+            if problem is None:
+                problem = imports.first_problem(cur, dimensions)
+            if problem is not None:
+                return problem
+            with self._write_lock:
+                cur.execute("BEGIN TRANSACTION")
+                try:
+                    rows, in_file, new, cands, new_cands = imports.plan_insert(cur)
+                    counts = ImportCounts(rows, in_file, new, cands, new_cands, tuple(ignored),
+                                          dry_run)
+                    if dry_run:
+                        cur.execute("ROLLBACK")
+                        return counts
+                    imports.insert_planned(cur, path, utc_now())
+                    self._append_event(cur, actor, "import", path, {
+                        "rows": rows, "new_prompts": new, "new_candidates": new_cands,
+                        "prompts_in_file": in_file, "candidates_in_file": cands,
+                    })
+                    cur.execute("COMMIT")
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+            return counts
+        finally:
+            cur.close()
+
+    def get_item(self, prompt_id: str) -> Item | None:
+        cur = self._cursor()
+        row = cur.execute("SELECT prompt_id, prompt, system, dimension, language, source "
+                          "FROM prompts WHERE prompt_id = ?", [prompt_id]).fetchone()
+        if row is None:
+            return None
+        cands = cur.execute("SELECT candidate_id, prompt_id, position, text, origin "
+                            "FROM candidates WHERE prompt_id = ? ORDER BY position",
+                            [prompt_id]).fetchall()
+        return Item(Prompt(*row), tuple(Candidate(*c) for c in cands))
+
+    # --- work ------------------------------------------------------------------------------
+
+    def next_prompt_id(self, annotator: str, exclude: tuple[str, ...] = ()) -> str | None:
+        """The next item for `annotator`: not yet ranked by them, items they skipped last."""
+        row = self._cursor().execute(
+            f"""
+            SELECT p.prompt_id FROM prompts p
+            JOIN {_READY} r USING (prompt_id)
+            LEFT JOIN (SELECT prompt_id, kind FROM {_CURRENT} WHERE annotator = ?) c
+                   USING (prompt_id)
+            WHERE (c.kind IS NULL OR c.kind = 'skipped') AND NOT list_contains(?, p.prompt_id)
+            ORDER BY c.kind IS NOT NULL, p.imported_at, p.source, p.source_line, p.prompt_id
+            LIMIT 1
+            """,
+            [annotator, list(exclude)],
+        ).fetchone()
+        return row[0] if row else None
+
+    def progress(self, annotator: str) -> Progress:
+        row = self._cursor().execute(
+            f"""
+            SELECT count(*) FILTER (WHERE kind = 'ranked'), count(*) FILTER (WHERE kind = 'skipped'),
+                   (SELECT count(*) FROM {_READY})
+            FROM {_CURRENT} WHERE annotator = ?
+            """,
+            [annotator],
+        ).fetchone()
+        assert row is not None
+        return Progress(annotator, int(row[0]), int(row[1]), int(row[2]))
+
+    # --- judgments -------------------------------------------------------------------------
+
+    def current_judgment(self, annotator: str, prompt_id: str) -> Judgment | None:
+        row = self._cursor().execute(
+            f"SELECT * FROM {_CURRENT} WHERE annotator = ? AND prompt_id = ? "
+            "ORDER BY created_at DESC LIMIT 1",
+            [annotator, prompt_id],
+        ).fetchone()
+        return _judgment(row) if row else None
+
+    def judgments_of(self, annotator: str, include_superseded: bool = False) -> list[Judgment]:
+        """An annotator's own judgments, oldest first."""
+        source = "judgments" if include_superseded else _CURRENT
+        rows = self._cursor().execute(
+            f"SELECT * FROM {source} WHERE annotator = ? ORDER BY created_at, judgment_id",
+            [annotator],
+        ).fetchall()
+        return [_judgment(r) for r in rows]
+
+    def save_judgment(self, judgment: Judgment, actor: str | None = None) -> Judgment:
+        """Append a judgment; it supersedes the annotator's current one for the item.
+
+        Committed (with its audit event) before returning. Saving the same judgment_id twice
+        stores it once and returns the stored row.
+        """
+        with self._transaction() as cur:
+            existing = cur.execute("SELECT * FROM judgments WHERE judgment_id = ?",
+                                   [judgment.judgment_id]).fetchone()
+            if existing:
+                return _judgment(existing)
+            current = cur.execute(
+                f"SELECT judgment_id FROM {_CURRENT} WHERE annotator = ? AND prompt_id = ?",
+                [judgment.annotator, judgment.prompt_id],
+            ).fetchone()
+            supersedes = current[0] if current else None
+            created_at = utc_now()
+            cur.execute(
+                "INSERT INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [judgment.judgment_id, judgment.annotator, judgment.prompt_id, judgment.kind,
+                 judgment.best_candidate_id, judgment.worst_candidate_id,
+                 list(judgment.ranking) if judgment.ranking is not None else None,
+                 list(judgment.dimensions), judgment.justification, list(judgment.shown_order),
+                 judgment.guideline_version, judgment.seconds_spent, supersedes, created_at],
+            )
+            action = "judgment.revise" if supersedes else f"judgment.{judgment.kind}"
+            self._append_event(cur, actor or judgment.annotator, action, judgment.prompt_id, {
+                "judgment_id": judgment.judgment_id, "supersedes": supersedes,
+            })
+        return Judgment(**{**judgment.__dict__, "supersedes": supersedes,
+                           "created_at": created_at})
+
+    # --- reports ---------------------------------------------------------------------------
+
+    def status(self) -> StoreStatus:
+        cur = self._cursor()
+        row = cur.execute(
+            f"""
+            SELECT (SELECT count(*) FROM prompts), (SELECT count(*) FROM {_READY}),
+                   (SELECT count(*) FROM candidates),
+                   (SELECT count(*) FROM {_CURRENT} WHERE kind = 'ranked'),
+                   (SELECT count(*) FROM {_CURRENT} WHERE kind = 'skipped'),
+                   (SELECT count(*) FROM judgments WHERE supersedes IS NOT NULL),
+                   (SELECT count(*) FROM events WHERE action = 'export'),
+                   (SELECT count(*) FROM events)
+            """
+        ).fetchone()
+        assert row is not None
+        annotators = [r[0] for r in cur.execute(
+            "SELECT DISTINCT annotator FROM judgments ORDER BY annotator").fetchall()]
+        by_dim = dict(cur.execute(
+            "SELECT coalesce(dimension, '(none)'), count(*) FROM prompts GROUP BY 1 ORDER BY 1"
+        ).fetchall())
+        by_lang = dict(cur.execute(
+            "SELECT coalesce(language, '(unknown)'), count(*) FROM prompts GROUP BY 1 ORDER BY 1"
+        ).fetchall())
+        return StoreStatus(
+            prompts=row[0], prompts_ready=row[1], candidates=row[2], judgments=row[3],
+            skips=row[4], superseded=row[5],
+            annotators=tuple(self.progress(a) for a in annotators),
+            prompts_by_dimension=by_dim, prompts_by_language=by_lang, exports=row[6],
+            events=row[7],
+        )
+
+    # --- export ----------------------------------------------------------------------------
+
+    def export_pairs(self, plan: exporting.ExportPlan, actor: str) -> exporting.ExportCounts:
+        """Build pairs from current judgments and write the split files (see exporting)."""
+        cur = self._con.cursor()
+        try:
+            return exporting.write_pairs(cur, plan)
+        except duckdb.Error as exc:
+            raise StoreError(f"export failed: {exc}") from exc
+        finally:
+            cur.close()
+
+    def record_export(self, actor: str, out_dir: str, details: dict[str, Any]) -> Event:
+        return self.append_event(actor, "export", out_dir, details)
+
+    # --- for tests and tools ---------------------------------------------------------------
+
+    def execute_for_test(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
+        """Run raw SQL (tests use it to tamper with rows behind the tool's back)."""
+        return self._cursor().execute(sql, params or []).fetchall()
+
+
+def _judgment(row: tuple) -> Judgment:
+    (judgment_id, annotator, prompt_id, kind, best, worst, ranking, dimensions, justification,
+     shown_order, guideline_version, seconds_spent, supersedes, created_at) = row
+    return Judgment(
+        judgment_id=judgment_id, annotator=annotator, prompt_id=prompt_id, kind=kind,
+        shown_order=tuple(shown_order), best_candidate_id=best, worst_candidate_id=worst,
+        ranking=tuple(ranking) if ranking is not None else None,
+        dimensions=tuple(dimensions), justification=justification,
+        guideline_version=guideline_version, seconds_spent=seconds_spent,
+        supersedes=supersedes, created_at=created_at,
+    )
