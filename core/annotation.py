@@ -75,10 +75,13 @@ def check_judgment(marks: Marks, justification: str, min_chars: int) -> None:
         )
 
 
+PACE_MIN_ITEMS = 3  # fewer items give a pace that is mostly noise
+
+
 def items_per_hour(count: int, started: float, now: float) -> float | None:
-    """Pace since `started` (monotonic seconds); None until there is something to measure."""
+    """Pace since `started` (monotonic seconds); None until PACE_MIN_ITEMS are done."""
     elapsed = now - started
-    if count == 0 or elapsed <= 0:
+    if count < PACE_MIN_ITEMS or elapsed <= 0:
         return None
     return count * 3600.0 / elapsed
 

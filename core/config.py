@@ -111,6 +111,11 @@ class Config:
     annotation: AnnotationSection = field(default_factory=AnnotationSection)
     export: ExportSection = field(default_factory=ExportSection)
     generation: GenerationSection = field(default_factory=GenerationSection)
+    keys: dict[str, str] = _doc(
+        "Remapped keys of the annotation screen: binding id = key, e.g. skip = \"x\" "
+        "(ids are listed in docs/configuration.md).",
+        default_factory=dict,
+    )
 
 
 def _type_name(tp: Any) -> str:
@@ -118,6 +123,8 @@ def _type_name(tp: Any) -> str:
     if origin in (types.UnionType, typing.Union):
         inner = [a for a in typing.get_args(tp) if a is not type(None)]
         return " or ".join(_type_name(a) for a in inner)
+    if origin is dict:
+        return f"a table of {_type_name(typing.get_args(tp)[1]).removeprefix('a ')}s"
     if origin is list:
         (arg,) = typing.get_args(tp)
         if is_dataclass(arg):
@@ -149,6 +156,11 @@ def _convert(value: Any, tp: Any, key: str, path: Path) -> Any:
         if not isinstance(value, dict):
             raise _type_error(path, key, tp, value)
         return _build(tp, value, key, path)
+    if origin is dict:
+        _, value_type = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise _type_error(path, key, tp, value)
+        return {k: _convert(v, value_type, f"{key}.{k}", path) for k, v in value.items()}
     if origin is list:
         (arg,) = typing.get_args(tp)
         if not isinstance(value, list):

@@ -1,0 +1,1 @@
+"""The terminal face of prefer: the Typer CLI and the Textual annotation app."""

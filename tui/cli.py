@@ -1,0 +1,58 @@
+"""The root of the `prefer` command: one subcommand per pipeline step."""
+
+from __future__ import annotations
+
+import typer
+
+from core import __version__
+from tui.commands.annotate import annotate
+from tui.commands.audit import audit
+from tui.commands.export import export
+from tui.commands.import_ import import_
+from tui.commands.init import init
+from tui.commands.status import status
+
+app = typer.Typer(
+    name="prefer",
+    help=(
+        "Build DPO preference datasets on your own server: import prompts, rank candidate "
+        "responses in the terminal, export pairs for training.\n\n"
+        "[bold]A first session[/]\n\n"
+        "  prefer init ./alignment\n\n"
+        "  prefer import prompts.jsonl -p ./alignment\n\n"
+        "  prefer annotate -p ./alignment\n\n"
+        "  prefer export --format trl --out ./out -p ./alignment\n\n"
+        "Commands find the project from -p DIR, else $PREFER_PROJECT, else the nearest "
+        "prefer.toml above the working directory."
+    ),
+    rich_markup_mode="rich",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"prefer {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """prefer: DPO preference datasets, on premises."""
+
+
+app.command("init")(init)
+app.command("import")(import_)
+app.command("status")(status)
+app.command("annotate")(annotate)
+app.command("export")(export)
+app.command("audit")(audit)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""One module per noun of the CLI; each parses, calls core and prints."""

@@ -1,0 +1,81 @@
+"""What every command shares: the project option, error printing, opening the store."""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from core.errors import EXIT_BAD_INPUT, PreferError
+from core.project import Project, open_project
+from core.store import LocalStore, open_store
+
+stdout = Console(highlight=False)
+stderr = Console(stderr=True, highlight=False)
+
+ProjectOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--project", "-p", envvar="PREFER_PROJECT", show_envvar=True,
+        help="Project folder (holds prefer.toml). Default: the nearest prefer.toml upward from "
+             "the working directory.",
+        file_okay=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout, for scripts.")]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def print_error(error: PreferError) -> None:
+    stderr.print(f"[bold red]error:[/] {error.message}", markup=True, soft_wrap=True,
+                 highlight=False)
+    if error.hint:
+        stderr.print(f"[dim]hint:[/] {error.hint}", soft_wrap=True)
+
+
+def reports_errors(command: F) -> F:
+    """Turn expected failures into one line on stderr and the right exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except PreferError as error:
+            print_error(error)
+            raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            stderr.print("interrupted: everything saved before the interrupt is kept")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def os_user() -> str:
+    return getpass.getuser()
+
+
+@contextmanager
+def project_store(project_dir: Path | None) -> Iterator[tuple[Project, LocalStore]]:
+    project = open_project(project_dir)
+    store = open_store(project.database_path)
+    try:
+        yield project, store
+    finally:
+        store.close()
+
+
+def usage_error(message: str) -> typer.Exit:
+    stderr.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def is_interactive() -> bool:
+    return sys.stdout.isatty() and sys.stdin.isatty()

@@ -1,0 +1,66 @@
+"""`prefer import`: prompts (and candidate responses) from JSONL, CSV or Parquet."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core.sources import import_file
+from tui.commands.common import (
+    JsonOption,
+    ProjectOption,
+    os_user,
+    project_store,
+    reports_errors,
+    stderr,
+    stdout,
+)
+
+
+@reports_errors
+def import_(
+    file: Annotated[Path, typer.Argument(help="A .jsonl, .csv or .parquet file.",
+                                         dir_okay=False)],
+    project: ProjectOption = None,
+    format: Annotated[str | None, typer.Option("--format", help="jsonl, csv or parquet "
+                                               "(default: from the extension).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and count; store "
+                                          "nothing.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Import prompts, optionally with candidate responses.
+
+    Each row has a [bold]prompt[/] (required) and optionally [bold]system[/], [bold]dimension[/]
+    (one of prefer.toml's), [bold]language[/] (en, de, pt-BR…), [bold]id[/], and candidate
+    responses as [bold]candidates[/] (a list of strings; in CSV a JSON list) or one
+    [bold]response[/]. Re-importing a file adds nothing. The first bad row stops the import
+    with FILE:LINE and the field, and nothing from the file is stored (exit code 2).
+
+    [bold]Examples[/]
+
+      prefer import prompts.jsonl -p ./alignment
+      prefer import feedback.csv --dry-run
+      prefer import export.parquet --json
+    """
+    with project_store(project) as (proj, store):
+        with stderr.status(f"Reading {file} …", spinner="dots"):
+            counts = import_file(store, file, proj.config.project.dimensions, actor=os_user(),
+                                 kind=format, dry_run=dry_run)
+    if json_output:
+        stdout.print_json(json.dumps(asdict(counts)))
+        return
+    verb = "Would add" if dry_run else "Added"
+    stdout.print(f"{file}: {counts.rows} rows, valid.")
+    stdout.print(f"  {verb} {counts.new_prompts} of {counts.prompts_in_file} prompts "
+                 f"and {counts.new_candidates} of {counts.candidates_in_file} candidates "
+                 f"({counts.prompts_in_file - counts.new_prompts} prompts and "
+                 f"{counts.candidates_in_file - counts.new_candidates} candidates were "
+                 "already stored).")
+    if counts.ignored_fields:
+        stdout.print(f"  Ignored fields: {', '.join(counts.ignored_fields)}")
+    if dry_run:
+        stdout.print("  Dry run: nothing was stored.")

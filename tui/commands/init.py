@@ -1,0 +1,40 @@
+"""`prefer init`: create a project folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core.project import init_project
+from core.store import open_store
+from tui.commands.common import reports_errors, stdout
+
+
+@reports_errors
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder for the new project (created if "
+                                                   "missing).")] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite prefer.toml and "
+                                        "guidelines.md of an existing project; the database "
+                                        "and everything in it is kept.")] = False,
+    name: Annotated[str | None, typer.Option(help="Project name (default: the folder's "
+                                                  "name).")] = None,
+) -> None:
+    """Create a project: prefer.toml, guidelines.md and an empty prefer.duckdb.
+
+    [bold]Examples[/]
+
+      prefer init ./alignment
+      prefer init . --name claims-assistant
+      prefer init ./alignment --force     [dim]# rewrite the config, keep the data[/]
+    """
+    project = init_project(directory, force=force, name=name)
+    open_store(project.database_path).close()
+    stdout.print(f"Created project [bold]{project.config.project.name}[/] in {project.root}")
+    for path in (project.config_path, project.guidelines_path, project.database_path):
+        stdout.print(f"  {path.name:<14} {path}")
+    stdout.print("\nNext:")
+    stdout.print(f"  prefer import prompts.jsonl -p {directory}")
+    stdout.print(f"  prefer annotate -p {directory}")

@@ -1,0 +1,1 @@
+"""Screens of the annotation app: annotating, and the help, guidelines and tagging dialogs."""
