@@ -1,0 +1,36 @@
+# prefer: the commands the README promises. Each target creates .venv on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO ?= demo
+
+.PHONY: demo test lint bench clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' Makefile | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "prefer needs Python 3.11 or newer; set PY=python3.11")'
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+demo: $(STAMP)  ## build a demo project from sample_data/ and open the annotation TUI
+	@test -f $(DEMO)/prefer.toml || $(BIN)/prefer init $(DEMO)
+	$(BIN)/prefer import sample_data/prompts.jsonl -p $(DEMO)
+	$(BIN)/prefer status -p $(DEMO)
+	$(BIN)/prefer annotate -p $(DEMO)
+
+test: $(STAMP)  ## run the whole test suite (benchmarks excluded)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)  ## ruff over core, tui and tests
+	$(BIN)/ruff check core tui tests
+
+bench: $(STAMP)  ## import and export benchmarks against bare DuckDB; see docs/benchmarks.md
+	$(BIN)/python tests/benchmarks/run.py
+
+clean:  ## remove the virtualenv and the demo project
+	rm -rf $(VENV) $(DEMO)
