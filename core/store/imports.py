@@ -131,21 +131,25 @@ def stage_csv(con: duckdb.DuckDBPyConnection, path: str) -> tuple[RowProblem | N
 
     text_columns = ", ".join(typed(n) for n in _TEXT_FIELDS)
     if "candidates" in columns:
+        # Guard the JSON functions with a NULL for text that is not JSON: DuckDB may evaluate
+        # every branch of a CASE, and json_type() raises on invalid input.
         cand = (
             "CASE WHEN candidates IS NULL THEN 'missing' "
             "WHEN NOT json_valid(candidates) THEN 'text that is not a JSON list' "
-            "ELSE " + _JSON_TYPE_WORDS.format(t="json_type(candidates)") + " END AS candidates_type, "
-            "CASE WHEN json_valid(candidates) AND json_type(candidates) = 'ARRAY' "
-            "THEN list_position(list_transform(json_type(candidates, '$[*]'), "
+            "ELSE " + _JSON_TYPE_WORDS.format(t="json_type(cand_json)") + " END AS candidates_type, "
+            "CASE WHEN json_type(cand_json) = 'ARRAY' "
+            "THEN list_position(list_transform(json_type(cand_json, '$[*]'), "
             "lambda t: t <> 'VARCHAR'), true) END AS candidates_bad_item, "
-            "CASE WHEN json_valid(candidates) AND json_type(candidates) = 'ARRAY' "
-            "THEN json_extract_string(candidates, '$[*]') END AS candidates_value"
+            "CASE WHEN json_type(cand_json) = 'ARRAY' "
+            "THEN json_extract_string(cand_json, '$[*]') END AS candidates_value"
         )
     else:
         cand = ("'missing' AS candidates_type, NULL::INTEGER AS candidates_bad_item, "
                 "NULL::VARCHAR[] AS candidates_value")
+    guarded = ("(SELECT *, CASE WHEN json_valid(candidates) THEN candidates END AS cand_json "
+               "FROM import_raw)" if "candidates" in columns else "import_raw")
     con.execute(f"CREATE TEMP TABLE import_fields AS SELECT line, {text_columns}, {cand} "
-                "FROM import_raw")
+                f"FROM {guarded}")
     ignored = sorted(c for c in columns if c not in KNOWN_FIELDS)
     return None, ignored
 

@@ -53,9 +53,9 @@ def export(
     """
     options = ExportOptions(format=format, conversational=conversational,
                             validation_fraction=val_fraction, seed=seed)
-    with project_store(project) as (proj, store):
-        with stderr.status("Building pairs and writing files …", spinner="dots"):
-            result = export_dataset(store, proj.config, out, options, actor=os_user())
+    with project_store(project) as (proj, store), \
+            stderr.status("Building pairs and writing files …", spinner="dots"):
+        result = export_dataset(store, proj.config, out, options, actor=os_user())
     if json_output:
         stdout.print_json(json.dumps(asdict(result)))
         return

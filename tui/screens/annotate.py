@@ -148,9 +148,7 @@ class AnnotateScreen(Screen[None]):
     # --- actions ---------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("skip", "tag", "write") and self.session.current is None:
-            return False
-        return True
+        return not (action in ("skip", "tag", "write") and self.session.current is None)
 
     def action_mark(self, label: int) -> None:
         if self.session.current is None or self.busy:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.table import Table
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown, Static
@@ -13,7 +15,7 @@ from textual.widgets import Markdown, Static
 class HelpScreen(ModalScreen[None]):
     """Every key of the annotation screen and what it does."""
 
-    BINDINGS = [Binding("escape,q,question_mark,enter", "dismiss", "close", key_display="Esc")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark,enter", "dismiss", "close", key_display="Esc")]
 
     def __init__(self, rows: list[tuple[str, str]]) -> None:
         super().__init__()
@@ -36,7 +38,7 @@ class HelpScreen(ModalScreen[None]):
 class GuidelinesScreen(ModalScreen[None]):
     """The project's guidelines.md, scrollable by keyboard."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,g", "dismiss", "close", key_display="Esc"),
         Binding("j,down", "scroll(1)", "down", show=False),
         Binding("k,up", "scroll(-1)", "up", show=False),
@@ -67,7 +69,7 @@ class GuidelinesScreen(ModalScreen[None]):
 class TagScreen(ModalScreen[tuple[str, ...] | None]):
     """Toggle the behaviour dimensions a judgment is about; Enter keeps, Esc cancels."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         *[Binding(str(n), f"toggle({n})", show=False) for n in range(1, 10)],
         Binding("enter", "keep", "keep"),
         Binding("escape", "cancel", "cancel"),

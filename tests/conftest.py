@@ -1,0 +1,47 @@
+"""Shared fixtures: a fresh project in a temp folder, and helpers to write input files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.project import Project, init_project
+from core.store import LocalStore, open_store
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_PROMPTS = REPO_ROOT / "sample_data" / "prompts.jsonl"
+
+
+@pytest.fixture(autouse=True)
+def _no_project_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests never touch a user's real project.
+    monkeypatch.delenv("PREFER_PROJECT", raising=False)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return init_project(tmp_path / "alignment")
+
+
+@pytest.fixture
+def store(project: Project) -> Iterator[LocalStore]:
+    opened = open_store(project.database_path)
+    yield opened
+    opened.close()
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                    encoding="utf-8")
+    return path
+
+
+def item_rows(count: int, candidates: int = 3, **extra: Any) -> list[dict[str, Any]]:
+    """`count` prompts, each with `candidates` distinct responses."""
+    return [{"id": f"q{i:03d}", "prompt": f"Question number {i}: may I cancel my contract?",
+             "candidates": [f"Answer {j} to question {i}." for j in range(candidates)], **extra}
+            for i in range(count)]

@@ -1,0 +1,220 @@
+"""Import from JSONL, CSV and Parquet: validation naming FILE:LINE and field, all or nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from core.config import DEFAULT_DIMENSIONS
+from core.errors import ImportRowError
+from core.project import Project
+from core.sources import import_file
+from core.store import LocalStore
+from tests.conftest import SAMPLE_PROMPTS, item_rows, write_jsonl
+from tui.cli import app
+
+DIMENSIONS = list(DEFAULT_DIMENSIONS)
+
+
+def _counts(store: LocalStore) -> tuple[int, int, int]:
+    row = store.execute_for_test(
+        "SELECT (SELECT count(*) FROM prompts), (SELECT count(*) FROM candidates), "
+        "(SELECT count(*) FROM events)")
+    return row[0]
+
+
+def test_jsonl_with_candidates_and_response(store: LocalStore, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "in.jsonl", [
+        {"prompt": "Can I close my account online?", "system": "You are Northwind's assistant.",
+         "dimension": "compliance", "language": "en",
+         "candidates": ["Yes, under Settings.", "Only in a branch."]},
+        {"prompt": "Wie kündige ich?", "language": "de", "response": "Schriftlich."},
+        {"id": 42, "prompt": "Third", "candidates": ["a", "b", "c"]},
+    ])
+    counts = import_file(store, path, DIMENSIONS, actor="t")
+    assert (counts.rows, counts.new_prompts, counts.new_candidates) == (3, 3, 6)
+    item = store.get_item("42")
+    assert item is not None and [c.text for c in item.candidates] == ["a", "b", "c"]
+    assert [c.position for c in item.candidates] == [1, 2, 3]
+
+
+def test_reimporting_the_same_file_adds_nothing(store: LocalStore, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "in.jsonl", item_rows(5))
+    import_file(store, path, DIMENSIONS, actor="t")
+    before = _counts(store)
+    again = import_file(store, path, DIMENSIONS, actor="t")
+    assert (again.new_prompts, again.new_candidates) == (0, 0)
+    assert _counts(store)[:2] == before[:2]
+
+
+def test_prompts_without_id_get_content_derived_ids(store: LocalStore, tmp_path: Path) -> None:
+    rows = [{"prompt": "Same text", "candidates": ["x", "y"]}]
+    import_file(store, write_jsonl(tmp_path / "a.jsonl", rows), DIMENSIONS, actor="t")
+    again = import_file(store, write_jsonl(tmp_path / "b.jsonl", rows), DIMENSIONS, actor="t")
+    assert again.new_prompts == 0
+    assert store.execute_for_test("SELECT prompt_id FROM prompts")[0][0].startswith("p_")
+
+
+def test_new_candidates_for_a_known_prompt_are_appended(store: LocalStore,
+                                                        tmp_path: Path) -> None:
+    import_file(store, write_jsonl(tmp_path / "a.jsonl", [{"id": "p", "prompt": "Q",
+                "candidates": ["one", "two"]}]), DIMENSIONS, actor="t")
+    counts = import_file(store, write_jsonl(tmp_path / "b.jsonl", [{"id": "p", "prompt": "Q",
+                         "response": "three"}]), DIMENSIONS, actor="t")
+    assert counts.new_candidates == 1
+    item = store.get_item("p")
+    assert item is not None
+    assert [(c.position, c.text) for c in item.candidates] == [(1, "one"), (2, "two"),
+                                                               (3, "three")]
+
+
+def test_dry_run_validates_and_counts_without_storing(store: LocalStore, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "in.jsonl", item_rows(4))
+    counts = import_file(store, path, DIMENSIONS, actor="t", dry_run=True)
+    assert counts.dry_run and counts.new_prompts == 4 and counts.new_candidates == 12
+    assert _counts(store) == (0, 0, 0)
+
+
+BAD_JSONL = [
+    ("missing prompt", ['{"prompt": "ok"}', '{"system": "no prompt here"}'],
+     ":2: field 'prompt': missing (every row needs one)"),
+    ("wrong type", ['{"prompt": "ok"}', "", '{"prompt": 17}'],
+     ":3: field 'prompt': expected a string, got a number"),
+    ("empty prompt", ['{"prompt": "   "}'], ":1: field 'prompt': is empty"),
+    ("system not a string", ['{"prompt": "a", "system": ["x"]}'],
+     ":1: field 'system': expected a string, got a list"),
+    ("unknown dimension", ['{"prompt": "a"}', '{"prompt": "b", "dimension": "humour"}'],
+     ":2: field 'dimension': unknown dimension 'humour' (prefer.toml allows: tone, accuracy, "
+     "compliance, disclosure, safety)"),
+    ("candidates not a list", ['{"prompt": "a", "candidates": "just one"}'],
+     ":1: field 'candidates': expected a list of strings, got a string"),
+    ("candidate not a string", ['{"prompt": "a", "candidates": ["x", {"text": "y"}]}'],
+     ":1: field 'candidates': item 2 is not a string"),
+    ("empty candidate", ['{"prompt": "a", "candidates": ["x", " "]}'],
+     ":1: field 'candidates': item 2 is empty"),
+    ("bad language", ['{"prompt": "a", "language": "German"}'],
+     ":1: field 'language': expected a language code such as en, de or pt-BR, got 'German'"),
+    ("broken json", ['{"prompt": "a"}', '{"prompt": "b",'], ":2: not valid JSON"),
+    ("not an object", ['["prompt", "a"]'], ":1: expected a JSON object per line"),
+    ("id reused", ['{"id": "x", "prompt": "a"}', '{"id": "x", "prompt": "b"}'],
+     ":2: field 'id': 'x' is already used on line 1 for a different prompt"),
+]
+
+
+@pytest.mark.parametrize(("case", "lines", "expected"), BAD_JSONL, ids=[c[0] for c in BAD_JSONL])
+def test_bad_jsonl_row_stops_the_import_and_stores_nothing(
+    store: LocalStore, tmp_path: Path, case: str, lines: list[str], expected: str
+) -> None:
+    good = [json.dumps(r) for r in item_rows(3)]
+    path = tmp_path / "bad.jsonl"
+    # Good rows first, so a partial import would be visible; line numbers shift by 3.
+    path.write_text("\n".join(good + lines) + "\n", encoding="utf-8")
+    line = int(expected.split(":")[1])
+    expected = expected.replace(f":{line}:", f":{line + 3}:", 1).replace("on line 1", "on line 4")
+    with pytest.raises(ImportRowError) as caught:
+        import_file(store, path, DIMENSIONS, actor="t")
+    assert caught.value.message == f"{path}{expected}"
+    assert _counts(store) == (0, 0, 0)
+
+
+def test_invalid_utf8_names_the_line(store: LocalStore, tmp_path: Path) -> None:
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(b'{"prompt": "fine"}\n{"prompt": "Gr\xfc\xdfe"}\n')
+    with pytest.raises(ImportRowError) as caught:
+        import_file(store, path, DIMENSIONS, actor="t")
+    assert caught.value.message.startswith(f"{path}:2: invalid UTF-8")
+    assert _counts(store) == (0, 0, 0)
+
+
+def test_id_already_stored_for_another_prompt(store: LocalStore, tmp_path: Path) -> None:
+    import_file(store, write_jsonl(tmp_path / "a.jsonl", [{"id": "k", "prompt": "A"}]),
+                DIMENSIONS, actor="t")
+    with pytest.raises(ImportRowError) as caught:
+        import_file(store, write_jsonl(tmp_path / "b.jsonl", [{"id": "k", "prompt": "B"}]),
+                    DIMENSIONS, actor="t")
+    assert caught.value.message.endswith(":1: field 'id': 'k' is already stored for a "
+                                         "different prompt")
+
+
+def test_csv_import_and_errors(store: LocalStore, tmp_path: Path) -> None:
+    path = tmp_path / "log.csv"
+    path.write_text('id,prompt,response,dimension,language\n'
+                    'c1,"Hello, can I pay later?",Yes.,compliance,en\n'
+                    'c2,Où est ma carte ?,"Elle arrive, promis.",tone,fr\n', encoding="utf-8")
+    counts = import_file(store, path, DIMENSIONS, actor="t")
+    assert (counts.new_prompts, counts.new_candidates) == (2, 2)
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("prompt,dimension\nfine,tone\n,tone\n", encoding="utf-8")
+    with pytest.raises(ImportRowError) as caught:
+        import_file(store, bad, DIMENSIONS, actor="t")
+    assert caught.value.message == f"{bad}:3: field 'prompt': missing (every row needs one)"
+
+    no_prompt = tmp_path / "noprompt.csv"
+    no_prompt.write_text("question,answer\na,b\n", encoding="utf-8")
+    with pytest.raises(ImportRowError) as caught:
+        import_file(store, no_prompt, DIMENSIONS, actor="t")
+    assert "field 'prompt': no such column" in caught.value.message
+
+    candidates = tmp_path / "cands.csv"
+    candidates.write_text('prompt,candidates\nQ,"[""one"", ""two""]"\nR,not json\n')
+    with pytest.raises(ImportRowError) as caught:
+        import_file(store, candidates, DIMENSIONS, actor="t")
+    assert caught.value.message == (f"{candidates}:3: field 'candidates': expected a list of "
+                                    "strings, got text that is not a JSON list")
+
+
+def test_csv_invalid_utf8(store: LocalStore, tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"prompt,response\nok,fine\nbad\xff,x\n")
+    with pytest.raises(ImportRowError) as caught:
+        import_file(store, path, DIMENSIONS, actor="t")
+    assert caught.value.message.startswith(f"{path}:3: invalid UTF-8")
+
+
+def test_parquet_import_and_wrong_column_type(store: LocalStore, tmp_path: Path) -> None:
+    good = tmp_path / "good.parquet"
+    duckdb.sql(f"COPY (SELECT 'Question ' || i AS prompt, ['a' || i, 'b' || i] AS candidates, "
+               f"'safety' AS dimension FROM range(5) t(i)) TO '{good}' (FORMAT PARQUET)")
+    counts = import_file(store, good, DIMENSIONS, actor="t")
+    assert (counts.new_prompts, counts.new_candidates) == (5, 10)
+
+    bad = tmp_path / "bad.parquet"
+    duckdb.sql(f"COPY (SELECT i AS prompt FROM range(3) t(i)) TO '{bad}' (FORMAT PARQUET)")
+    with pytest.raises(ImportRowError) as caught:
+        import_file(store, bad, DIMENSIONS, actor="t")
+    assert "field 'prompt': expected a string column" in caught.value.message
+
+    unknown = tmp_path / "dims.parquet"
+    duckdb.sql(f"COPY (SELECT 'Q' || i AS prompt, CASE WHEN i = 2 THEN 'humour' END AS dimension "
+               f"FROM range(4) t(i)) TO '{unknown}' (FORMAT PARQUET)")
+    with pytest.raises(ImportRowError) as caught:
+        import_file(store, unknown, DIMENSIONS, actor="t")
+    assert caught.value.message.startswith(f"{unknown}:3: field 'dimension': unknown")
+
+
+def test_cli_import_reports_counts_and_exit_2_on_a_bad_row(project: Project,
+                                                           tmp_path: Path) -> None:
+    runner = CliRunner()
+    good = write_jsonl(tmp_path / "good.jsonl", item_rows(3))
+    result = runner.invoke(app, ["import", str(good), "-p", str(project.root)])
+    assert result.exit_code == 0, result.output
+    assert "Added 3 of 3 prompts and 9 of 9 candidates" in result.output
+
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"prompt": "a", "dimension": "humour"}])
+    result = runner.invoke(app, ["import", str(bad), "-p", str(project.root)])
+    assert result.exit_code == 2
+    assert f"{bad}:1: field 'dimension': unknown dimension 'humour'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_sample_data_imports_cleanly(store: LocalStore) -> None:
+    counts = import_file(store, SAMPLE_PROMPTS, DIMENSIONS, actor="t")
+    assert counts.new_prompts >= 40
+    assert store.status().prompts_ready >= 40
+    languages = {r[0] for r in store.execute_for_test("SELECT DISTINCT language FROM prompts")}
+    assert len(languages) >= 2

@@ -1,0 +1,231 @@
+"""The annotation TUI driven by keys through Textual's Pilot, asserting on stored rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input, Static
+
+from core.project import Project
+from core.sources import import_file
+from core.store import LocalStore
+from tests.conftest import item_rows, write_jsonl
+from tui.app import PreferApp, make_app
+from tui.screens.annotate import AnnotateScreen
+from tui.screens.dialogs import GuidelinesScreen, HelpScreen, TagScreen
+from tui.widgets.candidate import CandidateCard
+
+SIZE = (80, 24)
+
+
+@pytest.fixture
+def app(project: Project, store: LocalStore, tmp_path: Path) -> PreferApp:
+    rows = item_rows(3, candidates=4)
+    rows[0]["system"] = "You are the support assistant of Fabrikam Telecom."
+    rows[1]["candidates"] = ["Long answer. " * 200, "Short answer.", "Other answer.",
+                             "Wrong answer."]
+    import_file(store, write_jsonl(tmp_path / "items.jsonl", rows),
+                project.config.project.dimensions, actor="t")
+    return make_app(project, store, annotator="alice")
+
+
+async def settle(pilot: Pilot) -> None:
+    """Let workers finish and their messages be handled (no sleeping)."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def screen_of(pilot: Pilot) -> AnnotateScreen:
+    screen = pilot.app.screen
+    assert isinstance(screen, AnnotateScreen)
+    return screen
+
+
+def text_of(pilot: Pilot, selector: str) -> str:
+    return str(pilot.app.screen.query_one(selector, Static).render())
+
+
+async def type_text(pilot: Pilot, text: str) -> None:
+    await pilot.press(*[{" ": "space"}.get(ch, ch) for ch in text])
+
+
+async def test_best_worst_justify_save_loads_the_next_item(app: PreferApp,
+                                                           store: LocalStore) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = screen_of(pilot)
+        cards = list(screen.query(CandidateCard))
+        assert [c.label for c in cards] == [1, 2, 3, 4]
+        assert "Fabrikam Telecom" in text_of(pilot, "#system")
+        assert "q000" in text_of(pilot, "#topbar")
+        shown = [c.candidate_id for c in app.session.current.shown]  # type: ignore[union-attr]
+
+        await pilot.press("2")
+        assert "best" in cards[1].classes
+        await pilot.press("4")
+        assert "worst" in cards[3].classes
+        assert isinstance(app.focused, Input)  # the justification takes focus
+
+        await type_text(pilot, "Two keeps the promise; four does not.")
+        await pilot.press("enter")
+        await settle(pilot)
+
+        rows = store.execute_for_test(
+            "SELECT annotator, prompt_id, best_candidate_id, worst_candidate_id, justification,"
+            " shown_order FROM judgments")
+        assert rows == [("alice", "q000", shown[1], shown[3],
+                         "Two keeps the promise; four does not.", shown)]
+        assert "q001" in text_of(pilot, "#topbar")
+        assert "1/3 done" in text_of(pilot, "#topbar")
+        assert app.screen.query_one("#justification", Input).value == ""
+
+
+async def test_short_justification_is_refused_and_nothing_saved(app: PreferApp,
+                                                                store: LocalStore) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("1", "3")
+        await type_text(pilot, "too short")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert store.execute_for_test("SELECT count(*) FROM judgments") == [(0,)]
+        assert "q000" in text_of(pilot, "#topbar")
+
+
+async def test_skip_records_a_skip_and_moves_on(app: PreferApp, store: LocalStore) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        assert store.execute_for_test("SELECT prompt_id, kind FROM judgments") == [
+            ("q000", "skipped")]
+        assert "q001" in text_of(pilot, "#topbar")
+
+
+async def test_back_and_edit_supersedes(app: PreferApp, store: LocalStore) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("1", "2")
+        await type_text(pilot, "First reading of this item, quickly.")
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("u")
+        await settle(pilot)
+        assert "q000" in text_of(pilot, "#topbar")
+        assert "revising" in text_of(pilot, "#topbar")
+        field = app.screen.query_one("#justification", Input)
+        assert field.value == "First reading of this item, quickly."
+        await pilot.press("3", "4")  # start over: best 3, worst 4
+        assert isinstance(app.focused, Input)
+        field.value = ""
+        await type_text(pilot, "Second reading: three is the careful one.")
+        await pilot.press("enter")
+        await settle(pilot)
+        rows = store.execute_for_test(
+            "SELECT justification, supersedes IS NOT NULL FROM judgments ORDER BY created_at")
+        assert rows == [("First reading of this item, quickly.", False),
+                        ("Second reading: three is the careful one.", True)]
+        current = store.current_judgment("alice", "q000")
+        assert current is not None and current.justification.startswith("Second reading")
+        assert "q001" in text_of(pilot, "#topbar")
+
+
+async def test_escape_returns_to_choosing(app: PreferApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("1", "2")
+        assert isinstance(app.focused, Input)
+        await pilot.press("escape")
+        assert not isinstance(app.focused, Input)
+        await pilot.press("3")
+        assert app.session.current.marks.best == 3  # type: ignore[union-attr]
+
+
+async def test_help_lists_every_key(app: PreferApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        keys = [keys for keys, _ in app.screen.rows]
+        for key in ("1-9", "Enter", "Esc", "s", "u", "t", "g", "?", "q"):
+            assert key in keys
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, AnnotateScreen)
+
+
+async def test_guidelines_open_and_close(app: PreferApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("g")
+        await pilot.pause()
+        assert isinstance(app.screen, GuidelinesScreen)
+        assert "Annotation guidelines" in app.screen.markdown
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, AnnotateScreen)
+
+
+async def test_tagging_dimensions_is_stored(app: PreferApp, store: LocalStore) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("t")
+        await pilot.pause()
+        assert isinstance(app.screen, TagScreen)
+        await pilot.press("2", "3", "enter")  # accuracy, compliance
+        await pilot.pause()
+        await pilot.press("1", "2")
+        await type_text(pilot, "Two cites the correct policy clause.")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert store.execute_for_test("SELECT dimensions FROM judgments") == [
+            (["accuracy", "compliance"],)]
+
+
+async def test_quit_keeps_what_was_saved(app: PreferApp, store: LocalStore) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("1", "2")
+        await type_text(pilot, "Saved before quitting, must be kept.")
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0 or app.return_code is None
+    assert store.execute_for_test("SELECT count(*) FROM judgments") == [(1,)]
+
+
+async def test_long_candidates_scroll_at_80x24(app: PreferApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("1", "2")
+        await type_text(pilot, "Moving on to the long item now.")
+        await pilot.press("enter")
+        await settle(pilot)
+        box = app.screen.query_one("#candidates")
+        assert box.max_scroll_y > 0  # the long answer does not fit: it scrolls
+        assert box.scroll_y == 0
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert box.scroll_y > 0
+        # Everything an annotator needs stays on screen at 80x24.
+        for selector in ("#topbar", "#marks", "#justification"):
+            region = app.screen.query_one(selector).region
+            assert region.height >= 1 and region.bottom <= 24
+
+
+async def test_queue_done_message(app: PreferApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for _ in range(3):
+            await pilot.press("1", "2")
+            await type_text(pilot, "A justification long enough.")
+            await pilot.press("enter")
+            await settle(pilot)
+        assert "Nothing left to rank" in text_of(pilot, "#prompt")
+        assert "3/3 done" in text_of(pilot, "#topbar")
