@@ -15,7 +15,9 @@ from textual.widgets import Markdown, Static
 class HelpScreen(ModalScreen[None]):
     """Every key of the annotation screen and what it does."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark,enter", "dismiss", "close", key_display="Esc")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark,enter", "dismiss", "close", key_display="Esc"),
+    ]
 
     def __init__(self, rows: list[tuple[str, str]]) -> None:
         super().__init__()
