@@ -14,7 +14,7 @@ from core.store import LocalStore
 from tests.conftest import item_rows, write_jsonl
 from tui.app import PreferApp, make_app
 from tui.screens.annotate import AnnotateScreen
-from tui.screens.dialogs import GuidelinesScreen, HelpScreen, TagScreen
+from tui.screens.dialogs import GuidelinesScreen, HelpScreen, PromptScreen, TagScreen
 from tui.widgets.candidate import CandidateCard
 
 SIZE = (80, 24)
@@ -152,7 +152,7 @@ async def test_help_lists_every_key(app: PreferApp) -> None:
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         keys = [keys for keys, _ in app.screen.rows]
-        for key in ("1-9", "Enter", "Esc", "s", "u", "t", "g", "?", "q"):
+        for key in ("1-9", "Enter", "Esc", "s", "u", "t", "p", "g", "?", "q"):
             assert key in keys
         await pilot.press("escape")
         await pilot.pause()
@@ -229,3 +229,15 @@ async def test_queue_done_message(app: PreferApp) -> None:
             await settle(pilot)
         assert "Nothing left to rank" in text_of(pilot, "#prompt")
         assert "3/3 done" in text_of(pilot, "#topbar")
+
+
+async def test_whole_prompt_opens_on_p(app: PreferApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("p")
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen)
+        assert app.screen.system == "You are the support assistant of Fabrikam Telecom."
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, AnnotateScreen)

@@ -14,7 +14,7 @@ from core.annotation import AnnotationSession, Screenful, check_judgment
 from core.errors import JudgmentError, PreferError
 from core.models import Judgment
 from tui.bindings import ANNOTATE_BINDINGS, help_rows
-from tui.screens.dialogs import GuidelinesScreen, HelpScreen, TagScreen
+from tui.screens.dialogs import GuidelinesScreen, HelpScreen, PromptScreen, TagScreen
 from tui.widgets.candidate import CandidateCard
 
 
@@ -148,7 +148,7 @@ class AnnotateScreen(Screen[None]):
     # --- actions ---------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (action in ("skip", "tag", "write") and self.session.current is None)
+        return not (action in ("skip", "tag", "write", "prompt") and self.session.current is None)
 
     def action_mark(self, label: int) -> None:
         if self.session.current is None or self.busy:
@@ -188,6 +188,12 @@ class AnnotateScreen(Screen[None]):
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(help_rows(getattr(self.app, "keymap_overrides", None))))
+
+    def action_prompt(self) -> None:
+        current = self.session.current
+        if current is not None:
+            prompt = current.item.prompt
+            self.app.push_screen(PromptScreen(prompt.system, prompt.prompt))
 
     def action_guidelines(self) -> None:
         self.app.push_screen(GuidelinesScreen(self.guidelines))

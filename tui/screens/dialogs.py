@@ -68,6 +68,27 @@ class GuidelinesScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
+class PromptScreen(GuidelinesScreen):
+    """The whole system prompt and prompt, when they do not fit above the responses."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,p", "dismiss", "close", key_display="Esc"),
+        *GuidelinesScreen.BINDINGS[1:],
+    ]
+
+    def __init__(self, system: str | None, prompt: str) -> None:
+        super().__init__("")
+        self.system = system
+        self.prompt = prompt
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="guidelines-box", classes="dialog"):
+            yield Static("[b]Prompt[/b]  (Esc closes, ↑↓ scroll)", classes="dialog-title")
+            if self.system:
+                yield Static(f"System: {self.system}", markup=False, id="whole-system")
+            yield Static(self.prompt, markup=False, id="whole-prompt")
+
+
 class TagScreen(ModalScreen[tuple[str, ...] | None]):
     """Toggle the behaviour dimensions a judgment is about; Enter keeps, Esc cancels."""
 
