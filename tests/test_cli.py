@@ -41,7 +41,7 @@ def test_init_import_status_round_trip(tmp_path: Path) -> None:
 
     data = write_jsonl(tmp_path / "p.jsonl", item_rows(6, dimension="tone", language="en"))
     dry = runner.invoke(app, ["import", str(data), "-p", str(root), "--dry-run"])
-    assert dry.exit_code == 0 and "Would add 6 of 6 prompts" in dry.output
+    assert dry.exit_code == 0 and "Would add 6 prompts and 18 candidates." in dry.output
     result = runner.invoke(app, ["import", str(data), "-p", str(root), "--json"])
     assert json.loads(result.output)["new_prompts"] == 6
 

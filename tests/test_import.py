@@ -203,7 +203,7 @@ def test_cli_import_reports_counts_and_exit_2_on_a_bad_row(project: Project,
     good = write_jsonl(tmp_path / "good.jsonl", item_rows(3))
     result = runner.invoke(app, ["import", str(good), "-p", str(project.root)])
     assert result.exit_code == 0, result.output
-    assert "Added 3 of 3 prompts and 9 of 9 candidates" in result.output
+    assert "Added 3 prompts and 9 candidates." in result.output
 
     bad = write_jsonl(tmp_path / "bad.jsonl", [{"prompt": "a", "dimension": "humour"}])
     result = runner.invoke(app, ["import", str(bad), "-p", str(project.root)])

@@ -17,7 +17,7 @@ from core.errors import EXIT_BAD_INPUT, PreferError
 from core.project import Project, open_project
 from core.store import LocalStore, open_store
 
-stdout = Console(highlight=False)
+stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False)
 
 ProjectOption = Annotated[

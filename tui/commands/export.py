@@ -63,8 +63,9 @@ def export(
     stdout.print(f"Wrote TRL ({kind}) preference pairs to {result.out_dir}")
     for name, split in (("train.jsonl", "train"), ("val.jsonl", "validation")):
         dims = result.pairs_by_split_and_dimension.get(split, {})
+        prompts = result.prompts_by_split[split]
         stdout.print(f"  {name:<10} {result.pairs_by_split[split]:>7} pairs from "
-                     f"{result.prompts_by_split[split]} prompts   "
+                     f"{prompts} prompt{'' if prompts == 1 else 's'}   "
                      + " · ".join(f"{d} {n}" for d, n in dims.items()))
     dropped = {k: v for k, v in result.dropped.items() if v}
     if dropped:

@@ -56,10 +56,10 @@ def import_(
     verb = "Would add" if dry_run else "Added"
     stdout.print(f"{file}: {counts.rows} rows, valid.")
     stdout.print(f"  {verb} {counts.new_prompts} of {counts.prompts_in_file} prompts "
-                 f"and {counts.new_candidates} of {counts.candidates_in_file} candidates "
-                 f"({counts.prompts_in_file - counts.new_prompts} prompts and "
-                 f"{counts.candidates_in_file - counts.new_candidates} candidates were "
-                 "already stored).")
+                 f"and {counts.new_candidates} of {counts.candidates_in_file} candidates; "
+                 "the rest were already stored." if (counts.new_prompts, counts.new_candidates)
+                 != (counts.prompts_in_file, counts.candidates_in_file) else
+                 f"  {verb} {counts.new_prompts} prompts and {counts.new_candidates} candidates.")
     if counts.ignored_fields:
         stdout.print(f"  Ignored fields: {', '.join(counts.ignored_fields)}")
     if dry_run:

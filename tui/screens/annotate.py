@@ -16,6 +16,7 @@ from core.models import Judgment
 from tui.bindings import ANNOTATE_BINDINGS, help_rows
 from tui.screens.dialogs import GuidelinesScreen, HelpScreen, PromptScreen, TagScreen
 from tui.widgets.candidate import CandidateCard
+from tui.widgets.justification import JustificationInput
 
 
 class AnnotateScreen(Screen[None]):
@@ -52,8 +53,9 @@ class AnnotateScreen(Screen[None]):
             yield Static(id="prompt", markup=False)
         yield VerticalScroll(id="candidates")
         yield Static(id="marks")
-        yield Input(id="justification",
-                    placeholder="One sentence: why is the best better and the worst worse?")
+        yield JustificationInput(
+            id="justification",
+            placeholder="One sentence: why is the best better and the worst worse?")
         yield Footer()
 
     def on_mount(self) -> None:
