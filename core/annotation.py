@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from core.config import Config
 from core.errors import JudgmentError
-from core.models import Candidate, Item, Judgment, Progress
+from core.models import Candidate, Item, Judgment, Progress, Provenance
 from core.store import LocalStore
 
 MAX_CANDIDATES_SHOWN = 9  # one digit key per candidate
@@ -232,6 +232,17 @@ class AnnotationSession:
             seconds_spent=round(self._clock() - self._shown_at, 3),
         )
         return self.store.save_judgment(judgment)
+
+    def provenance(self) -> dict[int, Provenance]:
+        """How each shown candidate was generated, by label (imported ones are absent).
+
+        Annotators judge blind to the variant; the TUI asks for this only on request.
+        """
+        if self.current is None:
+            return {}
+        found = self.store.provenance([c.candidate_id for c in self.current.shown])
+        return {label: found[c.candidate_id]
+                for label, c in enumerate(self.current.shown, start=1) if c.candidate_id in found}
 
     # --- progress --------------------------------------------------------------------------
 

@@ -101,6 +101,13 @@ class GenerationSection:
     hosts: list[str] = _doc("Ollama servers to spread requests over.",
                             default_factory=lambda: ["http://127.0.0.1:11434"])
     concurrency: int = _doc("Most requests in flight per host.", default=2)
+    max_attempts: int = _doc(
+        "Tries per request before it is recorded as failed (server errors, resets, timeouts).",
+        default=4,
+    )
+    backoff_s: float = _doc("Wait before the first retry, in seconds; doubled on each retry.",
+                            default=0.5)
+    timeout_s: float = _doc("Longest wait for one response, in seconds.", default=300.0)
     variants: list[Variant] = _doc("The ways a candidate is asked for (one request each).",
                                    default_factory=_default_variants)
 
@@ -220,6 +227,11 @@ def _check_values(config: Config, path: Path) -> None:
         raise ConfigError(f"{path}: key 'annotation.min_justification_chars': expected >= 0")
     if config.generation.concurrency < 1:
         raise ConfigError(f"{path}: key 'generation.concurrency': expected at least 1")
+    if config.generation.max_attempts < 1:
+        raise ConfigError(f"{path}: key 'generation.max_attempts': expected at least 1")
+    if config.generation.timeout_s <= 0 or config.generation.backoff_s < 0:
+        raise ConfigError(f"{path}: keys 'generation.timeout_s' and 'generation.backoff_s' must "
+                          "be positive")
     names = [v.name for v in config.generation.variants]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: key 'generation.variants': two variants share a name")

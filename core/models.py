@@ -146,3 +146,67 @@ class ExportResult:
     dropped: dict[str, int]
     held_back_prompts: int
     manifest_path: str
+
+
+@dataclass(frozen=True)
+class GenerationRecord:
+    """The outcome of one generation request, as the run log stores it.
+
+    With status "ok", `text` is the candidate; `candidate_id` is filled in by the store.
+    """
+
+    generation_id: str
+    run_id: str
+    prompt_id: str
+    variant: str
+    model: str
+    model_digest: str | None
+    host: str | None
+    status: str
+    error: str | None
+    attempts: int
+    text: str | None
+    system: str | None
+    options: str
+    done_reason: str | None
+    truncated: bool
+    prompt_eval_count: int | None
+    eval_count: int | None
+    total_duration_ns: int | None
+    load_duration_ns: int | None
+    prompt_eval_duration_ns: int | None
+    eval_duration_ns: int | None
+    latency_s: float | None
+    started_at: datetime
+    finished_at: datetime
+
+
+@dataclass(frozen=True)
+class Run:
+    """One `prefer generate` run: what it set out to do and how it ended."""
+
+    run_id: str
+    actor: str
+    model: str
+    hosts: tuple[str, ...]
+    variants: tuple[str, ...]
+    concurrency: int
+    settings: str
+    planned: int
+    skipped: int
+    succeeded: int | None
+    failed: int | None
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """How a generated candidate was made: shown in the TUI only on request."""
+
+    candidate_id: str
+    variant: str
+    model: str
+    temperature: float | None
+    truncated: bool

@@ -27,6 +27,21 @@ EXPECTED_SCHEMA = {
     "events": [("seq", "BIGINT"), ("occurred_at", "TIMESTAMP"), ("actor", "VARCHAR"),
                ("action", "VARCHAR"), ("subject", "VARCHAR"), ("details", "VARCHAR"),
                ("prev_hash", "VARCHAR"), ("row_hash", "VARCHAR")],
+    "runs": [("run_id", "VARCHAR"), ("actor", "VARCHAR"), ("model", "VARCHAR"),
+             ("hosts", "VARCHAR[]"), ("variants", "VARCHAR[]"), ("concurrency", "INTEGER"),
+             ("settings", "VARCHAR"), ("planned", "INTEGER"), ("skipped", "INTEGER"),
+             ("succeeded", "INTEGER"), ("failed", "INTEGER"), ("status", "VARCHAR"),
+             ("started_at", "TIMESTAMP"), ("finished_at", "TIMESTAMP")],
+    "generations": [("generation_id", "VARCHAR"), ("run_id", "VARCHAR"),
+                    ("prompt_id", "VARCHAR"), ("variant", "VARCHAR"), ("model", "VARCHAR"),
+                    ("model_digest", "VARCHAR"), ("host", "VARCHAR"), ("status", "VARCHAR"),
+                    ("error", "VARCHAR"), ("attempts", "INTEGER"), ("candidate_id", "VARCHAR"),
+                    ("system", "VARCHAR"), ("options", "VARCHAR"), ("done_reason", "VARCHAR"),
+                    ("truncated", "BOOLEAN"), ("prompt_eval_count", "INTEGER"),
+                    ("eval_count", "INTEGER"), ("total_duration_ns", "BIGINT"),
+                    ("load_duration_ns", "BIGINT"), ("prompt_eval_duration_ns", "BIGINT"),
+                    ("eval_duration_ns", "BIGINT"), ("latency_s", "DOUBLE"),
+                    ("started_at", "TIMESTAMP"), ("finished_at", "TIMESTAMP")],
 }
 
 
@@ -56,6 +71,23 @@ def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
     with open_store(path) as store:
         recorded = store.execute_for_test("SELECT version, name FROM schema_version")
     assert recorded == [(m.version, m.name) for m in list_migrations()]
+
+
+def test_a_store_at_version_1_upgrades_without_losing_rows(tmp_path: Path) -> None:
+    path = tmp_path / "prefer.duckdb"
+    first = list_migrations()[0]
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
+                " applied_at TIMESTAMP NOT NULL)")
+    con.execute(first.sql)
+    con.execute("INSERT INTO schema_version VALUES (1, ?, now())", [first.name])
+    con.execute("INSERT INTO prompts VALUES ('p1', 'Kept?', NULL, 'tone', 'en', 'f', 1, now())")
+    con.close()
+    with open_store(path) as store:
+        assert store.execute_for_test("SELECT prompt FROM prompts") == [("Kept?",)]
+        versions = [v for (v,) in store.execute_for_test("SELECT version FROM schema_version")]
+    assert versions == [m.version for m in list_migrations()]
+    assert _schema(path) == EXPECTED_SCHEMA
 
 
 def test_migrations_are_numbered_without_gaps() -> None:

@@ -241,3 +241,35 @@ async def test_whole_prompt_opens_on_p(app: PreferApp) -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, AnnotateScreen)
+
+
+async def test_provenance_is_hidden_until_asked_for(project: Project, store: LocalStore,
+                                                    tmp_path: Path) -> None:
+    import json as _json
+
+    from core.models import GenerationRecord
+    from core.store.local import utc_now
+
+    import_file(store, write_jsonl(tmp_path / "one.jsonl", [{"id": "x1", "prompt": "Q?",
+                                                             "candidates": ["Imported answer."]}]),
+                project.config.project.dimensions, actor="t")
+    now = utc_now()
+    store.record_generations([GenerationRecord(
+        generation_id="g1", run_id="r1", prompt_id="x1", variant="flawed", model="llama3.1:8b",
+        model_digest="d" * 64, host="http://h:11434", status="ok", error=None, attempts=1,
+        text="Generated answer.", system=None, options=_json.dumps({"temperature": 0.7}),
+        done_reason="length", truncated=True, prompt_eval_count=5, eval_count=9,
+        total_duration_ns=1, load_duration_ns=1, prompt_eval_duration_ns=1, eval_duration_ns=1,
+        latency_s=0.1, started_at=now, finished_at=now)])
+    app = make_app(project, store, annotator="alice")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        titles = [str(c.border_title) for c in app.screen.query(CandidateCard)]
+        assert all("flawed" not in t and "imported" not in t for t in titles)
+        await pilot.press("v")
+        titles = sorted(str(c.border_title) for c in app.screen.query(CandidateCard))
+        assert any("flawed, t=0.7, llama3.1:8b, cut off at the token limit" in t for t in titles)
+        assert any("imported" in t for t in titles)
+        await pilot.press("v")
+        titles = [str(c.border_title) for c in app.screen.query(CandidateCard)]
+        assert all("flawed" not in t for t in titles)

@@ -17,6 +17,7 @@ ANNOTATE_BINDINGS: list[Binding] = [
     Binding("u", "back", "back", id="back"),
     Binding("t", "tag", "tag", id="tag"),
     Binding("p", "prompt", "whole prompt", id="prompt"),
+    Binding("v", "provenance", "how made", show=False, id="provenance"),
     Binding("g", "guidelines", "guidelines", id="guidelines"),
     Binding("question_mark", "help", "keys", key_display="?", id="help"),
     Binding("q", "quit", "quit", id="quit"),
@@ -37,6 +38,8 @@ HELP_TEXT: dict[str, str] = {
     "back": "go back to the item before, to look at it or change your judgment",
     "tag": "tag the behaviour dimension(s) the decision is about",
     "prompt": "show the whole prompt (and system prompt) when it is cut off",
+    "provenance": "show or hide how each response was generated (variant, temperature); "
+                  "hidden by default so you judge blind",
     "guidelines": "show the annotation guidelines",
     "help": "show this list of keys",
     "quit": "quit (everything saved is kept)",

@@ -8,6 +8,7 @@ from core import __version__
 from tui.commands.annotate import annotate
 from tui.commands.audit import audit
 from tui.commands.export import export
+from tui.commands.generate import generate, runs
 from tui.commands.import_ import import_
 from tui.commands.init import init
 from tui.commands.status import status
@@ -17,15 +18,18 @@ app = typer.Typer(
     help=(
         "Build DPO preference datasets on your own server: import prompts, rank candidate "
         "responses in the terminal, export pairs for training.\n\n"
-        "[bold]A first session[/]\n\n"
-        "  prefer init ./alignment\n\n"
-        "  prefer import prompts.jsonl -p ./alignment\n\n"
-        "  prefer annotate -p ./alignment\n\n"
-        "  prefer export --format trl --out ./out -p ./alignment\n\n"
+        "**A first session**\n\n"
+        "```\n"
+        "prefer init ./alignment\n"
+        "prefer import prompts.jsonl -p ./alignment\n"
+        "prefer generate -p ./alignment\n"
+        "prefer annotate -p ./alignment\n"
+        "prefer export --format trl --out ./out -p ./alignment\n"
+        "```\n\n"
         "Commands find the project from -p DIR, else $PREFER_PROJECT, else the nearest "
         "prefer.toml above the working directory."
     ),
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
@@ -49,6 +53,8 @@ def root(
 app.command("init")(init)
 app.command("import")(import_)
 app.command("status")(status)
+app.command("generate")(generate)
+app.command("runs")(runs)
 app.command("annotate")(annotate)
 app.command("export")(export)
 app.command("audit")(audit)

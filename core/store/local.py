@@ -6,8 +6,9 @@ threads); every write that a user was told is saved has been committed first.
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,14 +21,17 @@ from core.errors import StoreError, StoreLockedError
 from core.models import (
     Candidate,
     Event,
+    GenerationRecord,
     ImportCounts,
     Item,
     Judgment,
     Progress,
     Prompt,
+    Provenance,
+    Run,
     StoreStatus,
 )
-from core.store import exporting, imports
+from core.store import exporting, generation, imports
 from core.store.migrate import migrate
 
 _CURRENT = ("(SELECT * FROM judgments j WHERE NOT EXISTS "
@@ -37,6 +41,11 @@ _READY = ("(SELECT prompt_id FROM candidates GROUP BY prompt_id HAVING count(*) 
 
 def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def candidate_id_for(prompt_id: str, text: str) -> str:
+    """The content-derived candidate id; the import SQL computes the same (see imports.py)."""
+    return "c_" + hashlib.sha256(f"{prompt_id}\x1f{text}".encode()).hexdigest()[:16]
 
 
 class LocalStore:
@@ -295,6 +304,50 @@ class LocalStore:
             prompts_by_dimension=by_dim, prompts_by_language=by_lang, exports=row[6],
             events=row[7],
         )
+
+    # --- generation runs -------------------------------------------------------------------
+
+    def prompts_for_generation(self, limit: int | None = None) -> list[Prompt]:
+        """Prompts in import order (the first `limit` of them)."""
+        rows = self._cursor().execute(
+            "SELECT prompt_id, prompt, system, dimension, language, source FROM prompts "
+            "ORDER BY imported_at, source, source_line, prompt_id LIMIT ?",
+            [limit if limit is not None else 2**62],
+        ).fetchall()
+        return [Prompt(*row) for row in rows]
+
+    def generation_done_keys(self, model: str) -> set[tuple[str, str]]:
+        return generation.done_keys(self._cursor(), model)
+
+    def start_run(self, run: Run) -> None:
+        with self._transaction() as cur:
+            generation.insert_run(cur, run)
+            self._append_event(cur, run.actor, "generate.start", run.run_id, {
+                "model": run.model, "hosts": list(run.hosts), "variants": list(run.variants),
+                "planned": run.planned, "skipped": run.skipped})
+
+    def record_generations(self, records: Sequence[GenerationRecord]) -> None:
+        """Store a batch of request outcomes and their candidates in one transaction."""
+        if not records:
+            return
+        candidate_ids = [candidate_id_for(r.prompt_id, r.text)
+                         if r.status == "ok" and r.text else None for r in records]
+        with self._transaction() as cur:
+            generation.insert_records(cur, records, candidate_ids, f"run:{records[0].run_id}")
+
+    def finish_run(self, run_id: str, status: str, actor: str) -> Run:
+        with self._transaction() as cur:
+            generation.finish_run(cur, run_id, status, utc_now())
+            run = next(r for r in generation.list_runs(cur, 2**31) if r.run_id == run_id)
+            self._append_event(cur, actor, "generate.end", run_id, {
+                "status": status, "succeeded": run.succeeded, "failed": run.failed})
+        return run
+
+    def runs(self, limit: int = 20) -> list[Run]:
+        return generation.list_runs(self._cursor(), limit)
+
+    def provenance(self, candidate_ids: Sequence[str]) -> dict[str, Provenance]:
+        return generation.provenance(self._cursor(), candidate_ids)
 
     # --- export ----------------------------------------------------------------------------
 

@@ -203,6 +203,7 @@ def fill_export_baseline(db: Path, pairs: int) -> None:
 class Run:
     seconds: float
     peak_mib: float
+    cpu_seconds: float  # user + system time of the child: less sensitive to a busy machine
 
 
 def measure(cmd: list[str], log: Path) -> Run:
@@ -216,7 +217,7 @@ def measure(cmd: list[str], log: Path) -> Run:
     if child.returncode != 0:
         sys.exit(f"FAILED (exit {child.returncode}): {' '.join(cmd)}\n"
                  + log.read_text(errors="replace")[-3000:])
-    return Run(seconds, usage.ru_maxrss / 1024)
+    return Run(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
 def python_child(code: str, *args: Path) -> list[str]:
@@ -271,7 +272,8 @@ def bench_import(work: Path, prefer: str, rows: int) -> dict:
     subprocess.run([prefer, "init", str(project)], check=True, capture_output=True)
 
     ours = measure([prefer, "import", str(source), "-p", str(project)], work / "import.log")
-    print(f"  prefer import:   {ours.seconds:7.1f} s  {ours.peak_mib:7.0f} MiB", flush=True)
+    print(f"  prefer import:   {ours.seconds:7.1f} s  {ours.peak_mib:7.0f} MiB  "
+          f"(CPU {ours.cpu_seconds:.1f} s)", flush=True)
     db = project / "prefer.duckdb"
     stored = query_one(db, "SELECT count(*) FROM prompts")
     check(stored == rows, f"prefer import stored {stored:,} prompts, expected {rows:,}")
@@ -287,7 +289,8 @@ def bench_import(work: Path, prefer: str, rows: int) -> dict:
         "con.execute('CREATE TABLE t AS SELECT * FROM read_json(?)', [sys.argv[2]])\n"
         "con.close()\n",
         base_db, source), work / "import-baseline.log")
-    print(f"  duckdb read_json:{base.seconds:7.1f} s  {base.peak_mib:7.0f} MiB", flush=True)
+    print(f"  duckdb read_json:{base.seconds:7.1f} s  {base.peak_mib:7.0f} MiB  "
+          f"(CPU {base.cpu_seconds:.1f} s)", flush=True)
     got = query_one(base_db, "SELECT count(*) FROM t")
     check(got == rows, f"baseline import stored {got:,} rows, expected {rows:,}")
     detail = (f"JSONL of {mib(size)}; every row has id and prompt (150-400 chars), 1 in 3 a system "
@@ -313,7 +316,8 @@ def bench_export(work: Path, prefer: str, pairs: int) -> dict:
     out = work / "export-out"
     ours = measure([prefer, "export", "--format", "trl", "--out", str(out), "-p", str(project)],
                    work / "export.log")
-    print(f"  prefer export:   {ours.seconds:7.1f} s  {ours.peak_mib:7.0f} MiB", flush=True)
+    print(f"  prefer export:   {ours.seconds:7.1f} s  {ours.peak_mib:7.0f} MiB  "
+          f"(CPU {ours.cpu_seconds:.1f} s)", flush=True)
     files = [out / "train.jsonl", out / "val.jsonl"]
     written = count_lines(*files)
     check(written == pairs, f"prefer export wrote {written:,} rows, expected {pairs:,}")
@@ -331,7 +335,8 @@ def bench_export(work: Path, prefer: str, pairs: int) -> dict:
         "(FORMAT JSON)\")\n"
         "con.close()\n",
         base_db, target), work / "export-baseline.log")
-    print(f"  duckdb COPY:     {base.seconds:7.1f} s  {base.peak_mib:7.0f} MiB", flush=True)
+    print(f"  duckdb COPY:     {base.seconds:7.1f} s  {base.peak_mib:7.0f} MiB  "
+          f"(CPU {base.cpu_seconds:.1f} s)", flush=True)
     got = count_lines(target)
     check(got == pairs, f"baseline export wrote {got:,} rows, expected {pairs:,}")
     base_bytes = target.stat().st_size
@@ -383,7 +388,8 @@ def report(results: list[dict], started: dt.datetime, total: float, info: str) -
     lines.append(f"Run {started:%Y-%m-%d %H:%M} UTC on {info}; whole bench {total:.0f} s.")
     lines.append("")
     for r in results:
-        lines.append(f"- {r['task']}: {r['detail']}.")
+        lines.append(f"- {r['task']}: {r['detail']}; CPU time (user + system) prefer "
+                     f"{r['ours'].cpu_seconds:.1f} s, baseline {r['base'].cpu_seconds:.1f} s.")
     lines.append("- baselines: `import` is `CREATE TABLE t AS SELECT * FROM read_json(FILE)` into a "
                  "fresh database file; `export` is `COPY (SELECT prompt, chosen, rejected FROM "
                  "pairs) TO FILE (FORMAT JSON)` from a table holding the same rows.")

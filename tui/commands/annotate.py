@@ -24,10 +24,12 @@ def annotate(
     judgment is saved at once and the next item opens. s skips, u goes back to change an
     earlier item, g shows the guidelines, ? lists every key, q quits.
 
-    [bold]Examples[/]
+    **Examples**
 
+    ```
       prefer annotate -p ./alignment
       prefer annotate --as dr_weber
+    ```
     """
     from tui.app import make_app  # Textual loads only for this command
 

@@ -27,10 +27,12 @@ def audit(
     Every import, judgment and export appends an event carrying the sha256 of the event
     before it, so editing or deleting a row behind prefer's back breaks the chain.
 
-    [bold]Examples[/]
+    **Examples**
 
+    ```
       prefer audit -p ./alignment
       prefer audit --verify
+    ```
     """
     with project_store(project) as (_proj, store):
         if verify:

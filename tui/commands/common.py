@@ -18,7 +18,7 @@ from core.project import Project, open_project
 from core.store import LocalStore, open_store
 
 stdout = Console(highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 ProjectOption = Annotated[
     Path | None,

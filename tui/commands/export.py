@@ -46,10 +46,12 @@ def export(
     and grouped by prompt: no prompt is in both files. manifest.json records counts per split
     and dimension, the settings and each file's sha256.
 
-    [bold]Examples[/]
+    **Examples**
 
+    ```
       prefer export --format trl --out ./out -p ./alignment
       prefer export -o ./out --conversational --val-fraction 0.1 --seed 7
+    ```
     """
     options = ExportOptions(format=format, conversational=conversational,
                             validation_fraction=val_fraction, seed=seed)

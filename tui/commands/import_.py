@@ -34,17 +34,19 @@ def import_(
 ) -> None:
     """Import prompts, optionally with candidate responses.
 
-    Each row has a [bold]prompt[/] (required) and optionally [bold]system[/], [bold]dimension[/]
-    (one of prefer.toml's), [bold]language[/] (en, de, pt-BR…), [bold]id[/], and candidate
-    responses as [bold]candidates[/] (a list of strings; in CSV a JSON list) or one
-    [bold]response[/]. Re-importing a file adds nothing. The first bad row stops the import
+    Each row has a **prompt** (required) and optionally **system**, **dimension**
+    (one of prefer.toml's), **language** (en, de, pt-BR…), **id**, and candidate
+    responses as **candidates** (a list of strings; in CSV a JSON list) or one
+    **response**. Re-importing a file adds nothing. The first bad row stops the import
     with FILE:LINE and the field, and nothing from the file is stored (exit code 2).
 
-    [bold]Examples[/]
+    **Examples**
 
+    ```
       prefer import prompts.jsonl -p ./alignment
       prefer import feedback.csv --dry-run
       prefer import export.parquet --json
+    ```
     """
     with project_store(project) as (proj, store), \
             stderr.status(f"Reading {file} …", spinner="dots"):

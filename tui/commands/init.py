@@ -24,11 +24,13 @@ def init(
 ) -> None:
     """Create a project: prefer.toml, guidelines.md and an empty prefer.duckdb.
 
-    [bold]Examples[/]
+    **Examples**
 
+    ```
       prefer init ./alignment
       prefer init . --name claims-assistant
-      prefer init ./alignment --force     [dim]# rewrite the config, keep the data[/]
+      prefer init ./alignment --force     # rewrite the config, keep the data
+    ```
     """
     project = init_project(directory, force=force, name=name)
     open_store(project.database_path).close()

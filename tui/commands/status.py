@@ -14,10 +14,12 @@ from tui.commands.common import JsonOption, ProjectOption, project_store, report
 def status(project: ProjectOption = None, json_output: JsonOption = False) -> None:
     """Show what is stored, per stage: prompts, candidates, judgments, annotators, exports.
 
-    [bold]Examples[/]
+    **Examples**
 
+    ```
       prefer status -p ./alignment
       prefer status --json | jq .judgments
+    ```
     """
     with project_store(project) as (proj, store):
         report = store.status()

@@ -45,6 +45,7 @@ class AnnotateScreen(Screen[None]):
         self.guidelines = guidelines
         self.project_name = project_name
         self.busy = False
+        self.showing_provenance = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="topbar")
@@ -105,6 +106,7 @@ class AnnotateScreen(Screen[None]):
         box.mount_all(CandidateCard(n, c.text) for n, c in enumerate(screenful.shown, start=1))
         box.scroll_home(animate=False)
         field.value = screenful.justification
+        self.showing_provenance = False
         self._show_marks()
         self._show_topbar()
         box.focus()
@@ -150,7 +152,8 @@ class AnnotateScreen(Screen[None]):
     # --- actions ---------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (action in ("skip", "tag", "write", "prompt") and self.session.current is None)
+        needs_item = ("skip", "tag", "write", "prompt", "provenance")
+        return not (action in needs_item and self.session.current is None)
 
     def action_mark(self, label: int) -> None:
         if self.session.current is None or self.busy:
@@ -196,6 +199,22 @@ class AnnotateScreen(Screen[None]):
         if current is not None:
             prompt = current.item.prompt
             self.app.push_screen(PromptScreen(prompt.system, prompt.prompt))
+
+    def action_provenance(self) -> None:
+        if self.session.current is None:
+            return
+        self.showing_provenance = not self.showing_provenance
+        found = self.session.provenance() if self.showing_provenance else {}
+        for card in self.query(CandidateCard):
+            made = found.get(card.label)
+            if not self.showing_provenance:
+                card.show_provenance(None)
+            elif made is None:
+                card.show_provenance("imported")
+            else:
+                text = f"{made.variant}, t={made.temperature}, {made.model}"
+                card.show_provenance(text + (", cut off at the token limit"
+                                             if made.truncated else ""))
 
     def action_guidelines(self) -> None:
         self.app.push_screen(GuidelinesScreen(self.guidelines))

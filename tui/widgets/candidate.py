@@ -13,6 +13,10 @@ class CandidateCard(Static):
         self.label = label
         self.border_title = f" {label} "
 
+    def show_provenance(self, text: str | None) -> None:
+        """Add how the candidate was made to its title, or remove it (None)."""
+        self.border_title = f" {self.label} · {text} " if text else f" {self.label} "
+
     def show_mark(self, mark: str | None) -> None:
         """Reflect the mark: 'best', 'worst' or None."""
         self.set_class(mark == "best", "best")

@@ -1,0 +1,343 @@
+"""Generation through the official ollama client against a stand-in Ollama server on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from core.config import Variant
+from core.generate import (
+    OllamaUnavailableError,
+    guideline_rules,
+    plan_generation,
+    preflight,
+    run_generation,
+)
+from core.project import Project, init_project, open_project
+from core.sources import import_file
+from core.store import LocalStore, open_store
+from tests.conftest import REPO_ROOT, write_jsonl
+from tests.ollama_standin import StandinOllama
+from tui.cli import app
+
+MODEL = "llama3.1:8b"
+
+
+@pytest.fixture
+def ollama_server() -> Iterator[StandinOllama]:
+    with StandinOllama([MODEL], parallel=4) as server:
+        yield server
+
+
+def _prompts(count: int, prefix: str = "g") -> list[dict[str, object]]:
+    return [{"id": f"{prefix}{i:02d}",
+             "prompt": f"Customer {prefix}{i}: can I get a refund for my late order?",
+             "dimension": "compliance"} for i in range(count)]
+
+
+@pytest.fixture
+def loaded(project: Project, store: LocalStore, tmp_path: Path) -> Project:
+    rows = _prompts(3)
+    rows[0]["system"] = "You are the support assistant of Contoso Retail."
+    import_file(store, write_jsonl(tmp_path / "p.jsonl", rows), project.config.project.dimensions,
+                actor="t")
+    return project
+
+
+def _run(store: LocalStore, project: Project, hosts: list[str], **kwargs: object):
+    plan_kwargs = {k: kwargs.pop(k) for k in ("variant_names", "limit", "force") if k in kwargs}
+    plan = plan_generation(store, project.config, project.guidelines_text(), model=MODEL,
+                           **plan_kwargs)  # type: ignore[arg-type]
+    options = {"concurrency": 2, "actor": "tester", "backoff_s": 0.01, "max_attempts": 4}
+    options.update(kwargs)
+    return plan, run_generation(store, plan, hosts=hosts, **options)  # type: ignore[arg-type]
+
+
+def test_options_and_system_prompts_reach_the_server(loaded: Project, store: LocalStore,
+                                                     ollama_server: StandinOllama) -> None:
+    plan, result = _run(store, loaded, [ollama_server.url])
+    variants = {v.name: v for v in loaded.config.generation.variants}
+    assert result.progress.succeeded == 3 * len(variants) and result.progress.failed == 0
+    chats = ollama_server.chat_requests()
+    assert len(chats) == 3 * len(variants)
+    for job in plan.jobs:
+        sent = [r for r in chats if r.messages == job.messages]
+        assert len(sent) == 1
+        options = sent[0].options
+        assert options["temperature"] == job.variant.temperature
+        assert isinstance(options["seed"], int)
+        assert sent[0].json["stream"] is False
+    flawed = [r for r in chats if "deliberately break this rule" in
+              (r.messages[0]["content"] if r.messages[0]["role"] == "system" else "")]
+    assert len(flawed) == 3
+    assert "No promises the organisation cannot keep" in flawed[0].messages[0]["content"]
+    own_system = [r for r in chats if r.messages[0]["role"] == "system"
+                  and r.messages[0]["content"].startswith("You are the support assistant")]
+    assert len(own_system) == len(variants)  # the prompt's own system prompt comes first
+
+    rows = store.execute_for_test(
+        "SELECT g.variant, g.model, g.model_digest, g.host, g.done_reason, g.truncated, "
+        "g.eval_count > 0, g.latency_s >= 0, g.attempts, c.origin, c.text = '' "
+        "FROM generations g JOIN candidates c USING (candidate_id)")
+    assert len(rows) == 3 * len(variants)
+    for variant, model, digest, host, reason, truncated, counted, timed, attempts, origin, empty \
+            in rows:
+        assert variant in variants and model == MODEL and len(digest) == 64
+        assert host == ollama_server.url and reason == "stop" and not truncated
+        assert counted and timed and attempts == 1 and origin == "generated" and not empty
+    item = store.get_item("g01")
+    assert item is not None and len(item.candidates) == len(variants)
+
+
+def test_same_prompt_and_variant_always_sends_the_same_seed(loaded: Project, store: LocalStore,
+                                                            tmp_path: Path) -> None:
+    first = plan_generation(store, loaded.config, loaded.guidelines_text(), model=MODEL)
+    again = plan_generation(store, loaded.config, loaded.guidelines_text(), model=MODEL)
+    assert [j.options for j in first.jobs] == [j.options for j in again.jobs]
+    seeds = {j.options["seed"] for j in first.jobs}
+    assert len(seeds) == len(first.jobs)
+
+
+def test_rerun_skips_what_is_done_and_force_regenerates(loaded: Project, store: LocalStore,
+                                                        ollama_server: StandinOllama) -> None:
+    _run(store, loaded, [ollama_server.url], variant_names=["conservative"])
+    plan, result = _run(store, loaded, [ollama_server.url], variant_names=["conservative"])
+    assert plan.jobs == () and plan.skipped == 3 and result.progress.succeeded == 0
+    plan, result = _run(store, loaded, [ollama_server.url], variant_names=["conservative"],
+                        force=True)
+    assert len(plan.jobs) == 3 and result.progress.succeeded == 3
+    assert len(ollama_server.chat_requests()) == 6
+
+
+def test_transient_failures_are_retried(loaded: Project, store: LocalStore,
+                                        ollama_server: StandinOllama) -> None:
+    ollama_server.fail_next(2, status=503)
+    ollama_server.reset_connection_next(1)
+    _, result = _run(store, loaded, [ollama_server.url], variant_names=["conservative"],
+                     concurrency=1)
+    assert result.progress.succeeded == 3 and result.progress.failed == 0
+    assert result.progress.retries == 3
+    attempts = sorted(a for (a,) in store.execute_for_test("SELECT attempts FROM generations"))
+    assert sum(attempts) == 3 + 3  # every failed try was retried (requeued behind the others)
+
+
+def test_a_prompt_that_keeps_failing_is_recorded_and_the_run_goes_on(
+    loaded: Project, store: LocalStore, ollama_server: StandinOllama
+) -> None:
+    def poison(body: dict) -> int | None:
+        return 500 if "Customer g1:" in body["messages"][-1]["content"] else None
+
+    ollama_server.fail_when(poison)
+    _, result = _run(store, loaded, [ollama_server.url], variant_names=["conservative"],
+                     max_attempts=3)
+    assert (result.progress.succeeded, result.progress.failed) == (2, 1)
+    assert result.run.failed == 1 and result.run.status == "done"
+    failed = store.execute_for_test(
+        "SELECT prompt_id, attempts, error, candidate_id FROM generations WHERE status = 'failed'")
+    assert failed[0][0] == "g01" and failed[0][1] == 3 and failed[0][3] is None
+    assert "HTTP 500" in failed[0][2] and "after 3 attempts" in failed[0][2]
+    # The next run retries only the failed one.
+    ollama_server.fail_when(lambda body: None)
+    plan, result = _run(store, loaded, [ollama_server.url], variant_names=["conservative"])
+    assert [j.prompt.prompt_id for j in plan.jobs] == ["g01"] and result.progress.succeeded == 1
+
+
+def test_a_4xx_error_is_not_retried(loaded: Project, store: LocalStore,
+                                    ollama_server: StandinOllama) -> None:
+    ollama_server.fail_next(1, status=400, error="invalid options")
+    _, result = _run(store, loaded, [ollama_server.url], variant_names=["conservative"],
+                     concurrency=1)
+    assert result.progress.failed == 1 and result.progress.retries == 0
+
+
+def test_truncated_responses_are_marked(loaded: Project, store: LocalStore,
+                                        ollama_server: StandinOllama) -> None:
+    loaded.config.generation.variants.append(Variant(name="short", temperature=0.5,
+                                                     num_predict=5))
+    _run(store, loaded, [ollama_server.url], variant_names=["short"])
+    rows = store.execute_for_test("SELECT done_reason, truncated, eval_count FROM generations")
+    assert rows == [("length", True, 5)] * 3
+    assert all(r.options["num_predict"] == 5 for r in ollama_server.chat_requests())
+
+
+def test_two_hosts_share_the_work(loaded: Project, store: LocalStore, tmp_path: Path) -> None:
+    import_file(store, write_jsonl(tmp_path / "more.jsonl", _prompts(12, "m")),
+                loaded.config.project.dimensions, actor="t")
+    with StandinOllama([MODEL], latency=0.02, parallel=2) as a, \
+            StandinOllama([MODEL], latency=0.02, parallel=2) as b:
+        _, result = _run(store, loaded, [a.url, b.url], variant_names=["conservative", "thorough"],
+                         concurrency=2)
+        assert result.progress.succeeded == 30
+        served_a, served_b = len(a.chat_requests()), len(b.chat_requests())
+        assert served_a + served_b == 30
+        assert served_a >= 6 and served_b >= 6  # neither host idles while the other has a queue
+        assert a.max_in_flight <= 2 and b.max_in_flight <= 2
+    hosts = dict(store.execute_for_test("SELECT host, count(*) FROM generations GROUP BY host"))
+    assert hosts == {a.url: served_a, b.url: served_b}
+
+
+def test_a_host_going_down_mid_run(loaded: Project, store: LocalStore, tmp_path: Path) -> None:
+    import_file(store, write_jsonl(tmp_path / "more.jsonl", _prompts(12, "m")),
+                loaded.config.project.dimensions, actor="t")
+    with StandinOllama([MODEL], latency=0.03, parallel=2) as a, \
+            StandinOllama([MODEL], latency=0.03, parallel=2) as b:
+
+        def take_a_down() -> None:
+            while len(a.chat_requests()) < 3:
+                time.sleep(0.005)
+            a.go_down()
+
+        killer = threading.Thread(target=take_a_down)
+        killer.start()
+        _, result = _run(store, loaded, [a.url, b.url], variant_names=["conservative", "thorough"],
+                         concurrency=2, max_attempts=2)
+        killer.join()
+        assert not a.is_up
+        assert result.progress.succeeded == 30 and result.progress.failed == 0
+        assert result.progress.retries >= 1
+    hosts = dict(store.execute_for_test("SELECT host, count(*) FROM generations GROUP BY host"))
+    assert hosts[b.url] > hosts.get(a.url, 0)
+
+
+def test_preflight_unreachable_host_and_missing_model(ollama_server: StandinOllama) -> None:
+    import asyncio
+
+    with pytest.raises(OllamaUnavailableError) as caught:
+        asyncio.run(preflight(["http://127.0.0.1:9"], MODEL, timeout=2))
+    assert caught.value.message == "cannot reach Ollama at http://127.0.0.1:9"
+    assert "ollama serve" in (caught.value.hint or "")
+    with pytest.raises(OllamaUnavailableError) as caught:
+        asyncio.run(preflight([ollama_server.url], "qwen2.5:7b"))
+    assert caught.value.message == (f"model qwen2.5:7b not found on {ollama_server.url}: "
+                                    "run `ollama pull qwen2.5:7b`")
+    digests = asyncio.run(preflight([ollama_server.url], MODEL))
+    assert len(digests[ollama_server.url]) == 64
+
+
+def test_cli_generate_runs_and_preflight_errors(loaded: Project, store: LocalStore,
+                                                ollama_server: StandinOllama) -> None:
+    store.close()
+    config = loaded.config_path.read_text().replace("backoff_s = 0.5", "backoff_s = 0.01")
+    config = config.replace("max_attempts = 4", "max_attempts = 2")
+    loaded.config_path.write_text(config)
+    runner = CliRunner()
+    root = str(loaded.root)
+    dry = runner.invoke(app, ["generate", "-p", root, "--host", ollama_server.url, "--dry-run",
+                              "--variants", "conservative,flawed", "--limit", "2"])
+    assert dry.exit_code == 0, dry.output
+    assert "Would request 4 candidates" in dry.output
+    assert ollama_server.chat_requests() == []
+
+    missing = runner.invoke(app, ["generate", "-p", root, "--host", ollama_server.url,
+                                  "--model", "mistral:7b"])
+    assert missing.exit_code == 1
+    assert f"model mistral:7b not found on {ollama_server.url}: run `ollama pull mistral:7b`" \
+        in missing.output
+    down = runner.invoke(app, ["generate", "-p", root, "--host", "http://127.0.0.1:9"])
+    assert down.exit_code == 1 and "cannot reach Ollama at http://127.0.0.1:9" in down.output
+    assert "Traceback" not in missing.output + down.output
+
+    ok = runner.invoke(app, ["generate", "-p", root, "--host", ollama_server.url, "--quiet",
+                             "--json", "--variants", "conservative"])
+    assert ok.exit_code == 0, ok.output
+    summary = json.loads(ok.output)
+    assert (summary["succeeded"], summary["failed"], summary["skipped"]) == (3, 0, 0)
+
+    ollama_server.fail_when(lambda body: 500)
+    failing = runner.invoke(app, ["generate", "-p", root, "--host", ollama_server.url, "--quiet",
+                                  "--variants", "thorough"])
+    assert failing.exit_code == 1
+    assert "0 succeeded, 3 failed" in failing.output
+
+    listed = runner.invoke(app, ["runs", "-p", root, "--json"])
+    runs = json.loads(listed.output)
+    assert [(r["succeeded"], r["failed"], r["status"]) for r in runs] == [(0, 3, "done"),
+                                                                          (3, 0, "done")]
+
+
+def test_unknown_variant_and_unknown_rule(loaded: Project, store: LocalStore) -> None:
+    from core.errors import BadInputError, ConfigError
+
+    with pytest.raises(BadInputError, match="unknown variant 'playful'"):
+        plan_generation(store, loaded.config, loaded.guidelines_text(), model=MODEL,
+                        variant_names=["playful"])
+    loaded.config.generation.variants[3].violates_rule = "No such rule"
+    with pytest.raises(ConfigError, match="violates_rule names no rule"):
+        plan_generation(store, loaded.config, loaded.guidelines_text(), model=MODEL)
+
+
+def test_guideline_rules_are_read_from_headings() -> None:
+    rules = guideline_rules("# G\n\n## Rules\n\n### Be kind\nAlways.\nReally.\n\n### Be brief\n"
+                            "Short.\n## Other\ntext\n")
+    assert rules == {"Be kind": "Always. Really.", "Be brief": "Short."}
+
+
+GENERATE_SCRIPT = """
+import sys
+from pathlib import Path
+from core.generate import plan_generation, run_generation
+from core.project import open_project
+from core.store import open_store
+project = open_project(Path(sys.argv[1]))
+store = open_store(project.database_path)
+plan = plan_generation(store, project.config, project.guidelines_text(), model=sys.argv[3],
+                       variant_names=["conservative"])
+run_generation(store, plan, hosts=[sys.argv[2]], concurrency=1, actor="killed")
+"""
+
+
+def _start_generation(project: Project, url: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", GENERATE_SCRIPT, str(project.root), url, MODEL],
+                            cwd=REPO_ROOT, text=True, stderr=subprocess.PIPE)
+
+
+def _wait_for_requests(server: StandinOllama, started: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        chats = server.chat_requests()
+        if len(chats) >= started and chats[started - 1].started is not None:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the generation run did not get going")
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_a_killed_run_loses_no_completed_candidate_and_resumes(tmp_path: Path,
+                                                               how: signal.Signals) -> None:
+    project = init_project(tmp_path / "p")
+    with open_store(project.database_path) as store:
+        import_file(store, write_jsonl(tmp_path / "p.jsonl", _prompts(10)),
+                    project.config.project.dimensions, actor="t")
+    with StandinOllama([MODEL], latency=0.3, parallel=1) as server:
+        child = _start_generation(project, server.url)
+        _wait_for_requests(server, started=4)  # three answered, the fourth in progress
+        time.sleep(0.1)
+        os.kill(child.pid, how)
+        child.wait(timeout=30)
+        answered = [r for r in server.chat_requests() if r.status == 200]
+        with open_store(project.database_path) as store:
+            stored = store.execute_for_test(
+                "SELECT count(*), count(candidate_id) FROM generations WHERE status = 'ok'")[0]
+            candidates = store.execute_for_test("SELECT count(*) FROM candidates")[0][0]
+            assert stored[0] == stored[1] == candidates  # no half-written row
+            assert stored[0] >= 3 and stored[0] >= len(answered) - 1
+            if how == signal.SIGINT:
+                assert child.returncode != 0
+                status = store.execute_for_test("SELECT status FROM runs")[0][0]
+                assert status == "interrupted"
+            project = open_project(project.root)
+            plan, result = _run(store, project, [server.url], variant_names=["conservative"])
+            assert len(plan.jobs) == 10 - stored[0]
+            assert result.progress.succeeded == len(plan.jobs)
+            assert store.execute_for_test("SELECT count(DISTINCT prompt_id) FROM candidates"
+                                          )[0][0] == 10
