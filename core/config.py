@@ -112,12 +112,28 @@ class GenerationSection:
                                    default_factory=_default_variants)
 
 
+ROLES = ("annotator", "reviewer", "admin")
+
+
+@dataclass
+class ServerSection:
+    socket_group: str | None = _doc(
+        "OS group that may connect to prefer.sock (mode 0660); default: the server user's group.",
+        default=None,
+    )
+
+
 @dataclass
 class Config:
     project: ProjectSection = field(default_factory=ProjectSection)
     annotation: AnnotationSection = field(default_factory=AnnotationSection)
     export: ExportSection = field(default_factory=ExportSection)
     generation: GenerationSection = field(default_factory=GenerationSection)
+    server: ServerSection = field(default_factory=ServerSection)
+    annotators: dict[str, str] = _doc(
+        "Who may use the store server: OS user name = role (annotator, reviewer or admin).",
+        default_factory=dict,
+    )
     keys: dict[str, str] = _doc(
         "Remapped keys of the annotation screen: binding id = key, e.g. skip = \"x\" "
         "(ids are listed in docs/configuration.md).",
@@ -232,6 +248,10 @@ def _check_values(config: Config, path: Path) -> None:
     if config.generation.timeout_s <= 0 or config.generation.backoff_s < 0:
         raise ConfigError(f"{path}: keys 'generation.timeout_s' and 'generation.backoff_s' must "
                           "be positive")
+    for user, role in config.annotators.items():
+        if role not in ROLES:
+            raise ConfigError(f"{path}: key 'annotators.{user}': expected one of "
+                              f"{', '.join(ROLES)}, got \"{role}\"")
     names = [v.name for v in config.generation.variants]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: key 'generation.variants': two variants share a name")

@@ -63,3 +63,11 @@ class JudgmentError(BadInputError):
 
 class NothingToExportError(PreferError):
     """The export found no pair to write."""
+
+
+class AccessDeniedError(BadInputError):
+    """The store server refused a caller or an operation their role does not allow."""
+
+
+class ServerUnavailableError(PreferError):
+    """The store server is not running or stopped answering."""

@@ -111,3 +111,11 @@ def test_locked_store_is_a_clear_error(tmp_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_annotate_refuses_without_a_terminal(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    runner.invoke(app, ["init", str(root)])
+    result = runner.invoke(app, ["annotate", "-p", str(root)])
+    assert result.exit_code == 2
+    assert "prefer annotate needs a terminal" in result.output

@@ -42,6 +42,9 @@ EXPECTED_SCHEMA = {
                     ("load_duration_ns", "BIGINT"), ("prompt_eval_duration_ns", "BIGINT"),
                     ("eval_duration_ns", "BIGINT"), ("latency_s", "DOUBLE"),
                     ("started_at", "TIMESTAMP"), ("finished_at", "TIMESTAMP")],
+    "assignments": [("prompt_id", "VARCHAR"), ("annotator", "VARCHAR"), ("batch_id", "VARCHAR"),
+                    ("assigned_by", "VARCHAR"), ("assigned_at", "TIMESTAMP"),
+                    ("released_at", "TIMESTAMP")],
 }
 
 

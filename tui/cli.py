@@ -11,6 +11,7 @@ from tui.commands.export import export
 from tui.commands.generate import generate, runs
 from tui.commands.import_ import import_
 from tui.commands.init import init
+from tui.commands.serve import assign, serve
 from tui.commands.status import status
 
 app = typer.Typer(
@@ -55,7 +56,9 @@ app.command("import")(import_)
 app.command("status")(status)
 app.command("generate")(generate)
 app.command("runs")(runs)
+app.command("assign")(assign)
 app.command("annotate")(annotate)
+app.command("serve")(serve)
 app.command("export")(export)
 app.command("audit")(audit)
 

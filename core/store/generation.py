@@ -72,7 +72,7 @@ def insert_records(con: duckdb.DuckDBPyConnection, records: Sequence[GenerationR
                  record.finished_at, candidate_id],
             )
         con.execute(
-            "INSERT INTO generations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "INSERT OR IGNORE INTO generations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
             "?, ?, ?, ?, ?, ?, ?)",
             [record.generation_id, record.run_id, record.prompt_id, record.variant,
              record.model, record.model_digest, record.host, record.status, record.error,

@@ -23,6 +23,17 @@ _JSON_TYPE_WORDS = (
 )
 
 
+def blank(expr: str) -> str:
+    """SQL: `expr` is empty or only whitespace, exactly as `trim(expr) = ''` decides it.
+
+    DuckDB's trim() strips the Unicode space separators (class Zs: space, NBSP U+00A0, U+1680,
+    U+2000-U+200A, U+202F, U+205F, U+3000) and nothing else: tabs and newlines are text to it.
+    The regex tests the same class without building the trimmed copy, ~40x faster on long texts.
+    NULL stays NULL. (tests/test_import_blank.py checks the equivalence code point by code point.)
+    """
+    return f"regexp_full_match({expr}, '\\p{{Zs}}*')"
+
+
 @dataclass(frozen=True)
 class RowProblem:
     """The first bad row of a file: its line (1-based), the field and what is wrong."""
@@ -53,51 +64,73 @@ _READ_LINES = (
 )
 
 
+# The paths json_extract reads in one parse of a JSONL line: the text fields, then candidates.
+_JSON_PATHS = (*(f'$."{n}"' for n in _TEXT_FIELDS), "$.candidates")
+
+
+def _typed_piece(name: str, index: int) -> str:
+    """Value and type word of field `name`, from piece `index` of the parsed line `j`."""
+    piece = f"j[{index}]"
+    kind = _JSON_TYPE_WORDS.format(t=f"json_type({piece})")
+    return f"{piece} ->> '$' AS {name}_value, coalesce({kind}, 'missing') AS {name}_type"
+
+
 def stage_jsonl(con: duckdb.DuckDBPyConnection, path: str) -> RowProblem | None:
-    """Read a JSONL file line by line (blank lines kept, so line numbers are exact)."""
+    """Read a JSONL file line by line (blank lines kept, so line numbers are exact).
+
+    One pass over the file: each line is checked (valid JSON, an object), then parsed once by
+    json_extract into its known fields, and only those small pieces are worked on. A line that
+    fails the check keeps NULL fields and its problem in `json_problem`; the first such line is
+    reported before any field rule. `ignored_keys` holds the line's unknown keys.
+    """
+    text_columns = ", ".join(_typed_piece(n, i) for i, n in enumerate(_TEXT_FIELDS, 1))
+    cand = f"j[{len(_JSON_PATHS)}]"
+    cand_kind = _JSON_TYPE_WORDS.format(t=f"json_type({cand})")
     try:
-        con.execute(f"CREATE TEMP TABLE import_lines AS {_READ_LINES}", [path])
+        con.execute(
+            f"""
+            CREATE TEMP TABLE import_fields AS
+            WITH checked AS (
+                SELECT line, raw,
+                       CASE WHEN NOT json_valid(raw) THEN 'not valid JSON'
+                            WHEN json_type(raw) <> 'OBJECT' THEN 'expected a JSON object per line'
+                       END AS json_problem
+                FROM ({_READ_LINES}) WHERE raw IS NOT NULL AND NOT {blank('raw')}
+            ),
+            parsed AS (
+                SELECT line, json_problem,
+                       CASE WHEN json_problem IS NULL THEN json_extract(raw, ?) END AS j,
+                       CASE WHEN json_problem IS NULL THEN list_filter(json_keys(raw),
+                            lambda k: NOT list_contains(?, k)) END AS ignored_keys
+                FROM checked
+            )
+            SELECT line, {text_columns},
+                   coalesce({cand_kind}, 'missing') AS candidates_type,
+                   CASE WHEN json_type({cand}) = 'ARRAY'
+                        THEN list_position(list_transform(json_type({cand}, '$[*]'),
+                                                          lambda t: t <> 'VARCHAR'), true) END
+                     AS candidates_bad_item,
+                   CASE WHEN json_type({cand}) = 'ARRAY'
+                        THEN json_extract_string({cand}, '$[*]') END AS candidates_value,
+                   json_problem, ignored_keys
+            FROM parsed
+            """,
+            [path, list(_JSON_PATHS), list(KNOWN_FIELDS)],
+        )
     except duckdb.Error as exc:
         raise _reader_error(exc) from exc
     bad = con.execute(
-        "SELECT line, json_valid(raw) FROM import_lines WHERE raw IS NOT NULL "
-        "AND trim(raw) <> '' AND (NOT json_valid(raw) OR json_type(raw) <> 'OBJECT') "
+        "SELECT line, json_problem FROM import_fields WHERE json_problem IS NOT NULL "
         "ORDER BY line LIMIT 1"
     ).fetchone()
     if bad:
-        return RowProblem(bad[0], None,
-                          "not valid JSON" if not bad[1] else "expected a JSON object per line")
-
-    def typed(name: str) -> str:
-        path_expr = f"'$.\"{name}\"'"
-        kind = _JSON_TYPE_WORDS.format(t=f"json_type(raw, {path_expr})")
-        return (f"raw ->> {path_expr} AS {name}_value, "
-                f"coalesce({kind}, 'missing') AS {name}_type")
-
-    text_columns = ", ".join(typed(n) for n in _TEXT_FIELDS)
-    cand_kind = _JSON_TYPE_WORDS.format(t="json_type(raw, '$.candidates')")
-    con.execute(
-        f"""
-        CREATE TEMP TABLE import_fields AS
-        SELECT line, {text_columns},
-               coalesce({cand_kind}, 'missing') AS candidates_type,
-               CASE WHEN json_type(raw, '$.candidates') = 'ARRAY'
-                    THEN list_position(list_transform(json_type(raw, '$.candidates[*]'),
-                                                      lambda t: t <> 'VARCHAR'), true) END
-                 AS candidates_bad_item,
-               CASE WHEN json_type(raw, '$.candidates') = 'ARRAY'
-                    THEN json_extract_string(raw, '$.candidates[*]') END AS candidates_value
-        FROM import_lines WHERE raw IS NOT NULL AND trim(raw) <> ''
-        """
-    )
+        return RowProblem(bad[0], None, bad[1])
     return None
 
 
 def ignored_fields_jsonl(con: duckdb.DuckDBPyConnection) -> list[str]:
     rows = con.execute(
-        "SELECT DISTINCT k FROM (SELECT unnest(json_keys(raw)) AS k FROM import_lines "
-        "WHERE raw IS NOT NULL AND trim(raw) <> '') WHERE NOT list_contains(?, k) ORDER BY k",
-        [list(KNOWN_FIELDS)],
+        "SELECT DISTINCT k FROM (SELECT unnest(ignored_keys) AS k FROM import_fields) ORDER BY k"
     ).fetchall()
     return [r[0] for r in rows]
 
@@ -150,6 +183,7 @@ def stage_csv(con: duckdb.DuckDBPyConnection, path: str) -> tuple[RowProblem | N
                "FROM import_raw)" if "candidates" in columns else "import_raw")
     con.execute(f"CREATE TEMP TABLE import_fields AS SELECT line, {text_columns}, {cand} "
                 f"FROM {guarded}")
+    con.execute("DROP TABLE import_raw")
     ignored = sorted(c for c in columns if c not in KNOWN_FIELDS)
     return None, ignored
 
@@ -203,31 +237,31 @@ def first_problem(con: duckdb.DuckDBPyConnection, dimensions: list[str]) -> RowP
         return (f"WHEN {name}_type NOT IN ('missing', 'null', {allowed}) "
                 f"THEN '{name}\x1fexpected a string, got a ' || {name}_type ")
 
+    empty_item = f"list_position(list_transform(candidates_value, lambda c: {blank('c')}), true)"
     checks = (
         "CASE "
         "WHEN prompt_type IN ('missing', 'null') THEN 'prompt\x1fmissing (every row needs one)' "
         + wrong_type("prompt") +
-        "WHEN trim(prompt_value) = '' THEN 'prompt\x1fis empty' "
+        f"WHEN {blank('prompt_value')} THEN 'prompt\x1fis empty' "
         + wrong_type("system") + wrong_type("dimension") + wrong_type("language")
         + wrong_type("response")
         + "WHEN id_type NOT IN ('missing', 'null', 'string', 'number') "
         "THEN 'id\x1fexpected a string or a number, got a ' || id_type "
-        "WHEN id_type <> 'missing' AND trim(id_value) = '' THEN 'id\x1fis empty' "
+        f"WHEN id_type <> 'missing' AND {blank('id_value')} THEN 'id\x1fis empty' "
         "WHEN candidates_type NOT IN ('missing', 'null', 'list') "
         "THEN 'candidates\x1fexpected a list of strings, got ' || "
         "CASE WHEN candidates_type LIKE 'text%' THEN candidates_type "
         "ELSE 'a ' || candidates_type END "
         "WHEN candidates_bad_item IS NOT NULL "
         "THEN 'candidates\x1fitem ' || candidates_bad_item || ' is not a string' "
-        "WHEN list_position(list_transform(candidates_value, lambda c: trim(c) = ''), true) IS NOT NULL "
-        "THEN 'candidates\x1fitem ' || "
-        "list_position(list_transform(candidates_value, lambda c: trim(c) = ''), true) || ' is empty' "
-        "WHEN response_type = 'string' AND trim(response_value) = '' THEN 'response\x1fis empty' "
-        "WHEN dimension_value IS NOT NULL AND trim(dimension_value) <> '' "
+        f"WHEN {empty_item} IS NOT NULL "
+        f"THEN 'candidates\x1fitem ' || {empty_item} || ' is empty' "
+        f"WHEN response_type = 'string' AND {blank('response_value')} THEN 'response\x1fis empty' "
+        f"WHEN dimension_value IS NOT NULL AND NOT {blank('dimension_value')} "
         "AND NOT list_contains(?, dimension_value) "
         "THEN 'dimension\x1funknown dimension ''' || dimension_value || ''' (prefer.toml allows: ' "
         "|| array_to_string(?, ', ') || ')' "
-        "WHEN language_value IS NOT NULL AND trim(language_value) <> '' AND NOT "
+        f"WHEN language_value IS NOT NULL AND NOT {blank('language_value')} AND NOT "
         "regexp_full_match(language_value, '[a-z]{2,3}(-[A-Za-z0-9]{2,8})*') "
         "THEN 'language\x1fexpected a language code such as en, de or pt-BR, got ''' "
         "|| language_value || '''' "
@@ -263,12 +297,18 @@ def _conflicting_ids(con: duckdb.DuckDBPyConnection) -> RowProblem | None:
         FROM import_fields
         """
     )
+    con.execute("DROP TABLE import_fields")  # import_rows holds all that is needed from here on
+    # Only an id that occurs on several lines can conflict within the file: find those ids
+    # first (a cheap grouping by the short id), then compare texts on their rows only.
     row = con.execute(
         """
-        SELECT r.line, r.prompt_id, f.first_line FROM import_rows r
+        WITH repeated AS (SELECT prompt_id FROM import_rows GROUP BY prompt_id
+                          HAVING count(*) > 1),
+        rows_of_repeated AS (SELECT * FROM import_rows SEMI JOIN repeated USING (prompt_id))
+        SELECT r.line, r.prompt_id, f.first_line FROM rows_of_repeated r
         JOIN (SELECT prompt_id, arg_min(prompt, line) AS first_prompt,
                      arg_min(system, line) AS first_system, min(line) AS first_line
-              FROM import_rows GROUP BY prompt_id) f USING (prompt_id)
+              FROM rows_of_repeated GROUP BY prompt_id) f USING (prompt_id)
         WHERE r.prompt <> f.first_prompt OR r.system IS DISTINCT FROM f.first_system
         ORDER BY r.line LIMIT 1
         """
@@ -289,15 +329,25 @@ def _conflicting_ids(con: duckdb.DuckDBPyConnection) -> RowProblem | None:
 
 
 def plan_insert(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int, int, int]:
-    """Build the rows to insert; return (rows, prompts in file, new, candidates in file, new)."""
+    """Build the rows to insert; return (rows, prompts in file, new, candidates in file, new).
+
+    A prompt (or candidate) id on one row only is taken as it is; only ids on several rows go
+    through the arg_min aggregation, which gives the very same values (arg_min over one row is
+    that row) at a fraction of the cost: aggregating long texts by a struct key is slow.
+    """
     con.execute(
         """
         CREATE TEMP TABLE import_new_prompts AS
+        WITH r AS (SELECT * FROM import_rows r
+                   WHERE NOT EXISTS (SELECT 1 FROM prompts p WHERE p.prompt_id = r.prompt_id)),
+        repeated AS (SELECT prompt_id FROM r GROUP BY prompt_id HAVING count(*) > 1)
+        SELECT prompt_id, prompt, system, dimension, language, line AS source_line
+        FROM r ANTI JOIN repeated USING (prompt_id)
+        UNION ALL
         SELECT prompt_id, arg_min(prompt, line) AS prompt, arg_min(system, line) AS system,
                arg_min(dimension, line) AS dimension, arg_min(language, line) AS language,
                min(line) AS source_line
-        FROM import_rows r
-        WHERE NOT EXISTS (SELECT 1 FROM prompts p WHERE p.prompt_id = r.prompt_id)
+        FROM r SEMI JOIN repeated USING (prompt_id)
         GROUP BY prompt_id
         """
     )
@@ -310,14 +360,24 @@ def plan_insert(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int, int, int
                      generate_subscripts(texts, 1) AS item FROM import_rows)
         """
     )
+    rows_counts = con.execute(
+        "SELECT count(*), count(DISTINCT prompt_id) FROM import_rows"
+    ).fetchone()
+    con.execute("DROP TABLE import_rows")
     con.execute(
         """
         CREATE TEMP TABLE import_new_candidates AS
-        WITH firsts AS (
+        WITH t AS (SELECT * FROM import_texts t
+                   WHERE NOT EXISTS (SELECT 1 FROM candidates c
+                                     WHERE c.candidate_id = t.candidate_id)),
+        repeated AS (SELECT candidate_id FROM t GROUP BY candidate_id HAVING count(*) > 1),
+        firsts AS (
+            SELECT candidate_id, prompt_id, text, (line, item) AS arrival
+            FROM t ANTI JOIN repeated USING (candidate_id)
+            UNION ALL
             SELECT candidate_id, arg_min(prompt_id, (line, item)) AS prompt_id,
                    arg_min(text, (line, item)) AS text, min((line, item)) AS arrival
-            FROM import_texts t
-            WHERE NOT EXISTS (SELECT 1 FROM candidates c WHERE c.candidate_id = t.candidate_id)
+            FROM t SEMI JOIN repeated USING (candidate_id)
             GROUP BY candidate_id
         )
         SELECT f.candidate_id, f.prompt_id, f.text,
@@ -331,15 +391,15 @@ def plan_insert(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int, int, int
     )
     counts = con.execute(
         """
-        SELECT (SELECT count(*) FROM import_rows),
-               (SELECT count(DISTINCT prompt_id) FROM import_rows),
-               (SELECT count(*) FROM import_new_prompts),
+        SELECT (SELECT count(*) FROM import_new_prompts),
                (SELECT count(DISTINCT candidate_id) FROM import_texts),
                (SELECT count(*) FROM import_new_candidates)
         """
     ).fetchone()
-    assert counts is not None
-    return (int(counts[0]), int(counts[1]), int(counts[2]), int(counts[3]), int(counts[4]))
+    con.execute("DROP TABLE import_texts")
+    assert rows_counts is not None and counts is not None
+    return (int(rows_counts[0]), int(rows_counts[1]), int(counts[0]), int(counts[1]),
+            int(counts[2]))
 
 
 def insert_planned(con: duckdb.DuckDBPyConnection, source: str, now: object) -> None:

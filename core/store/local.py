@@ -37,6 +37,10 @@ from core.store.migrate import migrate
 _CURRENT = ("(SELECT * FROM judgments j WHERE NOT EXISTS "
             "(SELECT 1 FROM judgments s WHERE s.supersedes = j.judgment_id))")
 _READY = ("(SELECT prompt_id FROM candidates GROUP BY prompt_id HAVING count(*) >= 2)")
+_ASSIGNING = "EXISTS (SELECT 1 FROM assignments WHERE released_at IS NULL)"
+# An annotator's work: only their assigned prompts while any assignment is active, else all.
+_MINE = (f"(NOT {_ASSIGNING} OR EXISTS (SELECT 1 FROM assignments a WHERE a.prompt_id = "
+         "p.prompt_id AND a.annotator = ? AND a.released_at IS NULL))")
 
 
 def utc_now() -> datetime:
@@ -66,7 +70,8 @@ class LocalStore:
             if "lock" in str(exc).lower():
                 raise StoreLockedError(
                     f"{path} is in use by another process",
-                    hint="close the other prefer command (or its TUI) and try again",
+                    hint="for several people at once, start `prefer serve -p PROJECT`: every "
+                         "prefer command then goes through it; else close the other command",
                 ) from exc
             raise StoreError(f"{path}: cannot open the store: {exc}") from exc
         except duckdb.Error as exc:
@@ -203,10 +208,11 @@ class LocalStore:
             LEFT JOIN (SELECT prompt_id, kind FROM {_CURRENT} WHERE annotator = ?) c
                    USING (prompt_id)
             WHERE (c.kind IS NULL OR c.kind = 'skipped') AND NOT list_contains(?, p.prompt_id)
+              AND {_MINE}
             ORDER BY c.kind IS NOT NULL, p.imported_at, p.source, p.source_line, p.prompt_id
             LIMIT 1
             """,
-            [annotator, list(exclude)],
+            [annotator, list(exclude), annotator],
         ).fetchone()
         return row[0] if row else None
 
@@ -214,13 +220,65 @@ class LocalStore:
         row = self._cursor().execute(
             f"""
             SELECT count(*) FILTER (WHERE kind = 'ranked'), count(*) FILTER (WHERE kind = 'skipped'),
-                   (SELECT count(*) FROM {_READY})
+                   (SELECT count(*) FROM prompts p JOIN {_READY} USING (prompt_id) WHERE {_MINE})
             FROM {_CURRENT} WHERE annotator = ?
             """,
-            [annotator],
+            [annotator, annotator],
         ).fetchone()
         assert row is not None
         return Progress(annotator, int(row[0]), int(row[1]), int(row[2]))
+
+    def is_assigned(self, annotator: str, prompt_id: str) -> bool:
+        """Whether `annotator` may work on `prompt_id` (always, while nothing is assigned)."""
+        row = self._cursor().execute(
+            f"SELECT count(*) FROM prompts p WHERE p.prompt_id = ? AND {_MINE}",
+            [prompt_id, annotator]).fetchone()
+        return bool(row and row[0])
+
+    # --- assignments -----------------------------------------------------------------------
+
+    def assignable_prompt_ids(self) -> list[str]:
+        """Prompts ready to annotate that nobody is assigned to, in import order."""
+        rows = self._cursor().execute(
+            f"""
+            SELECT p.prompt_id FROM prompts p JOIN {_READY} USING (prompt_id)
+            WHERE NOT EXISTS (SELECT 1 FROM assignments a WHERE a.prompt_id = p.prompt_id
+                              AND a.released_at IS NULL)
+            ORDER BY p.imported_at, p.source, p.source_line, p.prompt_id
+            """).fetchall()
+        return [r[0] for r in rows]
+
+    def assignment_loads(self) -> dict[str, int]:
+        """Active assignments per annotator."""
+        return dict(self._cursor().execute(
+            "SELECT annotator, count(*) FROM assignments WHERE released_at IS NULL "
+            "GROUP BY annotator").fetchall())
+
+    def add_assignments(self, pairs: Sequence[tuple[str, str]], actor: str,
+                        details: dict[str, Any]) -> str:
+        """Record (prompt_id, annotator) assignments as one batch; return the batch id."""
+        batch_id = "a_" + hashlib.sha256(repr((utc_now(), pairs)).encode()).hexdigest()[:12]
+        now = utc_now()
+        with self._transaction() as cur:
+            cur.executemany("INSERT INTO assignments VALUES (?, ?, ?, ?, ?, NULL)",
+                            [[prompt_id, annotator, batch_id, actor, now]
+                             for prompt_id, annotator in pairs])
+            self._append_event(cur, actor, "assign", batch_id, {**details,
+                                                                  "assignments": len(pairs)})
+        return batch_id
+
+    def release_open_assignments(self, annotator: str, actor: str) -> int:
+        """Free `annotator`'s assigned items they have not ranked yet; return how many."""
+        with self._transaction() as cur:
+            row = cur.execute(
+                f"""
+                UPDATE assignments SET released_at = ?
+                WHERE annotator = ? AND released_at IS NULL AND prompt_id NOT IN
+                      (SELECT prompt_id FROM {_CURRENT} WHERE annotator = ? AND kind = 'ranked')
+                RETURNING prompt_id
+                """, [utc_now(), annotator, annotator]).fetchall()
+            self._append_event(cur, actor, "unassign", annotator, {"released": len(row)})
+        return len(row)
 
     # --- judgments -------------------------------------------------------------------------
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
+from core.errors import BadInputError
 from core.project import open_project
-from core.store import open_store
+from core.store import connect_store
 from tui.commands.common import ProjectOption, os_user, reports_errors
 
 
@@ -22,7 +24,8 @@ def annotate(
     Shows the prompt and every candidate, numbered. Press the number of the best response,
     then the number of the worst, write a one-sentence justification and press Enter: the
     judgment is saved at once and the next item opens. s skips, u goes back to change an
-    earlier item, g shows the guidelines, ? lists every key, q quits.
+    earlier item, g shows the guidelines, ? lists every key, q quits. When `prefer serve` runs,
+    you annotate as your OS user and see only the items assigned to you.
 
     **Examples**
 
@@ -33,10 +36,17 @@ def annotate(
     """
     from tui.app import make_app  # Textual loads only for this command
 
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise BadInputError("prefer annotate needs a terminal",
+                            hint="run it in a terminal, or over ssh with a TTY (ssh -t)")
     proj = open_project(project)
-    store = open_store(proj.database_path)
+    store = connect_store(proj.root, act_as=as_)
     try:
-        app = make_app(proj, store, annotator=as_ or os_user())
+        # Through the server, the server says who we are (from the OS user); --as is honoured
+        # there only for admins. In embedded mode the OS user, or --as.
+        identity = getattr(store, "identity", None)
+        annotator = identity["annotator"] if identity else (as_ or os_user())
+        app = make_app(proj, store, annotator=annotator)
         app.run()
     finally:
         store.close()

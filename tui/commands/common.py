@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import getpass
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,9 +12,9 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from core.errors import EXIT_BAD_INPUT, PreferError
+from core.errors import PreferError
 from core.project import Project, open_project
-from core.store import LocalStore, open_store
+from core.store import LocalStore, connect_store
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -63,19 +62,14 @@ def os_user() -> str:
 
 
 @contextmanager
-def project_store(project_dir: Path | None) -> Iterator[tuple[Project, LocalStore]]:
+def project_store(project_dir: Path | None, act_as: str | None = None
+                  ) -> Iterator[tuple[Project, LocalStore]]:
+    """The project and its store: through `prefer serve` when it runs, else the file itself."""
     project = open_project(project_dir)
-    store = open_store(project.database_path)
+    store = connect_store(project.root, act_as=act_as)
     try:
         yield project, store
     finally:
         store.close()
 
 
-def usage_error(message: str) -> typer.Exit:
-    stderr.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(EXIT_BAD_INPUT)
-
-
-def is_interactive() -> bool:
-    return sys.stdout.isatty() and sys.stdin.isatty()

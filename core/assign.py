@@ -1,0 +1,85 @@
+"""Work distribution: prompts to annotators, K per item or a fraction overlapped for agreement.
+
+Loads stay balanced (they differ by at most one item): every item goes to the least-loaded
+annotators, ties broken by a seeded shuffle, so the same call on the same store gives the same
+assignment. Only prompts nobody holds are assigned, so re-running after new prompts arrive
+assigns just those.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from core.errors import BadInputError
+from core.store import LocalStore
+
+
+@dataclass(frozen=True)
+class AssignmentResult:
+    batch_id: str | None
+    items: int
+    assignments: int
+    overlapped_items: int
+    loads: dict[str, int]
+
+
+def plan_assignments(prompt_ids: Sequence[str], annotators: Sequence[str], *,
+                     per_item: int | None = None, overlap: float | None = None,
+                     loads: dict[str, int] | None = None, seed: int = 0
+                     ) -> tuple[list[tuple[str, str]], int]:
+    """(prompt_id, annotator) pairs and the number of overlapped items.
+
+    `per_item`: every item goes to that many annotators. `overlap`: that fraction of the items
+    (chosen with the seed) goes to every annotator, the rest to one each.
+    """
+    names = list(dict.fromkeys(annotators))
+    if not names:
+        raise BadInputError("name at least one annotator: --annotators alice,bob")
+    if (per_item is None) == (overlap is None):
+        raise BadInputError("give either --per-item K or --overlap F")
+    if per_item is not None and not 1 <= per_item <= len(names):
+        raise BadInputError(f"--per-item must be from 1 to the number of annotators "
+                            f"({len(names)}), got {per_item}")
+    if overlap is not None and not 0.0 <= overlap <= 1.0:
+        raise BadInputError(f"--overlap must be a fraction from 0 to 1, got {overlap}")
+    rng = random.Random(seed)
+    load = {name: (loads or {}).get(name, 0) for name in names}
+    if overlap is not None:
+        shared = set(rng.sample(list(prompt_ids), round(overlap * len(prompt_ids))))
+    else:
+        shared = set()
+    pairs: list[tuple[str, str]] = []
+    for prompt_id in prompt_ids:
+        wanted = len(names) if prompt_id in shared else (per_item or 1)
+        order = names[:]
+        rng.shuffle(order)
+        chosen = sorted(order, key=lambda name: load[name])[:wanted]
+        for name in chosen:
+            load[name] += 1
+            pairs.append((prompt_id, name))
+    return pairs, len(shared)
+
+
+def assign(store: LocalStore, annotators: Sequence[str], *, actor: str,
+           per_item: int | None = None, overlap: float | None = None, seed: int = 0,
+           known_annotators: Sequence[str] = ()) -> AssignmentResult:
+    """Assign every ready prompt nobody holds yet; record one batch and an audit event."""
+    if known_annotators:
+        unknown = [n for n in annotators if n not in known_annotators]
+        if unknown:
+            raise BadInputError(
+                f"not in [annotators] of prefer.toml: {', '.join(unknown)}",
+                hint="add them there (name = \"annotator\") so the server lets them in")
+    prompt_ids = store.assignable_prompt_ids()
+    current = store.assignment_loads()
+    pairs, overlapped = plan_assignments(prompt_ids, annotators, per_item=per_item,
+                                         overlap=overlap, loads=current, seed=seed)
+    batch_id = None
+    if pairs:
+        batch_id = store.add_assignments(pairs, actor, {
+            "annotators": list(annotators), "per_item": per_item, "overlap": overlap,
+            "seed": seed, "items": len(prompt_ids)})
+    return AssignmentResult(batch_id, len(prompt_ids), len(pairs), overlapped,
+                            store.assignment_loads())

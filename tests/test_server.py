@@ -1,0 +1,285 @@
+"""The store server: one Store interface over a socket, identities from the OS, roles enforced."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import tempfile
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from core.annotation import AnnotationSession
+from core.assign import assign
+from core.errors import AccessDeniedError, ServerUnavailableError
+from core.models import Judgment
+from core.project import Project, init_project
+from core.server import Caller, StoreServer, authorize
+from core.sources import import_file
+from core.store import LocalStore, connect_store, open_store
+from core.store.remote import RemoteStore
+from tests.conftest import REPO_ROOT, item_rows, write_jsonl
+from tests.os_users import os_users, require_root_tools, traversable_for
+from tui.cli import app
+
+
+def _judgment(store: LocalStore, annotator: str, prompt_id: str, tag: str = "") -> Judgment:
+    item = store.get_item(prompt_id)
+    assert item is not None
+    shown = tuple(c.candidate_id for c in item.candidates)
+    return Judgment(f"j_{annotator}_{prompt_id}{tag}", annotator, prompt_id, "ranked", shown,
+                    best_candidate_id=shown[0], worst_candidate_id=shown[-1],
+                    justification="Because the first one is the careful answer.")
+
+
+@pytest.fixture
+def assigned(project: Project, store: LocalStore, tmp_path: Path) -> LocalStore:
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(6)),
+                project.config.project.dimensions, actor="t")
+    assign(store, ["alice", "bob"], actor="admin", per_item=1)
+    return store
+
+
+def _mine(store: LocalStore, annotator: str) -> list[str]:
+    return [p for (p,) in store.execute_for_test(
+        "SELECT prompt_id FROM assignments WHERE annotator = ? ORDER BY prompt_id", [annotator])]
+
+
+ALICE = Caller("alice", 1001, "annotator", "alice")
+REVIEWER = Caller("rita", 1002, "reviewer", "rita")
+ADMIN = Caller("root", 0, "admin", "root")
+
+
+def test_annotators_reach_only_their_own_work(assigned: LocalStore) -> None:
+    store = assigned
+    alice_item, bob_item = _mine(store, "alice")[0], _mine(store, "bob")[0]
+    authorize(store, ALICE, "next_prompt_id", ["alice"], {"exclude": ()})
+    authorize(store, ALICE, "get_item", [alice_item], {})
+    authorize(store, ALICE, "save_judgment", [_judgment(store, "alice", alice_item)], {})
+    authorize(store, ALICE, "judgments_of", ["alice"], {})
+    refusals = [
+        ("get_item", [bob_item], {}, "not assigned to alice"),
+        ("next_prompt_id", ["bob"], {}, "only their own work"),
+        ("progress", ["bob"], {}, "only their own work"),
+        ("judgments_of", ["bob"], {"include_superseded": True}, "only their own work"),
+        ("current_judgment", ["bob", bob_item], {}, "only their own work"),
+        ("save_judgment", [_judgment(store, "bob", bob_item)], {}, "only their own work"),
+        ("save_judgment", [_judgment(store, "alice", bob_item)], {}, "not assigned to alice"),
+        ("status", [], {}, "'status' needs reviewer"),
+        ("events", [], {}, "needs admin"),
+        ("import_file", ["x.jsonl", "jsonl", []], {"dry_run": False, "actor": "a"}, "needs admin"),
+        ("add_assignments", [[], "alice", {}], {}, "needs admin"),
+        ("export_pairs", [None, "alice"], {}, "needs admin"),
+        ("execute_for_test", ["DELETE FROM judgments"], {}, "no such store operation"),
+        ("close", [], {}, "no such store operation"),
+    ]
+    for method, args, kwargs, message in refusals:
+        with pytest.raises(AccessDeniedError, match=message):
+            authorize(store, ALICE, method, args, kwargs)
+
+
+def test_reviewers_and_admins(assigned: LocalStore) -> None:
+    authorize(assigned, REVIEWER, "status", [], {})
+    with pytest.raises(AccessDeniedError):
+        authorize(assigned, REVIEWER, "import_file", ["x", "jsonl", []], {"dry_run": True,
+                                                                          "actor": "r"})
+    with pytest.raises(AccessDeniedError, match="only their own work"):
+        authorize(assigned, REVIEWER, "judgments_of", ["alice"], {})
+    for method, args in [("judgments_of", ["alice"]), ("events", []), ("status", [])]:
+        authorize(assigned, ADMIN, method, args, {})
+
+
+@pytest.fixture
+def served(project: Project, store: LocalStore) -> Iterator[StoreServer]:
+    server = StoreServer(project.root, store)
+    server.bind()
+    server.start_in_thread()
+    yield server
+    server.shutdown()
+
+
+def test_commands_go_through_the_server_when_it_runs(project: Project, served: StoreServer,
+                                                     tmp_path: Path) -> None:
+    remote = connect_store(project.root)
+    assert isinstance(remote, RemoteStore)
+    assert remote.identity["role"] == "admin"  # the server's own user
+    remote.close()
+    runner = CliRunner()
+    root = str(project.root)
+    data = write_jsonl(tmp_path / "i.jsonl", item_rows(8))
+    result = runner.invoke(app, ["import", str(data), "-p", root])
+    assert result.exit_code == 0 and "Added 8 prompts" in result.output, result.output
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"prompt": 3}])
+    result = runner.invoke(app, ["import", str(bad), "-p", root])
+    assert result.exit_code == 2 and f"{bad}:1: field 'prompt'" in result.output
+    result = runner.invoke(app, ["assign", "--annotators", "alice,bob", "--per-item", "2",
+                                 "-p", root])
+    assert result.exit_code == 0 and "16 assignments" in result.output
+    with RemoteStore(served.socket_path, act_as="alice") as alice:
+        session = AnnotationSession(alice, project.config, "alice", "g")  # type: ignore[arg-type]
+        while session.next_item() is not None:
+            session.press(1)
+            session.press(2)
+            session.save("Alice's view, saved through the server.")
+        assert session.progress().judged == 8
+    result = runner.invoke(app, ["export", "--out", str(tmp_path / "out"), "-p", root])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "train.jsonl").exists()
+    result = runner.invoke(app, ["audit", "--verify", "-p", root])
+    assert result.exit_code == 0 and "intact" in result.output
+    actors = {e.actor for e in served.store.events() if e.action == "judgment.ranked"}
+    assert actors == {os.environ.get("USER") or __import__("getpass").getuser()}
+
+
+def test_socket_and_database_permissions(project: Project, served: StoreServer) -> None:
+    mode = stat.S_IMODE(os.stat(served.socket_path).st_mode)
+    assert mode == 0o660
+    assert stat.S_ISSOCK(os.stat(served.socket_path).st_mode)
+
+
+def test_a_second_server_is_refused_and_a_stale_socket_replaced(project: Project,
+                                                                served: StoreServer) -> None:
+    other = StoreServer(project.root, served.store)
+    with pytest.raises(ServerUnavailableError, match="already serves"):
+        other.bind()
+
+
+def test_stale_socket_is_cleaned_up(project: Project, store: LocalStore) -> None:
+    import socket
+
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(project.root / "prefer.sock"))
+    stale.close()  # a socket file nobody listens on, as after kill -9
+    server = StoreServer(project.root, store)
+    server.bind()
+    server.start_in_thread()
+    try:
+        with RemoteStore(server.socket_path) as remote:
+            assert remote.progress("x").judged == 0
+    finally:
+        server.shutdown()
+
+
+def test_locked_store_without_server_says_to_start_one(project: Project, store: LocalStore
+                                                       ) -> None:
+    # `store` holds the file open in this process, as a running TUI would.
+    cli = subprocess.run([str(Path(sys.executable).parent / "prefer"), "status", "-p",
+                          str(project.root)], capture_output=True, text=True)
+    assert cli.returncode == 1
+    assert "in use by another process" in cli.stderr and "prefer serve" in cli.stderr
+    assert "Traceback" not in cli.stderr
+
+
+# --- real OS users ----------------------------------------------------------------------------
+
+CLIENT = textwrap.dedent("""
+    import json, sys
+    from pathlib import Path
+    from core.errors import PreferError
+    from core.store.remote import RemoteStore
+    from core.models import Judgment
+    socket_path, action, arg = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+    try:
+        store = RemoteStore(socket_path, act_as=arg if action == "act_as" else None)
+        if action == "whoami":
+            out = store.identity
+        elif action == "mine":
+            ids = []
+            while (p := store.next_prompt_id(store.identity["annotator"], tuple(ids))):
+                ids.append(p)
+            out = ids
+        elif action == "read_other":
+            out = [j.judgment_id for j in store.judgments_of(arg)]
+        elif action == "get_item":
+            out = store.get_item(arg).prompt.prompt_id
+        elif action == "save":
+            item = store.get_item(arg)
+            shown = tuple(c.candidate_id for c in item.candidates)
+            me = store.identity["annotator"]
+            j = Judgment("j_os_" + me + arg, me, arg, "ranked", shown,
+                         best_candidate_id=shown[0], worst_candidate_id=shown[1],
+                         justification="Saved over the socket under my OS identity.")
+            out = store.save_judgment(j).annotator
+        elif action == "status":
+            out = store.status().judgments
+        elif action == "act_as":
+            out = store.identity
+        print(json.dumps({"ok": out}))
+    except PreferError as exc:
+        print(json.dumps({"error": type(exc).__name__, "message": exc.message}))
+""")
+
+
+def _as_user(user: str, socket_path: Path, action: str, arg: str = "") -> dict:
+    import grp
+    import pwd
+
+    account = pwd.getpwnam(user)
+    groups = [g.gr_gid for g in grp.getgrall() if user in g.gr_mem]
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run([sys.executable, "-c", CLIENT, str(socket_path), action, arg],
+                          capture_output=True, text=True, env=env, cwd="/", timeout=60,
+                          user=account.pw_uid, group=account.pw_gid, extra_groups=groups)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_identity_and_roles_with_real_os_users() -> None:
+    require_root_tools()
+    folder = Path(tempfile.mkdtemp(prefix="prefer-os-"))
+    os.chmod(folder, 0o755)
+    with os_users(4) as (names, group):
+        alice, bob, rita, mallory = names
+        project = init_project(folder / "p")
+        config = project.config_path.read_text()
+        project.config_path.write_text(config.replace(
+            "[annotators]\n", f'[annotators]\n{alice} = "annotator"\n{bob} = "annotator"\n'
+                              f'{rita} = "reviewer"\n'))
+        store = open_store(project.database_path)
+        import_file(store, write_jsonl(folder / "i.jsonl", item_rows(6)),
+                    project.config.project.dimensions, actor="t")
+        assign(store, [alice, bob], actor="root", per_item=1)
+        server = StoreServer(project.root, store)
+        server.bind(group)
+        server.start_in_thread()
+        reach = traversable_for(group, REPO_ROOT, Path(sys.executable).resolve(), folder)
+        reach.__enter__()
+        try:
+            sock = server.socket_path
+            assert os.stat(sock).st_gid == __import__("grp").getgrnam(group).gr_gid
+            who = _as_user(alice, sock, "whoami")["ok"]
+            assert who == {"user": alice, "role": "annotator", "annotator": alice}
+            alice_items = _as_user(alice, sock, "mine")["ok"]
+            bob_items = _as_user(bob, sock, "mine")["ok"]
+            assert len(alice_items) == len(bob_items) == 3
+            assert not set(alice_items) & set(bob_items)
+            saved = _as_user(alice, sock, "save", alice_items[0])
+            assert saved == {"ok": alice}
+            assert store.execute_for_test("SELECT annotator, prompt_id FROM judgments") == [
+                (alice, alice_items[0])]
+            actor = store.execute_for_test(
+                "SELECT actor FROM events WHERE action = 'judgment.ranked'")
+            assert actor == [(alice,)]
+            denied = [
+                _as_user(bob, sock, "read_other", alice),
+                _as_user(bob, sock, "get_item", alice_items[0]),
+                _as_user(bob, sock, "save", alice_items[1]),
+                _as_user(alice, sock, "status"),
+                _as_user(alice, sock, "act_as", bob),
+            ]
+            assert all(d.get("error") == "AccessDeniedError" for d in denied), denied
+            assert "only an admin may annotate as someone else" in denied[-1]["message"]
+            assert _as_user(rita, sock, "status") == {"ok": 1}
+            refused = _as_user(mallory, sock, "whoami")
+            assert refused["error"] == "AccessDeniedError"
+            assert f"user '{mallory}' is not an annotator of this project" in refused["message"]
+        finally:
+            reach.__exit__(None, None, None)
+            server.shutdown()
+            store.close()

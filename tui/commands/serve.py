@@ -1,0 +1,122 @@
+"""`prefer serve` and `prefer assign`: many annotators at once on one store."""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Annotated
+
+import typer
+
+from core.assign import assign as assign_prompts
+from core.project import open_project
+from core.server import StoreServer
+from core.store import open_store
+from tui.commands.common import (
+    JsonOption,
+    ProjectOption,
+    os_user,
+    project_store,
+    reports_errors,
+    stderr,
+    stdout,
+)
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # systemd's stop: leave the way Ctrl-C does
+
+
+@reports_errors
+def serve(
+    project: ProjectOption = None,
+    group: Annotated[str | None, typer.Option(help="OS group allowed to connect (default: "
+                                              "server.socket_group in prefer.toml).")] = None,
+) -> None:
+    """Own the project's store and serve it to every prefer command on a Unix socket.
+
+    Run it as the service user that owns prefer.duckdb. It listens on PROJECT/prefer.sock
+    (mode 0660); every other prefer command on the project then goes through it. Callers are
+    known by their OS user, mapped to a role by [annotators] in prefer.toml. Stop it with
+    Ctrl-C or SIGTERM: everything it accepted is already committed.
+
+    **Examples**
+
+    ```
+      prefer serve -p /srv/alignment
+      prefer serve -p /srv/alignment --group annotators
+    ```
+    """
+    proj = open_project(project)
+    store = open_store(proj.database_path)
+    os.chmod(proj.database_path, 0o600)
+    server = StoreServer(proj.root, store)
+    try:
+        server.bind(group or proj.config.server.socket_group)
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
+        stderr.print(f"Serving {proj.root} on {server.socket_path} (Ctrl-C stops)")
+        server.serve_forever()
+    except KeyboardInterrupt:
+        stderr.print("Stopped: everything accepted is committed.")
+    finally:
+        server.shutdown()
+        store.close()
+
+
+@reports_errors
+def assign(
+    annotators: Annotated[str | None, typer.Option(help="Comma-separated annotator names.")
+                          ] = None,
+    project: ProjectOption = None,
+    per_item: Annotated[int | None, typer.Option(help="Annotators per item.", min=1)] = None,
+    overlap: Annotated[float | None, typer.Option(
+        help="Fraction of items every annotator gets (for agreement); the rest go to one.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed (default: annotation.order_seed).")
+                    ] = None,
+    unassign: Annotated[str | None, typer.Option(help="Free this annotator's items they have "
+                                                 "not ranked yet.")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Distribute prompts among annotators, with overlap so agreement can be measured.
+
+    Only prompts nobody holds are assigned, so re-running after new prompts arrive assigns just
+    those. Loads differ by at most one item; the same call gives the same assignment. Once any
+    assignment exists, annotators are served only their assigned items.
+
+    **Examples**
+
+    ```
+      prefer assign --annotators alice,bob,carol --per-item 2 -p /srv/alignment
+      prefer assign --annotators alice,bob,carol --overlap 0.2
+      prefer assign --unassign bob
+    ```
+    """
+    with project_store(project) as (proj, store):
+        if unassign:
+            freed = store.release_open_assignments(unassign, os_user())
+            stdout.print(f"Freed {freed} open items of {unassign}; `prefer assign` hands them "
+                         "to others.")
+            return
+        if not annotators:
+            raise typer.BadParameter("name the annotators: --annotators alice,bob")
+        names = [n.strip() for n in annotators.split(",") if n.strip()]
+        if per_item is None and overlap is None:
+            per_item = 1
+        result = assign_prompts(store, names, actor=os_user(), per_item=per_item,
+                                overlap=overlap,
+                                seed=proj.config.annotation.order_seed if seed is None else seed,
+                                known_annotators=list(proj.config.annotators))
+    if json_output:
+        stdout.print_json(data={"batch_id": result.batch_id, "items": result.items,
+                                "assignments": result.assignments,
+                                "overlapped_items": result.overlapped_items,
+                                "loads": result.loads})
+        return
+    if not result.assignments:
+        stdout.print("Nothing to assign: every prompt ready to annotate is already assigned.")
+        return
+    stdout.print(f"Assigned {result.items} items ({result.assignments} assignments, "
+                 f"{result.overlapped_items} shared by everyone) in batch {result.batch_id}.")
+    stdout.print("Load per annotator: " + " · ".join(f"{k} {v}" for k, v in
+                                                    sorted(result.loads.items())))
