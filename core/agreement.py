@@ -224,9 +224,12 @@ def item_of_unit(unit: Hashable) -> Hashable:
 
 def _codes(values: list[Hashable], excluded: Hashable | None = None) -> tuple[np.ndarray, list[Hashable]]:
     """Integer codes of values numbered in order of first appearance; None and `excluded` get -1."""
-    distinct = [value for value in dict.fromkeys(values)
-                if value is not None and (excluded is None or value != excluded)]
-    code_of: dict[Hashable, int] = {value: code for code, value in enumerate(distinct)}
+    first_seen = dict.fromkeys(values)
+    first_seen.pop(None, None)
+    if excluded is not None:
+        first_seen.pop(excluded, None)
+    distinct = list(first_seen)
+    code_of: dict[Hashable, int] = dict(zip(distinct, range(len(distinct)), strict=True))
     code_of[None] = -1
     if excluded is not None:
         code_of[excluded] = -1

@@ -26,6 +26,7 @@ import socketserver
 import struct
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ from core.store.imports import ReaderFailed
 SOCKET_FILE = "prefer.sock"
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 RANKS = {"annotator": 1, "reviewer": 2, "admin": 3}
+_MAX_CALLS = 1024  # calls served at once (one per connection thread)
 
 
 @dataclass(frozen=True)
@@ -170,10 +172,11 @@ class _Handler(socketserver.StreamRequestHandler):
             self.rfile.readline(MAX_MESSAGE_BYTES)
             self._reply({"error": _error_reply(exc)})
             return
-        while True:
+        while not owner.stopping.is_set():
             line = self.rfile.readline(MAX_MESSAGE_BYTES)
-            if not line:
-                return
+            if not line or owner.stopping.is_set():
+                return  # a stopping server answers nothing new; the client retries elsewhere
+            owner.calls.acquire()
             try:
                 message = codec.loads(line)
                 method, args, kwargs = message["method"], message["args"], message["kwargs"]
@@ -192,6 +195,8 @@ class _Handler(socketserver.StreamRequestHandler):
                     print(f"prefer serve: {caller.user}: {type(exc).__name__}: {exc}",
                           file=sys.stderr)
                 reply = {"error": _error_reply(exc)}
+            finally:
+                owner.calls.release()
             if not self._reply(reply):
                 return
 
@@ -219,6 +224,10 @@ class StoreServer:
         self.socket_path = socket_path or project_root / SOCKET_FILE
         self._server: _SocketServer | None = None
         self._thread: threading.Thread | None = None
+        self.stopping = threading.Event()
+        # Calls in progress hold a share; shutdown takes them all so the store is closed only
+        # after every started call has committed (or failed) and been answered.
+        self.calls = threading.BoundedSemaphore(_MAX_CALLS)
 
     def identify(self, connection: socket.socket) -> Caller:
         uid = peer_uid(connection)
@@ -265,7 +274,14 @@ class StoreServer:
                                         daemon=True)
         self._thread.start()
 
-    def shutdown(self) -> None:
+    def shutdown(self, drain_timeout: float = 10.0) -> None:
+        """Stop taking calls, let the ones in progress finish, close the socket."""
+        self.stopping.set()
+        deadline = time.monotonic() + drain_timeout
+        taken = 0
+        while taken < _MAX_CALLS and self.calls.acquire(timeout=max(deadline - time.monotonic(),
+                                                                     0.01)):
+            taken += 1
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
