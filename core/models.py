@@ -210,3 +210,72 @@ class Provenance:
     model: str
     temperature: float | None
     truncated: bool
+
+
+@dataclass(frozen=True)
+class ItemJudgment:
+    """One annotator's current decision on an item, as a reviewer reads it.
+
+    `source` is "judgment" (ranked in prefer: best and worst, or a ranking as `groups`, best group
+    first, tied candidates in one group) or "pairwise" (a label made in another tool comparing
+    `shown[0]` with `shown[1]`; `winner` is "first", "second" or "tie").
+    """
+
+    judgment_id: str
+    annotator: str
+    prompt_id: str
+    source: str
+    shown: tuple[str, ...]
+    best_candidate_id: str | None = None
+    worst_candidate_id: str | None = None
+    groups: tuple[tuple[str, ...], ...] | None = None
+    winner: str | None = None
+    dimensions: tuple[str, ...] = ()
+    justification: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """An item a reviewer should look at: what its annotators differ on, its open flags."""
+
+    prompt_id: str
+    prompt: str
+    annotators: int
+    differs_on: tuple[str, ...]  # "best", "worst", "opposite pairs"
+    open_flags: int = 0
+    adjudicated: bool = False
+
+    @property
+    def unresolved(self) -> bool:
+        return self.open_flags > 0 or (bool(self.differs_on) and not self.adjudicated)
+
+
+@dataclass(frozen=True)
+class Adjudication:
+    """A reviewer's decision on an item; the latest one per item is what pairs are built from."""
+
+    adjudication_id: str
+    prompt_id: str
+    reviewer: str
+    note: str
+    best_candidate_id: str | None = None
+    worst_candidate_id: str | None = None
+    groups: tuple[tuple[str, ...], ...] | None = None
+    guideline_change: str | None = None
+    supersedes: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Flag:
+    """An annotator's note that an item needs a reviewer; open until `resolution` is set."""
+
+    flag_id: str
+    annotator: str
+    prompt_id: str
+    note: str
+    created_at: datetime | None = None
+    resolved_by: str | None = None
+    resolution: str | None = None
+    resolved_at: datetime | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from core import __version__
+from tui.commands.agreement import agreement, gold
 from tui.commands.annotate import annotate
 from tui.commands.audit import audit
 from tui.commands.export import export
@@ -59,6 +60,8 @@ app.command("runs")(runs)
 app.command("assign")(assign)
 app.command("annotate")(annotate)
 app.command("serve")(serve)
+app.command("agreement")(agreement)
+app.command("gold")(gold)
 app.command("export")(export)
 app.command("audit")(audit)
 

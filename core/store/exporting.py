@@ -33,9 +33,24 @@ class ExportCounts:
     held_back_prompts: int = 0
 
 
-_BUILD_PAIRS = """
+def _blank(expr: str) -> str:
+    """SQL: `expr` is empty or only whitespace, exactly as `trim(expr) = ''` decides it.
+
+    DuckDB's trim() strips the Unicode space separators (class Zs) and nothing else, tabs and
+    newlines included; the regex tests the same class without building a trimmed copy.
+    """
+    return f"regexp_full_match({expr}, '\\p{{Zs}}*')"
+
+
+# The pair tables hold ids, positions and, per text, a blank flag and a 64-bit hash; the texts
+# themselves are read again only where the rules need them (hash-equal pairs, which are rare)
+# and by the final COPY. Equal texts have equal hashes, so a hash that occurs once proves there
+# is no duplicate; only hash-equal rows are compared on their full texts, so every rule is the
+# exact one on texts below.
+_BUILD_PAIRS = f"""
 CREATE TEMP TABLE export_current AS
-SELECT * FROM judgments j
+SELECT prompt_id, best_candidate_id, worst_candidate_id, shown_order, dimensions, created_at
+FROM judgments j
 WHERE kind = 'ranked'
   AND NOT EXISTS (SELECT 1 FROM judgments s WHERE s.supersedes = j.judgment_id);
 
@@ -58,22 +73,55 @@ ordered AS (
     UNION ALL
     SELECT prompt_id, candidate_id AS chosen_id, worst_candidate_id AS rejected_id, dimensions
     FROM shown WHERE candidate_id NOT IN (best_candidate_id, worst_candidate_id)
-)
-SELECT o.prompt_id, p.prompt, p.system,
-       coalesce(o.dimensions[1], p.dimension, 'unspecified') AS dimension,
-       o.chosen_id, c.text AS chosen, o.rejected_id, r.text AS rejected, c.position AS chosen_pos,
-       r.position AS rejected_pos
+),
+p AS (SELECT prompt_id, dimension, {_blank('prompt')} AS blank, hash(prompt) AS prompt_hash,
+             hash(coalesce(system, '')) AS system_hash,
+             system IS NOT NULL AND NOT {_blank('system')} AS has_system
+      FROM prompts WHERE prompt_id IN (SELECT prompt_id FROM agreed)),
+c AS (SELECT candidate_id, position, {_blank('text')} AS blank, hash(text) AS text_hash
+      FROM candidates WHERE candidate_id IN (
+          SELECT unnest(list_concat(shown_order, [best_candidate_id, worst_candidate_id]))
+          FROM agreed))
+SELECT o.prompt_id, coalesce(o.dimensions[1], p.dimension, 'unspecified') AS dimension,
+       o.chosen_id, o.rejected_id, c.position AS chosen_pos, r.position AS rejected_pos,
+       p.blank OR c.blank OR r.blank AS empty, p.has_system,
+       p.prompt_hash, p.system_hash, c.text_hash AS chosen_hash, r.text_hash AS rejected_hash
 FROM ordered o
-JOIN prompts p USING (prompt_id)
-JOIN candidates c ON c.candidate_id = o.chosen_id
-JOIN candidates r ON r.candidate_id = o.rejected_id;
+JOIN p USING (prompt_id)
+JOIN c ON c.candidate_id = o.chosen_id
+JOIN c AS r ON r.candidate_id = o.rejected_id;
 
+-- Chosen and rejected with the same text: only hash-equal pairs can be, compare their texts.
+CREATE TEMP TABLE export_identical AS
+SELECT DISTINCT x.chosen_id, x.rejected_id
+FROM (SELECT chosen_id, rejected_id FROM export_raw_pairs
+      WHERE NOT empty AND chosen_hash = rejected_hash) x
+JOIN candidates c ON c.candidate_id = x.chosen_id
+JOIN candidates r ON r.candidate_id = x.rejected_id
+WHERE c.text = r.text;
+
+-- Duplicates (same prompt, system, chosen and rejected texts) keep the first by position: a
+-- pair whose four hashes are unique has no duplicate, the others are ranked on their texts.
 CREATE TEMP TABLE export_pairs AS
-SELECT * FROM export_raw_pairs
-WHERE trim(prompt) <> '' AND trim(chosen) <> '' AND trim(rejected) <> ''
-  AND chosen <> rejected
-QUALIFY row_number() OVER (PARTITION BY prompt, coalesce(system, ''), chosen, rejected
-                           ORDER BY chosen_pos, rejected_pos) = 1;
+WITH kept AS (
+    SELECT * FROM export_raw_pairs x
+    WHERE NOT empty
+      AND NOT EXISTS (SELECT 1 FROM export_identical i
+                      WHERE i.chosen_id = x.chosen_id AND i.rejected_id = x.rejected_id)
+),
+shared AS (SELECT prompt_hash, system_hash, chosen_hash, rejected_hash FROM kept
+           GROUP BY ALL HAVING count(*) > 1)
+SELECT * FROM kept ANTI JOIN shared USING (prompt_hash, system_hash, chosen_hash, rejected_hash)
+UNION ALL
+SELECT * EXCLUDE (prompt, system, chosen, rejected) FROM (
+    SELECT k.*, p.prompt, p.system, c.text AS chosen, r.text AS rejected
+    FROM kept k SEMI JOIN shared USING (prompt_hash, system_hash, chosen_hash, rejected_hash)
+    JOIN prompts p ON p.prompt_id = k.prompt_id
+    JOIN candidates c ON c.candidate_id = k.chosen_id
+    JOIN candidates r ON r.candidate_id = k.rejected_id
+    QUALIFY row_number() OVER (PARTITION BY prompt, coalesce(system, ''), chosen, rejected
+                               ORDER BY chosen_pos, rejected_pos) = 1
+);
 """
 
 _SPLIT = """
@@ -88,11 +136,23 @@ FROM prompt_order;
 
 _STANDARD_ROW = "SELECT prompt, chosen, rejected"
 _CONVERSATIONAL_ROW = (
-    "SELECT CASE WHEN system IS NOT NULL AND trim(system) <> '' "
+    "SELECT CASE WHEN has_system "
     "THEN [{'role': 'system', 'content': system}, {'role': 'user', 'content': prompt}] "
     "ELSE [{'role': 'user', 'content': prompt}] END AS prompt, "
     "[{'role': 'assistant', 'content': chosen}] AS chosen, "
     "[{'role': 'assistant', 'content': rejected}] AS rejected"
+)
+# The rows of one split with their texts, joined only here (has_system is the pair's
+# `system IS NOT NULL AND trim(system) <> ''`, computed once per prompt).
+_SPLIT_ROWS = (
+    "FROM (SELECT x.chosen_pos, x.rejected_pos, x.has_system, s.rank, p.prompt, p.system, "
+    "c.text AS chosen, r.text AS rejected FROM export_pairs x "
+    "JOIN export_split s ON s.prompt_id = x.prompt_id "
+    "JOIN prompts p ON p.prompt_id = x.prompt_id "
+    "JOIN candidates c ON c.candidate_id = x.chosen_id "
+    "JOIN candidates r ON r.candidate_id = x.rejected_id "
+    "WHERE s.split = '{split}') "
+    "ORDER BY rank, chosen_pos, rejected_pos"
 )
 
 
@@ -101,15 +161,18 @@ def write_pairs(con: duckdb.DuckDBPyConnection, plan: ExportPlan) -> ExportCount
     raw, kept = con.execute(
         "SELECT (SELECT count(*) FROM export_raw_pairs), (SELECT count(*) FROM export_pairs)"
     ).fetchone() or (0, 0)
-    empty, identical = con.execute(
-        "SELECT count(*) FILTER (WHERE trim(prompt) = '' OR trim(chosen) = '' "
-        "OR trim(rejected) = ''), "
-        "count(*) FILTER (WHERE trim(prompt) <> '' AND trim(chosen) <> '' "
-        "AND trim(rejected) <> '' AND chosen = rejected) FROM export_raw_pairs"
-    ).fetchone() or (0, 0)
+    empty = identical = 0
+    if raw != kept:  # something was dropped: count why (skipped when nothing was)
+        empty, identical = con.execute(
+            "SELECT count(*) FILTER (WHERE empty), "
+            "count(*) FILTER (WHERE NOT empty AND EXISTS (SELECT 1 FROM export_identical i "
+            "WHERE i.chosen_id = x.chosen_id AND i.rejected_id = x.rejected_id)) "
+            "FROM export_raw_pairs x"
+        ).fetchone() or (0, 0)
     held = con.execute(
         "SELECT count(*) FROM export_decisions WHERE distinct_decisions > 1"
     ).fetchone()
+    con.execute("DROP TABLE export_current; DROP TABLE export_raw_pairs")  # free them for the COPY
     n_prompts = con.execute("SELECT count(DISTINCT prompt_id) FROM export_pairs").fetchone()
     prompt_count = int(n_prompts[0]) if n_prompts else 0
     n_validation = round(prompt_count * plan.validation_fraction)
@@ -120,15 +183,14 @@ def write_pairs(con: duckdb.DuckDBPyConnection, plan: ExportPlan) -> ExportCount
     conversational = plan.conversational
     if conversational is None:
         has_system = con.execute(
-            "SELECT count(*) > 0 FROM export_pairs WHERE system IS NOT NULL AND trim(system) <> ''"
+            "SELECT count(*) > 0 FROM export_pairs WHERE has_system"
         ).fetchone()
         conversational = bool(has_system and has_system[0])
     row_sql = _CONVERSATIONAL_ROW if conversational else _STANDARD_ROW
     for split, path in (("train", plan.train_path), ("validation", plan.validation_path)):
         # DuckDB writes one JSON object per line; struct field order is kept as written.
         con.execute(
-            f"COPY ({row_sql} FROM export_pairs JOIN export_split USING (prompt_id) "
-            f"WHERE split = '{split}' ORDER BY rank, chosen_pos, rejected_pos) "
+            f"COPY ({row_sql} {_SPLIT_ROWS.format(split=split)}) "
             f"TO '{_sql_path(path)}' (FORMAT JSON)"
         )
 

@@ -31,7 +31,7 @@ from core.models import (
     Run,
     StoreStatus,
 )
-from core.store import exporting, generation, imports
+from core.store import analytics, exporting, generation, imports
 from core.store.migrate import migrate
 
 _CURRENT = ("(SELECT * FROM judgments j WHERE NOT EXISTS "
@@ -40,7 +40,8 @@ _READY = ("(SELECT prompt_id FROM candidates GROUP BY prompt_id HAVING count(*) 
 _ASSIGNING = "EXISTS (SELECT 1 FROM assignments WHERE released_at IS NULL)"
 # An annotator's work: only their assigned prompts while any assignment is active, else all.
 _MINE = (f"(NOT {_ASSIGNING} OR EXISTS (SELECT 1 FROM assignments a WHERE a.prompt_id = "
-         "p.prompt_id AND a.annotator = ? AND a.released_at IS NULL))")
+         "p.prompt_id AND a.annotator = ? AND a.released_at IS NULL) "
+         "OR EXISTS (SELECT 1 FROM gold_items g WHERE g.prompt_id = p.prompt_id))")
 
 
 def utc_now() -> datetime:
@@ -406,6 +407,24 @@ class LocalStore:
 
     def provenance(self, candidate_ids: Sequence[str]) -> dict[str, Provenance]:
         return generation.provenance(self._cursor(), candidate_ids)
+
+    # --- analytics and calibration ---------------------------------------------------------
+
+    def agreement_rows(self) -> dict[str, list[tuple]]:
+        """Current judgments, pairwise labels, item labels, adjudications, flags and gold."""
+        return analytics.agreement_rows(self._cursor())
+
+    def set_gold(self, prompt_id: str, best_candidate_id: str, worst_candidate_id: str | None,
+                 note: str | None, actor: str) -> None:
+        """Mark a calibration item with its expected answer (mixed into queues unmarked)."""
+        with self._transaction() as cur:
+            analytics.set_gold(cur, prompt_id, best_candidate_id, worst_candidate_id, note, actor,
+                               utc_now())
+            self._append_event(cur, actor, "gold.set", prompt_id, {
+                "best": best_candidate_id, "worst": worst_candidate_id})
+
+    def gold_items(self) -> list[tuple]:
+        return analytics.gold_items(self._cursor())
 
     # --- export ----------------------------------------------------------------------------
 

@@ -1,0 +1,234 @@
+"""The agreement report: statistics of core.agreement over a project's judgments.
+
+Reads the store's bulk rows once, forms the labels (see core.agreement for how), and computes:
+overall agreement with 95% bootstrap intervals (resampling items), Cohen's kappa for every
+annotator pair with enough items in common, breakdowns by behaviour dimension and language, and
+per-annotator figures a reviewer uses to spot someone rushing or misreading the guidelines.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any
+
+from core import agreement as ag
+
+HEADLINE = "krippendorff_alpha"
+
+
+@dataclass(frozen=True)
+class StatRow:
+    """One statistic of one scope ("overall", "dimension=tone", ...), with its 95% interval."""
+
+    scope: str
+    statistic: str
+    value: float
+    low: float
+    high: float
+    items: int
+    verdict: str
+
+
+@dataclass(frozen=True)
+class PairRow:
+    annotator_a: str
+    annotator_b: str
+    kappa: float | None
+    low: float
+    high: float
+    shared_items: int
+    verdict: str
+
+
+@dataclass(frozen=True)
+class AnnotatorRow:
+    annotator: str
+    items_done: int
+    median_seconds: float | None
+    skip_share: float
+    flag_share: float
+    kappa_with: dict[str, float | None]
+    adjudicated_agreement: float | None  # share of adjudicated items where best and worst match
+    adjudicated_items: int
+    gold_accuracy: float | None  # share of calibration items answered as expected
+    gold_items: int
+
+
+@dataclass
+class AgreementReport:
+    judgments: int
+    annotators: list[str]
+    items_with_two_or_more: int
+    rows: list[StatRow] = field(default_factory=list)
+    pairs: list[PairRow] = field(default_factory=list)
+    per_annotator: list[AnnotatorRow] = field(default_factory=list)
+    rankings: list[StatRow] = field(default_factory=list)
+
+
+def collect_labels(rows: dict[str, list[tuple]]) -> tuple[
+        list[ag.JudgmentLabels], dict[ag.PairUnit, dict[str, str]]]:
+    """Judgments as JudgmentLabels, and the pairwise ratings from them and from pairwise rows."""
+    judgments = []
+    for annotator, prompt_id, kind, shown, best, worst, groups, _dims, _secs in rows["judgments"]:
+        if kind != "ranked":
+            continue
+        ranking = tuple(tuple(g) for g in groups) if groups else None
+        judgments.append(ag.JudgmentLabels(annotator, prompt_id, tuple(shown),
+                                           None if ranking else best,
+                                           None if ranking else worst, ranking))
+    ratings = ag.pairwise_ratings(judgments)
+    for annotator, prompt_id, first, second, winner in rows["pairwise"]:
+        low, high = sorted((first, second))
+        unit = ag.PairUnit(prompt_id, (low, high))
+        if winner == "tie":
+            label = ag.TIE
+        else:
+            preferred = first if winner == "first" else second
+            label = ag.FIRST if preferred == low else ag.SECOND
+        ratings.setdefault(unit, {}).setdefault(annotator, label)
+    return judgments, ratings
+
+
+def _subset(ratings: dict[ag.PairUnit, dict[str, str]], items: set[str]
+            ) -> dict[ag.PairUnit, dict[str, str]]:
+    return {unit: labels for unit, labels in ratings.items() if unit.item_id in items}
+
+
+def _items_rated_twice(ratings: dict[Any, dict[str, Any]]) -> set[Hashable]:
+    return {ag.item_of_unit(unit) for unit, labels in ratings.items() if len(labels) >= 2}
+
+
+def _scope_rows(scope: str, ratings: dict[ag.PairUnit, dict[str, str]],
+                choices: dict[str, dict[Hashable, dict[str, Any]]], min_items: int, seed: int,
+                resamples: int) -> list[StatRow]:
+    sums: dict[str, ag.ItemSums] = {
+        "percent_agreement": ag.percent_agreement_sums(ratings, with_ties=True),
+        "percent_agreement_without_ties": ag.percent_agreement_sums(ratings, with_ties=False),
+        "krippendorff_alpha": ag.krippendorff_alpha_sums(ratings),
+        "fleiss_kappa": ag.fleiss_kappa_sums(ratings),
+    }
+    for name, choice in choices.items():
+        sums[f"{name}_choice_alpha"] = ag.krippendorff_alpha_sums(choice, item_of=None)
+    items = sorted(_items_rated_twice(ratings), key=str)
+    intervals = ag.bootstrap_cis(items, sums, seed, n_resamples=resamples) if items else {}
+    out = []
+    for name, stat in sums.items():
+        value = stat.value() if stat.n_units else math.nan
+        interval = intervals.get(name)
+        n = len({i for i in stat.items})
+        shown_verdict = (ag.verdict(value, n, min_items)
+                         if name in (HEADLINE, "fleiss_kappa") or name.endswith("_alpha") else "")
+        out.append(StatRow(scope, name, value, interval.low if interval else math.nan,
+                           interval.high if interval else math.nan, n, shown_verdict))
+    return out
+
+
+def agreement_report(rows: dict[str, list[tuple]], *, by: Sequence[str] = (), min_shared: int = 10,
+                     seed: int = 42, resamples: int = 2000) -> AgreementReport:
+    """Compute the report from `store.agreement_rows()`."""
+    judgments, ratings = collect_labels(rows)
+    annotators = sorted({r[0] for r in rows["judgments"]} | {r[0] for r in rows["pairwise"]})
+    choices = {"best": ag.choice_ratings(judgments, "best"),
+               "worst": ag.choice_ratings(judgments, "worst")}
+    report = AgreementReport(judgments=len(rows["judgments"]) + len(rows["pairwise"]),
+                             annotators=annotators,
+                             items_with_two_or_more=len(_items_rated_twice(ratings)))
+    report.rows.extend(_scope_rows("overall", ratings, choices, min_shared, seed, resamples))
+
+    meta = {prompt_id: {"dimension": dim or "unspecified", "language": lang or "unknown"}
+            for prompt_id, dim, lang in rows["items"]}
+    for key in by:
+        groups: dict[str, set[str]] = defaultdict(set)
+        for item in _items_rated_twice(ratings):
+            groups[meta.get(str(item), {}).get(key, "unknown")].add(str(item))
+        for value, items in sorted(groups.items()):
+            subset_choices = {name: {i: c for i, c in choice.items() if i in items}
+                              for name, choice in choices.items()}
+            report.rows.extend(_scope_rows(f"{key}={value}", _subset(ratings, items),
+                                           subset_choices, min_shared, seed, resamples))
+
+    # Annotator pairs: kappa on the pairwise labels of the items both judged.
+    per_annotator = ag.by_annotator(ratings)
+    items_of = {a: {ag.item_of_unit(u) for u in units} for a, units in per_annotator.items()}
+    kappas = ag.cohen_kappa_matrix(per_annotator, min_shared=1)
+    pair_sums = ag.cohen_kappa_pair_sums(per_annotator, min_shared=1)
+    eligible = {pair: sums for pair, sums in pair_sums.items()
+                if len(items_of[pair[0]] & items_of[pair[1]]) >= min_shared}
+    all_items = sorted(_items_rated_twice(ratings), key=str)
+    intervals = (ag.bootstrap_cis(all_items, {f"{a}\x1f{b}": s for (a, b), s in eligible.items()},
+                                  seed, n_resamples=resamples) if eligible else {})
+    for a, b in combinations(annotators, 2):
+        shared = len(items_of.get(a, set()) & items_of.get(b, set()))
+        pair = kappas.get((a, b))
+        value = pair.kappa if pair and shared >= min_shared else None
+        interval = intervals.get(f"{a}\x1f{b}")
+        report.pairs.append(PairRow(
+            a, b, value, interval.low if interval else math.nan,
+            interval.high if interval else math.nan, shared,
+            ag.verdict(value if value is not None else math.nan, shared, min_shared)))
+
+    report.per_annotator = _annotator_rows(rows, annotators, report.pairs)
+    report.rankings = _ranking_rows(rows, min_shared)
+    return report
+
+
+def _annotator_rows(rows: dict[str, list[tuple]], annotators: list[str],
+                    pairs: list[PairRow]) -> list[AnnotatorRow]:
+    adjudicated = {p: (b, w) for p, b, w in rows["adjudications"]}
+    gold = {p: (b, w) for p, b, w in rows["gold"]}
+    flags = dict(rows["flags"])
+    out = []
+    for name in annotators:
+        mine = [r for r in rows["judgments"] if r[0] == name]
+        ranked = [r for r in mine if r[2] == "ranked"]
+        pairwise_items = {r[1] for r in rows["pairwise"] if r[0] == name}
+        seconds = [r[8] for r in ranked if r[8] is not None]
+        touched = len(mine) + len(pairwise_items - {r[1] for r in mine})
+        kappa_with = {}
+        for pair in pairs:
+            if name in (pair.annotator_a, pair.annotator_b):
+                other = pair.annotator_b if pair.annotator_a == name else pair.annotator_a
+                kappa_with[other] = pair.kappa
+        on_adjudicated = [r for r in ranked if r[1] in adjudicated]
+        matched = [r for r in on_adjudicated if (r[4], r[5]) == adjudicated[r[1]]]
+        on_gold = [r for r in ranked if r[1] in gold]
+        right = [r for r in on_gold if r[4] == gold[r[1]][0]
+                 and (gold[r[1]][1] is None or r[5] == gold[r[1]][1])]
+        out.append(AnnotatorRow(
+            annotator=name, items_done=len(ranked) + len(pairwise_items - {r[1] for r in ranked}),
+            median_seconds=statistics.median(seconds) if seconds else None,
+            skip_share=(len(mine) - len(ranked)) / len(mine) if mine else 0.0,
+            flag_share=flags.get(name, 0) / touched if touched else 0.0,
+            kappa_with=kappa_with,
+            adjudicated_agreement=len(matched) / len(on_adjudicated) if on_adjudicated else None,
+            adjudicated_items=len(on_adjudicated),
+            gold_accuracy=len(right) / len(on_gold) if on_gold else None,
+            gold_items=len(on_gold)))
+    return out
+
+
+def _ranking_rows(rows: dict[str, list[tuple]], min_items: int) -> list[StatRow]:
+    """Kendall's tau (items with two rankers, mean) and W (items with 3+ rankers, mean)."""
+    by_item: dict[str, list[dict[str, float]]] = defaultdict(list)
+    for _annotator, prompt_id, kind, _shown, _b, _w, groups, _d, _s in rows["judgments"]:
+        if kind == "ranked" and groups:
+            by_item[prompt_id].append(ag.rank_positions([list(g) for g in groups]))
+    taus = [ag.kendall_tau(r[0], r[1]) for r in by_item.values() if len(r) == 2]
+    taus += [ag.kendall_tau(a, b) for r in by_item.values() if len(r) > 2
+             for a, b in combinations(r, 2)]
+    ws = [ag.kendall_w(r) for r in by_item.values() if len(r) >= 3]
+    out = []
+    for name, values, n in (("kendall_tau_mean", taus, len([r for r in by_item.values()
+                                                            if len(r) >= 2])),
+                            ("kendall_w_mean", ws, len(ws))):
+        finite = [v for v in values if math.isfinite(v)]
+        if values:
+            value = statistics.fmean(finite) if finite else math.nan
+            out.append(StatRow("rankings", name, value, math.nan, math.nan, n,
+                               ag.verdict(value, n, min_items)))
+    return out
