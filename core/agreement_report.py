@@ -72,26 +72,56 @@ class AgreementReport:
 
 def collect_labels(rows: dict[str, list[tuple]]) -> tuple[
         list[ag.JudgmentLabels], dict[ag.PairUnit, dict[str, str]]]:
-    """Judgments as JudgmentLabels, and the pairwise ratings from them and from pairwise rows."""
+    """Judgments as JudgmentLabels, and the pairwise ratings from them and from pairwise rows.
+
+    Same labels as `ag.pairwise_ratings` (a test checks it); best/worst judgments take an
+    inlined path because this runs over every judgment of a project.
+    """
     judgments = []
+    ranked = []
+    ratings: dict[ag.PairUnit, dict[str, str]] = {}
+    first, second, unit_of = ag.FIRST, ag.SECOND, ag.PairUnit
     for annotator, prompt_id, kind, shown, best, worst, groups, _dims, _secs in rows["judgments"]:
         if kind != "ranked":
             continue
-        ranking = tuple(tuple(g) for g in groups) if groups else None
-        judgments.append(ag.JudgmentLabels(annotator, prompt_id, tuple(shown),
-                                           None if ranking else best,
-                                           None if ranking else worst, ranking))
-    ratings = ag.pairwise_ratings(judgments)
-    for annotator, prompt_id, first, second, winner in rows["pairwise"]:
-        low, high = sorted((first, second))
+        if groups:
+            ranking = tuple(tuple(g) for g in groups)
+            judgment = ag.JudgmentLabels(annotator, prompt_id, tuple(shown), None, None, ranking)
+            ranked.append(judgment)
+            judgments.append(judgment)
+            continue
+        judgments.append(_unchecked(annotator, prompt_id, tuple(shown), best, worst))
+        for other in shown:
+            if best is not None and other != best:
+                low, high = (best, other) if best < other else (other, best)
+                ratings.setdefault(unit_of(prompt_id, (low, high)), {})[annotator] = (
+                    first if best == low else second)
+            if worst is not None and other not in (best, worst):
+                low, high = (other, worst) if other < worst else (worst, other)
+                ratings.setdefault(unit_of(prompt_id, (low, high)), {})[annotator] = (
+                    first if other == low else second)
+    for unit, labels in ag.pairwise_ratings(ranked).items():
+        ratings.setdefault(unit, {}).update(labels)
+    for annotator, prompt_id, first_id, second_id, winner in rows["pairwise"]:
+        low, high = sorted((first_id, second_id))
         unit = ag.PairUnit(prompt_id, (low, high))
         if winner == "tie":
             label = ag.TIE
         else:
-            preferred = first if winner == "first" else second
+            preferred = first_id if winner == "first" else second_id
             label = ag.FIRST if preferred == low else ag.SECOND
         ratings.setdefault(unit, {}).setdefault(annotator, label)
     return judgments, ratings
+
+
+def _unchecked(annotator: str, item_id: str, shown: tuple[str, ...], best: str | None,
+               worst: str | None) -> ag.JudgmentLabels:
+    """A JudgmentLabels from a stored judgment, without re-validating what the store checked."""
+    judgment = object.__new__(ag.JudgmentLabels)
+    for name, value in (("annotator", annotator), ("item_id", item_id), ("shown", shown),
+                        ("best", best), ("worst", worst), ("ranking", None)):
+        object.__setattr__(judgment, name, value)
+    return judgment
 
 
 def _subset(ratings: dict[ag.PairUnit, dict[str, str]], items: set[str]
@@ -103,24 +133,30 @@ def _items_rated_twice(ratings: dict[Any, dict[str, Any]]) -> set[Hashable]:
     return {ag.item_of_unit(unit) for unit, labels in ratings.items() if len(labels) >= 2}
 
 
-def _scope_rows(scope: str, ratings: dict[ag.PairUnit, dict[str, str]],
-                choices: dict[str, dict[Hashable, dict[str, Any]]], min_items: int, seed: int,
-                resamples: int) -> list[StatRow]:
+def _scope_sums(ratings: dict[ag.PairUnit, dict[str, str]],
+                choices: dict[str, dict[Hashable, dict[str, Any]]]) -> dict[str, ag.ItemSums]:
+    with_ties = ag.percent_agreement_sums(ratings, with_ties=True)
+    has_ties = any(label == ag.TIE for labels in ratings.values() for label in labels.values())
     sums: dict[str, ag.ItemSums] = {
-        "percent_agreement": ag.percent_agreement_sums(ratings, with_ties=True),
-        "percent_agreement_without_ties": ag.percent_agreement_sums(ratings, with_ties=False),
+        "percent_agreement": with_ties,
+        # Without a single tie both figures are the same: skip the second count.
+        "percent_agreement_without_ties": (ag.percent_agreement_sums(ratings, with_ties=False)
+                                           if has_ties else with_ties),
         "krippendorff_alpha": ag.krippendorff_alpha_sums(ratings),
         "fleiss_kappa": ag.fleiss_kappa_sums(ratings),
     }
     for name, choice in choices.items():
         sums[f"{name}_choice_alpha"] = ag.krippendorff_alpha_sums(choice, item_of=None)
-    items = sorted(_items_rated_twice(ratings), key=str)
-    intervals = ag.bootstrap_cis(items, sums, seed, n_resamples=resamples) if items else {}
+    return sums
+
+
+def _scope_rows(scope: str, sums: dict[str, ag.ItemSums],
+                intervals: dict[str, ag.BootstrapInterval], min_items: int) -> list[StatRow]:
     out = []
     for name, stat in sums.items():
         value = stat.value() if stat.n_units else math.nan
-        interval = intervals.get(name)
-        n = len({i for i in stat.items})
+        interval = intervals.get(f"{scope}\x1f{name}")
+        n = len(stat.items)
         shown_verdict = (ag.verdict(value, n, min_items)
                          if name in (HEADLINE, "fleiss_kappa") or name.endswith("_alpha") else "")
         out.append(StatRow(scope, name, value, interval.low if interval else math.nan,
@@ -138,7 +174,7 @@ def agreement_report(rows: dict[str, list[tuple]], *, by: Sequence[str] = (), mi
     report = AgreementReport(judgments=len(rows["judgments"]) + len(rows["pairwise"]),
                              annotators=annotators,
                              items_with_two_or_more=len(_items_rated_twice(ratings)))
-    report.rows.extend(_scope_rows("overall", ratings, choices, min_shared, seed, resamples))
+    scopes: dict[str, dict[str, ag.ItemSums]] = {"overall": _scope_sums(ratings, choices)}
 
     meta = {prompt_id: {"dimension": dim or "unspecified", "language": lang or "unknown"}
             for prompt_id, dim, lang in rows["items"]}
@@ -149,24 +185,28 @@ def agreement_report(rows: dict[str, list[tuple]], *, by: Sequence[str] = (), mi
         for value, items in sorted(groups.items()):
             subset_choices = {name: {i: c for i, c in choice.items() if i in items}
                               for name, choice in choices.items()}
-            report.rows.extend(_scope_rows(f"{key}={value}", _subset(ratings, items),
-                                           subset_choices, min_shared, seed, resamples))
+            scopes[f"{key}={value}"] = _scope_sums(_subset(ratings, items), subset_choices)
 
     # Annotator pairs: kappa on the pairwise labels of the items both judged.
     per_annotator = ag.by_annotator(ratings)
     items_of = {a: {ag.item_of_unit(u) for u in units} for a, units in per_annotator.items()}
-    kappas = ag.cohen_kappa_matrix(per_annotator, min_shared=1)
     pair_sums = ag.cohen_kappa_pair_sums(per_annotator, min_shared=1)
     eligible = {pair: sums for pair, sums in pair_sums.items()
                 if len(items_of[pair[0]] & items_of[pair[1]]) >= min_shared}
+
+    # One bootstrap for everything: the same resampled datasets behind every interval.
+    everything = {f"{scope}\x1f{name}": stat for scope, sums in scopes.items()
+                  for name, stat in sums.items()}
+    everything.update({f"pair\x1f{a}\x1f{b}": stat for (a, b), stat in eligible.items()})
     all_items = sorted(_items_rated_twice(ratings), key=str)
-    intervals = (ag.bootstrap_cis(all_items, {f"{a}\x1f{b}": s for (a, b), s in eligible.items()},
-                                  seed, n_resamples=resamples) if eligible else {})
+    intervals = ag.bootstrap_cis(all_items, everything, seed, n_resamples=resamples) \
+        if all_items else {}
+    for scope, sums in scopes.items():
+        report.rows.extend(_scope_rows(scope, sums, intervals, min_shared))
     for a, b in combinations(annotators, 2):
         shared = len(items_of.get(a, set()) & items_of.get(b, set()))
-        pair = kappas.get((a, b))
-        value = pair.kappa if pair and shared >= min_shared else None
-        interval = intervals.get(f"{a}\x1f{b}")
+        value = eligible[(a, b)].value() if (a, b) in eligible else None
+        interval = intervals.get(f"pair\x1f{a}\x1f{b}")
         report.pairs.append(PairRow(
             a, b, value, interval.low if interval else math.nan,
             interval.high if interval else math.nan, shared,

@@ -170,3 +170,12 @@ def test_real_multi_annotator_data_through_the_store(project: Project, store: Lo
     kappas = {(p.annotator_a, p.annotator_b): p.kappa for p in report.pairs}
     assert kappas[("annotator1", "annotator2")] == pytest.approx(0.8520, abs=5e-4)
     assert all(math.isfinite(p.low) for p in report.pairs)
+
+
+def test_inlined_labels_equal_the_reference_rule(judged: LocalStore) -> None:
+    rows = judged.agreement_rows()
+    judgments, ratings = collect_labels(rows)
+    reference = ag.pairwise_ratings(
+        [ag.JudgmentLabels(j.annotator, j.item_id, j.shown, j.best, j.worst) for j in judgments])
+    assert ratings == reference
+    assert all(isinstance(unit, ag.PairUnit) for unit in ratings)
