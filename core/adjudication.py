@@ -18,10 +18,12 @@ only when its first (last) group holds one candidate; a pairwise label names nei
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from itertools import combinations, product
 
-from core.models import Disagreement, ItemJudgment
+from core.errors import JudgmentError
+from core.models import Disagreement, Flag, ItemJudgment
 
 BEST = "best"
 WORST = "worst"
@@ -111,3 +113,10 @@ def pseudonym(index: int) -> str:
         index, rest = divmod(index - 1, 26)
         letters = chr(ord("A") + rest) + letters
     return f"Annotator {letters}"
+
+
+def new_flag(annotator: str, prompt_id: str, note: str) -> Flag:
+    """An annotator's flag on an item, ready to save; the note says what is wrong."""
+    if not note.strip():
+        raise JudgmentError("write what is wrong with this item")
+    return Flag("f_" + uuid.uuid4().hex, annotator, prompt_id, note.strip())

@@ -76,7 +76,7 @@ def export_dataset(store: LocalStore, config: Config, out_dir: Path, options: Ex
         if total == 0:
             raise NothingToExportError(
                 "no pair to export: no item has a ranked judgment yet"
-                + (f" ({counts.held_back_prompts} held back by disagreement)"
+                + (f" ({counts.held_back_prompts} held back by disagreement or a flag)"
                    if counts.held_back_prompts else ""),
                 hint="rank some items with `prefer annotate` first",
             )
@@ -100,6 +100,7 @@ def export_dataset(store: LocalStore, config: Config, out_dir: Path, options: Ex
                 "pairs_by_dimension": counts.pairs_by_split_and_dimension,
                 "dropped_pairs": counts.dropped,
                 "held_back_prompts": counts.held_back_prompts,
+                "held_back_flagged": counts.held_back_flagged,
             },
         }
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False)

@@ -279,3 +279,27 @@ class Flag:
     resolved_by: str | None = None
     resolution: str | None = None
     resolved_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class JudgmentImportCounts:
+    """What `prefer import-judgments` found in a file and, unless a dry run, stored.
+
+    `superseded`: new judgments that replace an annotator's earlier one on the item;
+    `replaced_pairwise`: stored pairwise labels the file's labels on the same pair replaced.
+    """
+
+    rows: int
+    prompts_in_file: int
+    new_prompts: int
+    candidates_in_file: int
+    new_candidates: int
+    judgments_in_file: int
+    new_judgments: int
+    superseded: int
+    pairwise_in_file: int
+    new_pairwise: int
+    replaced_pairwise: int
+    annotators: tuple[str, ...] = ()
+    ignored_fields: tuple[str, ...] = ()
+    dry_run: bool = False

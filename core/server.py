@@ -34,7 +34,7 @@ from typing import Any
 
 from core.config import load_config
 from core.errors import AccessDeniedError, PreferError, ServerUnavailableError
-from core.models import Judgment
+from core.models import Adjudication, Flag, Judgment
 from core.store import LocalStore, codec
 from core.store.imports import ReaderFailed
 
@@ -102,6 +102,21 @@ def _check_save(store: LocalStore, caller: Caller, call: dict[str, Any]) -> None
     _assigned(store, caller, judgment.prompt_id)
 
 
+def _check_flag(store: LocalStore, caller: Caller, call: dict[str, Any]) -> None:
+    flag: Flag = call["flag"]
+    _own(caller, flag.annotator)
+    _assigned(store, caller, flag.prompt_id)
+
+
+def _check_adjudication(store: LocalStore, caller: Caller, call: dict[str, Any]) -> None:
+    adjudication: Adjudication = call["adjudication"]
+    _own(caller, adjudication.reviewer)
+
+
+def _check_resolver(store: LocalStore, caller: Caller, call: dict[str, Any]) -> None:
+    _own(caller, call["resolved_by"])
+
+
 def _anyone(store: LocalStore, caller: Caller, call: dict[str, Any]) -> None:
     return None
 
@@ -124,6 +139,7 @@ PERMISSIONS: dict[str, tuple[str, Check]] = {
     "events": ("admin", _anyone),
     "append_event": ("admin", _anyone),
     "import_file": ("admin", _anyone),
+    "import_judgments": ("admin", _anyone),
     "prompts_for_generation": ("admin", _anyone),
     "generation_done_keys": ("admin", _anyone),
     "start_run": ("admin", _anyone),
@@ -136,6 +152,14 @@ PERMISSIONS: dict[str, tuple[str, Check]] = {
     "assignment_loads": ("admin", _anyone),
     "add_assignments": ("admin", _anyone),
     "release_open_assignments": ("admin", _anyone),
+    # Reviewers read every annotator's judgments of an item and decide; annotators only flag.
+    "save_flag": ("annotator", _check_flag),
+    "disagreements": ("reviewer", _anyone),
+    "item_judgments": ("reviewer", _anyone),
+    "current_adjudication": ("reviewer", _anyone),
+    "save_adjudication": ("reviewer", _check_adjudication),
+    "open_flags": ("reviewer", _anyone),
+    "resolve_flag": ("reviewer", _check_resolver),
 }
 
 
@@ -189,7 +213,8 @@ class _Handler(socketserver.StreamRequestHandler):
                                    "annotator": caller.annotator}
                 else:
                     authorize(owner.store, caller, method, args, kwargs)
-                    if method == "save_judgment":
+                    if method in ("save_judgment", "save_adjudication", "save_flag",
+                                  "resolve_flag"):
                         kwargs["actor"] = caller.user  # the audit trail names the real OS user
                     result = getattr(owner.store, method)(*args, **kwargs)
                 reply: dict[str, Any] = {"result": result}

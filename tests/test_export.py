@@ -259,3 +259,65 @@ def test_cli_export(project: Project, store: LocalStore, tmp_path: Path) -> None
     bad = CliRunner().invoke(app, ["export", "--format", "csv", "--out", str(out), "-p",
                                    str(project.root)])
     assert bad.exit_code == 2 and "unknown export format 'csv'" in bad.output
+
+
+def _disagree_on_q001(store: LocalStore, project: Project, tmp_path: Path) -> None:
+    """alice and bob agree on q000 and q002 and swap best and worst on q001."""
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(3)),
+                project.config.project.dimensions, actor="t")
+    _rank_all(store, project, "alice", best=1, worst=2)
+    session = AnnotationSession(store, project.config, "bob", "g")
+    while (screen := session.next_item()) is not None:
+        ids = [c.candidate_id for c in screen.shown]
+        mine = store.current_judgment("alice", screen.item.prompt.prompt_id)
+        assert mine is not None
+        best = ids.index(mine.best_candidate_id) + 1
+        worst = ids.index(mine.worst_candidate_id) + 1
+        if screen.item.prompt.prompt_id == "q001":
+            best, worst = worst, best
+        session.press(best)
+        session.press(worst)
+        session.save("My independent view on this item.")
+
+
+def test_an_adjudication_releases_the_item_and_its_decision_is_used(
+        project: Project, store: LocalStore, tmp_path: Path) -> None:
+    from core.models import Adjudication
+
+    _disagree_on_q001(store, project, tmp_path)
+    item = store.get_item("q001")
+    assert item is not None
+    texts = {c.candidate_id: c.text for c in item.candidates}
+    best, middle, worst = (c.candidate_id for c in item.candidates)  # stored order
+    store.save_adjudication(Adjudication("adj_1", "q001", "rita", "The first answer is exact.",
+                                         best_candidate_id=best, worst_candidate_id=worst))
+    result = export_dataset(store, project.config, tmp_path / "out",
+                            ExportOptions(validation_fraction=0.0), actor="t")
+    assert result.held_back_prompts == 0
+    assert result.pairs_by_split["train"] == 9
+    prompt = item.prompt.prompt
+    got = sorted((r["chosen"], r["rejected"]) for r in _read(tmp_path / "out" / "train.jsonl")
+                 if r["prompt"] == prompt)
+    assert got == sorted([(texts[best], texts[middle]), (texts[best], texts[worst]),
+                          (texts[middle], texts[worst])])
+
+
+def test_an_open_flag_holds_the_item_back_until_resolved(project: Project, store: LocalStore,
+                                                         tmp_path: Path) -> None:
+    from core.adjudication import new_flag
+
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(3)),
+                project.config.project.dimensions, actor="t")
+    _rank_all(store, project)
+    flag = store.save_flag(new_flag("alice", "q002", "The third answer is cut off."))
+    result = export_dataset(store, project.config, tmp_path / "a",
+                            ExportOptions(validation_fraction=0.0), actor="t")
+    assert result.held_back_prompts == 1
+    assert result.pairs_by_split["train"] == 6
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert manifest["counts"]["held_back_flagged"] == 1
+    store.resolve_flag(flag.flag_id, "rita", "Checked: the answer is complete as written.")
+    result = export_dataset(store, project.config, tmp_path / "b",
+                            ExportOptions(validation_fraction=0.0), actor="t")
+    assert result.held_back_prompts == 0
+    assert result.pairs_by_split["train"] == 9

@@ -273,3 +273,32 @@ async def test_provenance_is_hidden_until_asked_for(project: Project, store: Loc
         await pilot.press("v")
         titles = [str(c.border_title) for c in app.screen.query(CandidateCard)]
         assert all("flawed" not in t for t in titles)
+
+
+async def test_flag_records_a_note_and_keeps_the_item(app: PreferApp, store: LocalStore) -> None:
+    from tui.screens.flag import FlagScreen
+
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f")
+        await pilot.pause()
+        assert isinstance(app.screen, FlagScreen)
+        await pilot.press("escape")  # cancelling records nothing
+        await pilot.pause()
+        assert isinstance(app.screen, AnnotateScreen)
+        assert store.execute_for_test("SELECT count(*) FROM flags") == [(0,)]
+        await pilot.press("f")
+        await pilot.pause()
+        await pilot.press("enter")  # a blank note is refused
+        await pilot.pause()
+        assert isinstance(app.screen, FlagScreen)
+        await type_text(pilot, "The question is cut off.")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, AnnotateScreen)
+        assert store.execute_for_test("SELECT annotator, prompt_id, note FROM flags") == [
+            ("alice", "q000", "The question is cut off.")]
+        assert [f.prompt_id for f in store.open_flags()] == ["q000"]
+        assert "q000" in text_of(pilot, "#topbar")  # flagging does not replace ranking
+        assert store.execute_for_test("SELECT count(*) FROM judgments") == [(0,)]
+        assert store.events()[-1].action == "flag"

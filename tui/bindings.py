@@ -16,6 +16,7 @@ ANNOTATE_BINDINGS: list[Binding] = [
     Binding("s", "skip", "skip", id="skip"),
     Binding("u", "back", "back", id="back"),
     Binding("t", "tag", "tag", id="tag"),
+    Binding("f", "flag", "flag", id="flag"),
     Binding("p", "prompt", "whole prompt", id="prompt"),
     Binding("v", "provenance", "how made", show=False, id="provenance"),
     Binding("g", "guidelines", "guidelines", id="guidelines"),
@@ -37,6 +38,8 @@ HELP_TEXT: dict[str, str] = {
     "skip": "skip this item; it comes back at the end of your queue",
     "back": "go back to the item before, to look at it or change your judgment",
     "tag": "tag the behaviour dimension(s) the decision is about",
+    "flag": "flag this item for a reviewer with a note (a broken prompt, answers no one can "
+            "judge); it stays in your queue",
     "prompt": "show the whole prompt (and system prompt) when it is cut off",
     "provenance": "show or hide how each response was generated (variant, temperature); "
                   "hidden by default so you judge blind",

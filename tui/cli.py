@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from core import __version__
+from tui.commands.adjudicate import adjudicate, disagreements
 from tui.commands.agreement import agreement, gold
 from tui.commands.annotate import annotate
 from tui.commands.audit import audit
@@ -12,6 +13,7 @@ from tui.commands.export import export
 from tui.commands.generate import generate, runs
 from tui.commands.import_ import import_
 from tui.commands.init import init
+from tui.commands.judgments import import_judgments
 from tui.commands.serve import assign, serve
 from tui.commands.status import status
 
@@ -54,6 +56,7 @@ def root(
 
 app.command("init")(init)
 app.command("import")(import_)
+app.command("import-judgments")(import_judgments)
 app.command("status")(status)
 app.command("generate")(generate)
 app.command("runs")(runs)
@@ -62,6 +65,8 @@ app.command("annotate")(annotate)
 app.command("serve")(serve)
 app.command("agreement")(agreement)
 app.command("gold")(gold)
+app.command("disagreements")(disagreements)
+app.command("adjudicate")(adjudicate)
 app.command("export")(export)
 app.command("audit")(audit)
 

@@ -20,7 +20,8 @@ _TYPES: dict[str, type] = {
     for cls in (models.Candidate, models.Prompt, models.Item, models.Judgment, models.Progress,
                 models.Event, models.ChainReport, models.ImportCounts, models.StoreStatus,
                 models.GenerationRecord, models.Run, models.Provenance, ExportPlan, ExportCounts,
-                RowProblem)
+                RowProblem, models.JudgmentImportCounts,
+                models.ItemJudgment, models.Disagreement, models.Adjudication, models.Flag)
 }
 
 

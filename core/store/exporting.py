@@ -2,7 +2,9 @@
 
 The pair rule (see core/pairs.py for the words): the best candidate is preferred to every other
 candidate the annotator was shown, and every candidate other than the best and the worst is
-preferred to the worst. Items whose annotators disagree on best or worst are held back.
+preferred to the worst. An item's decision is its latest adjudication, else its judgments when
+no two annotators disagree (core/adjudication.py); other items, and items with an open flag, are
+held back (core/store/adjudication.py).
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import duckdb
+
+from core.store.adjudication import EXPORT_DECISIONS, EXPORT_HELD_BACK
+from core.store.imports import blank as _blank
 
 
 @dataclass(frozen=True)
@@ -31,15 +36,7 @@ class ExportCounts:
     prompts_by_split: dict[str, int] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
     held_back_prompts: int = 0
-
-
-def _blank(expr: str) -> str:
-    """SQL: `expr` is empty or only whitespace, exactly as `trim(expr) = ''` decides it.
-
-    DuckDB's trim() strips the Unicode space separators (class Zs) and nothing else, tabs and
-    newlines included; the regex tests the same class without building a trimmed copy.
-    """
-    return f"regexp_full_match({expr}, '\\p{{Zs}}*')"
+    held_back_flagged: int = 0  # of those, held back by an open flag
 
 
 # The pair tables hold ids, positions and, per text, a blank flag and a 64-bit hash; the texts
@@ -62,9 +59,10 @@ SELECT prompt_id,
        arg_min(shown_order, created_at) AS shown_order,
        arg_min(dimensions, created_at) AS dimensions
 FROM export_current GROUP BY prompt_id;
+{EXPORT_DECISIONS}
 
 CREATE TEMP TABLE export_raw_pairs AS
-WITH agreed AS (SELECT * FROM export_decisions WHERE distinct_decisions = 1),
+WITH agreed AS (SELECT * FROM export_final),
 shown AS (SELECT prompt_id, best_candidate_id, worst_candidate_id, dimensions,
                  unnest(shown_order) AS candidate_id FROM agreed),
 ordered AS (
@@ -169,9 +167,7 @@ def write_pairs(con: duckdb.DuckDBPyConnection, plan: ExportPlan) -> ExportCount
             "WHERE i.chosen_id = x.chosen_id AND i.rejected_id = x.rejected_id)) "
             "FROM export_raw_pairs x"
         ).fetchone() or (0, 0)
-    held = con.execute(
-        "SELECT count(*) FROM export_decisions WHERE distinct_decisions > 1"
-    ).fetchone()
+    held = con.execute(EXPORT_HELD_BACK).fetchone()
     con.execute("DROP TABLE export_current; DROP TABLE export_raw_pairs")  # free them for the COPY
     n_prompts = con.execute("SELECT count(DISTINCT prompt_id) FROM export_pairs").fetchone()
     prompt_count = int(n_prompts[0]) if n_prompts else 0
@@ -198,6 +194,7 @@ def write_pairs(con: duckdb.DuckDBPyConnection, plan: ExportPlan) -> ExportCount
     counts.dropped = {"empty_field": int(empty), "identical_texts": int(identical),
                       "duplicate_pair": int(raw) - int(kept) - int(empty) - int(identical)}
     counts.held_back_prompts = int(held[0]) if held else 0
+    counts.held_back_flagged = int(held[1]) if held else 0
     for split, dimension, pairs in con.execute(
         "SELECT split, dimension, count(*) FROM export_pairs JOIN export_split USING (prompt_id) "
         "GROUP BY ALL ORDER BY ALL"

@@ -16,14 +16,19 @@ from typing import Any
 
 import duckdb
 
+from core.adjudication import in_review_order, summarise
 from core.audit import GENESIS_HASH, canonical_details, event_hash
-from core.errors import StoreError, StoreLockedError
+from core.errors import JudgmentError, StoreError, StoreLockedError
 from core.models import (
+    Adjudication,
     Candidate,
+    Disagreement,
     Event,
+    Flag,
     GenerationRecord,
     ImportCounts,
     Item,
+    ItemJudgment,
     Judgment,
     Progress,
     Prompt,
@@ -31,7 +36,9 @@ from core.models import (
     Run,
     StoreStatus,
 )
+from core.store import adjudication as review_sql
 from core.store import analytics, exporting, generation, imports
+from core.store import judgment_import as judgment_sql
 from core.store.migrate import migrate
 
 _CURRENT = ("(SELECT * FROM judgments j WHERE NOT EXISTS "
@@ -187,6 +194,39 @@ class LocalStore:
         finally:
             cur.close()
 
+    def import_judgments(self, path: str, kind: str, dimensions: list[str], *,
+                         mapping: dict[str, str] | None = None, dry_run: bool = False,
+                         actor: str) -> imports.RowProblem | judgment_sql.JudgmentImportCounts:
+        """Validate and (unless `dry_run`) store judgments made elsewhere, in one transaction.
+
+        Returns the first bad row instead of storing anything (see core/store/judgment_import).
+        Raises imports.ReaderFailed when DuckDB's reader refuses the file, BadInputError when
+        `mapping` does not fit the file's fields.
+        """
+        cur = self._con.cursor()
+        try:
+            source = judgment_sql.read_file(cur, path, kind)
+            if source.problem is not None:
+                return source.problem
+            source = judgment_sql.apply_map(source, mapping or {})
+            with self._write_lock:
+                cur.execute("BEGIN TRANSACTION")
+                try:
+                    planned = judgment_sql.plan(cur, source, dimensions, dry_run)
+                    if isinstance(planned, imports.RowProblem) or dry_run:
+                        cur.execute("ROLLBACK")
+                        return planned if isinstance(planned, imports.RowProblem) \
+                            else planned.counts
+                    judgment_sql.insert(cur, planned, path, utc_now())
+                    self._append_event(cur, actor, "import-judgments", path, planned.details())
+                    cur.execute("COMMIT")
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+            return planned.counts
+        finally:
+            cur.close()
+
     def get_item(self, prompt_id: str) -> Item | None:
         cur = self._cursor()
         row = cur.execute("SELECT prompt_id, prompt, system, dimension, language, source "
@@ -331,6 +371,128 @@ class LocalStore:
             })
         return Judgment(**{**judgment.__dict__, "supersedes": supersedes,
                            "created_at": created_at})
+
+    # --- disagreements, adjudications and flags ----------------------------------------------
+
+    def item_judgments(self, prompt_id: str) -> list[ItemJudgment]:
+        """Every current judgment on an item, by every annotator, oldest first (for reviewers)."""
+        return review_sql.item_judgments(self._cursor(), [prompt_id])
+
+    def disagreements(self, include_adjudicated: bool = False) -> list[Disagreement]:
+        """Items whose annotators disagree (core/adjudication.py) or that have open flags.
+
+        Unresolved items first, in import order; adjudicated ones only with `include_adjudicated`.
+        """
+        cur = self._cursor()
+        contested = review_sql.contested_items(cur)
+        by_prompt: dict[str, list[ItemJudgment]] = {}
+        for judgment in review_sql.item_judgments(cur, [row[0] for row in contested]):
+            by_prompt.setdefault(judgment.prompt_id, []).append(judgment)
+        found = []
+        for prompt_id, prompt, open_flags, adjudicated in contested:
+            item = summarise(prompt_id, prompt, by_prompt.get(prompt_id, []), open_flags,
+                             adjudicated)
+            if item is not None and (include_adjudicated or item.unresolved):
+                found.append(item)
+        return in_review_order(found)
+
+    def current_adjudication(self, prompt_id: str) -> Adjudication | None:
+        """The latest adjudication of an item: the decision its pairs are built from."""
+        return review_sql.latest_adjudication(self._cursor(), prompt_id)
+
+    def save_adjudication(self, adjudication: Adjudication, resolve_flags: Sequence[str] = (),
+                          actor: str | None = None) -> Adjudication:
+        """Store a reviewer's decision on an item; the note also resolves `resolve_flags`.
+
+        Committed with its audit event ("adjudicate") before returning; it supersedes the item's
+        earlier adjudication. Saving the same adjudication_id twice stores it once.
+        """
+        note = adjudication.note.strip()
+        if not note:
+            raise JudgmentError("an adjudication needs a note saying why")
+        best, worst, groups = (adjudication.best_candidate_id, adjudication.worst_candidate_id,
+                               adjudication.groups)
+        if groups and len(groups) > 1:
+            best = best or (groups[0][0] if len(groups[0]) == 1 else None)
+            worst = worst or (groups[-1][0] if len(groups[-1]) == 1 else None)
+        if not groups and (best is None or worst is None):
+            raise JudgmentError("an adjudication names the best and the worst (or a ranking)")
+        if best is not None and best == worst:
+            raise JudgmentError("best and worst must be different responses")
+        with self._transaction() as cur:
+            existing = review_sql.adjudication_by_id(cur, adjudication.adjudication_id)
+            if existing:
+                return existing
+            allowed = set(review_sql.candidate_ids(cur, adjudication.prompt_id))
+            named = {best, worst, *(c for group in groups or () for c in group)} - {None}
+            if not allowed or not named <= allowed:
+                raise JudgmentError(f"not a candidate of item {adjudication.prompt_id}: "
+                                    f"{', '.join(sorted(str(c) for c in named - allowed))}")
+            previous = review_sql.latest_adjudication(cur, adjudication.prompt_id)
+            stored = Adjudication(**{
+                **adjudication.__dict__, "note": note, "best_candidate_id": best,
+                "worst_candidate_id": worst, "created_at": utc_now(),
+                "guideline_change": (adjudication.guideline_change or "").strip() or None,
+                "supersedes": previous.adjudication_id if previous else None})
+            review_sql.insert_adjudication(cur, stored)
+            resolved = [self._resolve_flag(cur, flag_id, adjudication.prompt_id,
+                                           adjudication.reviewer, note, actor)
+                        for flag_id in resolve_flags]
+            self._append_event(cur, actor or adjudication.reviewer, "adjudicate",
+                               adjudication.prompt_id, {
+                                   "adjudication_id": stored.adjudication_id,
+                                   "best": best, "worst": worst,
+                                   "groups": [list(g) for g in groups] if groups else None,
+                                   "supersedes": stored.supersedes,
+                                   "guideline_change": stored.guideline_change,
+                                   "resolved_flags": [f.flag_id for f in resolved if f]})
+        return stored
+
+    def save_flag(self, flag: Flag, actor: str | None = None) -> Flag:
+        """Record an annotator's flag on an item (open until resolved); committed on return."""
+        note = flag.note.strip()
+        if not note:
+            raise JudgmentError("a flag needs a note saying what is wrong")
+        with self._transaction() as cur:
+            existing = review_sql.flag_by_id(cur, flag.flag_id)
+            if existing:
+                return existing
+            if not review_sql.candidate_ids(cur, flag.prompt_id):
+                raise JudgmentError(f"no item {flag.prompt_id} to flag")
+            stored = Flag(flag.flag_id, flag.annotator, flag.prompt_id, note, utc_now())
+            review_sql.insert_flag(cur, stored, stored.created_at or utc_now())
+            self._append_event(cur, actor or flag.annotator, "flag", flag.prompt_id,
+                               {"flag_id": flag.flag_id})
+        return stored
+
+    def open_flags(self, prompt_id: str | None = None) -> list[Flag]:
+        """Flags not resolved yet (of one item, or all), oldest first."""
+        return review_sql.flags(self._cursor(), prompt_id, open_only=True)
+
+    def resolve_flag(self, flag_id: str, resolved_by: str, resolution: str,
+                     actor: str | None = None) -> Flag:
+        """Close a flag with a reviewer's note; resolving a resolved flag changes nothing."""
+        if not resolution.strip():
+            raise JudgmentError("resolving a flag needs a note")
+        with self._transaction() as cur:
+            flag = self._resolve_flag(cur, flag_id, None, resolved_by, resolution.strip(), actor)
+        if flag is None:
+            raise JudgmentError(f"no flag {flag_id}")
+        return flag
+
+    def _resolve_flag(self, cur: duckdb.DuckDBPyConnection, flag_id: str, prompt_id: str | None,
+                      resolved_by: str, resolution: str, actor: str | None) -> Flag | None:
+        flag = review_sql.flag_by_id(cur, flag_id)
+        if flag is None or (prompt_id is not None and flag.prompt_id != prompt_id):
+            raise JudgmentError(f"no flag {flag_id}" + (f" on item {prompt_id}" if prompt_id else ""))
+        if flag.resolution is not None:
+            return flag
+        at = utc_now()
+        review_sql.insert_resolution(cur, flag_id, resolved_by, resolution, at)
+        self._append_event(cur, actor or resolved_by, "flag.resolve", flag.prompt_id,
+                           {"flag_id": flag_id})
+        return Flag(**{**flag.__dict__, "resolved_by": resolved_by, "resolution": resolution,
+                       "resolved_at": at})
 
     # --- reports ---------------------------------------------------------------------------
 

@@ -1,15 +1,22 @@
-"""Import and export benchmarks of `prefer` against bare DuckDB, in the same run.
+"""Benchmarks of `prefer`: import and export against bare DuckDB, generation against a bare
+Ollama client loop, all in the same run.
 
     .venv/bin/python tests/benchmarks/run.py              # full run: 1,000,000 rows and pairs
     .venv/bin/python tests/benchmarks/run.py --rows 20000 # quick smoke run (docs untouched)
+    .venv/bin/python tests/benchmarks/run.py --only generate  # the generation benchmarks only
 
 Each measured command runs in a fresh child process; its wall time is taken around the child and
 its peak RSS is the child's own ru_maxrss, read with os.wait4. The baseline is the same work done
 by a bare DuckDB script (`read_json` into a table; `COPY ... TO (FORMAT JSON)`), run in the same
 process type (this venv's Python with the same duckdb) right after the prefer command.
 
-A full run rewrites the results section of docs/benchmarks.md (between the bench markers);
-a smaller run only prints. Standard library and duckdb only. See docs/benchmarks.md.
+The generation benchmarks (bench_generate.py) run `prefer generate` against stand-in Ollama
+servers (tests/ollama_standin.py), each in a process of its own.
+
+A full run rewrites the results sections of docs/benchmarks.md (between the bench markers; the
+generation results between their own, also after `--only generate`); a smaller run only prints.
+Before anything is measured, the blank-text rule of the import and export SQL is checked against
+DuckDB's trim() on every code point (see check_blank). See docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -29,10 +36,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+from bench_generate import Sizes, bench_generate
+from bench_generate import report as generate_report
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "benchmarks.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+GEN_START, GEN_END = "<!-- bench-generate:start -->", "<!-- bench-generate:end -->"
 FULL = 1_000_000
 DIMENSIONS = ["tone", "accuracy", "compliance", "disclosure", "safety"]
 CANDIDATES_EVERY = 4  # one prompt row in 4 carries 3 candidate responses
@@ -241,6 +251,32 @@ def query_one(db: Path, sql: str) -> int:
         con.close()
 
 
+def check_blank() -> None:
+    """The SQL's blank test must say what `trim(x) = ''` says, for every code point and a few mixes.
+
+    The import and export SQL test blank texts with a regex (core.store.imports.blank), not trim(),
+    which is slow on long texts; this proves the two agree on the DuckDB in use.
+    """
+    sys.path.insert(0, str(REPO))
+    from core.store.imports import blank
+
+    con = duckdb.connect()
+    differ = con.execute(
+        f"""
+        WITH s AS (
+            SELECT chr(cp::INTEGER) AS x FROM range(1, 1114112) t(cp)
+            WHERE cp NOT BETWEEN 55296 AND 57343
+            UNION ALL SELECT unnest(['', ' ', '  a ', chr(160) || chr(12288) || chr(8239),
+                                     chr(9) || chr(10), ' ' || chr(9), 'a', chr(8203), chr(65279)])
+        )
+        SELECT count(*) FROM s WHERE (trim(x) = '') IS DISTINCT FROM {blank('x')}
+        """
+    ).fetchone()[0]
+    con.close()
+    check(differ == 0, f"the blank-text regex and trim() disagree on {differ} strings with duckdb "
+                       f"{duckdb.__version__}: fix core.store.imports.blank / exporting._blank")
+
+
 def check(ok: bool, message: str) -> None:
     if not ok:
         sys.exit(f"BENCH FAILED: {message}")
@@ -396,13 +432,13 @@ def report(results: list[dict], started: dt.datetime, total: float, info: str) -
     return "\n".join(lines)
 
 
-def write_doc(section: str) -> None:
+def write_doc(section: str, start: str = START, end: str = END) -> None:
     text = DOC.read_text(encoding="utf-8")
-    head, sep, rest = text.partition(START)
-    _, sep2, tail = rest.partition(END)
+    head, sep, rest = text.partition(start)
+    _, sep2, tail = rest.partition(end)
     if not sep or not sep2:
-        sys.exit(f"{DOC}: the markers {START} and {END} are missing; results not written")
-    DOC.write_text(f"{head}{START}\n{section}\n{END}{tail}", encoding="utf-8")
+        sys.exit(f"{DOC}: the markers {start} and {end} are missing; results not written")
+    DOC.write_text(f"{head}{start}\n{section}\n{end}{tail}", encoding="utf-8")
 
 
 def main() -> None:
@@ -410,7 +446,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=FULL,
                         help="prompt rows to import and pairs to export (default 1,000,000); "
                              "only a full run writes docs/benchmarks.md")
-    parser.add_argument("--only", choices=["import", "export"], help="run one benchmark only")
+    parser.add_argument("--only", choices=["import", "export", "generate"],
+                        help="run one benchmark only")
     parser.add_argument("--no-write", action="store_true",
                         help="print only, even after a full run")
     parser.add_argument("--workdir", type=Path, default=None,
@@ -421,11 +458,13 @@ def main() -> None:
         parser.error("--rows must be at least 10")
 
     prefer = prefer_bin()
+    check_blank()
     info = machine()
     started = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()
     print(f"prefer benchmarks, {args.rows:,} rows/pairs; {info}", flush=True)
     results = []
+    generated = None
     with tempfile.TemporaryDirectory(prefix="prefer-bench-", dir=args.workdir) as tmp:
         work = Path(tmp)
         if args.only in (None, "import"):
@@ -434,14 +473,32 @@ def main() -> None:
         if args.only in (None, "export"):
             print("export:", flush=True)
             results.append(bench_export(work, prefer, args.rows))
-    section = report(results, started, time.perf_counter() - t0, info)
-    print()
-    print(section)
-    if args.rows == FULL and args.only is None and not args.no_write:
-        write_doc(section)
-        print(f"\nwrote the results into {DOC.relative_to(REPO)}")
-    else:
-        print(f"\n(not a full run: {DOC.relative_to(REPO)} left as it is)")
+        if args.only in (None, "generate"):
+            print("generate:", flush=True)
+            t_gen = time.perf_counter()
+            generated = bench_generate(work, prefer, Sizes() if args.rows == FULL else Sizes.smoke())
+            gen_seconds = time.perf_counter() - t_gen
+    total = time.perf_counter() - t0
+    full = args.rows == FULL and not args.no_write
+    if results:
+        section = report(results, started, total, info)
+        print()
+        print(section)
+        if full and args.only is None:
+            write_doc(section)
+            print(f"\nwrote the import/export results into {DOC.relative_to(REPO)}")
+        else:
+            print(f"\n(not a full run: {DOC.relative_to(REPO)} left as it is)")
+    if generated is not None:
+        gen_section = (generate_report(generated) + f"\n\nRun {started:%Y-%m-%d %H:%M} UTC on "
+                       f"{info}; the generation benchmarks took {gen_seconds:.0f} s.")
+        print()
+        print(gen_section)
+        if full:
+            write_doc(gen_section, GEN_START, GEN_END)
+            print(f"\nwrote the generation results into {DOC.relative_to(REPO)}")
+        else:
+            print(f"\n(not a full run: {DOC.relative_to(REPO)} left as it is)")
 
 
 if __name__ == "__main__":

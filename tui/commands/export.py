@@ -75,5 +75,5 @@ def export(
                                                for k, v in dropped.items()))
     if result.held_back_prompts:
         stdout.print(f"  Held back: {result.held_back_prompts} prompts whose annotators "
-                     "disagree on best or worst")
+                     "disagree or that are flagged (`prefer disagreements` lists them)")
     stdout.print(f"  manifest.json with sha256 of each file: {result.manifest_path}")

@@ -10,11 +10,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
+from core.adjudication import new_flag
 from core.annotation import AnnotationSession, Screenful, check_judgment
 from core.errors import JudgmentError, PreferError
 from core.models import Judgment
 from tui.bindings import ANNOTATE_BINDINGS, help_rows
 from tui.screens.dialogs import GuidelinesScreen, HelpScreen, PromptScreen, TagScreen
+from tui.screens.flag import FlagScreen
 from tui.widgets.candidate import CandidateCard
 from tui.widgets.justification import JustificationInput
 
@@ -38,6 +40,13 @@ class AnnotateScreen(Screen[None]):
         def __init__(self, judgment: Judgment) -> None:
             super().__init__()
             self.judgment = judgment
+
+    class FlagSaved(Message):
+        """An annotator's flag on an item was committed to the store."""
+
+        def __init__(self, prompt_id: str) -> None:
+            super().__init__()
+            self.prompt_id = prompt_id
 
     def __init__(self, session: AnnotationSession, guidelines: str, project_name: str) -> None:
         super().__init__()
@@ -152,7 +161,7 @@ class AnnotateScreen(Screen[None]):
     # --- actions ---------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        needs_item = ("skip", "tag", "write", "prompt", "provenance")
+        needs_item = ("skip", "tag", "write", "prompt", "provenance", "flag")
         return not (action in needs_item and self.session.current is None)
 
     def action_mark(self, label: int) -> None:
@@ -218,6 +227,28 @@ class AnnotateScreen(Screen[None]):
 
     def action_guidelines(self) -> None:
         self.app.push_screen(GuidelinesScreen(self.guidelines))
+
+    def action_flag(self) -> None:
+        current = self.session.current
+        if current is None:
+            return
+        prompt_id = current.item.prompt.prompt_id
+
+        def keep(note: str | None) -> None:
+            if note:
+                self.save_flag(prompt_id, note)
+
+        self.app.push_screen(FlagScreen(prompt_id), keep)
+
+    @work(thread=True, exit_on_error=False, group="flag")
+    def save_flag(self, prompt_id: str, note: str) -> None:
+        self.session.store.save_flag(new_flag(self.session.annotator, prompt_id, note))
+        self.post_message(self.FlagSaved(prompt_id))
+
+    @on(FlagSaved)
+    def confirm_flagged(self, event: FlagSaved) -> None:
+        self.notify(f"Flagged {event.prompt_id} for a reviewer; it stays in your queue.",
+                    timeout=3)
 
     def action_tag(self) -> None:
         current = self.session.current

@@ -1,0 +1,84 @@
+"""Judgments made elsewhere: `prefer import-judgments FILE` brings labels from another tool or an
+earlier campaign into the store, so agreement and adjudication work on them too.
+
+A file is all or nothing, like `prefer import`: the first bad row stops the import with
+`FILE:LINE: field 'x': problem` (exit code 2) and nothing from the file is stored. The rules are
+in core/store/judgment_import.py and docs/formats.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from core.errors import BadInputError, ImportRowError
+from core.models import JudgmentImportCounts
+from core.sources import detect_kind
+from core.store.imports import ReaderFailed, RowProblem
+from core.store.judgment_import import KNOWN_FIELDS
+
+
+def parse_map(text: str | dict[str, str] | None) -> dict[str, str]:
+    """`old=new,old2=new2` as {old: new}; BadInputError on a malformed, unknown or duplicate one."""
+    if text is None or isinstance(text, dict):
+        mapping = dict(text or {})
+    else:
+        mapping = {}
+        for piece in (p.strip() for p in text.split(",")):
+            if not piece:
+                continue
+            old, sep, new = (part.strip() for part in piece.partition("="))
+            if not sep or not old or not new:
+                raise BadInputError(f"--map: '{piece}' is not old=new",
+                                    hint="e.g. --map rater=annotator,chosen=best")
+            if old in mapping:
+                raise BadInputError(f"--map: '{old}' is mapped twice")
+            mapping[old] = new
+    targets: dict[str, str] = {}
+    for old, new in mapping.items():
+        if new not in KNOWN_FIELDS:
+            raise BadInputError(f"--map {old}={new}: '{new}' is not a field prefer reads",
+                                hint=f"fields: {', '.join(KNOWN_FIELDS)}")
+        if new in targets:
+            raise BadInputError(f"--map: both '{targets[new]}' and '{old}' map to '{new}'")
+        targets[new] = old
+    return mapping
+
+
+def _locate_bad_bytes(path: Path) -> tuple[int, str] | None:
+    """The first line that is not UTF-8 (DuckDB's message does not always give one)."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return number, (f"invalid UTF-8 (byte 0x{line[exc.start]:02x} at column "
+                                f"{exc.start + 1})")
+    return None
+
+
+def import_judgments(store: Any, path: Path, dimensions: list[str], *, actor: str,
+                     mapping: str | dict[str, str] | None = None, kind: str | None = None,
+                     dry_run: bool = False) -> JudgmentImportCounts:
+    """Validate `path` and store its labels; raise ImportRowError on the first bad row.
+
+    `store` is a LocalStore or a RemoteStore (the server reads the file, as for `prefer import`).
+    """
+    fields = parse_map(mapping)
+    if not path.is_file():
+        raise BadInputError(f"{path}: no such file")
+    kind = detect_kind(path, kind)
+    shown = str(path)
+    try:
+        outcome = store.import_judgments(str(path.resolve()), kind, dimensions, mapping=fields,
+                                         dry_run=dry_run, actor=actor)
+    except ReaderFailed as exc:
+        if kind != "parquet":
+            located = _locate_bad_bytes(path)
+            if located:
+                raise ImportRowError(shown, located[0], None, located[1]) from exc
+        first_line = str(exc).splitlines()[0] if str(exc) else "the reader refused it"
+        raise ImportRowError(shown, exc.line or 1, None, f"unreadable {kind}: {first_line}") from exc
+    if isinstance(outcome, RowProblem):
+        raise ImportRowError(shown, outcome.line, outcome.field, outcome.problem)
+    return outcome

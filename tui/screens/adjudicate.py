@@ -1,0 +1,325 @@
+"""The adjudication screen: an item annotators disagree on (or flagged), their choices side by side,
+the reviewer's best/worst by digit, a required resolution note and an optional guideline change."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+from textual.worker import Worker, WorkerState
+
+from core.errors import JudgmentError, PreferError
+from core.models import Adjudication
+from core.review import ReviewScreenful, ReviewSession, check_adjudication
+from tui.screens.dialogs import GuidelinesScreen, HelpScreen, PromptScreen
+from tui.widgets.candidate import CandidateCard
+from tui.widgets.justification import JustificationInput
+
+# Every key of the adjudication screen, as data: one registry feeds the footer and the help.
+ADJUDICATE_BINDINGS: list[Binding] = [
+    *[Binding(str(n), f"mark({n})", f"mark response {n}", show=False, id=f"mark_{n}")
+      for n in range(1, 10)],
+    Binding("enter", "write", "write note", show=False, id="write"),
+    Binding("escape", "choose", "back to choosing", show=False, id="choose"),
+    Binding("n,s", "skip", "next", key_display="n", id="skip"),
+    Binding("p", "prompt", "whole prompt", id="prompt"),
+    Binding("g", "guidelines", "guidelines", id="guidelines"),
+    Binding("question_mark", "help", "keys", key_display="?", id="help"),
+    Binding("q", "quit", "quit", id="quit"),
+    Binding("j,down", "scroll(1)", "scroll down", show=False, id="scroll_down"),
+    Binding("k,up", "scroll(-1)", "scroll up", show=False, id="scroll_up"),
+    Binding("pagedown,space", "page(1)", "page down", show=False, id="page_down"),
+    Binding("pageup", "page(-1)", "page up", show=False, id="page_up"),
+]
+
+ADJUDICATE_HELP: dict[str, str] = {
+    "write": "go to the resolution note (it opens by itself once best and worst are set)",
+    "choose": "leave the note to change best or worst",
+    "skip": "leave this item unresolved and go to the next (also s)",
+    "prompt": "show the whole prompt (and system prompt)",
+    "guidelines": "show the annotation guidelines",
+    "help": "show this list of keys",
+    "quit": "quit (every saved decision is kept)",
+    "scroll_down": "scroll down (also ↓)",
+    "scroll_up": "scroll up (also ↑)",
+    "page_down": "page down (also Space)",
+    "page_up": "page up",
+}
+
+
+def adjudicate_help_rows() -> list[tuple[str, str]]:
+    """(keys, what they do) for the help screen of the adjudication screen."""
+    rows = [("1-9", "the number of the best response, then of the worst (with two responses "
+                    "the other is the worst); the best again clears it"),
+            ("Enter", "in the note or guideline box: save the decision and open the next item"),
+            ("Tab", "from the note to the optional guideline change, and back")]
+    for binding in ADJUDICATE_BINDINGS:
+        if binding.id is None or binding.id.startswith("mark_"):
+            continue
+        key = (binding.key if "," in binding.key else binding.key_display or binding.key)
+        key = key.replace(",", " / ")
+        key = key.replace("enter", "Enter").replace("escape", "Esc")
+        rows.append((key, ADJUDICATE_HELP.get(binding.id, binding.description)))
+    return rows
+
+
+class AdjudicateScreen(Screen[None]):
+    """Shows one unresolved item at a time from a ReviewSession and forwards keys to it."""
+
+    BINDINGS = ADJUDICATE_BINDINGS
+
+    class ItemLoaded(Message):
+        """The next unresolved item (or none: nothing is left) is ready to show."""
+
+        def __init__(self, screenful: ReviewScreenful | None, note: str | None = None) -> None:
+            super().__init__()
+            self.screenful = screenful
+            self.note = note
+
+    class AdjudicationSaved(Message):
+        """A decision (or a flag resolution, `adjudication` None) was committed."""
+
+        def __init__(self, adjudication: Adjudication | None) -> None:
+            super().__init__()
+            self.adjudication = adjudication
+
+    def __init__(self, session: ReviewSession, guidelines: str, project_name: str) -> None:
+        super().__init__()
+        self.session = session
+        self.guidelines = guidelines
+        self.project_name = project_name
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="topbar")
+        with VerticalScroll(id="review-body"):
+            yield Static(id="review-status")
+            yield Static(id="review-flags")
+            yield Static(id="system", markup=False)
+            yield Static(id="prompt", markup=False)
+            yield Vertical(id="review-candidates")
+            yield Static(id="review-annotators")
+        yield Static(id="marks")
+        yield JustificationInput(id="note", placeholder="Resolution note: why this decision "
+                                                         "(required)")
+        yield JustificationInput(id="guideline", placeholder="Guideline change it cites or "
+                                                              "proposes (optional; Tab here)")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#review-body").focus()
+        self.busy = True
+        self.load_item()
+
+    # --- loading ---------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="store")
+    def load_item(self) -> None:
+        self.post_message(self.ItemLoaded(self.session.next_item()))
+
+    @on(ItemLoaded)
+    def show_item(self, event: ItemLoaded) -> None:
+        self.busy = False
+        if event.note:
+            self.notify(event.note, timeout=3)
+        box = self.query_one("#review-candidates", Vertical)
+        box.remove_children()
+        screenful = event.screenful
+        fields = [self.query_one("#note", Input), self.query_one("#guideline", Input)]
+        for field in fields:
+            field.value = ""
+            field.disabled = screenful is None
+        if screenful is None:
+            for selector in ("#review-status", "#system", "#review-annotators", "#review-flags"):
+                self.query_one(selector, Static).update("")
+            self.query_one("#prompt", Static).update(
+                "Nothing left to adjudicate: no unresolved disagreement and no open flag.\n"
+                "Press q to quit.")
+            self._show_marks()
+            self._show_topbar()
+            self.query_one("#review-body").focus()
+            return
+        prompt = screenful.item.prompt
+        self.query_one("#system", Static).update(f"System: {prompt.system}" if prompt.system else "")
+        self.query_one("#system", Static).display = bool(prompt.system)
+        self.query_one("#prompt", Static).update(prompt.prompt)
+        self.query_one("#review-status", Static).update(self._status_text(screenful))
+        box.mount_all(CandidateCard(n, c.text) for n, c in enumerate(screenful.shown, start=1))
+        self.query_one("#review-annotators", Static).update(self._annotator_table(screenful))
+        flags = Text("\n").join(Text.assemble((f"Flag by {who}: ", "bold"), flag.note)
+                                for who, flag in screenful.flags)
+        self.query_one("#review-flags", Static).update(flags)
+        self.query_one("#review-flags", Static).display = bool(screenful.flags)
+        body = self.query_one("#review-body", VerticalScroll)
+        body.scroll_home(animate=False)
+        self._show_marks()
+        self._show_topbar()
+        body.focus()
+
+    # --- display ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _status_text(screenful: ReviewScreenful) -> Text:
+        found = screenful.disagreement
+        text = Text()
+        if found.differs_on:
+            text.append(f"Annotators differ on {', '.join(found.differs_on)}.", style="bold")
+        if screenful.flags:
+            text.append((" " if found.differs_on else "") +
+                        f"{len(screenful.flags)} open flag(s): resolving is part of saving.",
+                        style="bold")
+        if screenful.previous is not None:
+            labels = {c.candidate_id: n for n, c in enumerate(screenful.shown, start=1)}
+            text.append(f"\nAdjudicated before by {screenful.previous.reviewer}: best "
+                        f"{labels.get(screenful.previous.best_candidate_id or '', '?')}, worst "
+                        f"{labels.get(screenful.previous.worst_candidate_id or '', '?')}.")
+        return text
+
+    @staticmethod
+    def _annotator_table(screenful: ReviewScreenful) -> Table:
+        table = Table(box=box.SIMPLE_HEAD, expand=True, padding=(0, 1), show_edge=False)
+        table.add_column("", style="bold", no_wrap=True)
+        for column in screenful.columns:
+            table.add_column(Text(column.name), ratio=1)
+
+        def row(title: str, values: list[str | None]) -> None:
+            if any(values):
+                table.add_row(title, *[Text(v or "–") for v in values])
+
+        columns = screenful.columns
+        row("best", [str(c.best) if c.best is not None else None for c in columns])
+        row("worst", [str(c.worst) if c.worst is not None else None for c in columns])
+        row("ranking", [c.ranking for c in columns])
+        row("pairs", [", ".join(c.pairs) or None for c in columns])
+        row("why", ["\n".join(c.justifications) or None for c in columns])
+        row("tags", [", ".join(c.dimensions) or None for c in columns])
+        return table
+
+    def _show_topbar(self) -> None:
+        parts = [f"[b]{self.project_name}[/b]", f"reviewing as {self.session.reviewer}",
+                 f"{self.session.unresolved} unresolved"]
+        current = self.session.current
+        if current is not None:
+            parts.append(current.item.prompt.prompt_id)
+        self.query_one("#topbar", Static).update(" · ".join(parts))
+
+    def _show_marks(self) -> None:
+        current = self.session.current
+        line = self.query_one("#marks", Static)
+        if current is None:
+            line.update("")
+            return
+        marks = current.marks
+        for card in self.query(CandidateCard):
+            card.show_mark("best" if card.label == marks.best else
+                           "worst" if card.label == marks.worst else None)
+        need = self.session.config.annotation.min_justification_chars
+        if marks.complete:
+            text = (f"Final: best [b]{marks.best}[/b] · worst [b]{marks.worst}[/b] · why? "
+                    f"({need}+ chars) · Tab: guideline · Enter saves")
+        elif marks.best is not None:
+            text = f"Final best: [b]{marks.best}[/b]. Now the number of the [b]worst[/b]."
+        elif current.needs_decision:
+            text = f"Press the number of the final [b]best[/b] response (1-{marks.count})."
+        else:
+            text = f"Flagged: press Enter, write a resolution ({need}+ chars); digits also decide."
+        line.update(text)
+
+    # --- actions ---------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        needs_item = ("skip", "write", "prompt", "mark")
+        return not (action in needs_item and self.session.current is None)
+
+    def action_mark(self, label: int) -> None:
+        if self.session.current is None or self.busy:
+            return
+        marks = self.session.press(label)
+        self._show_marks()
+        if marks.complete:
+            self.query_one("#note", Input).focus()
+
+    def action_write(self) -> None:
+        current = self.session.current
+        if current is not None and (current.marks.complete or not current.needs_decision):
+            self.query_one("#note", Input).focus()
+        else:
+            self.notify("Pick the final best and worst first (press their numbers).", timeout=3)
+
+    def action_choose(self) -> None:
+        self.query_one("#review-body").focus()
+
+    def action_skip(self) -> None:
+        if self.session.current is None or self.busy:
+            return
+        self.busy = True
+        self.skip_item()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="store")
+    def skip_item(self) -> None:
+        self.post_message(self.ItemLoaded(self.session.skip(), "Skipped: it stays unresolved."))
+
+    def action_prompt(self) -> None:
+        current = self.session.current
+        if current is not None:
+            self.app.push_screen(PromptScreen(current.item.prompt.system, current.item.prompt.prompt))
+
+    def action_guidelines(self) -> None:
+        self.app.push_screen(GuidelinesScreen(self.guidelines))
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen(adjudicate_help_rows()))
+
+    def action_quit(self) -> None:
+        self.app.exit()
+
+    def action_scroll(self, lines: int) -> None:
+        self.query_one("#review-body", VerticalScroll).scroll_relative(y=lines * 2, animate=False)
+
+    def action_page(self, direction: int) -> None:
+        body = self.query_one("#review-body", VerticalScroll)
+        body.scroll_relative(y=direction * max(body.size.height - 2, 1), animate=False)
+
+    # --- saving ----------------------------------------------------------------------------
+
+    @on(Input.Submitted, "#note, #guideline")
+    def submit(self, event: Input.Submitted) -> None:
+        current = self.session.current
+        if current is None or self.busy:
+            return
+        note = self.query_one("#note", Input).value
+        try:
+            check_adjudication(current, note, self.session.config.annotation.min_justification_chars)
+        except JudgmentError as error:
+            self.notify(error.message, severity="warning", timeout=4)
+            if not current.marks.complete and current.needs_decision:
+                self.query_one("#review-body").focus()
+            else:
+                self.query_one("#note", Input).focus()
+            return
+        self.busy = True
+        self.save_decision(note, self.query_one("#guideline", Input).value)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="store")
+    def save_decision(self, note: str, guideline_change: str) -> None:
+        stored = self.session.save(note, guideline_change)
+        self.post_message(self.AdjudicationSaved(stored))
+        self.post_message(self.ItemLoaded(self.session.next_item()))
+
+    @on(AdjudicationSaved)
+    def confirm_saved(self, event: AdjudicationSaved) -> None:
+        self.notify("Decision saved." if event.adjudication else "Flags resolved.", timeout=2)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.busy = False
+            error = event.worker.error
+            message = error.message if isinstance(error, PreferError) else str(error)
+            self.notify(f"Not saved: {message}", severity="error", timeout=8)
