@@ -13,7 +13,7 @@ from typing import Any
 
 from core.errors import BadInputError, ImportRowError
 from core.models import JudgmentImportCounts
-from core.sources import detect_kind
+from core.sources import detect_kind, locate_bad_bytes
 from core.store.imports import ReaderFailed, RowProblem
 from core.store.judgment_import import KNOWN_FIELDS
 
@@ -45,18 +45,6 @@ def parse_map(text: str | dict[str, str] | None) -> dict[str, str]:
     return mapping
 
 
-def _locate_bad_bytes(path: Path) -> tuple[int, str] | None:
-    """The first line that is not UTF-8 (DuckDB's message does not always give one)."""
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                return number, (f"invalid UTF-8 (byte 0x{line[exc.start]:02x} at column "
-                                f"{exc.start + 1})")
-    return None
-
-
 def import_judgments(store: Any, path: Path, dimensions: list[str], *, actor: str,
                      mapping: str | dict[str, str] | None = None, kind: str | None = None,
                      dry_run: bool = False) -> JudgmentImportCounts:
@@ -74,7 +62,7 @@ def import_judgments(store: Any, path: Path, dimensions: list[str], *, actor: st
                                          dry_run=dry_run, actor=actor)
     except ReaderFailed as exc:
         if kind != "parquet":
-            located = _locate_bad_bytes(path)
+            located = locate_bad_bytes(path)
             if located:
                 raise ImportRowError(shown, located[0], None, located[1]) from exc
         first_line = str(exc).splitlines()[0] if str(exc) else "the reader refused it"

@@ -32,7 +32,7 @@ def detect_kind(path: Path, explicit: str | None = None) -> str:
     return kind
 
 
-def _locate_bad_bytes(path: Path) -> tuple[int, str] | None:
+def locate_bad_bytes(path: Path) -> tuple[int, str] | None:
     """Find the first line that is not UTF-8 (DuckDB's message does not always give one)."""
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
@@ -56,7 +56,7 @@ def import_file(store: LocalStore, path: Path, dimensions: list[str], *, actor: 
                                     actor=actor)
     except ReaderFailed as exc:
         if kind != "parquet":
-            located = _locate_bad_bytes(path)
+            located = locate_bad_bytes(path)
             if located:
                 raise ImportRowError(shown, located[0], None, located[1]) from exc
         line = exc.line or 1
