@@ -1,7 +1,9 @@
-"""Export: TRL preference rows in a seeded train/validation split grouped by prompt, a manifest.
+"""Export: preference rows (TRL, Axolotl, LLaMA-Factory, Hugging Face Parquet, plain JSONL) in a
+seeded train/validation split grouped by prompt, side files for the trainer, a manifest.
 
 Files are written into a hidden folder inside the target and moved into place only when all
-of them are complete, so a crash never leaves a half-written export behind.
+of them are complete, so a crash never leaves a half-written export behind. Every file is checked by
+core/export_validate.py before it is moved: a broken rule moves nothing.
 """
 
 from __future__ import annotations
@@ -14,17 +16,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core import __version__
+from core import export_formats as fmt
 from core.config import Config
 from core.errors import BadInputError, NothingToExportError
+from core.export_validate import ExportInvalidError, validate_file
 from core.models import ExportResult
 from core.store import LocalStore
-from core.store.exporting import ExportPlan
+from core.store.exporting import ExportCounts, ExportPlan
 from core.store.local import utc_now
 
-FORMATS = ("trl",)
+FORMATS = fmt.FORMATS
+AXOLOTL_TYPES = fmt.AXOLOTL_TYPES
+LLAMAFACTORY_STYLES = fmt.LLAMAFACTORY_STYLES
 TRAIN_FILE = "train.jsonl"
 VALIDATION_FILE = "val.jsonl"
 MANIFEST_FILE = "manifest.json"
+AXOLOTL_FILE = "axolotl.yaml"
+DATASET_INFO_FILE = "dataset_info.json"
+CARD_FILE = "README.md"
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,14 @@ class ExportOptions:
     conversational: bool | None = None  # None: from prefer.toml, else automatic
     validation_fraction: float | None = None
     seed: int | None = None
+    axolotl_type: str = "chat_template"  # or "user_defined"
+    llamafactory_style: str = "alpaca"  # or "sharegpt"
+
+
+def data_files(result: ExportResult) -> dict[str, str]:
+    """The data file of each split an export wrote ({"train": name, "validation": name})."""
+    names = [n for n in result.files if n.endswith((".jsonl", ".parquet"))]
+    return {("validation" if ("val" in n or "test" in n) else "train"): n for n in names}
 
 
 def sha256_file(path: Path) -> str:
@@ -45,10 +62,16 @@ def sha256_file(path: Path) -> str:
 
 def export_dataset(store: LocalStore, config: Config, out_dir: Path, options: ExportOptions,
                    *, actor: str, project_name: str | None = None) -> ExportResult:
-    """Write train.jsonl, val.jsonl and manifest.json into `out_dir` and record an audit event."""
+    """Write the split files, side files and manifest.json into `out_dir`; record an audit event."""
     if options.format not in FORMATS:
         raise BadInputError(f"unknown export format '{options.format}'",
                             hint=f"choose one of: {', '.join(FORMATS)}")
+    if options.axolotl_type not in AXOLOTL_TYPES:
+        raise BadInputError(f"unknown Axolotl type '{options.axolotl_type}'",
+                            hint=f"choose one of: {', '.join(AXOLOTL_TYPES)}")
+    if options.llamafactory_style not in LLAMAFACTORY_STYLES:
+        raise BadInputError(f"unknown LLaMA-Factory style '{options.llamafactory_style}'",
+                            hint=f"choose one of: {', '.join(LLAMAFACTORY_STYLES)}")
     fraction = (config.export.validation_fraction if options.validation_fraction is None
                 else options.validation_fraction)
     if not 0.0 <= fraction < 1.0:
@@ -66,10 +89,17 @@ def export_dataset(store: LocalStore, config: Config, out_dir: Path, options: Ex
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
+        # TRL keeps its automatic choice (conversational when any prompt has a system prompt).
+        custom = options.format != "trl"
+        layout = fmt.layout(options.format, conversational=bool(conversational),
+                            axolotl_type=options.axolotl_type,
+                            llamafactory_style=options.llamafactory_style)
+        (staging / "data").mkdir()
         plan = ExportPlan(
-            train_path=str(staging / TRAIN_FILE),
-            validation_path=str(staging / VALIDATION_FILE),
+            train_path=str(staging / layout.train_file),
+            validation_path=str(staging / layout.validation_file),
             validation_fraction=fraction, seed=seed, conversational=conversational,
+            row_sql=layout.row_sql if custom else None, copy_options=layout.copy_options,
         )
         counts = store.export_pairs(plan, actor)
         total = sum(counts.pairs_by_split.values())
@@ -80,19 +110,40 @@ def export_dataset(store: LocalStore, config: Config, out_dir: Path, options: Ex
                    if counts.held_back_prompts else ""),
                 hint="rank some items with `prefer annotate` first",
             )
-        files = {name: sha256_file(staging / name) for name in (TRAIN_FILE, VALIDATION_FILE)}
+        if options.format == "trl":
+            layout = fmt.layout("trl", conversational=counts.conversational)
+        split_files = {"train": layout.train_file, "validation": layout.validation_file}
+        if options.format == "hf" and counts.pairs_by_split["validation"] == 0:
+            (staging / layout.validation_file).unlink()  # an empty split has no Parquet file
+            del split_files["validation"]
+        for name in split_files.values():
+            try:
+                validate_file(staging / name, layout.kind, name)
+            except ExportInvalidError as exc:
+                if "some prompts have a system prompt" in exc.rule:
+                    raise BadInputError(_MIXED_SYSTEM,
+                                        hint="export with --axolotl-type chat_template") from None
+                raise
+        if layout.kind == "axolotl-user_defined" and len(
+                {"system" in fmt.first_row_keys(staging / name) for name in split_files.values()
+                 if counts.pairs_by_split[_split_of(split_files, name)]}) > 1:
+            raise BadInputError(_MIXED_SYSTEM, hint="export with --axolotl-type chat_template")
+        side = _side_files(options, layout, staging, split_files, counts, seed, fraction,
+                           project_name or config.project.name)
+        written = [*split_files.values(), *side]
+        files = {name: sha256_file(staging / name) for name in written}
+        pairs_of = {name: counts.pairs_by_split[split] for split, name in split_files.items()}
         manifest = {
             "tool": "prefer",
             "version": __version__,
             "project": project_name or config.project.name,
             "created_at": utc_now().isoformat() + "Z",
             "format": options.format,
-            "row_format": "trl-conversational" if counts.conversational else "trl-standard",
+            "row_format": _row_format(options, counts.conversational),
             "settings": {"validation_fraction": fraction, "seed": seed,
                          "split": "grouped by prompt", "conversational": counts.conversational},
-            "files": {name: {"sha256": digest,
-                             "pairs": counts.pairs_by_split["train" if name == TRAIN_FILE
-                                                            else "validation"]}
+            "files": {name: ({"sha256": digest, "pairs": pairs_of[name]} if name in pairs_of
+                             else {"sha256": digest})
                       for name, digest in files.items()},
             "counts": {
                 "pairs": counts.pairs_by_split,
@@ -105,14 +156,15 @@ def export_dataset(store: LocalStore, config: Config, out_dir: Path, options: Ex
         }
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False)
                                              + "\n", encoding="utf-8")
-        for name in (TRAIN_FILE, VALIDATION_FILE, MANIFEST_FILE):
+        for name in (*written, MANIFEST_FILE):
+            (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging / name, out_dir / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
     store.record_export(actor, str(out_dir.resolve()), {
-        "format": options.format, "files": files, "pairs": counts.pairs_by_split,
-        "seed": seed, "validation_fraction": fraction,
+        "format": options.format, "row_format": manifest["row_format"], "files": files,
+        "pairs": counts.pairs_by_split, "seed": seed, "validation_fraction": fraction,
     })
     return ExportResult(
         out_dir=str(out_dir), format=options.format, conversational=counts.conversational,
@@ -121,3 +173,51 @@ def export_dataset(store: LocalStore, config: Config, out_dir: Path, options: Ex
         prompts_by_split=counts.prompts_by_split, dropped=counts.dropped,
         held_back_prompts=counts.held_back_prompts, manifest_path=str(out_dir / MANIFEST_FILE),
     )
+
+
+# Axolotl's user_defined prompt_format either uses {system} or not, and an empty system is
+# falsy (Axolotl refuses it): such an export needs a system prompt on every prompt or on none.
+_MIXED_SYSTEM = ("Axolotl's user_defined type needs a system prompt on every prompt or on none; "
+                 "some exported prompts have one and some do not")
+
+
+def _split_of(split_files: dict[str, str], name: str) -> str:
+    return next(split for split, file in split_files.items() if file == name)
+
+
+def _row_format(options: ExportOptions, conversational: bool) -> str:
+    if options.format == "trl":
+        return "trl-conversational" if conversational else "trl-standard"
+    if options.format == "axolotl":
+        return f"axolotl-{options.axolotl_type}.default"
+    if options.format == "llamafactory":
+        return f"llamafactory-{options.llamafactory_style}"
+    if options.format == "hf":
+        return "hf-parquet-trl-conversational"
+    return "jsonl-with-metadata"
+
+
+def _side_files(options: ExportOptions, layout: fmt.Layout, staging: Path,
+                split_files: dict[str, str], counts: ExportCounts, seed: int, fraction: float,
+                project: str) -> list[str]:
+    """Write the trainer's config beside the data; return the names written."""
+    if options.format == "axolotl":
+        with_system = "system" in fmt.first_row_keys(staging / layout.train_file) or \
+            "system" in fmt.first_row_keys(staging / layout.validation_file)
+        text = fmt.axolotl_yaml(options.axolotl_type, layout.train_file, layout.validation_file,
+                                with_system)
+        (staging / AXOLOTL_FILE).write_text(text, encoding="utf-8")
+        return [AXOLOTL_FILE]
+    if options.format == "llamafactory":
+        used = {split: name for split, name in split_files.items() if counts.pairs_by_split[split]}
+        text = fmt.llamafactory_dataset_info(options.llamafactory_style, used)
+        (staging / DATASET_INFO_FILE).write_text(text, encoding="utf-8")
+        return [DATASET_INFO_FILE]
+    if options.format == "hf":
+        splits = {("test" if split == "validation" else "train"): split for split in split_files}
+        text = fmt.hf_dataset_card(project, splits, counts.pairs_by_split,
+                                   counts.prompts_by_split, counts.pairs_by_split_and_dimension,
+                                   seed, fraction)
+        (staging / CARD_FILE).write_text(text, encoding="utf-8")
+        return [CARD_FILE]
+    return []

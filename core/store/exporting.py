@@ -26,6 +26,9 @@ class ExportPlan:
     validation_fraction: float
     seed: int
     conversational: bool | None  # None: conversational when any exported prompt has a system
+    # Another row layout (core/export_formats.py) over _SPLIT_ROWS' columns, and its COPY options.
+    row_sql: str | None = None
+    copy_options: str = "FORMAT JSON"
 
 
 @dataclass
@@ -144,12 +147,13 @@ _CONVERSATIONAL_ROW = (
 # `system IS NOT NULL AND trim(system) <> ''`, computed once per prompt).
 _SPLIT_ROWS = (
     "FROM (SELECT x.chosen_pos, x.rejected_pos, x.has_system, s.rank, p.prompt, p.system, "
-    "c.text AS chosen, r.text AS rejected FROM export_pairs x "
+    "c.text AS chosen, r.text AS rejected, x.prompt_id, x.chosen_id, x.rejected_id, "
+    "x.dimension, p.language, s.split FROM export_pairs x "
     "JOIN export_split s ON s.prompt_id = x.prompt_id "
     "JOIN prompts p ON p.prompt_id = x.prompt_id "
     "JOIN candidates c ON c.candidate_id = x.chosen_id "
     "JOIN candidates r ON r.candidate_id = x.rejected_id "
-    "WHERE s.split = '{split}') "
+    "WHERE s.split = '{split}') AS q "
     "ORDER BY rank, chosen_pos, rejected_pos"
 )
 
@@ -182,12 +186,12 @@ def write_pairs(con: duckdb.DuckDBPyConnection, plan: ExportPlan) -> ExportCount
             "SELECT count(*) > 0 FROM export_pairs WHERE has_system"
         ).fetchone()
         conversational = bool(has_system and has_system[0])
-    row_sql = _CONVERSATIONAL_ROW if conversational else _STANDARD_ROW
+    row_sql = plan.row_sql or (_CONVERSATIONAL_ROW if conversational else _STANDARD_ROW)
     for split, path in (("train", plan.train_path), ("validation", plan.validation_path)):
         # DuckDB writes one JSON object per line; struct field order is kept as written.
         con.execute(
             f"COPY ({row_sql} {_SPLIT_ROWS.format(split=split)}) "
-            f"TO '{_sql_path(path)}' (FORMAT JSON)"
+            f"TO '{_sql_path(path)}' ({plan.copy_options})"
         )
 
     counts = ExportCounts(conversational=conversational)

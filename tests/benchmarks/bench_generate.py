@@ -1,7 +1,7 @@
 """Generation benchmarks: `prefer generate` against the stand-in Ollama server, in one run.
 
-    .venv/bin/python tests/benchmarks/run.py --only generate     # these three, print only
-    .venv/bin/python tests/benchmarks/bench_generate.py          # the same, standalone
+    .venv/bin/python tests/benchmarks/run.py --only generate  # these three; rewrites their results
+    .venv/bin/python tests/benchmarks/bench_generate.py       # the same, standalone, print only
 
 (a) overhead: candidates per second through `prefer generate` (a fresh project, one variant,
     one host, latency 0, including the store writes) against a bare asyncio loop of
@@ -113,7 +113,8 @@ def pinned(cpus: set[int] | None) -> dict:
 
 
 def make_project(work: Path, name: str, prefer: str, prompts: int) -> Path:
-    """A fresh project with `prompts` prompts of 120-300 characters, 1 in 3 with a system prompt."""
+    """A fresh project with `prompts` prompts of about 150-350 characters, 1 in 3 with a system
+    prompt (no candidates)."""
     project = work / name
     subprocess.run([prefer, "init", str(project)], check=True, capture_output=True)
     source = work / f"{name}-prompts.jsonl"

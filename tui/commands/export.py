@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from core.export import ExportOptions, export_dataset
+from core.export import AXOLOTL_TYPES, FORMATS, LLAMAFACTORY_STYLES, ExportOptions, data_files, export_dataset
 from tui.commands.common import (
     JsonOption,
     ProjectOption,
@@ -23,10 +23,18 @@ from tui.commands.common import (
 
 @reports_errors
 def export(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write train.jsonl, "
-                                      "val.jsonl and manifest.json into.", file_okay=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the split files, "
+                                      "the trainer's config and manifest.json into.",
+                                      file_okay=False)],
     project: ProjectOption = None,
-    format: Annotated[str, typer.Option("--format", "-f", help="Row format: trl.")] = "trl",
+    format: Annotated[str, typer.Option("--format", "-f", help="Row format: "
+                                        + ", ".join(FORMATS) + ".")] = "trl",
+    axolotl_type: Annotated[str, typer.Option(
+        "--axolotl-type", help="With --format axolotl: " + " or ".join(AXOLOTL_TYPES)
+        + " (Axolotl's chat_template.default / user_defined.default).")] = "chat_template",
+    llamafactory_style: Annotated[str, typer.Option(
+        "--llamafactory-style", help="With --format llamafactory: "
+        + " or ".join(LLAMAFACTORY_STYLES) + ".")] = "alpaca",
     conversational: Annotated[bool | None, typer.Option(
         "--conversational/--standard",
         help="Force TRL's conversational rows (messages) or standard rows (plain strings). "
@@ -41,29 +49,40 @@ def export(
     """Build pairs from judgments and write them for training.
 
     The best candidate is preferred to every other candidate, and every other candidate to
-    the worst. Rows follow TRL's format: {"prompt", "chosen", "rejected"}, or TRL's
-    conversational format with the system prompt as the first message. The split is seeded
-    and grouped by prompt: no prompt is in both files. manifest.json records counts per split
-    and dimension, the settings and each file's sha256.
+    the worst. Formats (docs/formats.md): trl (TRL's {"prompt", "chosen", "rejected"}, standard
+    or conversational), axolotl (rows plus axolotl.yaml), llamafactory (alpaca or sharegpt rows
+    plus dataset_info.json), hf (Parquet under data/ plus a dataset card README.md), jsonl (rows
+    with all metadata). The split is seeded and grouped by prompt: no prompt is in both files.
+    Every file is validated before it is moved into place. manifest.json records counts per
+    split and dimension, the settings and each file's sha256.
 
     **Examples**
 
     ```
       prefer export --format trl --out ./out -p ./alignment
       prefer export -o ./out --conversational --val-fraction 0.1 --seed 7
+      prefer export --format axolotl --axolotl-type user_defined -o ./axolotl
+      prefer export --format llamafactory --llamafactory-style sharegpt -o ./lf
+      prefer export --format hf -o ./hub
     ```
     """
     options = ExportOptions(format=format, conversational=conversational,
-                            validation_fraction=val_fraction, seed=seed)
+                            validation_fraction=val_fraction, seed=seed,
+                            axolotl_type=axolotl_type, llamafactory_style=llamafactory_style)
     with project_store(project) as (proj, store), \
             stderr.status("Building pairs and writing files …", spinner="dots"):
         result = export_dataset(store, proj.config, out, options, actor=os_user())
     if json_output:
         stdout.print_json(json.dumps(asdict(result)))
         return
-    kind = "conversational" if result.conversational else "standard"
-    stdout.print(f"Wrote TRL ({kind}) preference pairs to {result.out_dir}")
-    for name, split in (("train.jsonl", "train"), ("val.jsonl", "validation")):
+    if result.format == "trl":
+        label = f"TRL ({'conversational' if result.conversational else 'standard'})"
+    else:
+        label = {"axolotl": f"Axolotl ({axolotl_type})",
+                 "llamafactory": f"LLaMA-Factory ({llamafactory_style})",
+                 "hf": "Hugging Face Parquet", "jsonl": "JSONL"}.get(result.format, result.format)
+    stdout.print(f"Wrote {label} preference pairs to {result.out_dir}")
+    for split, name in data_files(result).items():
         dims = result.pairs_by_split_and_dimension.get(split, {})
         prompts = result.prompts_by_split[split]
         stdout.print(f"  {name:<10} {result.pairs_by_split[split]:>7} pairs from "
@@ -76,4 +95,7 @@ def export(
     if result.held_back_prompts:
         stdout.print(f"  Held back: {result.held_back_prompts} prompts whose annotators "
                      "disagree or that are flagged (`prefer disagreements` lists them)")
+    others = [n for n in result.files if n not in data_files(result).values()]
+    if others:
+        stdout.print("  Also: " + ", ".join(others))
     stdout.print(f"  manifest.json with sha256 of each file: {result.manifest_path}")

@@ -1,0 +1,297 @@
+"""Export formats: golden files per format, loading with `datasets`, the validator, the CLI.
+
+Regenerate the golden files after an intended change with
+`PREFER_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_export_formats.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from core.errors import BadInputError
+from core.export import FORMATS, ExportOptions, export_dataset
+from core.export_validate import ExportInvalidError, validate_file
+from core.project import Project
+from core.sources import import_file
+from core.store import LocalStore
+from tests.conftest import write_jsonl
+from tests.test_export import _rank_all
+from tui.cli import app
+
+GOLDEN = Path(__file__).parent / "golden" / "export"
+UPDATE = os.environ.get("PREFER_UPDATE_GOLDEN") == "1"
+
+CASES: dict[str, ExportOptions] = {
+    "trl": ExportOptions(format="trl"),
+    "trl-standard": ExportOptions(format="trl", conversational=False),
+    "axolotl": ExportOptions(format="axolotl"),
+    "axolotl-user_defined": ExportOptions(format="axolotl", axolotl_type="user_defined"),
+    "llamafactory": ExportOptions(format="llamafactory"),
+    "llamafactory-sharegpt": ExportOptions(format="llamafactory", llamafactory_style="sharegpt"),
+    "hf": ExportOptions(format="hf"),
+    "jsonl": ExportOptions(format="jsonl"),
+}
+# Columns each trainer reads (shared/reference/export-formats.md).
+COLUMNS = {
+    "trl": {"prompt", "chosen", "rejected"},
+    "trl-standard": {"prompt", "chosen", "rejected"},
+    "axolotl": {"messages", "chosen", "rejected"},
+    "axolotl-user_defined": {"system", "prompt", "chosen", "rejected"},
+    "llamafactory": {"instruction", "input", "chosen", "rejected", "system", "history"},
+    "llamafactory-sharegpt": {"conversations", "chosen", "rejected", "system"},
+    "hf": {"prompt", "chosen", "rejected"},
+    "jsonl": {"prompt_id", "prompt", "system", "chosen", "rejected", "chosen_candidate_id",
+              "rejected_candidate_id", "dimension", "language", "annotators", "decision", "split"},
+}
+
+
+def _items(dimension: str, with_system: str = "some") -> list[dict[str, Any]]:
+    prompts = ["How do I reset my online banking password?", "Can I close my account online?",
+               "What is the daily card limit?", "How long does a transfer abroad take?"]
+    rows = []
+    for i, prompt in enumerate(prompts):
+        row: dict[str, Any] = {
+            "id": f"q{i + 1}", "prompt": prompt, "dimension": dimension, "language": "en",
+            "candidates": [f"Answer {j} to question {i + 1}: " + ("yes." if j else "no.")
+                           for j in range(3)]}
+        if (with_system == "some" and i in (0, 2)) or with_system == "all":
+            row["system"] = "You are Northwind Bank's assistant."
+        rows.append(row)
+    return rows
+
+
+def _fill(store: LocalStore, project: Project, tmp_path: Path, with_system: str = "some") -> None:
+    dimension = project.config.project.dimensions[0]
+    import_file(store, write_jsonl(tmp_path / "items.jsonl", _items(dimension, with_system)),
+                project.config.project.dimensions, actor="t")
+    _rank_all(store, project)
+
+
+def _comparable(out: Path) -> dict[str, str]:
+    """Every written file but the manifest (it holds a timestamp); Parquet as JSON rows."""
+    files = {}
+    for path in sorted(out.rglob("*")):
+        if path.is_dir() or path.name == "manifest.json":
+            continue
+        name = path.relative_to(out).as_posix()
+        if path.suffix == ".parquet":
+            rows = duckdb.sql(f"SELECT * FROM read_parquet('{path}')").fetchall()
+            files[name + ".json"] = "".join(json.dumps(list(r)) + "\n" for r in rows)
+        else:
+            files[name] = path.read_text(encoding="utf-8")
+    return files
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_golden_files(case: str, project: Project, store: LocalStore, tmp_path: Path) -> None:
+    _fill(store, project, tmp_path, "all" if case == "axolotl-user_defined" else "some")
+    out = tmp_path / "out"
+    export_dataset(store, project.config, out, CASES[case], actor="alice",
+                   project_name="golden")
+    got = _comparable(out)
+    golden = GOLDEN / case
+    if UPDATE:
+        for name, text in got.items():
+            (golden / name).parent.mkdir(parents=True, exist_ok=True)
+            (golden / name).write_text(text, encoding="utf-8")
+    expected = {p.relative_to(golden).as_posix(): p.read_text(encoding="utf-8")
+                for p in sorted(golden.rglob("*")) if p.is_file()}
+    assert got == expected
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["format"] == CASES[case].format
+    written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert set(manifest["files"]) == written - {"manifest.json"}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_every_export_loads_with_datasets(case: str, project: Project, store: LocalStore,
+                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    datasets = pytest.importorskip("datasets")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    _fill(store, project, tmp_path, "all" if case == "axolotl-user_defined" else "some")
+    out = tmp_path / "out"
+    export_dataset(store, project.config, out, CASES[case], actor="alice")
+    cache = str(tmp_path / "cache")
+    if case == "hf":  # the folder itself, through the dataset card's `configs`
+        loaded = datasets.load_dataset(str(out), cache_dir=cache)
+        assert set(loaded) == {"train", "test"}
+    else:
+        # One file at a time, as the trainers load them (datasets infers one schema from the
+        # first file of a call, and the validation file may have no system prompt at all).
+        loaded = {split: datasets.load_dataset("json", data_files=str(out / name), split="train",
+                                               cache_dir=cache)
+                  for split, name in (("train", "train.jsonl"), ("validation", "val.jsonl"))}
+    for split in loaded.values():
+        assert split.num_rows > 0
+        assert set(split.column_names) <= COLUMNS[case]
+        assert set(split.column_names) >= COLUMNS[case] - {"system"}
+    if case in ("trl", "hf"):
+        row = loaded["train"][0]
+        assert row["chosen"][0]["role"] == "assistant" and row["prompt"][-1]["role"] == "user"
+
+
+def test_user_defined_without_any_system_has_no_system_field(project: Project, store: LocalStore,
+                                                             tmp_path: Path) -> None:
+    _fill(store, project, tmp_path, "none")
+    out = tmp_path / "out"
+    export_dataset(store, project.config, out, CASES["axolotl-user_defined"], actor="a")
+    assert all("system" not in json.loads(line)
+               for line in (out / "train.jsonl").read_text().splitlines())
+    yaml = (out / "axolotl.yaml").read_text()
+    assert "field_system" not in yaml and "{system}" not in yaml and "{prompt}" in yaml
+
+
+def test_user_defined_refuses_mixed_system_prompts(project: Project, store: LocalStore,
+                                                   tmp_path: Path) -> None:
+    _fill(store, project, tmp_path, "some")
+    out = tmp_path / "out"
+    with pytest.raises(BadInputError, match="system prompt on every prompt or on none"):
+        export_dataset(store, project.config, out, CASES["axolotl-user_defined"], actor="a")
+    assert not list(out.iterdir())
+
+
+def test_hf_without_validation_has_only_train(project: Project, store: LocalStore,
+                                              tmp_path: Path) -> None:
+    _fill(store, project, tmp_path)
+    out = tmp_path / "out"
+    export_dataset(store, project.config, out,
+                   ExportOptions(format="hf", validation_fraction=0.0), actor="a")
+    assert sorted(p.name for p in (out / "data").iterdir()) == ["train-00000-of-00001.parquet"]
+    card = (out / "README.md").read_text()
+    assert "split: train" in card and "split: test" not in card
+
+
+def test_a_broken_row_moves_nothing(project: Project, store: LocalStore, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    _fill(store, project, tmp_path)
+    out = tmp_path / "out"
+    from core import export_formats
+
+    broken = export_formats.AXOLOTL_CHAT_TEMPLATE.replace(
+        "'content': chosen}", "'content': '<|im_start|>' || chosen}")
+    monkeypatch.setattr(export_formats, "AXOLOTL_CHAT_TEMPLATE", broken)
+    with pytest.raises(ExportInvalidError) as caught:
+        export_dataset(store, project.config, out, ExportOptions(format="axolotl"), actor="a")
+    assert caught.value.path == "train.jsonl" and caught.value.line == 1
+    assert "template token <|im_start|>" in caught.value.message
+    assert list(out.iterdir()) == []
+    assert not [e for e in store.events() if e.action == "export"]
+
+
+# --- the validator: each rule refuses a crafted row ------------------------------------------
+
+GOOD = {
+    "trl": {"prompt": [{"role": "system", "content": "Be brief."},
+                       {"role": "user", "content": "Sky?"}],
+            "chosen": [{"role": "assistant", "content": "Blue."}],
+            "rejected": [{"role": "assistant", "content": "Green."}]},
+    "trl-standard": {"prompt": "The sky is", "chosen": " blue.", "rejected": " green."},
+    "axolotl-chat_template": {"messages": [{"role": "user", "content": "Sky?"}],
+                              "chosen": {"role": "assistant", "content": "Blue."},
+                              "rejected": {"role": "assistant", "content": "Green."}},
+    "axolotl-user_defined": {"prompt": "Sky?", "chosen": "Blue.", "rejected": "Green."},
+    "llamafactory-alpaca": {"instruction": "Sky?", "input": "", "chosen": "Blue.",
+                            "rejected": "Green.", "system": "Be brief.", "history": []},
+    "llamafactory-sharegpt": {"conversations": [{"from": "human", "value": "Sky?"}],
+                              "chosen": {"from": "gpt", "value": "Blue."},
+                              "rejected": {"from": "gpt", "value": "Green."}},
+}
+
+BAD: list[tuple[str, str, Any, str]] = [
+    # (layout in GOOD, key, bad value (or a whole row for key "*"), expected words of the rule)
+    ("trl", "prompt", [{"role": "assistant", "content": "Sky?"}], "must end with a user"),
+    ("trl", "prompt", [{"role": "user", "content": "a"}, {"role": "system", "content": "b"},
+                       {"role": "user", "content": "c"}], "only be the first message"),
+    ("trl", "chosen", [{"role": "user", "content": "Blue."}], "must start with an assistant"),
+    ("trl", "rejected", [{"role": "assistant", "content": "Blue."}], "identical"),
+    ("trl", "chosen", [{"role": "robot", "content": "Blue."}], "not one of"),
+    ("trl", "chosen", [{"role": "assistant", "content": "Blue.", "name": "x"}],
+     "exactly 'role' and 'content'"),
+    ("trl", "chosen", [{"role": "assistant", "content": "  "}], "is empty"),
+    ("trl", "chosen", [], "empty list"),
+    ("trl", "chosen", "Blue.", "same types in every row"),
+    ("trl", "messages", [{"role": "user", "content": "x"}], "keys must be"),
+    ("trl-standard", "prompt", "The sky is ", "must not end with whitespace"),
+    ("trl-standard", "prompt", "<s>The sky is", "template token <s>"),
+    ("trl-standard", "chosen", "[INST] blue", "template token [INST]"),
+    ("trl-standard", "chosen", "<|begin_of_text|>blue", "template token <|begin_of_text|>"),
+    ("trl-standard", "chosen", "", "is empty"),
+    ("axolotl-chat_template", "chosen", {"role": "user", "content": "Blue."},
+     "must be an assistant message"),
+    ("axolotl-chat_template", "chosen", {"role": "assistant", "content": "Green."}, "identical"),
+    ("llamafactory-alpaca", "system", "", "is empty"),
+    ("llamafactory-alpaca", "input", "more", "must be empty here"),
+    ("llamafactory-alpaca", "chosen", ["Blue."], "same types"),
+    ("llamafactory-sharegpt", "conversations",
+     [{"from": "human", "value": "a"}, {"from": "gpt", "value": "b"}], "odd length"),
+    ("llamafactory-sharegpt", "conversations",
+     [{"from": "gpt", "value": "a"}], "alternate human/gpt"),
+    ("llamafactory-sharegpt", "chosen", {"from": "human", "value": "Blue."}, "from: gpt"),
+    ("llamafactory-sharegpt", "rejected", {"role": "gpt", "content": "x"}, "'from' and 'value'"),
+]
+
+
+def _kind(layout: str) -> str:
+    return "trl" if layout.startswith("trl") else layout
+
+
+@pytest.mark.parametrize("layout", list(GOOD))
+def test_validator_accepts_the_reference_rows(layout: str, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "ok.jsonl", [GOOD[layout], GOOD[layout]])
+    assert validate_file(path, _kind(layout)) == 2
+
+
+@pytest.mark.parametrize(("layout", "key", "value", "rule"), BAD)
+def test_validator_refuses_each_broken_rule(layout: str, key: str, value: Any, rule: str,
+                                            tmp_path: Path) -> None:
+    bad = {**GOOD[layout], key: value}
+    path = write_jsonl(tmp_path / "bad.jsonl", [GOOD[layout], bad])
+    with pytest.raises(ExportInvalidError) as caught:
+        validate_file(path, _kind(layout), "bad.jsonl")
+    assert caught.value.line == 2
+    assert rule in caught.value.rule
+    assert str(caught.value).startswith("bad.jsonl:2: ")
+
+
+def test_validator_refuses_invalid_json_and_mixed_system_keys(tmp_path: Path) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_text(json.dumps(GOOD["trl-standard"]) + "\n{not json\n", encoding="utf-8")
+    with pytest.raises(ExportInvalidError, match=r"x\.jsonl:2: not valid JSON"):
+        validate_file(path, "trl")
+    rows = [GOOD["axolotl-user_defined"], {**GOOD["axolotl-user_defined"], "system": "Be brief."}]
+    with pytest.raises(ExportInvalidError, match="some prompts have a system prompt"):
+        validate_file(write_jsonl(tmp_path / "y.jsonl", rows), "axolotl-user_defined")
+
+
+# --- CLI --------------------------------------------------------------------------------------
+
+def test_cli_format_choices(project: Project, store: LocalStore, tmp_path: Path) -> None:
+    _fill(store, project, tmp_path)
+    store.close()
+    help_text = CliRunner().invoke(app, ["export", "--help"], terminal_width=200).output
+    for name in FORMATS:
+        assert name in help_text
+    assert "--axolotl-type" in help_text and "--llamafactory-style" in help_text
+    for args, expected in (
+        (["--format", "axolotl"], {"axolotl.yaml", "train.jsonl", "val.jsonl", "manifest.json"}),
+        (["--format", "llamafactory", "--llamafactory-style", "sharegpt"],
+         {"dataset_info.json", "train.jsonl", "val.jsonl", "manifest.json"}),
+        (["--format", "hf"], {"README.md", "data", "manifest.json"}),
+        (["--format", "jsonl"], {"train.jsonl", "val.jsonl", "manifest.json"}),
+    ):
+        out = tmp_path / args[1] / (args[-1])
+        result = CliRunner().invoke(app, ["export", *args, "--out", str(out), "-p",
+                                          str(project.root)])
+        assert result.exit_code == 0, result.output
+        assert {p.name for p in out.iterdir()} == expected
+    bad = CliRunner().invoke(app, ["export", "--format", "axolotl", "--axolotl-type", "chatml",
+                                   "--out", str(tmp_path / "bad"), "-p", str(project.root)])
+    assert bad.exit_code == 2 and "unknown Axolotl type 'chatml'" in bad.output
