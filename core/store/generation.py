@@ -78,16 +78,17 @@ def insert_records(con: duckdb.DuckDBPyConnection, records: Sequence[GenerationR
     columns["text"] = [r.text for r in records]
     names = list(columns)
     unnested = ", ".join(f"unnest(${i + 1}) AS {name}" for i, name in enumerate(names))
-    con.execute(f"CREATE OR REPLACE TEMP TABLE generation_batch AS SELECT {unnested}",
-                [columns[name] for name in names])
+    batch = f"generation_batch AS (SELECT {unnested})"
+    values = [columns[name] for name in names]
     con.execute(
-        """
+        f"""
+        WITH {batch}
         INSERT INTO candidates
         SELECT b.candidate_id, b.prompt_id,
                (coalesce(e.max_position, 0)
                 + row_number() OVER (PARTITION BY b.prompt_id ORDER BY b.finished_at,
                                      b.generation_id))::INTEGER,
-               b.text, 'generated', ?, b.finished_at
+               b.text, 'generated', ${len(names) + 1}, b.finished_at
         FROM (SELECT * FROM generation_batch WHERE candidate_id IS NOT NULL AND text IS NOT NULL
               QUALIFY row_number() OVER (PARTITION BY candidate_id ORDER BY finished_at) = 1) b
         LEFT JOIN (SELECT prompt_id, max(position) AS max_position FROM candidates
@@ -95,11 +96,10 @@ def insert_records(con: duckdb.DuckDBPyConnection, records: Sequence[GenerationR
                    GROUP BY prompt_id) e USING (prompt_id)
         WHERE NOT EXISTS (SELECT 1 FROM candidates c WHERE c.candidate_id = b.candidate_id)
         """,
-        [source],
+        [*values, source],
     )
-    con.execute(f"INSERT OR IGNORE INTO generations SELECT {', '.join(_RECORD_FIELDS)} "
-                "FROM generation_batch")
-    con.execute("DROP TABLE generation_batch")
+    con.execute(f"WITH {batch} INSERT OR IGNORE INTO generations SELECT "
+                f"{', '.join(_RECORD_FIELDS)} FROM generation_batch", values)
 
 
 def provenance(con: duckdb.DuckDBPyConnection, candidate_ids: Sequence[str]

@@ -35,6 +35,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import bench_agreement
+import bench_server
 import duckdb
 from bench_generate import Sizes, bench_generate
 from bench_generate import report as generate_report
@@ -446,7 +448,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=FULL,
                         help="prompt rows to import and pairs to export (default 1,000,000); "
                              "only a full run writes docs/benchmarks.md")
-    parser.add_argument("--only", choices=["import", "export", "generate"],
+    parser.add_argument("--only", choices=["import", "export", "generate", "server", "agreement"],
                         help="run one benchmark only")
     parser.add_argument("--no-write", action="store_true",
                         help="print only, even after a full run")
@@ -478,8 +480,31 @@ def main() -> None:
             t_gen = time.perf_counter()
             generated = bench_generate(work, prefer, Sizes() if args.rows == FULL else Sizes.smoke())
             gen_seconds = time.perf_counter() - t_gen
+        if args.only in (None, "server"):
+            print("server:", flush=True)
+            t_srv = time.perf_counter()
+            server_results = bench_server.run(20, 100 if args.rows == FULL else 10)
+            server_section = (bench_server.markdown(server_results, 20,
+                                                    100 if args.rows == FULL else 10)
+                              + f"\n\nRun {started:%Y-%m-%d %H:%M} UTC on {info}; took "
+                              f"{time.perf_counter() - t_srv:.0f} s.")
+        if args.only in (None, "agreement"):
+            print("agreement:", flush=True)
+            agreed = bench_agreement.run(25_000 if args.rows == FULL else 500)
+            agreement_section = (
+                f"| task | seconds | |\n|---|---:|---|\n| agreement over "
+                f"{agreed['judgments']:,} judgments from 5 annotators, 2,000 bootstrap resamples "
+                f"(`prefer agreement --json`, whole command) | {agreed['seconds']:.1f} | aim: "
+                f"under 10 s |\n\nRun {started:%Y-%m-%d %H:%M} UTC on {info}.")
     total = time.perf_counter() - t0
     full = args.rows == FULL and not args.no_write
+    for name, section_text in (("server", locals().get("server_section")),
+                               ("agreement", locals().get("agreement_section"))):
+        if section_text:
+            print()
+            print(section_text)
+            if full:
+                write_doc(section_text, f"<!-- bench-{name}:start -->", f"<!-- bench-{name}:end -->")
     if results:
         section = report(results, started, total, info)
         print()
