@@ -8,9 +8,21 @@ from __future__ import annotations
 
 from textual.binding import Binding
 
+# Shared by the annotation and the adjudication screens: a digit marks a response.
+MARK_BINDINGS: list[Binding] = [
+    Binding(str(n), f"mark({n})", f"mark response {n}", show=False, id=f"mark_{n}")
+    for n in range(1, 10)
+]
+# Shared too: moving through long responses by keyboard.
+SCROLL_BINDINGS: list[Binding] = [
+    Binding("j,down", "scroll(1)", "scroll down", show=False, id="scroll_down"),
+    Binding("k,up", "scroll(-1)", "scroll up", show=False, id="scroll_up"),
+    Binding("pagedown,space", "page(1)", "page down", show=False, id="page_down"),
+    Binding("pageup", "page(-1)", "page up", show=False, id="page_up"),
+]
+
 ANNOTATE_BINDINGS: list[Binding] = [
-    *[Binding(str(n), f"mark({n})", f"mark response {n}", show=False, id=f"mark_{n}")
-      for n in range(1, 10)],
+    *MARK_BINDINGS,
     Binding("enter", "write", "write why", show=False, id="write"),
     Binding("escape", "choose", "back to choosing", show=False, id="choose"),
     Binding("s", "skip", "skip", id="skip"),
@@ -22,10 +34,7 @@ ANNOTATE_BINDINGS: list[Binding] = [
     Binding("g", "guidelines", "guidelines", id="guidelines"),
     Binding("question_mark", "help", "keys", key_display="?", id="help"),
     Binding("q", "quit", "quit", id="quit"),
-    Binding("j,down", "scroll(1)", "scroll down", show=False, id="scroll_down"),
-    Binding("k,up", "scroll(-1)", "scroll up", show=False, id="scroll_up"),
-    Binding("pagedown,space", "page(1)", "page down", show=False, id="page_down"),
-    Binding("pageup", "page(-1)", "page up", show=False, id="page_up"),
+    *SCROLL_BINDINGS,
 ]
 
 # How the help screen explains each binding id, in words an annotator uses.

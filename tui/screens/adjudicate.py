@@ -18,14 +18,14 @@ from textual.worker import Worker, WorkerState
 from core.errors import JudgmentError, PreferError
 from core.models import Adjudication
 from core.review import ReviewScreenful, ReviewSession, check_adjudication
+from tui.bindings import MARK_BINDINGS, SCROLL_BINDINGS
 from tui.screens.dialogs import GuidelinesScreen, HelpScreen, PromptScreen
 from tui.widgets.candidate import CandidateCard
 from tui.widgets.justification import JustificationInput
 
 # Every key of the adjudication screen, as data: one registry feeds the footer and the help.
 ADJUDICATE_BINDINGS: list[Binding] = [
-    *[Binding(str(n), f"mark({n})", f"mark response {n}", show=False, id=f"mark_{n}")
-      for n in range(1, 10)],
+    *MARK_BINDINGS,
     Binding("enter", "write", "write note", show=False, id="write"),
     Binding("escape", "choose", "back to choosing", show=False, id="choose"),
     Binding("n,s", "skip", "next", key_display="n", id="skip"),
@@ -33,10 +33,7 @@ ADJUDICATE_BINDINGS: list[Binding] = [
     Binding("g", "guidelines", "guidelines", id="guidelines"),
     Binding("question_mark", "help", "keys", key_display="?", id="help"),
     Binding("q", "quit", "quit", id="quit"),
-    Binding("j,down", "scroll(1)", "scroll down", show=False, id="scroll_down"),
-    Binding("k,up", "scroll(-1)", "scroll up", show=False, id="scroll_up"),
-    Binding("pagedown,space", "page(1)", "page down", show=False, id="page_down"),
-    Binding("pageup", "page(-1)", "page up", show=False, id="page_up"),
+    *SCROLL_BINDINGS,
 ]
 
 ADJUDICATE_HELP: dict[str, str] = {
