@@ -112,6 +112,59 @@ class GenerationSection:
                                    default_factory=_default_variants)
 
 
+PAIR_STRATEGIES = ("best-vs-rest", "best-vs-worst", "all-ordered")
+BALANCE_BY = ("dimension", "language", "source")
+
+
+@dataclass
+class PairsSection:
+    strategy: str = _doc(
+        "How a ranked item becomes pairs: best-vs-rest (best against each other candidate, and "
+        "each against the worst), best-vs-worst (one pair per item) or all-ordered (every "
+        "ordered pair of a full ranking).",
+        default="best-vs-rest",
+    )
+    near_identical_threshold: float = _doc(
+        "Drop a pair whose chosen and rejected texts are at least this similar (0..1, "
+        "normalised Indel similarity after case folding and whitespace collapsing).",
+        default=0.95,
+    )
+    near_duplicate_prompt_threshold: float = _doc(
+        "Prompts at least this similar count as one prompt for contradictions and the split.",
+        default=0.95,
+    )
+
+
+@dataclass
+class BalanceSection:
+    targets: dict[str, float] = _doc(
+        "Target share of pairs per dimension, e.g. {accuracy = 0.3, tone = 0.15}; dimensions "
+        "left out share the rest equally. Empty: equal shares.",
+        default_factory=dict,
+    )
+
+
+@dataclass
+class ReportSection:
+    max_age_days: int = _doc(
+        "Pairs judged longer ago than this count as stale in `prefer report`.", default=180
+    )
+    length_bias_warn: float = _doc(
+        "Warn when chosen is longer than rejected in more than this share of pairs.",
+        default=0.7,
+    )
+    formatting_warn: float = _doc(
+        "Warn when a formatting feature (lists, headings, code) is on the chosen side more "
+        "than this share of the pairs where only one side has it.",
+        default=0.8,
+    )
+    predictor_warn: float = _doc(
+        "Warn when a generation variant or a source is on the same side (chosen or rejected) "
+        "in more than this share of the pairs it appears in.",
+        default=0.9,
+    )
+
+
 ROLES = ("annotator", "reviewer", "admin")
 
 
@@ -130,6 +183,9 @@ class Config:
     export: ExportSection = field(default_factory=ExportSection)
     generation: GenerationSection = field(default_factory=GenerationSection)
     server: ServerSection = field(default_factory=ServerSection)
+    pairs: PairsSection = field(default_factory=PairsSection)
+    balance: BalanceSection = field(default_factory=BalanceSection)
+    report: ReportSection = field(default_factory=ReportSection)
     annotators: dict[str, str] = _doc(
         "Who may use the store server: OS user name = role (annotator, reviewer or admin).",
         default_factory=dict,
@@ -248,6 +304,30 @@ def _check_values(config: Config, path: Path) -> None:
     if config.generation.timeout_s <= 0 or config.generation.backoff_s < 0:
         raise ConfigError(f"{path}: keys 'generation.timeout_s' and 'generation.backoff_s' must "
                           "be positive")
+    if config.pairs.strategy not in PAIR_STRATEGIES:
+        raise ConfigError(f"{path}: key 'pairs.strategy': expected one of "
+                          f"{', '.join(PAIR_STRATEGIES)}, got \"{config.pairs.strategy}\"")
+    for key in ("near_identical_threshold", "near_duplicate_prompt_threshold"):
+        value = getattr(config.pairs, key)
+        if not 0.0 < value <= 1.0:
+            raise ConfigError(f"{path}: key 'pairs.{key}': expected a number above 0 and at "
+                              f"most 1, got {value}")
+    for dim, share in config.balance.targets.items():
+        if dim not in dims:
+            raise ConfigError(f"{path}: key 'balance.targets.{dim}': '{dim}' is not one of "
+                              f"project.dimensions ({', '.join(dims)})")
+        if not 0.0 <= share <= 1.0:
+            raise ConfigError(f"{path}: key 'balance.targets.{dim}': expected a share from 0 to "
+                              f"1, got {share}")
+    if sum(config.balance.targets.values()) > 1.0 + 1e-9:
+        raise ConfigError(f"{path}: key 'balance.targets': the shares add up to more than 1")
+    for key in ("length_bias_warn", "formatting_warn", "predictor_warn"):
+        value = getattr(config.report, key)
+        if not 0.0 < value <= 1.0:
+            raise ConfigError(f"{path}: key 'report.{key}': expected a share above 0 and at most "
+                              f"1, got {value}")
+    if config.report.max_age_days < 1:
+        raise ConfigError(f"{path}: key 'report.max_age_days': expected at least 1")
     for user, role in config.annotators.items():
         if role not in ROLES:
             raise ConfigError(f"{path}: key 'annotators.{user}': expected one of "
