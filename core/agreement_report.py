@@ -272,3 +272,18 @@ def _ranking_rows(rows: dict[str, list[tuple]], min_items: int) -> list[StatRow]
             out.append(StatRow("rankings", name, value, math.nan, math.nan, n,
                                ag.verdict(value, n, min_items)))
     return out
+
+
+def agreement_summary(rows: dict[str, list[tuple]], *, seed: int = 42,
+                      resamples: int = 200) -> dict[str, Any]:
+    """The overall figures an export manifest and the quality report carry: who judged, how many
+    items several people judged, and the headline statistics with their 95% intervals."""
+    report = agreement_report(rows, seed=seed, resamples=resamples)
+    overall = {row.statistic: {"value": None if math.isnan(row.value) else round(row.value, 4),
+                               "low": None if math.isnan(row.low) else round(row.low, 4),
+                               "high": None if math.isnan(row.high) else round(row.high, 4),
+                               "items": row.items, "verdict": row.verdict}
+               for row in report.rows if row.scope == "overall"}
+    return {"judgments": report.judgments, "annotators": len(report.annotators),
+            "items_judged_by_two_or_more": report.items_with_two_or_more,
+            "headline": HEADLINE, "overall": overall}

@@ -14,6 +14,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from core import __version__
 from core import export_formats as fmt
@@ -21,6 +22,7 @@ from core.config import Config
 from core.errors import BadInputError, NothingToExportError
 from core.export_validate import ExportInvalidError, validate_file
 from core.models import ExportResult
+from core.pairs import build_pairs
 from core.store import LocalStore
 from core.store.exporting import ExportCounts, ExportPlan
 from core.store.local import utc_now
@@ -44,6 +46,7 @@ class ExportOptions:
     seed: int | None = None
     axolotl_type: str = "chat_template"  # or "user_defined"
     llamafactory_style: str = "alpaca"  # or "sharegpt"
+    strategy: str | None = None  # pair strategy; None: prefer.toml's pairs.strategy
 
 
 def data_files(result: ExportResult) -> dict[str, str]:
@@ -61,7 +64,9 @@ def sha256_file(path: Path) -> str:
 
 
 def export_dataset(store: LocalStore, config: Config, out_dir: Path, options: ExportOptions,
-                   *, actor: str, project_name: str | None = None) -> ExportResult:
+                   *, actor: str, project_name: str | None = None,
+                   guideline_version: str | None = None,
+                   agreement: dict[str, Any] | None = None) -> ExportResult:
     """Write the split files, side files and manifest.json into `out_dir`; record an audit event."""
     if options.format not in FORMATS:
         raise BadInputError(f"unknown export format '{options.format}'",
@@ -101,14 +106,18 @@ def export_dataset(store: LocalStore, config: Config, out_dir: Path, options: Ex
             validation_fraction=fraction, seed=seed, conversational=conversational,
             row_sql=layout.row_sql if custom else None, copy_options=layout.copy_options,
         )
+        build = build_pairs(store, config, actor, strategy=options.strategy)
         counts = store.export_pairs(plan, actor)
         total = sum(counts.pairs_by_split.values())
         if total == 0:
+            held = build.held_back_disputed + build.held_back_flagged
             raise NothingToExportError(
-                "no pair to export: no item has a ranked judgment yet"
-                + (f" ({counts.held_back_prompts} held back by disagreement or a flag)"
-                   if counts.held_back_prompts else ""),
-                hint="rank some items with `prefer annotate` first",
+                "no pair to export: " + (
+                    f"all {build.pairs_built} pairs built were dropped by the filters"
+                    if build.pairs_built else "no item has a ranked judgment yet")
+                + (f" ({held} items held back by disagreement or a flag)" if held else ""),
+                hint="see why with `prefer pairs`" if build.pairs_built
+                else "rank some items with `prefer annotate` first",
             )
         if options.format == "trl":
             layout = fmt.layout("trl", conversational=counts.conversational)
@@ -141,7 +150,16 @@ def export_dataset(store: LocalStore, config: Config, out_dir: Path, options: Ex
             "format": options.format,
             "row_format": _row_format(options, counts.conversational),
             "settings": {"validation_fraction": fraction, "seed": seed,
-                         "split": "grouped by prompt", "conversational": counts.conversational},
+                         "split": "grouped by near-duplicate prompts, stratified by dimension",
+                         "conversational": counts.conversational,
+                         "pair_strategy": build.strategy,
+                         "near_identical_threshold": config.pairs.near_identical_threshold,
+                         "near_duplicate_prompt_threshold":
+                             config.pairs.near_duplicate_prompt_threshold,
+                         "balance": ({"by": build.balance_by, "targets": build.balance_plan}
+                                     if build.balance_plan is not None else None)},
+            "guideline_version": guideline_version,
+            "pair_build": build.build_id,
             "files": {name: ({"sha256": digest, "pairs": pairs_of[name]} if name in pairs_of
                              else {"sha256": digest})
                       for name, digest in files.items()},
@@ -149,10 +167,15 @@ def export_dataset(store: LocalStore, config: Config, out_dir: Path, options: Ex
                 "pairs": counts.pairs_by_split,
                 "prompts": counts.prompts_by_split,
                 "pairs_by_dimension": counts.pairs_by_split_and_dimension,
-                "dropped_pairs": counts.dropped,
-                "held_back_prompts": counts.held_back_prompts,
-                "held_back_flagged": counts.held_back_flagged,
+                "pairs_by_split_dimension_language": counts.pairs_by_split_dimension_language,
+                "prompts_by_dimension": counts.prompts_by_dimension_and_split,
+                "pairs_built": build.pairs_built,
+                "dropped_pairs": build.dropped,
+                "balanced_out_pairs": build.balanced_out,
+                "held_back_items": {"disputed": build.held_back_disputed,
+                                    "flagged": build.held_back_flagged},
             },
+            "agreement": agreement,
         }
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False)
                                              + "\n", encoding="utf-8")
@@ -170,8 +193,9 @@ def export_dataset(store: LocalStore, config: Config, out_dir: Path, options: Ex
         out_dir=str(out_dir), format=options.format, conversational=counts.conversational,
         files=files, pairs_by_split=counts.pairs_by_split,
         pairs_by_split_and_dimension=counts.pairs_by_split_and_dimension,
-        prompts_by_split=counts.prompts_by_split, dropped=counts.dropped,
-        held_back_prompts=counts.held_back_prompts, manifest_path=str(out_dir / MANIFEST_FILE),
+        prompts_by_split=counts.prompts_by_split, dropped=build.dropped,
+        held_back_prompts=build.held_back_disputed + build.held_back_flagged,
+        manifest_path=str(out_dir / MANIFEST_FILE), balanced_out=build.balanced_out,
     )
 
 

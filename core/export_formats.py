@@ -69,16 +69,16 @@ HF_CONVERSATIONAL = (
 )
 # Plain JSONL with the metadata: `system` is null (never "") without a system prompt; the
 # annotators are those with a current ranked judgment of the item, `decision` says whether an
-# adjudication decided it.
+# adjudication decided it; agreement (share of annotators implying the pair) and
+# prompt_group (near-duplicate prompts share one) come from the pair build.
 PLAIN_JSONL = (
     "SELECT prompt_id, prompt, CASE WHEN has_system THEN system END AS system, chosen, rejected, "
     "chosen_id AS chosen_candidate_id, rejected_id AS rejected_candidate_id, dimension, language, "
     "coalesce((SELECT list(DISTINCT j.annotator ORDER BY j.annotator) FROM judgments j "
     "WHERE j.prompt_id = q.prompt_id AND j.kind = 'ranked' AND NOT EXISTS "
     "(SELECT 1 FROM judgments s WHERE s.supersedes = j.judgment_id)), []::VARCHAR[]) AS annotators, "
-    "CASE WHEN EXISTS (SELECT 1 FROM adjudications a WHERE a.prompt_id = q.prompt_id "
-    "AND a.best_candidate_id IS NOT NULL AND a.worst_candidate_id IS NOT NULL) "
-    "THEN 'adjudication' ELSE 'annotators' END AS decision, split"
+    "CASE pair_decision WHEN 'adjudicated' THEN 'adjudication' ELSE 'annotators' END AS decision, "
+    "split, pair_id, agreement, prompt_group"
 )
 
 

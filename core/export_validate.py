@@ -29,7 +29,8 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "hf": ("prompt", "chosen", "rejected"),
     "trl": ("prompt", "chosen", "rejected"),
     "jsonl": ("prompt_id", "prompt", "system", "chosen", "rejected", "chosen_candidate_id",
-              "rejected_candidate_id", "dimension", "language", "annotators", "decision", "split"),
+              "rejected_candidate_id", "dimension", "language", "annotators", "decision", "split",
+              "pair_id", "agreement", "prompt_group"),
 }
 # A top-level `system` key only where the row has a system prompt (never an empty string).
 _TOKEN_RE = re.compile("|".join(re.escape(t) for t in TEMPLATE_TOKENS))

@@ -146,6 +146,7 @@ class ExportResult:
     dropped: dict[str, int]
     held_back_prompts: int
     manifest_path: str
+    balanced_out: int = 0
 
 
 @dataclass(frozen=True)
@@ -303,3 +304,49 @@ class JudgmentImportCounts:
     annotators: tuple[str, ...] = ()
     ignored_fields: tuple[str, ...] = ()
     dry_run: bool = False
+
+
+# Filters in the order they are applied: a pair dropped by one is counted there only.
+PAIR_FILTERS = ("empty", "encoding", "truncated", "near_identical", "language_mismatch",
+                "duplicate", "contradiction")
+
+
+@dataclass(frozen=True)
+class PairSettings:
+    """How `prefer pairs` (and every export and report, which build first) makes pairs."""
+
+    strategy: str = "best-vs-rest"
+    near_identical_threshold: float = 0.95
+    near_duplicate_prompt_threshold: float = 0.95
+    seed: int = 42  # ties between equally agreed pairs when a balance plan downsamples
+
+
+@dataclass(frozen=True)
+class Contradiction:
+    """Two pairs that prefer opposite texts for the same (or a near-duplicate) prompt."""
+
+    prompt_id: str
+    other_prompt_id: str
+    chosen_id: str
+    rejected_id: str
+
+
+@dataclass(frozen=True)
+class PairBuild:
+    """What one build made: pairs kept, dropped per filter (PAIR_FILTERS, balanced_out), held back."""
+
+    build_id: str
+    strategy: str
+    built_at: datetime
+    items: int  # items with a decision to build from
+    pairs_built: int  # before any filter
+    kept: int
+    dropped: dict[str, int] = field(default_factory=dict)
+    balanced_out: int = 0
+    balance_plan: dict[str, float] | None = None  # targets re-applied from `prefer balance --apply`
+    balance_by: str | None = None
+    held_back_disputed: int = 0  # items whose annotators disagree and no reviewer decided
+    held_back_flagged: int = 0  # items with an open flag
+    languages_detected: int = 0  # rows of an older store given a language during this build
+    contradictions: tuple[Contradiction, ...] = ()  # a sample, for the terminal
+    kept_by_dimension: dict[str, int] = field(default_factory=dict)

@@ -1,23 +1,71 @@
-"""How judgments become preference pairs (the rule; the SQL that applies it is in the store).
+"""How judgments become preference pairs (the rules; the SQL that applies them is in
+core/store/pairs.py).
 
-From one judgment of k candidates with a best B and a worst W:
-- B is preferred to every other candidate the annotator was shown (k - 1 pairs);
-- every candidate other than B and W is preferred to W (k - 2 pairs).
-So k = 2 gives 1 pair, k = 3 gives 3, k = 4 gives 5. When several annotators judged a prompt,
-their current judgments must agree on B and W; otherwise the prompt is held back for
-adjudication and counted. Pairs with an empty field or identical texts never reach an export.
+Decision per item: the latest reviewer adjudication, else the annotators' judgments when no two
+of them disagree. Items whose annotators disagree without a decision, and items with an open
+flag, are held back and counted.
+
+Strategies, for an item with best B, worst W and k candidates shown:
+- best-vs-rest (default): B against every other candidate (k - 1 pairs), and every candidate
+  other than B and W against W (k - 2 pairs). k = 2 gives 1 pair, 3 gives 3, 4 gives 5.
+- best-vs-worst: the one pair (B, W): the clearest signal, the fewest pairs.
+- all-ordered: every (higher, lower) pair of a full ranking (rank mode or imported rankings;
+  tied candidates give none). An item judged by best and worst only gives its best-vs-rest pairs,
+  all the ordering it has.
+
+Filters, applied in this order (a pair is counted under the first that drops it):
+empty (a field empty or whitespace only), encoding (control characters or U+FFFD, what invalid
+bytes and lone surrogates decode to; stored texts are NFC), truncated (cut off by the generation
+length limit, or an imported response ending mid-sentence), near_identical (chosen and rejected
+at least `pairs.near_identical_threshold` similar, core/similarity.py), language_mismatch (a
+response in another language than its prompt), duplicate (same prompt, system, chosen and
+rejected texts as an earlier pair), contradiction (A over B and B over A for the same or a
+near-duplicate prompt: both held back). A balance plan (`prefer balance --apply`) then removes
+pairs over their dimension's quota ('balanced_out'), lowest agreement first.
 """
 
 from __future__ import annotations
 
-from core.models import Judgment
+from core.config import PAIR_STRATEGIES, Config
+from core.errors import BadInputError
+from core.models import Judgment, PairBuild, PairSettings
 
 
-def pairs_from_judgment(judgment: Judgment) -> list[tuple[str, str]]:
-    """(chosen candidate id, rejected candidate id) pairs implied by one ranked judgment."""
+def pairs_from_judgment(judgment: Judgment, strategy: str = "best-vs-rest",
+                        groups: tuple[tuple[str, ...], ...] | None = None
+                        ) -> list[tuple[str, str]]:
+    """(chosen, rejected) candidate ids one ranked judgment gives under `strategy`.
+
+    The reference the SQL is tested against; `groups` is the judgment's ranking with ties.
+    """
     best, worst = judgment.best_candidate_id, judgment.worst_candidate_id
-    if judgment.kind != "ranked" or best is None or worst is None:
+    if judgment.kind != "ranked":
         return []
+    if strategy == "all-ordered" and groups is not None and len(groups) >= 2:
+        return [(high, low) for i, upper in enumerate(groups) for lower in groups[i + 1:]
+                for high in upper for low in lower]
+    if best is None or worst is None:
+        return []
+    if strategy == "best-vs-worst":
+        return [(best, worst)] if best != worst else []
     pairs = [(best, other) for other in judgment.shown_order if other != best]
     pairs += [(middle, worst) for middle in judgment.shown_order if middle not in (best, worst)]
     return pairs
+
+
+def pair_settings(config: Config, strategy: str | None = None) -> PairSettings:
+    chosen = strategy or config.pairs.strategy
+    if chosen not in PAIR_STRATEGIES:
+        raise BadInputError(f"unknown pair strategy '{chosen}'",
+                            hint=f"choose one of: {', '.join(PAIR_STRATEGIES)}")
+    return PairSettings(strategy=chosen,
+                        near_identical_threshold=config.pairs.near_identical_threshold,
+                        near_duplicate_prompt_threshold=config.pairs.near_duplicate_prompt_threshold,
+                        seed=config.export.seed)
+
+
+def build_pairs(store: object, config: Config, actor: str, *,
+                strategy: str | None = None) -> PairBuild:
+    """Rebuild the project's pairs (every export and report does this first) and return counts."""
+    universe = {"dimension": list(config.project.dimensions)}
+    return store.build_pairs(pair_settings(config, strategy), actor, universe)  # type: ignore[attr-defined]

@@ -40,8 +40,19 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
+_WORDS = ["contract", "fee", "refund", "notice", "branch", "advisor", "deposit", "statement", "transfer", "card", "limit", "interest", "loan", "policy", "claim", "clinic", "dosage", "symptom", "appointment", "referral", "court", "filing", "deadline", "witness", "tenant", "lease", "invoice", "account", "balance", "pension", "tax", "audit", "warranty", "delivery", "return", "privacy", "consent", "record"]
+
+
+def _words(seed: int, count: int) -> str:
+    # Distinct texts per seed, so the near-duplicate filters see ordinary, unrelated texts.
+    return " ".join(_WORDS[(seed * 7919 + k * 104729 + (seed // 3) * k) % len(_WORDS)]
+                    for k in range(count))
+
+
 def item_rows(count: int, candidates: int = 3, **extra: Any) -> list[dict[str, Any]]:
-    """`count` prompts, each with `candidates` distinct responses."""
-    return [{"id": f"q{i:03d}", "prompt": f"Question number {i}: may I cancel my contract?",
-             "candidates": [f"Answer {j} to question {i}." for j in range(candidates)], **extra}
+    """`count` prompts, each with `candidates` distinct responses (no two near-identical)."""
+    return [{"id": f"q{i:03d}",
+             "prompt": f"Question number {i} about {_words(i, 6)}: may I cancel my contract?",
+             "candidates": [f"Answer {j}: {_words(i * 31 + j * 17 + 5, 3 + 2 * j)}."
+                            for j in range(candidates)], **extra}
             for i in range(count)]

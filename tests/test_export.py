@@ -234,8 +234,8 @@ def test_empty_and_identical_texts_never_reach_the_output(project: Project, stor
                             ExportOptions(validation_fraction=0.0), actor="t")
     rows = _read(tmp_path / "out" / "train.jsonl")
     _check_trl_rows(rows, conversational=False)
-    assert result.dropped["empty_field"] >= 1
-    assert result.dropped["identical_texts"] + result.dropped["duplicate_pair"] >= 1
+    assert result.dropped["empty"] >= 1
+    assert result.dropped["near_identical"] + result.dropped["duplicate"] >= 1
 
 
 def test_nothing_to_export_is_a_clear_error(project: Project, store: LocalStore,
@@ -315,7 +315,7 @@ def test_an_open_flag_holds_the_item_back_until_resolved(project: Project, store
     assert result.held_back_prompts == 1
     assert result.pairs_by_split["train"] == 6
     manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
-    assert manifest["counts"]["held_back_flagged"] == 1
+    assert manifest["counts"]["held_back_items"]["flagged"] == 1
     store.resolve_flag(flag.flag_id, "rita", "Checked: the answer is complete as written.")
     result = export_dataset(store, project.config, tmp_path / "b",
                             ExportOptions(validation_fraction=0.0), actor="t")

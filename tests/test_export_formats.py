@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +50,14 @@ COLUMNS = {
     "llamafactory-sharegpt": {"conversations", "chosen", "rejected", "system"},
     "hf": {"prompt", "chosen", "rejected"},
     "jsonl": {"prompt_id", "prompt", "system", "chosen", "rejected", "chosen_candidate_id",
-              "rejected_candidate_id", "dimension", "language", "annotators", "decision", "split"},
+              "rejected_candidate_id", "dimension", "language", "annotators", "decision", "split",
+              "pair_id", "agreement", "prompt_group"},
 }
+
+
+# Three answers far enough apart that no filter drops a pair (near-identical needs 0.95).
+ANSWERS = ("no.", "yes, in the app under Settings, then Security.",
+           "only at a branch, with photo ID and the card itself.")
 
 
 def _items(dimension: str, with_system: str = "some") -> list[dict[str, Any]]:
@@ -59,8 +67,7 @@ def _items(dimension: str, with_system: str = "some") -> list[dict[str, Any]]:
     for i, prompt in enumerate(prompts):
         row: dict[str, Any] = {
             "id": f"q{i + 1}", "prompt": prompt, "dimension": dimension, "language": "en",
-            "candidates": [f"Answer {j} to question {i + 1}: " + ("yes." if j else "no.")
-                           for j in range(3)]}
+            "candidates": [f"Answer to question {i + 1}: {ANSWERS[j]}" for j in range(3)]}
         if (with_system == "some" and i in (0, 2)) or with_system == "all":
             row["system"] = "You are Northwind Bank's assistant."
         rows.append(row)
@@ -110,32 +117,144 @@ def test_golden_files(case: str, project: Project, store: LocalStore, tmp_path: 
     assert set(manifest["files"]) == written - {"manifest.json"}
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_every_export_loads_with_datasets(case: str, project: Project, store: LocalStore,
-                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    datasets = pytest.importorskip("datasets")
+def _message(value: Any, keys: tuple[str, str] = ("role", "content")) -> bool:
+    """A message as `datasets` loads it: a struct of exactly `keys`, non-empty strings."""
+    return (isinstance(value, dict) and set(value) == set(keys)
+            and all(isinstance(value[k], str) and value[k].strip() for k in keys))
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and value.strip() != ""
+
+
+def _strings(*keys: str) -> Callable[[dict[str, Any]], None]:
+    def check(row: dict[str, Any]) -> None:
+        assert all(_text(row[k]) for k in keys), row
+    return check
+
+
+def _conversational_trl(row: dict[str, Any]) -> None:
+    assert all(_message(m) for m in row["prompt"] + row["chosen"] + row["rejected"]), row
+    roles = [m["role"] for m in row["prompt"]]
+    assert roles[-1] == "user" and "system" not in roles[1:], row
+    assert row["chosen"][0]["role"] == row["rejected"][0]["role"] == "assistant", row
+
+
+def _axolotl_chat_template(row: dict[str, Any]) -> None:
+    assert row["messages"] and all(_message(m) for m in row["messages"]), row
+    assert row["messages"][-1]["role"] == "user", row
+    for key in ("chosen", "rejected"):
+        assert _message(row[key]) and row[key]["role"] == "assistant", row
+
+
+def _alpaca(row: dict[str, Any]) -> None:
+    assert all(_text(row[k]) for k in ("instruction", "chosen", "rejected")), row
+    assert row["input"] == "" and row["history"] == [], row
+    assert row["system"] is None or _text(row["system"]), row
+
+
+def _sharegpt(row: dict[str, Any]) -> None:
+    turns = row["conversations"]
+    assert all(_message(m, ("from", "value")) for m in turns), row
+    assert len(turns) % 2 == 1, row
+    assert [m["from"] for m in turns] == ["human" if i % 2 == 0 else "gpt" for i in range(len(turns))]
+    for key in ("chosen", "rejected"):
+        assert _message(row[key], ("from", "value")) and row[key]["from"] == "gpt", row
+    assert row["system"] is None or _text(row["system"]), row
+
+
+def _jsonl(row: dict[str, Any]) -> None:
+    assert all(_text(row[k]) for k in ("prompt_id", "prompt", "chosen", "rejected", "dimension")), row
+    assert row["system"] is None or _text(row["system"]), row
+    assert row["annotators"] and all(_text(a) for a in row["annotators"]), row
+    assert row["split"] in ("train", "validation"), row
+
+
+# What each trainer reads from a row once `datasets` has loaded it (shared/reference/export-formats.md).
+ROW_SHAPES = {
+    "trl": _conversational_trl,
+    "trl-standard": _strings("prompt", "chosen", "rejected"),
+    "axolotl": _axolotl_chat_template,
+    "axolotl-user_defined": _strings("system", "prompt", "chosen", "rejected"),
+    "llamafactory": _alpaca,
+    "llamafactory-sharegpt": _sharegpt,
+    "hf": _conversational_trl,
+    "jsonl": _jsonl,
+}
+
+
+def _parquet_rows(path: Path) -> list[dict[str, Any]]:
+    relation = duckdb.sql(f"SELECT * FROM read_parquet('{path}')")
+    return [dict(zip(relation.columns, r, strict=True)) for r in relation.fetchall()]
+
+
+@pytest.fixture
+def hf_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Hugging Face `datasets`, offline, caching under tmp_path, with any network use an error.
+
+    It is a test dependency (the `test` extra): a missing one skips locally but fails under CI
+    (CI set), so these tests never skip there silently.
+    """
+    cache = tmp_path / "hf-home"
+    monkeypatch.setenv("HF_HOME", str(cache))
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(cache / "datasets"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    try:
+        import datasets
+    except ImportError as missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must load every export with `datasets` (the test extra): {missing}")
+        pytest.skip(f"`datasets` is not installed (pip install -e '.[test]'): {missing}")
+    import huggingface_hub.constants
+
+    # The variables only count at the first import: an earlier test may have imported it.
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache / "datasets")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+
+    def no_network(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"datasets tried to reach the network: {args}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket.socket, "connect_ex", no_network)
+    return datasets
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_every_export_loads_with_datasets(case: str, project: Project, store: LocalStore,
+                                          tmp_path: Path, hf_datasets: Any) -> None:
     _fill(store, project, tmp_path, "all" if case == "axolotl-user_defined" else "some")
     out = tmp_path / "out"
     export_dataset(store, project.config, out, CASES[case], actor="alice")
     cache = str(tmp_path / "cache")
     if case == "hf":  # the folder itself, through the dataset card's `configs`
-        loaded = datasets.load_dataset(str(out), cache_dir=cache)
+        loaded = hf_datasets.load_dataset(str(out), cache_dir=cache)
         assert set(loaded) == {"train", "test"}
+        written = {split: _parquet_rows(out / "data" / f"{split}-00000-of-00001.parquet")
+                   for split in loaded}
     else:
         # One file at a time, as the trainers load them (datasets infers one schema from the
         # first file of a call, and the validation file may have no system prompt at all).
-        loaded = {split: datasets.load_dataset("json", data_files=str(out / name), split="train",
-                                               cache_dir=cache)
-                  for split, name in (("train", "train.jsonl"), ("validation", "val.jsonl"))}
-    for split in loaded.values():
-        assert split.num_rows > 0
-        assert set(split.column_names) <= COLUMNS[case]
-        assert set(split.column_names) >= COLUMNS[case] - {"system"}
-    if case in ("trl", "hf"):
-        row = loaded["train"][0]
-        assert row["chosen"][0]["role"] == "assistant" and row["prompt"][-1]["role"] == "user"
+        files = {"train": "train.jsonl", "validation": "val.jsonl"}
+        loaded = {split: hf_datasets.load_dataset("json", data_files=str(out / name),
+                                                  split="train", cache_dir=cache)
+                  for split, name in files.items()}
+        written = {split: [json.loads(line) for line in (out / name).read_text().splitlines()]
+                   for split, name in files.items()}
+    assert any(Path(cache).iterdir())  # the Arrow cache went to the temp folder
+    for split, dataset in loaded.items():
+        assert dataset.num_rows == len(written[split]) > 0
+        assert set(dataset.column_names) <= COLUMNS[case]
+        assert set(dataset.column_names) >= COLUMNS[case] - {"system"}
+        rows = dataset.to_list()
+        # What the trainer gets is what was written (a key a row lacks loads as None).
+        assert rows == [{key: row.get(key) for key in dataset.column_names}
+                        for row in written[split]]
+        for row in rows:
+            ROW_SHAPES[case](row)
 
 
 def test_user_defined_without_any_system_has_no_system_field(project: Project, store: LocalStore,

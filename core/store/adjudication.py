@@ -150,9 +150,9 @@ def candidate_ids(cur: duckdb.DuckDBPyConnection, prompt_id: str) -> list[str]:
 
 
 # --- pair building ---------------------------------------------------------------------------
-# Runs inside core/store/exporting.py's _BUILD_PAIRS after export_decisions (the current ranked
-# judgments per item) and leaves export_final: per item, the best, worst, shown candidates and
-# dimensions the pairs are built from. An item's decision is its latest adjudication, else its
+# Runs inside core/store/pairs.py's build after export_decisions (the current ranked judgments
+# per item) and leaves export_final: per item, the best, worst, shown candidates, ranking groups,
+# dimensions, where the decision came from, when and under which guidelines it was made. An item's decision is its latest adjudication, else its
 # judgments when no two annotators disagree (core/adjudication.py); an item with an open flag
 # gives no pairs.
 
@@ -207,7 +207,12 @@ SELECT DISTINCT prompt_id FROM flags f
 WHERE NOT EXISTS (SELECT 1 FROM flag_resolutions r WHERE r.flag_id = f.flag_id);
 
 CREATE TEMP TABLE export_adjudicated AS
-SELECT prompt_id, best_candidate_id, worst_candidate_id FROM adjudications
+SELECT prompt_id, coalesce(best_candidate_id, CASE WHEN len(groups) > 1 AND len(groups[1]) = 1
+                                                   THEN groups[1][1] END) AS best_candidate_id,
+       coalesce(worst_candidate_id, CASE WHEN len(groups) > 1 AND len(groups[-1]) = 1
+                                         THEN groups[-1][1] END) AS worst_candidate_id,
+       groups, created_at
+FROM adjudications
 QUALIFY row_number() OVER (PARTITION BY prompt_id
                            ORDER BY created_at DESC, adjudication_id DESC) = 1;
 
@@ -216,11 +221,13 @@ SELECT * FROM (
     SELECT a.prompt_id, a.best_candidate_id, a.worst_candidate_id,
            (SELECT list(c.candidate_id ORDER BY c.position) FROM candidates c
             WHERE c.prompt_id = a.prompt_id)[1:{SHOWN_LIMIT}] AS shown_order,
-           coalesce(d.dimensions, []::VARCHAR[]) AS dimensions
+           coalesce(d.dimensions, []::VARCHAR[]) AS dimensions, a.groups,
+           'adjudicated' AS decision, a.created_at AS judged_at, d.guideline_version
     FROM export_adjudicated a LEFT JOIN export_decisions d USING (prompt_id)
     WHERE a.best_candidate_id IS NOT NULL AND a.worst_candidate_id IS NOT NULL
     UNION ALL
-    SELECT prompt_id, best_candidate_id, worst_candidate_id, shown_order, dimensions
+    SELECT prompt_id, best_candidate_id, worst_candidate_id, shown_order, dimensions, groups,
+           'unanimous', judged_at, guideline_version
     FROM export_decisions
     WHERE prompt_id NOT IN (SELECT prompt_id FROM export_adjudicated)
       AND prompt_id NOT IN (SELECT prompt_id FROM export_disputed)

@@ -405,12 +405,14 @@ def plan_insert(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int, int, int
 def insert_planned(con: duckdb.DuckDBPyConnection, source: str, now: object) -> None:
     """Insert the planned prompts and candidates (the caller holds the transaction)."""
     con.execute(
-        "INSERT INTO prompts SELECT prompt_id, prompt, system, dimension, language, ?, "
+        "INSERT INTO prompts (prompt_id, prompt, system, dimension, language, source, "
+        "source_line, imported_at) SELECT prompt_id, prompt, system, dimension, language, ?, "
         "source_line, ? FROM import_new_prompts",
         [source, now],
     )
     con.execute(
-        "INSERT INTO candidates SELECT candidate_id, prompt_id, position, text, 'import', ?, ? "
+        "INSERT INTO candidates (candidate_id, prompt_id, position, text, origin, source, "
+        "created_at) SELECT candidate_id, prompt_id, position, text, 'import', ?, ? "
         "FROM import_new_candidates",
         [source, now],
     )

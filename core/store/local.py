@@ -6,7 +6,9 @@ threads); every write that a user was told is saved has been committed first.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import secrets
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +32,8 @@ from core.models import (
     Item,
     ItemJudgment,
     Judgment,
+    PairBuild,
+    PairSettings,
     Progress,
     Prompt,
     Provenance,
@@ -37,8 +41,9 @@ from core.models import (
     StoreStatus,
 )
 from core.store import adjudication as review_sql
-from core.store import analytics, exporting, generation, imports
+from core.store import analytics, exporting, generation, imports, quality
 from core.store import judgment_import as judgment_sql
+from core.store import pairs as pair_sql
 from core.store.migrate import migrate
 
 _CURRENT = ("(SELECT * FROM judgments j WHERE NOT EXISTS "
@@ -588,6 +593,49 @@ class LocalStore:
     def gold_items(self) -> list[tuple]:
         return analytics.gold_items(self._cursor())
 
+    # --- pairs and balance -----------------------------------------------------------------
+
+    def build_pairs(self, settings: PairSettings, actor: str,
+                    universe: dict[str, list[str]]) -> PairBuild:
+        """Rebuild the pairs table from current decisions (see core/store/pairs.py)."""
+        now = utc_now()
+        build_id = "b_" + now.strftime("%Y%m%dT%H%M%S") + "_" + secrets.token_hex(3)
+        with self._transaction() as cur:
+            filled = self._fill_missing_languages(cur)
+            result = pair_sql.build(cur, settings, build_id, actor, now, universe)
+            result = dataclasses.replace(result, languages_detected=filled)
+            self._append_event(cur, actor, "pairs.build", build_id, {
+                "strategy": settings.strategy, "pairs_built": result.pairs_built,
+                "kept": result.kept, "dropped": result.dropped,
+                "balanced_out": result.balanced_out,
+                "held_back": result.held_back_disputed + result.held_back_flagged})
+        return result
+
+    def _fill_missing_languages(self, cur: duckdb.DuckDBPyConnection) -> int:
+        try:
+            from core.store.languages import fill_missing_languages
+        except ImportError:  # pragma: no cover - until language detection lands
+            return 0
+        return fill_missing_languages(cur)
+
+    def save_balance_plan(self, by: str, targets: dict[str, float] | None, seed: int,
+                          actor: str) -> None:
+        """Record the targets every later build downsamples to (None clears the plan)."""
+        now = utc_now()
+        with self._transaction() as cur:
+            plan_id = "bp_" + now.strftime("%Y%m%dT%H%M%S") + "_" + secrets.token_hex(3)
+            pair_sql.insert_balance_plan(cur, plan_id, actor, now, by, targets, seed)
+            self._append_event(cur, actor, "balance.apply" if targets is not None
+                               else "balance.clear", plan_id,
+                               {"by": by, "targets": targets, "seed": seed})
+
+    def balance_plan(self) -> tuple[str, dict[str, float], int] | None:
+        return pair_sql.latest_balance_plan(self._cursor())
+
+    def pair_counts(self, by: str) -> dict[str, int]:
+        """Kept pairs of the latest build per dimension, language or (prompt) source."""
+        return pair_sql.kept_counts(self._cursor(), by)
+
     # --- export ----------------------------------------------------------------------------
 
     def export_pairs(self, plan: exporting.ExportPlan, actor: str) -> exporting.ExportCounts:
@@ -602,6 +650,15 @@ class LocalStore:
 
     def record_export(self, actor: str, out_dir: str, details: dict[str, Any]) -> Event:
         return self.append_event(actor, "export", out_dir, details)
+
+    # --- quality report ----------------------------------------------------------------------
+
+    def quality_facts(self, stale_before: datetime) -> quality.QualityFacts:
+        """Facts about the kept pairs of the latest build, for `prefer report`."""
+        try:
+            return quality.facts(self._cursor(), stale_before)
+        except duckdb.Error as exc:
+            raise StoreError(f"quality report failed: {exc}") from exc
 
     # --- for tests and tools ---------------------------------------------------------------
 

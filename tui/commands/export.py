@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from core.agreement_report import agreement_summary
+from core.config import PAIR_STRATEGIES
 from core.export import AXOLOTL_TYPES, FORMATS, LLAMAFACTORY_STYLES, ExportOptions, data_files, export_dataset
 from tui.commands.common import (
     JsonOption,
@@ -44,17 +46,22 @@ def export(
                                "0.15).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the split (default from "
                                                    "prefer.toml).")] = None,
+    strategy: Annotated[str | None, typer.Option(
+        "--strategy", help="Pair strategy: " + ", ".join(PAIR_STRATEGIES)
+        + " (default from prefer.toml).")] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Build pairs from judgments and write them for training.
+    """Build pairs from judgments, filter and balance them, and write them for training.
 
-    The best candidate is preferred to every other candidate, and every other candidate to
-    the worst. Formats (docs/formats.md): trl (TRL's {"prompt", "chosen", "rejected"}, standard
-    or conversational), axolotl (rows plus axolotl.yaml), llamafactory (alpaca or sharegpt rows
-    plus dataset_info.json), hf (Parquet under data/ plus a dataset card README.md), jsonl (rows
-    with all metadata). The split is seeded and grouped by prompt: no prompt is in both files.
-    Every file is validated before it is moved into place. manifest.json records counts per
-    split and dimension, the settings and each file's sha256.
+    Pairs are built exactly as `prefer pairs` builds them (strategy, filters, the balance plan
+    of `prefer balance --apply`), then split. Formats (docs/formats.md): trl (TRL's
+    {"prompt", "chosen", "rejected"}, standard or conversational), axolotl (rows plus
+    axolotl.yaml), llamafactory (alpaca or sharegpt rows plus dataset_info.json), hf (Parquet
+    under data/ plus a dataset card README.md), jsonl (rows with all metadata). The split is seeded, grouped by near-duplicate prompts (no prompt, or
+    near copy of one, is in both files) and stratified by dimension. Every file is validated
+    before it is moved into place. manifest.json records counts per split, dimension and
+    language, what each filter dropped, the agreement summary, the settings, the guideline
+    version and each file's sha256.
 
     **Examples**
 
@@ -68,10 +75,13 @@ def export(
     """
     options = ExportOptions(format=format, conversational=conversational,
                             validation_fraction=val_fraction, seed=seed,
-                            axolotl_type=axolotl_type, llamafactory_style=llamafactory_style)
+                            axolotl_type=axolotl_type, llamafactory_style=llamafactory_style,
+                            strategy=strategy)
     with project_store(project) as (proj, store), \
             stderr.status("Building pairs and writing files …", spinner="dots"):
-        result = export_dataset(store, proj.config, out, options, actor=os_user())
+        summary = agreement_summary(store.agreement_rows(), seed=proj.config.export.seed)
+        result = export_dataset(store, proj.config, out, options, actor=os_user(),
+                                guideline_version=proj.guideline_version(), agreement=summary)
     if json_output:
         stdout.print_json(json.dumps(asdict(result)))
         return
@@ -89,9 +99,12 @@ def export(
                      f"{prompts} prompt{'' if prompts == 1 else 's'}   "
                      + " · ".join(f"{d} {n}" for d, n in dims.items()))
     dropped = {k: v for k, v in result.dropped.items() if v}
+    if result.balanced_out:
+        dropped["balanced_out"] = result.balanced_out
     if dropped:
         stdout.print("  Dropped: " + ", ".join(f"{v} {k.replace('_', ' ')}"
-                                               for k, v in dropped.items()))
+                                               for k, v in dropped.items())
+                     + " (`prefer pairs` explains each)")
     if result.held_back_prompts:
         stdout.print(f"  Held back: {result.held_back_prompts} prompts whose annotators "
                      "disagree or that are flagged (`prefer disagreements` lists them)")

@@ -1,0 +1,422 @@
+"""Pair building SQL: decisions per item, pairs per strategy, the filters, balance, the pairs table.
+
+One build replaces the `pairs` table: every pair the strategy gives, with `status` 'kept' or
+the first filter that dropped it (core.models.PAIR_FILTERS, in that order), then 'balanced_out'
+for pairs a balance plan removes. The rules in words are in core/pairs.py; the Python parts
+(similarity, near-duplicate prompts) in core/similarity.py. The caller holds the transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime
+
+import duckdb
+import numpy as np
+
+from core import similarity
+from core.balance import quotas, resolve_targets
+from core.models import PAIR_FILTERS, Contradiction, PairBuild, PairSettings
+from core.store.adjudication import _GROUPS, EXPORT_DECISIONS, EXPORT_HELD_BACK
+
+# Empty or only whitespace (tabs, newlines and Unicode spaces included).
+_WHITESPACE_ONLY = r"'[\s\x0B\p{Zs}]*'"
+# Control characters other than tab, newline and carriage return, and U+FFFD (what a decoder
+# leaves for invalid bytes or lone surrogates): text that would corrupt a training file.
+BAD_CHARACTERS = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F\x{FFFD}]"
+# An imported response is complete when it ends like a sentence (closing punctuation, quote,
+# bracket, emphasis or code fence) or its last line is a list item, a table row or a heading.
+COMPLETE_ENDING = r"[.!?…。！？؟।:;\"'”’»)\]}*_~`>]\s*$"
+STRUCTURED_LAST_LINE = r"(^|\n)[ \t]*([-*+•]|\d+[.)]|\||#{1,6}[ \t]|```)[^\n]*\s*$"
+
+
+def ends_mid_sentence(text: str) -> bool:
+    """The Python twin of the SQL rule for imported candidates (tests keep the two in step)."""
+    if re.fullmatch(r"[\s\x0B]*", text):
+        return False
+    return not (re.search(COMPLETE_ENDING, text) or re.search(STRUCTURED_LAST_LINE, text))
+
+
+def _sql_regex(pattern: str) -> str:
+    return "'" + pattern.replace("'", "''") + "'"
+
+
+_DECISIONS = f"""
+CREATE TEMP TABLE export_current AS
+SELECT judgment_id, annotator, prompt_id, created_at, guideline_version, shown_order, dimensions,
+       groups,
+       coalesce(best_raw, CASE WHEN len(groups) > 1 AND len(groups[1]) = 1 THEN groups[1][1] END)
+           AS best_candidate_id,
+       coalesce(worst_raw, CASE WHEN len(groups) > 1 AND len(groups[-1]) = 1
+                                THEN groups[-1][1] END) AS worst_candidate_id
+FROM (SELECT j.judgment_id, j.annotator, j.prompt_id, j.created_at, j.guideline_version,
+             j.shown_order, j.dimensions, {_GROUPS} AS groups, j.best_candidate_id AS best_raw,
+             j.worst_candidate_id AS worst_raw
+      FROM judgments j LEFT JOIN judgment_rankings r USING (judgment_id)
+      WHERE j.kind = 'ranked'
+        AND NOT EXISTS (SELECT 1 FROM judgments s WHERE s.supersedes = j.judgment_id));
+
+-- The earliest judgment of an item speaks for it (its annotators agree, or it is held back);
+-- one struct so every field comes from the same row (arg_min skips NULL arguments).
+CREATE TEMP TABLE export_decisions AS
+SELECT prompt_id, first.best AS best_candidate_id, first.worst AS worst_candidate_id,
+       first.shown AS shown_order, first.dims AS dimensions, first.groups AS groups,
+       first.gv AS guideline_version, judged_at
+FROM (SELECT prompt_id,
+             arg_min({{'best': best_candidate_id, 'worst': worst_candidate_id,
+                       'shown': shown_order, 'dims': dimensions, 'groups': groups,
+                       'gv': guideline_version}}, (created_at, judgment_id)) AS first,
+             max(created_at) AS judged_at
+      FROM export_current GROUP BY prompt_id);
+{EXPORT_DECISIONS}
+"""
+
+_BEST_VS_REST = """
+SELECT prompt_id, best_candidate_id AS chosen_id, candidate_id AS rejected_id FROM shown
+WHERE candidate_id <> best_candidate_id
+UNION ALL
+SELECT prompt_id, candidate_id, worst_candidate_id FROM shown
+WHERE candidate_id NOT IN (best_candidate_id, worst_candidate_id)
+"""
+_STRATEGY_SQL = {
+    "best-vs-rest": _BEST_VS_REST,
+    "best-vs-worst": """
+SELECT prompt_id, best_candidate_id, worst_candidate_id FROM export_final
+WHERE best_candidate_id <> worst_candidate_id
+""",
+    # Every ordered pair of a full ranking (ties give none); an item judged by best and worst
+    # only is ordered as far as that goes, which is what best-vs-rest gives.
+    "all-ordered": """
+SELECT a.prompt_id, a.candidate_id, b.candidate_id FROM members a
+JOIN members b ON a.prompt_id = b.prompt_id AND a.gi < b.gi
+UNION ALL
+SELECT * FROM (""" + _BEST_VS_REST + """) WHERE prompt_id IN
+    (SELECT prompt_id FROM export_final WHERE groups IS NULL OR len(groups) < 2)
+""",
+}
+
+
+def _ordered_sql(strategy: str) -> str:
+    return f"""
+CREATE TEMP TABLE pb_ordered AS
+WITH shown AS (SELECT prompt_id, best_candidate_id, worst_candidate_id,
+                      unnest(shown_order) AS candidate_id FROM export_final),
+members AS (SELECT prompt_id, gi, unnest(grp) AS candidate_id
+            FROM (SELECT prompt_id, unnest(groups) AS grp, generate_subscripts(groups, 1) AS gi
+                  FROM export_final WHERE len(groups) >= 2))
+SELECT DISTINCT * FROM ({_STRATEGY_SQL[strategy]}) o(prompt_id, chosen_id, rejected_id)
+WHERE chosen_id IS NOT NULL AND rejected_id IS NOT NULL AND chosen_id <> rejected_id;
+"""
+
+
+# Per item: which annotators imply which preference (best/worst, rankings, pairwise labels), so
+# a pair's agreement is the share of the item's annotators who imply it.
+_AGREEMENT = """
+CREATE TEMP TABLE pb_agreement AS
+WITH items AS (SELECT prompt_id FROM export_final),
+cur AS (SELECT * FROM export_current SEMI JOIN items USING (prompt_id)),
+bw AS (SELECT annotator, prompt_id, best_candidate_id AS best, worst_candidate_id AS worst,
+              unnest(shown_order) AS other FROM cur WHERE groups IS NULL),
+members AS (SELECT judgment_id, annotator, prompt_id, gi, unnest(grp) AS candidate_id
+            FROM (SELECT judgment_id, annotator, prompt_id, unnest(groups) AS grp,
+                         generate_subscripts(groups, 1) AS gi FROM cur WHERE groups IS NOT NULL)),
+pw AS (SELECT * FROM pairwise_judgments SEMI JOIN items USING (prompt_id)),
+implied AS (
+    SELECT annotator, prompt_id, best AS high, other AS low FROM bw
+    WHERE best IS NOT NULL AND other <> best
+    UNION ALL
+    SELECT annotator, prompt_id, other, worst FROM bw
+    WHERE worst IS NOT NULL AND other <> worst AND other IS DISTINCT FROM best
+    UNION ALL
+    SELECT a.annotator, a.prompt_id, a.candidate_id, b.candidate_id
+    FROM members a JOIN members b ON a.judgment_id = b.judgment_id AND a.gi < b.gi
+    UNION ALL
+    SELECT annotator, prompt_id,
+           CASE winner WHEN 'first' THEN first_candidate_id ELSE second_candidate_id END,
+           CASE winner WHEN 'first' THEN second_candidate_id ELSE first_candidate_id END
+    FROM pw WHERE winner <> 'tie'
+),
+raters AS (SELECT prompt_id, count(DISTINCT annotator) AS raters
+           FROM (SELECT prompt_id, annotator FROM cur UNION ALL
+                 SELECT prompt_id, annotator FROM pw) GROUP BY prompt_id),
+support AS (SELECT prompt_id, high, low, count(DISTINCT annotator) AS support
+            FROM implied GROUP BY ALL)
+SELECT o.prompt_id, o.chosen_id, o.rejected_id,
+       CASE WHEN coalesce(r.raters, 0) = 0 THEN 1.0
+            ELSE coalesce(s.support, 0) / r.raters END AS agreement
+FROM pb_ordered o
+LEFT JOIN raters r USING (prompt_id)
+LEFT JOIN support s ON s.prompt_id = o.prompt_id AND s.high = o.chosen_id
+                   AND s.low = o.rejected_id;
+"""
+
+
+def _features_sql() -> str:
+    bad = _sql_regex(BAD_CHARACTERS)
+    complete = _sql_regex(COMPLETE_ENDING)
+    structured = _sql_regex(STRUCTURED_LAST_LINE)
+    return f"""
+CREATE TEMP TABLE pb_candidates AS
+SELECT c.candidate_id, c.position, c.language,
+       regexp_full_match(c.text, {_WHITESPACE_ONLY}) AS blank,
+       regexp_matches(c.text, {bad}) AS bad_chars,
+       CASE WHEN g.truncated IS NOT NULL THEN g.truncated
+            WHEN c.origin = 'generated' THEN false
+            ELSE NOT regexp_full_match(c.text, {_WHITESPACE_ONLY})
+                 AND NOT regexp_matches(c.text, {complete})
+                 AND NOT regexp_matches(c.text, {structured}) END AS truncated,
+       hash(c.text) AS text_hash,
+       length(regexp_replace(trim(lower(c.text)), '\\s+', ' ', 'g')) AS norm_len
+FROM candidates c
+LEFT JOIN (SELECT candidate_id, bool_or(truncated) AS truncated FROM generations
+           WHERE status = 'ok' GROUP BY candidate_id) g USING (candidate_id)
+WHERE c.candidate_id IN (SELECT chosen_id FROM pb_ordered UNION SELECT rejected_id FROM pb_ordered);
+
+CREATE TEMP TABLE pb_prompts AS
+SELECT p.prompt_id, coalesce(nullif(p.language, ''), 'und') AS language, p.source,
+       p.dimension, hash(p.prompt) AS prompt_hash, hash(coalesce(p.system, '')) AS system_hash,
+       regexp_full_match(p.prompt, {_WHITESPACE_ONLY}) AS blank,
+       regexp_matches(p.prompt, {bad}) OR coalesce(regexp_matches(p.system, {bad}), false)
+           AS bad_chars
+FROM prompts p WHERE p.prompt_id IN (SELECT prompt_id FROM pb_ordered);
+
+CREATE TEMP TABLE pb_raw AS
+SELECT row_number() OVER (ORDER BY o.prompt_id, c.position, r.position) AS n,
+       o.prompt_id, o.chosen_id, o.rejected_id, c.position AS chosen_pos,
+       r.position AS rejected_pos,
+       coalesce(f.dimensions[1], p.dimension, 'unspecified') AS dimension,
+       p.language, f.decision, a.agreement, f.judged_at, f.guideline_version,
+       p.prompt_hash, p.system_hash, c.text_hash AS chosen_hash, r.text_hash AS rejected_hash,
+       c.norm_len AS chosen_len, r.norm_len AS rejected_len,
+       CASE WHEN p.blank OR c.blank OR r.blank THEN 'empty'
+            WHEN p.bad_chars OR c.bad_chars OR r.bad_chars THEN 'encoding'
+            WHEN c.truncated OR r.truncated THEN 'truncated' END AS early_status,
+       p.language <> 'und' AND (
+           (coalesce(c.language, 'und') NOT IN ('und', p.language))
+           OR (coalesce(r.language, 'und') NOT IN ('und', p.language))) AS language_mismatch
+FROM pb_ordered o
+JOIN export_final f USING (prompt_id)
+JOIN pb_agreement a USING (prompt_id, chosen_id, rejected_id)
+JOIN pb_prompts p USING (prompt_id)
+JOIN pb_candidates c ON c.candidate_id = o.chosen_id
+JOIN pb_candidates r ON r.candidate_id = o.rejected_id;
+"""
+
+
+# Pairs that survive the cheap filters and whose lengths allow the near-identical threshold.
+_SIMILARITY_CANDIDATES = """
+SELECT x.n, c.text AS chosen, r.text AS rejected FROM pb_raw x
+JOIN candidates c ON c.candidate_id = x.chosen_id
+JOIN candidates r ON r.candidate_id = x.rejected_id
+WHERE x.early_status IS NULL
+  AND 2.0 * least(x.chosen_len, x.rejected_len) >= ? * (x.chosen_len + x.rejected_len)
+ORDER BY x.n
+"""
+
+# Statuses in filter order; duplicates keep the first by position, comparing texts only where
+# the four hashes collide; contradictions compare texts of the (few) hash matches too.
+_STATUS = """
+CREATE TEMP TABLE pb_status AS
+SELECT x.*, s.similarity, g.prompt_group,
+       coalesce(x.early_status,
+                CASE WHEN s.similarity >= ? THEN 'near_identical'
+                     WHEN x.language_mismatch THEN 'language_mismatch' END) AS status
+FROM pb_raw x
+LEFT JOIN pb_similarity s USING (n)
+JOIN pb_groups g USING (prompt_id)
+"""
+_DUPLICATES_AND_CONTRADICTIONS = """
+CREATE TEMP TABLE pb_duplicates AS
+WITH live AS (SELECT * FROM pb_status WHERE status IS NULL),
+shared AS (SELECT prompt_hash, system_hash, chosen_hash, rejected_hash FROM live
+           GROUP BY ALL HAVING count(*) > 1)
+SELECT n FROM (
+    SELECT l.n, row_number() OVER (PARTITION BY p.prompt, coalesce(p.system, ''), c.text, r.text
+                                   ORDER BY l.chosen_pos, l.rejected_pos, l.prompt_id) AS k
+    FROM live l SEMI JOIN shared USING (prompt_hash, system_hash, chosen_hash, rejected_hash)
+    JOIN prompts p ON p.prompt_id = l.prompt_id
+    JOIN candidates c ON c.candidate_id = l.chosen_id
+    JOIN candidates r ON r.candidate_id = l.rejected_id
+) WHERE k > 1;
+UPDATE pb_status SET status = 'duplicate' WHERE n IN (SELECT n FROM pb_duplicates);
+
+CREATE TEMP TABLE pb_contradictions AS
+WITH live AS (SELECT * FROM pb_status WHERE status IS NULL)
+SELECT a.n, a.prompt_id, b.prompt_id AS other_prompt_id, a.chosen_id, a.rejected_id
+FROM live a JOIN live b
+  ON a.prompt_group = b.prompt_group AND a.chosen_hash = b.rejected_hash
+ AND a.rejected_hash = b.chosen_hash
+JOIN candidates ac ON ac.candidate_id = a.chosen_id
+JOIN candidates ar ON ar.candidate_id = a.rejected_id
+JOIN candidates bc ON bc.candidate_id = b.chosen_id
+JOIN candidates br ON br.candidate_id = b.rejected_id
+WHERE ac.text = br.text AND ar.text = bc.text;
+UPDATE pb_status SET status = 'contradiction' WHERE n IN (SELECT n FROM pb_contradictions);
+UPDATE pb_status SET status = 'kept' WHERE status IS NULL;
+"""
+
+_BALANCE_VALUE = {"dimension": "x.dimension", "language": "x.language",
+                  "source": "coalesce(p.source, 'unknown')"}
+
+_INSERT = """
+INSERT INTO pairs
+SELECT 'pr_' || left(sha256(prompt_id || chr(31) || chosen_id || chr(31) || rejected_id), 20),
+       ?, prompt_id, chosen_id, rejected_id, chosen_pos, rejected_pos, dimension, language,
+       decision, agreement, similarity, prompt_group, judged_at, guideline_version, status
+FROM pb_status ORDER BY n;
+"""
+
+_TEMP_TABLES = ("export_current", "export_decisions", "export_disputed", "export_open_flags",
+                "export_adjudicated", "export_final", "pb_ordered", "pb_agreement",
+                "pb_candidates", "pb_prompts", "pb_raw", "pb_similarity", "pb_groups",
+                "pb_status", "pb_duplicates", "pb_contradictions", "pb_balance")
+
+
+def latest_balance_plan(con: duckdb.DuckDBPyConnection) -> tuple[str, dict[str, float], int] | None:
+    """(by, explicit targets, seed) of the plan in force, or None (never applied, or cleared)."""
+    row = con.execute("SELECT balance_by, targets, seed FROM balance_plans "
+                      "ORDER BY applied_at DESC, plan_id DESC LIMIT 1").fetchone()
+    if row is None or row[1] is None:
+        return None
+    return row[0], json.loads(row[1]), int(row[2])
+
+
+def insert_balance_plan(con: duckdb.DuckDBPyConnection, plan_id: str, actor: str, at: datetime,
+                        by: str, targets: Mapping[str, float] | None, seed: int) -> None:
+    con.execute("INSERT INTO balance_plans VALUES (?, ?, ?, ?, ?, ?)",
+                [plan_id, actor, at, by, None if targets is None else json.dumps(dict(targets)),
+                 seed])
+
+
+def build(con: duckdb.DuckDBPyConnection, settings: PairSettings, build_id: str, actor: str,
+          now: datetime, universe: Mapping[str, list[str]]) -> PairBuild:
+    """Rebuild the pairs table; `universe` lists the values balance targets spread over (by)."""
+    _drop_temp(con)
+    con.execute(_DECISIONS)
+    con.execute(_ordered_sql(settings.strategy))
+    con.execute(_AGREEMENT)
+    con.execute(_features_sql())
+    _near_identical(con, settings.near_identical_threshold)
+    _prompt_groups(con, settings.near_duplicate_prompt_threshold)
+    con.execute(_STATUS, [settings.near_identical_threshold])
+    con.execute(_DUPLICATES_AND_CONTRADICTIONS)
+    plan = latest_balance_plan(con)
+    balanced_out = 0
+    if plan is not None:
+        balanced_out = apply_balance(con, plan[0], plan[1], plan[2], universe.get(plan[0], []))
+    con.execute("DELETE FROM pairs")
+    con.execute(_INSERT, [build_id])
+
+    items_row = con.execute("SELECT count(*) FROM export_final").fetchone()
+    held = con.execute(EXPORT_HELD_BACK).fetchone() or (0, 0)
+    by_status = dict(con.execute("SELECT status, count(*) FROM pb_status GROUP BY 1").fetchall())
+    kept_by_dimension = dict(con.execute(
+        "SELECT dimension, count(*) FROM pb_status WHERE status = 'kept' GROUP BY 1 ORDER BY 1"
+    ).fetchall())
+    sample = con.execute("SELECT prompt_id, other_prompt_id, chosen_id, rejected_id "
+                         "FROM pb_contradictions ORDER BY n LIMIT 10").fetchall()
+    result = PairBuild(
+        build_id=build_id, strategy=settings.strategy, built_at=now,
+        items=int(items_row[0]) if items_row else 0,
+        pairs_built=sum(int(v) for v in by_status.values()),
+        kept=int(by_status.get("kept", 0)),
+        dropped={name: int(by_status.get(name, 0)) for name in PAIR_FILTERS},
+        balanced_out=balanced_out,
+        balance_plan=plan[1] if plan else None, balance_by=plan[0] if plan else None,
+        held_back_disputed=int(held[0]) - int(held[1]), held_back_flagged=int(held[1]),
+        contradictions=tuple(Contradiction(*row) for row in sample),
+        kept_by_dimension={str(k): int(v) for k, v in kept_by_dimension.items()},
+    )
+    counts = {k: v for k, v in result.__dict__.items()
+              if k not in ("build_id", "built_at", "contradictions", "strategy")}
+    con.execute("INSERT INTO pair_builds VALUES (?, ?, ?, ?, ?, ?)",
+                [build_id, actor, now, settings.strategy,
+                 json.dumps({"near_identical_threshold": settings.near_identical_threshold,
+                             "near_duplicate_prompt_threshold":
+                                 settings.near_duplicate_prompt_threshold,
+                             "seed": settings.seed}),
+                 json.dumps(counts)])
+    _drop_temp(con)
+    return result
+
+
+def apply_balance(con: duckdb.DuckDBPyConnection, by: str, explicit: Mapping[str, float],
+                  seed: int, universe: list[str]) -> int:
+    """Mark kept pairs over their value's quota 'balanced_out', lowest agreement first (ties
+    broken by a seeded hash of the pair, so the same store and seed drop the same pairs)."""
+    value = _BALANCE_VALUE[by]
+    counts = dict(con.execute(
+        f"SELECT {value}, count(*) FROM pb_status x JOIN prompts p USING (prompt_id) "
+        "WHERE x.status = 'kept' GROUP BY 1").fetchall())
+    values = list(dict.fromkeys([*universe, *sorted(counts), *explicit]))
+    keep = quotas({v: int(counts.get(v, 0)) for v in values}, resolve_targets(values, explicit))
+    con.execute("DROP TABLE IF EXISTS pb_balance")
+    con.execute("CREATE TEMP TABLE pb_balance (value VARCHAR, quota BIGINT)")
+    con.executemany("INSERT INTO pb_balance VALUES (?, ?)", list(keep.items()))
+    before = con.execute("SELECT count(*) FROM pb_status WHERE status = 'kept'").fetchone()
+    con.execute(
+        f"""
+        UPDATE pb_status SET status = 'balanced_out' WHERE n IN (
+            SELECT n FROM (
+                SELECT x.n, {value} AS value,
+                       row_number() OVER (PARTITION BY {value}
+                                          ORDER BY x.agreement DESC,
+                                                   hash(? || ':' || x.prompt_id || ':' ||
+                                                        x.chosen_id || ':' || x.rejected_id),
+                                                   x.n) AS k
+                FROM pb_status x JOIN prompts p USING (prompt_id) WHERE x.status = 'kept'
+            ) r JOIN pb_balance b USING (value) WHERE r.k > b.quota)
+        """,
+        [str(seed)],
+    )
+    after = con.execute("SELECT count(*) FROM pb_status WHERE status = 'kept'").fetchone()
+    return int(before[0]) - int(after[0]) if before and after else 0
+
+
+def _near_identical(con: duckdb.DuckDBPyConnection, threshold: float) -> None:
+    """pb_similarity(n, similarity) for the pairs whose lengths allow the threshold."""
+    cursor = con.execute(_SIMILARITY_CANDIDATES, [max(0.0, threshold - 0.05)])
+    numbers: list[np.ndarray] = []
+    scores: list[np.ndarray] = []
+    while True:
+        # Batches keep memory flat on a million pairs (texts are fetched, not kept).
+        batch = cursor.fetchmany(50_000)
+        if not batch:
+            break
+        ns = np.fromiter((row[0] for row in batch), dtype=np.int64, count=len(batch))
+        left = [similarity.normalise(row[1]) for row in batch]
+        right = [similarity.normalise(row[2]) for row in batch]
+        numbers.append(ns)
+        scores.append(similarity.similarities(left, right))
+    table = {"n": np.concatenate(numbers) if numbers else np.zeros(0, dtype=np.int64),
+             "similarity": np.concatenate(scores) if scores else np.zeros(0, dtype=np.float64)}
+    con.register("pb_similarity_view", table)
+    con.execute("CREATE TEMP TABLE pb_similarity AS SELECT * FROM pb_similarity_view")
+    con.unregister("pb_similarity_view")
+
+
+def _prompt_groups(con: duckdb.DuckDBPyConnection, threshold: float) -> None:
+    """pb_groups(prompt_id, prompt_group): near-duplicate prompts share the smallest prompt id."""
+    rows = con.execute("SELECT p.prompt_id, p.prompt FROM prompts p "
+                       "SEMI JOIN pb_prompts USING (prompt_id) ORDER BY p.prompt_id").fetchall()
+    keys = [r[0] for r in rows]
+    groups = similarity.near_duplicate_groups(keys, [r[1] for r in rows], threshold)
+    table = {"prompt_id": np.array(keys, dtype=object),
+             "prompt_group": np.array(groups, dtype=object)}
+    con.register("pb_groups_view", table)
+    con.execute("CREATE TEMP TABLE pb_groups AS SELECT * FROM pb_groups_view")
+    con.unregister("pb_groups_view")
+
+
+def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
+    for name in _TEMP_TABLES:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def kept_counts(con: duckdb.DuckDBPyConnection, by: str) -> dict[str, int]:
+    value = _BALANCE_VALUE[by]
+    return {str(k): int(v) for k, v in con.execute(
+        f"SELECT {value}, count(*) FROM pairs x JOIN prompts p USING (prompt_id) "
+        "WHERE x.status = 'kept' GROUP BY 1 ORDER BY 1").fetchall()}
