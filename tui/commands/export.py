@@ -57,8 +57,9 @@ def export(
     of `prefer balance --apply`), then split. Formats (docs/formats.md): trl (TRL's
     {"prompt", "chosen", "rejected"}, standard or conversational), axolotl (rows plus
     axolotl.yaml), llamafactory (alpaca or sharegpt rows plus dataset_info.json), hf (Parquet
-    under data/ plus a dataset card README.md), jsonl (rows with all metadata). The split is seeded, grouped by near-duplicate prompts (no prompt, or
-    near copy of one, is in both files) and stratified by dimension. Every file is validated
+    under data/ plus a dataset card README.md), jsonl (rows with all metadata). The split is
+    seeded, grouped by near-duplicate prompts (no prompt, or near copy of one, is in both files)
+    and stratified by dimension. Every file is validated
     before it is moved into place. manifest.json records counts per split, dimension and
     language, what each filter dropped, the agreement summary, the settings, the guideline
     version and each file's sha256.
