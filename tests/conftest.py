@@ -40,10 +40,11 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-_WORDS = ("contract fee refund notice branch advisor deposit statement transfer card limit "
-          "interest loan policy claim clinic dosage symptom appointment referral court filing "
-          "deadline witness tenant lease invoice account balance pension tax audit warranty "
-          "delivery return privacy consent record").split()
+_WORDS = ["contract", "fee", "refund", "notice", "branch", "advisor", "deposit", "statement",
+          "transfer", "card", "limit", "interest", "loan", "policy", "claim", "clinic", "dosage",
+          "symptom", "appointment", "referral", "court", "filing", "deadline", "witness", "tenant",
+          "lease", "invoice", "account", "balance", "pension", "tax", "audit", "warranty",
+          "delivery", "return", "privacy", "consent", "record"]
 
 
 def _words(seed: int, count: int) -> str:
