@@ -14,6 +14,8 @@ from tui.commands.generate import generate, runs
 from tui.commands.import_ import import_
 from tui.commands.init import init
 from tui.commands.judgments import import_judgments
+from tui.commands.pairs import balance, pairs
+from tui.commands.report import report
 from tui.commands.serve import assign, serve
 from tui.commands.status import status
 
@@ -28,6 +30,7 @@ app = typer.Typer(
         "prefer import prompts.jsonl -p ./alignment\n"
         "prefer generate -p ./alignment\n"
         "prefer annotate -p ./alignment\n"
+        "prefer pairs -p ./alignment\n"
         "prefer export --format trl --out ./out -p ./alignment\n"
         "```\n\n"
         "Commands find the project from -p DIR, else $PREFER_PROJECT, else the nearest "
@@ -67,6 +70,9 @@ app.command("agreement")(agreement)
 app.command("gold")(gold)
 app.command("disagreements")(disagreements)
 app.command("adjudicate")(adjudicate)
+app.command("pairs")(pairs)
+app.command("balance")(balance)
+app.command("report")(report)
 app.command("export")(export)
 app.command("audit")(audit)
 

@@ -14,6 +14,7 @@ from typing import Any
 from core import models
 from core.store.exporting import ExportCounts, ExportPlan
 from core.store.imports import RowProblem
+from core.store.quality import QualityFacts
 
 _TYPES: dict[str, type] = {
     cls.__name__: cls
@@ -21,7 +22,9 @@ _TYPES: dict[str, type] = {
                 models.Event, models.ChainReport, models.ImportCounts, models.StoreStatus,
                 models.GenerationRecord, models.Run, models.Provenance, ExportPlan, ExportCounts,
                 RowProblem, models.JudgmentImportCounts,
-                models.ItemJudgment, models.Disagreement, models.Adjudication, models.Flag)
+                models.ItemJudgment, models.Disagreement, models.Adjudication, models.Flag,
+                models.PairSettings, models.PairBuild, models.Contradiction,
+                QualityFacts)
 }
 
 

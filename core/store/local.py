@@ -632,9 +632,9 @@ class LocalStore:
     def balance_plan(self) -> tuple[str, dict[str, float], int] | None:
         return pair_sql.latest_balance_plan(self._cursor())
 
-    def pair_counts(self, by: str) -> dict[str, int]:
+    def pair_counts(self, by: str, before_balance: bool = False) -> dict[str, int]:
         """Kept pairs of the latest build per dimension, language or (prompt) source."""
-        return pair_sql.kept_counts(self._cursor(), by)
+        return pair_sql.kept_counts(self._cursor(), by, before_balance)
 
     # --- export ----------------------------------------------------------------------------
 

@@ -415,8 +415,10 @@ def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def kept_counts(con: duckdb.DuckDBPyConnection, by: str) -> dict[str, int]:
+def kept_counts(con: duckdb.DuckDBPyConnection, by: str, before_balance: bool) -> dict[str, int]:
+    """Kept pairs per value; with `before_balance`, counting those a balance plan removed."""
     value = _BALANCE_VALUE[by]
+    statuses = ["kept", "balanced_out"] if before_balance else ["kept"]
     return {str(k): int(v) for k, v in con.execute(
         f"SELECT {value}, count(*) FROM pairs x JOIN prompts p USING (prompt_id) "
-        "WHERE x.status = 'kept' GROUP BY 1 ORDER BY 1").fetchall()}
+        "WHERE list_contains(?, x.status) GROUP BY 1 ORDER BY 1", [statuses]).fetchall()}

@@ -1,0 +1,217 @@
+"""`prefer pairs` (build and filter pairs, say what was dropped and why) and `prefer balance`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+
+from core.balance import BalanceSummary, parse_targets, summarize
+from core.config import BALANCE_BY
+from core.models import PairBuild
+from core.pairs import build_pairs
+from tui.commands.common import (
+    JsonOption,
+    ProjectOption,
+    os_user,
+    project_store,
+    reports_errors,
+    stderr,
+    stdout,
+)
+
+# What each filter means, in the words the output uses.
+FILTER_REASONS = {
+    "empty": "a field is empty or only whitespace",
+    "encoding": "control characters or invalid bytes in a text",
+    "truncated": "a response cut off by the length limit, or ending mid-sentence",
+    "near_identical": "chosen and rejected are nearly the same text",
+    "language_mismatch": "a response in another language than its prompt",
+    "duplicate": "the same prompt, chosen and rejected as an earlier pair",
+    "contradiction": "A over B here, B over A for the same or a near-duplicate prompt",
+    "balanced_out": "removed by the balance plan (lowest agreement first)",
+}
+
+StrategyOption = Annotated[str | None, typer.Option(
+    "--strategy", "-s", help="best-vs-rest (best against each other candidate, each against the "
+    "worst), best-vs-worst (one pair per item) or all-ordered (every ordered pair of a full "
+    "ranking). Default from prefer.toml.")]
+
+
+@reports_errors
+def pairs(
+    project: ProjectOption = None,
+    strategy: StrategyOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Build preference pairs from the judgments, filter them, and say what was dropped and why.
+
+    Each item gives pairs from its reviewer's decision, else from its annotators when they
+    agree; items they disagree on, or with an open flag, are held back. Filters, in order:
+    empty fields, encoding problems, truncated responses, near-identical chosen and rejected
+    (`pairs.near_identical_threshold`), a response in another language than the prompt,
+    duplicates, contradictions. A balance plan (`prefer balance --apply`) then applies.
+    `prefer export` and `prefer report` build the same way first.
+
+    **Examples**
+
+    ```
+      prefer pairs -p ./alignment
+      prefer pairs --strategy best-vs-worst
+      prefer pairs --json
+    ```
+    """
+    with project_store(project) as (proj, store), \
+            stderr.status("Building pairs …", spinner="dots"):
+        build = build_pairs(store, proj.config, os_user(), strategy=strategy)
+    if json_output:
+        stdout.print_json(json.dumps(asdict(build), default=str))
+        return
+    print_build(build, proj.config.pairs.near_identical_threshold)
+
+
+def print_build(build: PairBuild, threshold: float) -> None:
+    stdout.print(f"Built {build.pairs_built:,} pairs from {build.items:,} "
+                 f"item{'' if build.items == 1 else 's'} ({build.strategy}); "
+                 f"[bold]{build.kept:,} kept[/].", markup=True)
+    dropped = {**build.dropped, "balanced_out": build.balanced_out}
+    if any(dropped.values()):
+        stdout.print("Dropped:")
+        for name, count in dropped.items():
+            if count:
+                reason = FILTER_REASONS[name]
+                if name == "near_identical":
+                    reason += f" (≥ {threshold:.0%} similar)"
+                if name == "balanced_out" and build.balance_plan is not None:
+                    reason += f"; plan by {build.balance_by}: " + ", ".join(
+                        f"{k}={v:g}" for k, v in build.balance_plan.items())
+                stdout.print(f"  {name.replace('_', ' '):<18} {count:>8,}   {reason}")
+    else:
+        stdout.print("Dropped: none.")
+    held = build.held_back_disputed + build.held_back_flagged
+    if held:
+        stdout.print(f"Held back: {held:,} item{'' if held == 1 else 's'} "
+                     f"({build.held_back_disputed:,} with annotators who disagree, "
+                     f"{build.held_back_flagged:,} with an open flag): `prefer disagreements` "
+                     "lists them, `prefer adjudicate` decides them.")
+    if build.contradictions:
+        stdout.print("Contradictions (both pairs held back; first ones):")
+        for c in build.contradictions[:5]:
+            stdout.print(f"  {c.prompt_id}: {c.chosen_id} over {c.rejected_id}; "
+                         f"{c.other_prompt_id}: the opposite")
+    if build.kept_by_dimension:
+        stdout.print("Kept by dimension: " + " · ".join(
+            f"{d} {n:,}" for d, n in build.kept_by_dimension.items()))
+    if build.languages_detected:
+        stdout.print(f"Detected the language of {build.languages_detected:,} older rows.")
+
+
+@reports_errors
+def balance(
+    project: ProjectOption = None,
+    by: Annotated[str, typer.Option("--by", help="Balance over: " + ", ".join(BALANCE_BY)
+                                    + ".")] = "dimension",
+    target: Annotated[str | None, typer.Option(
+        "--target", help="Target shares, e.g. accuracy=0.3,tone=0.15 (or 30%); values left out "
+        "share the rest equally. Default: prefer.toml [balance.targets] for dimensions, else "
+        "equal shares.")] = None,
+    apply: Annotated[bool, typer.Option(
+        "--apply", help="Downsample over-represented values to the targets (deterministic, "
+        "highest-agreement pairs kept first); every later build and export keeps the plan.")
+    ] = False,
+    clear: Annotated[bool, typer.Option("--clear", help="Drop the balance plan in force.")
+                     ] = False,
+    strategy: StrategyOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Shares of the kept pairs per dimension (or language, or source) against target shares.
+
+    Shows each value's pairs, share and target as bars, and how many more pairs each
+    under-represented value needs ("accuracy needs 340 more pairs to reach 25%"). With --apply,
+    over-represented values are downsampled to the targets: the pairs with the highest
+    annotator agreement stay, ties broken by a seeded draw, so the same data gives the same
+    dataset. Adding pairs is up to you: generate or annotate more for the values in deficit.
+
+    **Examples**
+
+    ```
+      prefer balance --by dimension
+      prefer balance --by dimension --target accuracy=0.3,tone=0.15 --apply
+      prefer balance --by language
+      prefer balance --clear
+    ```
+    """
+    if apply and clear:
+        raise typer.BadParameter("use --apply or --clear, not both")
+    with project_store(project) as (proj, store):
+        config = proj.config
+        if by not in BALANCE_BY:
+            raise typer.BadParameter(f"'{by}' is not one of: {', '.join(BALANCE_BY)}",
+                                     param_hint="--by")
+        universe = list(config.project.dimensions) if by == "dimension" else []
+        if target is not None:
+            explicit = parse_targets(target, universe or None)
+        else:
+            explicit = dict(config.balance.targets) if by == "dimension" else {}
+        if clear:
+            store.save_balance_plan(by, None, config.export.seed, os_user())
+        with stderr.status("Building pairs …", spinner="dots"):
+            build = build_pairs(store, config, os_user(), strategy=strategy)
+        counts = store.pair_counts(by, before_balance=True)
+        summary = summarize(by, counts, explicit, universe)
+        if apply:
+            store.save_balance_plan(by, explicit, config.export.seed, os_user())
+            with stderr.status("Rebuilding with the plan …", spinner="dots"):
+                build = build_pairs(store, config, os_user(), strategy=strategy)
+        plan = store.balance_plan()
+    if json_output:
+        stdout.print_json(json.dumps({"summary": asdict(summary), "plan": plan,
+                                      "kept": build.kept, "balanced_out": build.balanced_out}))
+        return
+    print_balance(summary)
+    if apply:
+        stdout.print(f"Applied: kept {build.kept:,} pairs, removed {build.balanced_out:,} "
+                     "(lowest agreement first). `prefer export` uses this plan until "
+                     "`prefer balance --clear`.")
+    elif clear:
+        stdout.print(f"Cleared the balance plan: {build.kept:,} pairs kept.")
+    elif plan is not None:
+        stdout.print(f"A plan by {plan[0]} is in force ({build.balanced_out:,} pairs removed); "
+                     "shares above are before it. `prefer balance --clear` drops it.")
+    elif summary.total and summary.balanced_total < summary.total:
+        stdout.print(f"--apply would keep {summary.balanced_total:,} of {summary.total:,} pairs.")
+
+
+BAR_WIDTH = 30
+
+
+def bar(share: float, target: float) -> str:
+    """A bar of `share` (0..1) with the target marked by │ (rich markup)."""
+    filled = round(share * BAR_WIDTH)
+    mark = min(BAR_WIDTH - 1, round(target * BAR_WIDTH))
+    cells = ["█" if i < filled else "·" for i in range(BAR_WIDTH)]
+    cells[mark] = "[bold yellow]│[/]"
+    return "".join(cells)
+
+
+def print_balance(summary: BalanceSummary) -> None:
+    stdout.print(f"Balance of {summary.total:,} kept pairs by {summary.by} "
+                 "(│ marks the target):")
+    width = max([len(r.value) for r in summary.rows] + [8])
+    for row in summary.rows:
+        stdout.print(f"  {row.value:<{width}} {bar(row.share, row.target)} "
+                     f"{row.share:>6.1%}  target {row.target:>5.1%}  {row.pairs:>8,} pairs",
+                     markup=True)
+    for row in summary.rows:
+        if row.needed is None:
+            stdout.print(f"  {row.value} cannot reach {row.target:.0%} while other values have "
+                         "pairs: lower its target.")
+        elif row.needed:
+            stdout.print(f"  [yellow]{row.value} needs {row.needed:,} more pair"
+                         f"{'' if row.needed == 1 else 's'} to reach {row.target:.0%}[/]",
+                         markup=True)
+        elif row.pairs > row.quota:
+            stdout.print(f"  {row.value} is over its target: --apply keeps {row.quota:,} of "
+                         f"{row.pairs:,}")
