@@ -157,16 +157,18 @@ def test_mid_sentence_rule_python_and_sql_agree(store: LocalStore) -> None:
              "Steps:\n- open the app\n- tap Close": False, "| a | b |": False,
              "It costs 5": True, "He said \"fine\"": False, "Really?": False, "Nur so…": False,
              "Siehe Abschnitt 3:": False, "```\ncode\n```": False, "## Heading": False,
-             "Ends with a comma,": True, "   ": False, "遅れます。": False}
+             "Ends with a comma,": True, "   ": False, "遅れます。": False,
+             "Viel Spaß! 🎉": False, "Danke ❤️": False, "Gern 👍🏼 ": False}
     for text, mid in texts.items():
         assert ends_mid_sentence(text) is mid, text
-    from core.store.pairs import COMPLETE_ENDING, STRUCTURED_LAST_LINE
+    from core.store.pairs import COMPLETE_ENDING, STRUCTURED_LAST_LINE, SYMBOL_ENDING
     for text, mid in texts.items():
         if not text.strip():
             continue
         row = store.execute_for_test(
-            "SELECT NOT regexp_matches(?, ?) AND NOT regexp_matches(?, ?)",
-            [text, COMPLETE_ENDING, text, STRUCTURED_LAST_LINE])
+            "SELECT NOT regexp_matches(?, ?) AND NOT regexp_matches(?, ?) "
+            "AND NOT regexp_matches(?, ?)",
+            [text, COMPLETE_ENDING, text, STRUCTURED_LAST_LINE, text, SYMBOL_ENDING])
         assert row[0][0] is mid, text
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -29,6 +30,8 @@ BAD_CHARACTERS = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F\x{FFFD}]"
 # An imported response is complete when it ends like a sentence (closing punctuation, quote,
 # bracket, emphasis or code fence) or its last line is a list item, a table row or a heading.
 COMPLETE_ENDING = r"[.!?…。！？؟।:;\"'”’»)\]}*_~`>]\s*$"
+# Or with an emoji or other symbol (category So/Sk, an emoji presentation selector allowed).
+SYMBOL_ENDING = r"[\p{So}\p{Sk}]\x{FE0F}?\s*$"
 STRUCTURED_LAST_LINE = r"(^|\n)[ \t]*([-*+•]|\d+[.)]|\||#{1,6}[ \t]|```)[^\n]*\s*$"
 
 
@@ -36,7 +39,9 @@ def ends_mid_sentence(text: str) -> bool:
     """The Python twin of the SQL rule for imported candidates (tests keep the two in step)."""
     if re.fullmatch(r"[\s\x0B]*", text):
         return False
-    return not (re.search(COMPLETE_ENDING, text) or re.search(STRUCTURED_LAST_LINE, text))
+    last = text.rstrip().removesuffix("\ufe0f")[-1:]
+    return not (re.search(COMPLETE_ENDING, text) or re.search(STRUCTURED_LAST_LINE, text)
+                or unicodedata.category(last) in ("So", "Sk"))
 
 
 def _sql_regex(pattern: str) -> str:
@@ -157,6 +162,7 @@ def _features_sql() -> str:
     bad = _sql_regex(BAD_CHARACTERS)
     complete = _sql_regex(COMPLETE_ENDING)
     structured = _sql_regex(STRUCTURED_LAST_LINE)
+    symbol = _sql_regex(SYMBOL_ENDING)
     return f"""
 CREATE TEMP TABLE pb_candidates AS
 SELECT c.candidate_id, c.position, c.language,
@@ -166,7 +172,8 @@ SELECT c.candidate_id, c.position, c.language,
             WHEN c.origin = 'generated' THEN false
             ELSE NOT regexp_full_match(c.text, {_WHITESPACE_ONLY})
                  AND NOT regexp_matches(c.text, {complete})
-                 AND NOT regexp_matches(c.text, {structured}) END AS truncated,
+                 AND NOT regexp_matches(c.text, {structured})
+                 AND NOT regexp_matches(c.text, {symbol}) END AS truncated,
        hash(c.text) AS text_hash,
        length(regexp_replace(trim(lower(c.text)), '\\s+', ' ', 'g')) AS norm_len
 FROM candidates c

@@ -187,21 +187,23 @@ def balance(
 BAR_WIDTH = 30
 
 
-def bar(share: float, target: float) -> str:
-    """A bar of `share` (0..1) with the target marked by │ (rich markup)."""
-    filled = round(share * BAR_WIDTH)
-    mark = min(BAR_WIDTH - 1, round(target * BAR_WIDTH))
+def bar(share: float, target: float, scale: float = 1.0) -> str:
+    """A bar of `share` with the target marked by │ (rich markup); the full width is `scale`."""
+    filled = round(share / scale * BAR_WIDTH)
+    mark = min(BAR_WIDTH - 1, round(target / scale * BAR_WIDTH))
     cells = ["█" if i < filled else "·" for i in range(BAR_WIDTH)]
     cells[mark] = "[bold yellow]│[/]"
     return "".join(cells)
 
 
 def print_balance(summary: BalanceSummary) -> None:
+    # The bars span the largest share or target, so small differences stay visible.
+    scale = max([r.share for r in summary.rows] + [r.target for r in summary.rows] + [0.01])
     stdout.print(f"Balance of {summary.total:,} kept pairs by {summary.by} "
-                 "(│ marks the target):")
+                 f"(│ marks the target; a full bar is {scale:.0%}):")
     width = max([len(r.value) for r in summary.rows] + [8])
     for row in summary.rows:
-        stdout.print(f"  {row.value:<{width}} {bar(row.share, row.target)} "
+        stdout.print(f"  {row.value:<{width}} {bar(row.share, row.target, scale)} "
                      f"{row.share:>6.1%}  target {row.target:>5.1%}  {row.pairs:>8,} pairs",
                      markup=True)
     for row in summary.rows:
