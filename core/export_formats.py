@@ -43,21 +43,20 @@ AXOLOTL_USER_DEFINED = (
     "THEN json_object('system', system, 'prompt', prompt, 'chosen', chosen, 'rejected', rejected) "
     "ELSE json_object('prompt', prompt, 'chosen', chosen, 'rejected', rejected) END)::VARCHAR"
 )
+# Every row has the same keys: `datasets` (which LLaMA-Factory loads with) takes the columns of
+# a JSON file from its first 10 MiB, so a key first seen later fails the load. Alpaca rows carry
+# `"system": ""` without a system prompt (LLaMA-Factory then uses the template's default);
+# ShareGPT rows put a system prompt first in `conversations`, the reference's own alternative.
 LLAMAFACTORY_ALPACA = (
-    "SELECT (CASE WHEN has_system "
-    "THEN json_object('instruction', prompt, 'input', '', 'chosen', chosen, 'rejected', rejected, "
-    "'system', system, 'history', []::VARCHAR[]) "
-    "ELSE json_object('instruction', prompt, 'input', '', 'chosen', chosen, 'rejected', rejected, "
-    "'history', []::VARCHAR[]) END)::VARCHAR"
+    "SELECT json_object('instruction', prompt, 'input', '', 'chosen', chosen, 'rejected', rejected, "
+    "'system', CASE WHEN has_system THEN system ELSE '' END, 'history', []::VARCHAR[])::VARCHAR"
 )
 LLAMAFACTORY_SHAREGPT = (
-    "SELECT (CASE WHEN has_system "
-    "THEN json_object('conversations', [{'from': 'human', 'value': prompt}], "
-    "'chosen', {'from': 'gpt', 'value': chosen}, 'rejected', {'from': 'gpt', 'value': rejected}, "
-    "'system', system) "
-    "ELSE json_object('conversations', [{'from': 'human', 'value': prompt}], "
-    "'chosen', {'from': 'gpt', 'value': chosen}, 'rejected', {'from': 'gpt', 'value': rejected}) "
-    "END)::VARCHAR"
+    "SELECT json_object('conversations', CASE WHEN has_system "
+    "THEN [{'from': 'system', 'value': system}, {'from': 'human', 'value': prompt}] "
+    "ELSE [{'from': 'human', 'value': prompt}] END, "
+    "'chosen', {'from': 'gpt', 'value': chosen}, 'rejected', {'from': 'gpt', 'value': rejected})"
+    "::VARCHAR"
 )
 # Hugging Face stores messages as list<struct<content, role>> (push_to_hub's field order).
 HF_CONVERSATIONAL = (
@@ -67,13 +66,15 @@ HF_CONVERSATIONAL = (
     "[{'content': chosen, 'role': 'assistant'}] AS chosen, "
     "[{'content': rejected, 'role': 'assistant'}] AS rejected"
 )
-# Plain JSONL with the metadata: `system` is null (never "") without a system prompt; the
+# Plain JSONL with the metadata: `system` is "" without a system prompt and `language` is 'und'
+# when unknown (never null: a column that is null in the first 10 MiB breaks `datasets`); the
 # annotators are those with a current ranked judgment of the item, `decision` says whether an
 # adjudication decided it; agreement (share of annotators implying the pair) and
 # prompt_group (near-duplicate prompts share one) come from the pair build.
 PLAIN_JSONL = (
-    "SELECT prompt_id, prompt, CASE WHEN has_system THEN system END AS system, chosen, rejected, "
-    "chosen_id AS chosen_candidate_id, rejected_id AS rejected_candidate_id, dimension, language, "
+    "SELECT prompt_id, prompt, CASE WHEN has_system THEN system ELSE '' END AS system, chosen, "
+    "rejected, chosen_id AS chosen_candidate_id, rejected_id AS rejected_candidate_id, dimension, "
+    "pair_language AS language, "
     "coalesce((SELECT list(DISTINCT j.annotator ORDER BY j.annotator) FROM judgments j "
     "WHERE j.prompt_id = q.prompt_id AND j.kind = 'ranked' AND NOT EXISTS "
     "(SELECT 1 FROM judgments s WHERE s.supersedes = j.judgment_id)), []::VARCHAR[]) AS annotators, "
@@ -175,7 +176,7 @@ def llamafactory_dataset_info(style: str, files: dict[str, str]) -> str:
             entries[f"prefer_{split}"] = {
                 "file_name": name, "formatting": "sharegpt", "ranking": True,
                 "columns": {"messages": "conversations", "chosen": "chosen",
-                            "rejected": "rejected", "system": "system"},
+                            "rejected": "rejected"},
             }
         else:
             entries[f"prefer_{split}"] = {

@@ -24,7 +24,7 @@ TEMPLATE_TOKENS = ("<|im_start|>", "<|im_end|>", "<|begin_of_text|>", "<|start_h
 _KEYS: dict[str, tuple[str, ...]] = {
     "axolotl-chat_template": ("messages", "chosen", "rejected"),
     "axolotl-user_defined": ("prompt", "chosen", "rejected"),
-    "llamafactory-alpaca": ("instruction", "input", "chosen", "rejected", "history"),
+    "llamafactory-alpaca": ("instruction", "input", "chosen", "rejected", "system", "history"),
     "llamafactory-sharegpt": ("conversations", "chosen", "rejected"),
     "hf": ("prompt", "chosen", "rejected"),
     "trl": ("prompt", "chosen", "rejected"),
@@ -46,9 +46,11 @@ def _suspect(raw: str) -> bool:
                 or _BLANK_START.search(raw) or "[]" in raw or "{}" in raw or "null" in raw)
 
 
-_OPTIONAL_SYSTEM = ("axolotl-user_defined", "llamafactory-alpaca", "llamafactory-sharegpt")
+_OPTIONAL_SYSTEM = ("axolotl-user_defined",)
 # The reference's alpaca row has `"input": ""` and `"history": []`: LLaMA-Factory skips them.
 _MAY_BE_EMPTY = {"llamafactory-alpaca": ("input", "history")}
+# "" stands for "no system prompt" where every row must have the key (see export_formats).
+_EMPTY_SYSTEM_ALLOWED = ("llamafactory-alpaca", "jsonl")
 
 
 class ExportInvalidError(PreferError):
@@ -134,8 +136,6 @@ def check_row(row: dict[str, Any], kind: str, first: dict[str, Any], *, values: 
                       "which Axolotl's user_defined type cannot read; export with "
                       "--axolotl-type chat_template")
     for key in set(row) & set(first):
-        if kind == "jsonl" and key in ("system", "language") and None in (row[key], first[key]):
-            continue
         if _shape(row[key]) != _shape(first[key]) and row[key] != [] and not (
                 key in _MAY_BE_EMPTY.get(kind, ()) and row[key] == ""):
             raise _Broken(f"same types in every row: '{key}' is a {_shape(row[key])} here and a "
@@ -145,8 +145,9 @@ def check_row(row: dict[str, Any], kind: str, first: dict[str, Any], *, values: 
             if value not in ("", []):
                 raise _Broken(f"'{key}' must be empty here ({value!r})")
             continue
-        if kind == "jsonl" and ((key in ("system", "language") and value is None)
-                                or (key == "annotators" and value == [])):
+        if key == "system" and value == "" and kind in _EMPTY_SYSTEM_ALLOWED:
+            continue
+        if kind == "jsonl" and key == "annotators" and value == []:
             continue
         _check_values(value, key)
     _LAYOUT_CHECKS[kind](row)
@@ -272,10 +273,8 @@ def _llamafactory_sharegpt(row: dict[str, Any]) -> None:
 
 
 def _plain(row: dict[str, Any]) -> None:
-    _strings(row, "prompt_id", "prompt", "chosen", "rejected", "chosen_candidate_id",
-             "rejected_candidate_id", "dimension", "decision", "split")
-    if row["system"] is not None:
-        _strings(row, "system")
+    _strings(row, "prompt_id", "prompt", "system", "chosen", "rejected", "chosen_candidate_id",
+             "rejected_candidate_id", "dimension", "language", "decision", "split")
     _differ(row["chosen"], row["rejected"])
 
 

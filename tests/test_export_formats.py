@@ -47,7 +47,7 @@ COLUMNS = {
     "axolotl": {"messages", "chosen", "rejected"},
     "axolotl-user_defined": {"system", "prompt", "chosen", "rejected"},
     "llamafactory": {"instruction", "input", "chosen", "rejected", "system", "history"},
-    "llamafactory-sharegpt": {"conversations", "chosen", "rejected", "system"},
+    "llamafactory-sharegpt": {"conversations", "chosen", "rejected"},
     "hf": {"prompt", "chosen", "rejected"},
     "jsonl": {"prompt_id", "prompt", "system", "chosen", "rejected", "chosen_candidate_id",
               "rejected_candidate_id", "dimension", "language", "annotators", "decision", "split",
@@ -150,22 +150,26 @@ def _axolotl_chat_template(row: dict[str, Any]) -> None:
 def _alpaca(row: dict[str, Any]) -> None:
     assert all(_text(row[k]) for k in ("instruction", "chosen", "rejected")), row
     assert row["input"] == "" and row["history"] == [], row
-    assert row["system"] is None or _text(row["system"]), row
+    assert row["system"] == "" or _text(row["system"]), row  # "": the template's default
 
 
 def _sharegpt(row: dict[str, Any]) -> None:
     turns = row["conversations"]
     assert all(_message(m, ("from", "value")) for m in turns), row
+    assert "system" not in row, row  # a system prompt is the first turn instead
+    if turns[0]["from"] == "system":
+        assert _text(turns[0]["value"]), row
+        turns = turns[1:]
     assert len(turns) % 2 == 1, row
     assert [m["from"] for m in turns] == ["human" if i % 2 == 0 else "gpt" for i in range(len(turns))]
     for key in ("chosen", "rejected"):
         assert _message(row[key], ("from", "value")) and row[key]["from"] == "gpt", row
-    assert row["system"] is None or _text(row["system"]), row
 
 
 def _jsonl(row: dict[str, Any]) -> None:
-    assert all(_text(row[k]) for k in ("prompt_id", "prompt", "chosen", "rejected", "dimension")), row
-    assert row["system"] is None or _text(row["system"]), row
+    assert all(_text(row[k]) for k in ("prompt_id", "prompt", "chosen", "rejected", "dimension",
+                                       "language")), row
+    assert row["system"] == "" or _text(row["system"]), row
     assert row["annotators"] and all(_text(a) for a in row["annotators"]), row
     assert row["split"] in ("train", "validation"), row
 
@@ -257,6 +261,39 @@ def test_every_export_loads_with_datasets(case: str, project: Project, store: Lo
             ROW_SHAPES[case](row)
 
 
+# datasets' `json` builder takes the column types from the first chunk of a file (10 MiB) and
+# casts every later chunk to them: a key that first appears, or first holds a string after only
+# nulls, beyond that chunk fails the whole load ("Couldn't cast ... column names don't match").
+# Reading one row per chunk shows on a small export what a large one would meet.
+class ColumnDriftError(Exception):
+    """A later chunk of a JSONL file did not fit the column types of its first chunk."""
+
+
+@pytest.mark.parametrize("case", [case for case in CASES if case != "hf"])  # Parquet has a schema
+def test_every_export_loads_with_datasets_in_any_chunking(case: str, project: Project,
+                                                          store: LocalStore, tmp_path: Path,
+                                                          hf_datasets: Any) -> None:
+    _fill(store, project, tmp_path, "all" if case == "axolotl-user_defined" else "some")
+    out = tmp_path / "out"
+    export_dataset(store, project.config, out, CASES[case], actor="alice")
+    for name in ("train.jsonl", "val.jsonl"):
+        lines = (out / name).read_text(encoding="utf-8").splitlines(keepends=True)
+        # Either order: a key or type that only shows up late must not depend on the row order.
+        (out / f"reversed-{name}").write_text("".join(reversed(lines)), encoding="utf-8")
+        for path in (out / name, out / f"reversed-{name}"):
+            whole = hf_datasets.load_dataset("json", data_files=str(path), split="train",
+                                             cache_dir=str(tmp_path / "whole"))
+            try:
+                by_row = hf_datasets.load_dataset("json", data_files=str(path), split="train",
+                                                  cache_dir=str(tmp_path / "by-row"), chunksize=1)
+            except hf_datasets.exceptions.DatasetGenerationError as error:
+                if "Couldn't cast" in str(error.__cause__):
+                    raise ColumnDriftError(f"{path.name}: {error.__cause__}") from error
+                raise
+            assert by_row.num_rows == len(lines)
+            assert by_row.to_list() == whole.to_list()
+
+
 def test_user_defined_without_any_system_has_no_system_field(project: Project, store: LocalStore,
                                                              tmp_path: Path) -> None:
     _fill(store, project, tmp_path, "none")
@@ -346,7 +383,7 @@ BAD: list[tuple[str, str, Any, str]] = [
     ("axolotl-chat_template", "chosen", {"role": "user", "content": "Blue."},
      "must be an assistant message"),
     ("axolotl-chat_template", "chosen", {"role": "assistant", "content": "Green."}, "identical"),
-    ("llamafactory-alpaca", "system", "", "is empty"),
+    ("llamafactory-alpaca", "system", "  ", "is empty"),
     ("llamafactory-alpaca", "input", "more", "must be empty here"),
     ("llamafactory-alpaca", "chosen", ["Blue."], "same types"),
     ("llamafactory-sharegpt", "conversations",

@@ -83,7 +83,7 @@ _SPLIT_ROWS = (
     "FROM (SELECT x.chosen_pos, x.rejected_pos, x.has_system, s.rank, p.prompt, p.system, "
     "c.text AS chosen, r.text AS rejected, x.prompt_id, x.chosen_id, x.rejected_id, "
     "x.dimension, p.language, s.split, x.pair_id, x.agreement, x.similarity, x.prompt_group, "
-    "x.decision AS pair_decision FROM export_pairs x "
+    "x.decision AS pair_decision, x.language AS pair_language FROM export_pairs x "
     "JOIN export_split s ON s.prompt_id = x.prompt_id "
     "JOIN prompts p ON p.prompt_id = x.prompt_id "
     "JOIN candidates c ON c.candidate_id = x.chosen_id "
