@@ -152,9 +152,9 @@ def candidate_ids(cur: duckdb.DuckDBPyConnection, prompt_id: str) -> list[str]:
 # --- pair building ---------------------------------------------------------------------------
 # Runs inside core/store/pairs.py's build after export_decisions (the current ranked judgments
 # per item) and leaves export_final: per item, the best, worst, shown candidates, ranking groups,
-# dimensions, where the decision came from, when and under which guidelines it was made. An item's decision is its latest adjudication, else its
-# judgments when no two annotators disagree (core/adjudication.py); an item with an open flag
-# gives no pairs.
+# dimensions, where the decision came from, when and under which guidelines it was made. An
+# item's decision is its latest adjudication, else its judgments when no two annotators
+# disagree (core/adjudication.py); an item with an open flag gives no pairs.
 
 _ENDS = ("coalesce(best_raw, CASE WHEN len(groups) > 1 AND len(groups[1]) = 1 THEN groups[1][1] END)",
          "coalesce(worst_raw, CASE WHEN len(groups) > 1 AND len(groups[-1]) = 1 THEN groups[-1][1] END)")
