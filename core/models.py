@@ -329,6 +329,8 @@ class Contradiction:
     other_prompt_id: str
     chosen_id: str
     rejected_id: str
+    chosen_start: str = ""  # the first characters of each text, for people
+    rejected_start: str = ""
 
 
 @dataclass(frozen=True)

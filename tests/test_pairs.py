@@ -244,7 +244,8 @@ def test_contradictions_across_near_duplicate_prompts_are_held_back(
     _judge(store, "alice", "q3", 2, 1)  # same texts, unrelated prompt: no contradiction
     build = build_pairs(store, project.config, "t")
     assert build.dropped["contradiction"] == 2
-    assert {c.prompt_id for c in build.contradictions} == {"q1", "q2"}
+    assert [(c.prompt_id, c.other_prompt_id) for c in build.contradictions] == [("q1", "q2")]
+    assert build.contradictions[0].chosen_start == GOOD[0][:60]
     assert {p for p, _, _ in _pairs(store)} == {"q3"}
     groups = dict(store.execute_for_test("SELECT DISTINCT prompt_id, prompt_group FROM pairs"))
     assert groups["q1"] == groups["q2"] == "q1" and groups["q3"] == "q3"

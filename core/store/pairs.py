@@ -322,8 +322,13 @@ def build(con: duckdb.DuckDBPyConnection, settings: PairSettings, build_id: str,
     kept_by_dimension = dict(con.execute(
         "SELECT dimension, count(*) FROM pb_status WHERE status = 'kept' GROUP BY 1 ORDER BY 1"
     ).fetchall())
-    sample = con.execute("SELECT prompt_id, other_prompt_id, chosen_id, rejected_id "
-                         "FROM pb_contradictions ORDER BY n LIMIT 10").fetchall()
+    # One line per opposite couple, with the start of each text so a person recognises them.
+    sample = con.execute(
+        "SELECT x.prompt_id, x.other_prompt_id, x.chosen_id, x.rejected_id, left(c.text, 60), "
+        "left(r.text, 60) FROM pb_contradictions x "
+        "JOIN candidates c ON c.candidate_id = x.chosen_id "
+        "JOIN candidates r ON r.candidate_id = x.rejected_id "
+        "WHERE x.prompt_id < x.other_prompt_id ORDER BY x.n LIMIT 10").fetchall()
     result = PairBuild(
         build_id=build_id, strategy=settings.strategy, built_at=now,
         items=int(items_row[0]) if items_row else 0,

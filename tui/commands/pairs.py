@@ -99,13 +99,18 @@ def print_build(build: PairBuild, threshold: float) -> None:
     if build.contradictions:
         stdout.print("Contradictions (both pairs held back; first ones):")
         for c in build.contradictions[:5]:
-            stdout.print(f"  {c.prompt_id}: {c.chosen_id} over {c.rejected_id}; "
-                         f"{c.other_prompt_id}: the opposite")
+            stdout.print(f"  {c.prompt_id} prefers “{_clip(c.chosen_start)}” over "
+                         f"“{_clip(c.rejected_start)}”; {c.other_prompt_id} the opposite", markup=False)
     if build.kept_by_dimension:
         stdout.print("Kept by dimension: " + " · ".join(
             f"{d} {n:,}" for d, n in build.kept_by_dimension.items()))
     if build.languages_detected:
         stdout.print(f"Detected the language of {build.languages_detected:,} older rows.")
+
+
+def _clip(text: str, width: int = 28) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 @reports_errors
