@@ -148,7 +148,7 @@ PERMISSIONS: dict[str, tuple[str, Check]] = {
     "finish_run": ("admin", _anyone),
     "runs": ("admin", _anyone),
     "export_pairs": ("admin", _anyone),
-    "build_pairs": ("admin", _anyone),
+    "build_pairs": ("reviewer", _anyone),  # rebuilds derived rows only; reports need it
     "save_balance_plan": ("admin", _anyone),
     "balance_plan": ("reviewer", _anyone),
     "pair_counts": ("reviewer", _anyone),

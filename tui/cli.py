@@ -31,6 +31,7 @@ app = typer.Typer(
         "prefer generate -p ./alignment\n"
         "prefer annotate -p ./alignment\n"
         "prefer pairs -p ./alignment\n"
+        "prefer report -p ./alignment\n"
         "prefer export --format trl --out ./out -p ./alignment\n"
         "```\n\n"
         "Commands find the project from -p DIR, else $PREFER_PROJECT, else the nearest "

@@ -1,0 +1,249 @@
+"""`prefer report`: the dataset's quality in the terminal (and as an HTML page)."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from core.balance import BalanceSummary
+from core.errors import BadInputError
+from core.report import QualityReport, SideRow, quality_report, report_to_dict
+from core.report_html import render_html
+from tui.commands.common import (
+    JsonOption,
+    ProjectOption,
+    os_user,
+    project_store,
+    reports_errors,
+    stderr,
+    stdout,
+)
+
+BAR_WIDTH = 20
+LABEL_WIDTH = 14
+SIDE_ROWS = 8  # variants and sources shown in the terminal; --html and --json list them all
+
+
+def _label(text: str, width: int = LABEL_WIDTH) -> str:
+    text = os.path.basename(text) if ("/" in text or os.sep in text) else text
+    return (text if len(text) <= width else text[:width - 1] + "…").ljust(width)
+
+
+def _bar(share: float, target: float | None, scale: float) -> Text:
+    """A bar of `share` (of `scale`) in BAR_WIDTH cells, with the target marked by ┃."""
+    filled = round(BAR_WIDTH * share / scale) if scale else 0
+    mark = min(BAR_WIDTH - 1, round(BAR_WIDTH * target / scale)) if target is not None and scale \
+        else None
+    bar = Text()
+    for cell in range(BAR_WIDTH):
+        if cell == mark:
+            bar.append("┃", style="bold")
+        elif cell < filled:
+            bar.append("█", style="cyan")
+        else:
+            bar.append("░", style="dim")
+    return bar
+
+
+def _heading(title: str) -> None:
+    stdout.print()
+    stdout.print(Text(title, style="bold underline"))
+
+
+def _width() -> int:
+    return max(40, min(stdout.width, 100))
+
+
+def _say(text: str, indent: int = 2, style: str = "") -> None:
+    """A paragraph wrapped at the terminal's width (80 columns when piped), indented."""
+    for line in textwrap.wrap(text, _width() - indent, break_on_hyphens=False):
+        stdout.print(Text(" " * indent + line, style=style), soft_wrap=True)
+
+
+def _warnings(warnings: list[str]) -> None:
+    for warning in warnings:
+        lines = textwrap.wrap(warning, _width() - 4, break_on_hyphens=False)
+        for i, line in enumerate(lines):
+            text = Text("  ! " if i == 0 else "    ", style="bold yellow")
+            text.append(line, style="yellow")
+            stdout.print(text, soft_wrap=True)
+
+
+def _balance(summary: BalanceSummary, title: str) -> None:
+    _heading(f"{title} (┃ marks the target)")
+    if not summary.rows:
+        _say("No kept pairs.")
+        return
+    scale = max([r.share for r in summary.rows] + [r.target for r in summary.rows])
+    for row in summary.rows:
+        line = Text("  " + _label(row.value) + " ")
+        line.append_text(_bar(row.share, row.target, scale))
+        line.append(f" {row.pairs:>7,} {row.share:>4.0%} of {row.target:.0%}")
+        if row.needed is None:
+            line.append("  unreachable", style="yellow")
+        elif row.needed and row.target - row.share > 0.05:
+            line.append(f"  needs {row.needed:,} more", style="yellow")
+        stdout.print(line)
+
+
+def _sides(title: str, rows: tuple[SideRow, ...]) -> None:
+    if not rows:
+        return
+    if len(rows) == 1:
+        _say(f"{title}: both sides of every pair come from {rows[0].label}.")
+        return
+    _say(f"{title}: pairs with only chosen █ / both sides ▒ / only rejected ░ from it")
+    for row in rows[:SIDE_ROWS]:
+        value = ("imported" if row.kind == "variant" else "unknown") if row.value is None \
+            else row.value
+        line = Text("    " + _label(value.removeprefix("run:"), 18) + " ")
+        total = row.pairs or 1
+        chosen = round(BAR_WIDTH * row.only_chosen / total)
+        rejected = round(BAR_WIDTH * row.only_rejected / total)
+        line.append("█" * chosen, style="blue")
+        line.append("▒" * (BAR_WIDTH - chosen - rejected), style="dim")
+        line.append("░" * rejected, style="red")
+        line.append(f" {row.only_chosen:,} / {row.both:,} / {row.only_rejected:,}")
+        stdout.print(line)
+    if len(rows) > SIDE_ROWS:
+        _say(f"… and {len(rows) - SIDE_ROWS} more (--html or --json list them all)", 4)
+
+
+def _confounds(report: QualityReport) -> None:
+    c = report.confounds
+    _heading("Confounds")
+    length = c.length
+    if not length.pairs:
+        _say("No kept pairs.")
+        return
+    q = length.quantiles
+    _say(f"Length: chosen is longer in {length.chosen_longer_share or 0:.0%} of pairs, rejected "
+         f"in {length.rejected_longer_share or 0:.0%}. Chosen length ÷ rejected length: median "
+         f"{q.get('median', 0):.2f} (p10 {q.get('p10', 0):.2f}, p90 {q.get('p90', 0):.2f}).")
+    peak = max(b.pairs for b in length.histogram) or 1
+    for i, b in enumerate(length.histogram):
+        line = Text(f"    {b.label:<11} ")
+        line.append("█" * round(BAR_WIDTH * b.pairs / peak),
+                    style="blue" if i >= len(length.histogram) // 2 else "red")
+        line.append(f" {b.pairs:,}")
+        stdout.print(line)
+    _say("Formatting: pairs where only chosen / only rejected has it")
+    for row in c.formatting:
+        share = f"   {row.chosen_share:.0%} on the chosen side" if row.chosen_share is not None \
+            else ""
+        stdout.print(f"    {row.label:<12} {row.only_chosen:>6,} / {row.only_rejected:,}{share}")
+    _sides("Variants", c.variants)
+    _sides("Sources", c.sources)
+
+
+def _print(report: QualityReport) -> None:
+    f = report.filters
+    title = Text(f"Quality report: {report.project}", style="bold")
+    if f.build_id:
+        title.append(f"  (build {f.build_id}, {f.strategy})", style="dim")
+    stdout.print(title, soft_wrap=False)
+
+    _heading("Scale")
+    _say(report.scale.sentence)
+
+    _heading("Pairs built and filtered")
+    dropped = ", ".join(f"{n:,} {name.replace('_', ' ')}" for name, n in f.dropped.items() if n)
+    _say(f"{f.pairs_built:,} built, {f.kept:,} kept"
+         + (f"; dropped: {dropped}" if dropped else "; none dropped")
+         + (f"; {f.balanced_out:,} removed by the balance plan" if f.balanced_out else "") + ".")
+    if f.held_back_disputed or f.held_back_flagged:
+        _say(f"Held back: {f.held_back_disputed:,} items where annotators disagree and nobody "
+             f"decided, {f.held_back_flagged:,} flagged (`prefer disagreements` lists them).")
+
+    _balance(report.balance.dimension, "Balance by dimension")
+    _balance(report.balance.language, "By language")
+    _balance(report.balance.source, "By prompt source")
+    _confounds(report)
+
+    a = report.agreement
+    _heading("Agreement")
+    if a.overall is None:
+        _say(f"{a.judgments:,} judgments; no item judged by two annotators yet.")
+    else:
+        o = a.overall
+        alpha = "–" if o.alpha is None else f"{o.alpha:.2f}"
+        interval = f" [{o.low:.2f}, {o.high:.2f}]" if o.low is not None and o.high is not None \
+            else ""
+        _say(f"Krippendorff's alpha {alpha}{interval} over {o.items:,} items: {o.verdict}"
+             + ("; by dimension:" if a.by_dimension else "."))
+        for r in a.by_dimension:
+            alpha = "–" if r.alpha is None else f"{r.alpha:.2f}"
+            stdout.print(f"    {_label(r.scope)} {alpha:>5}  {r.verdict} ({r.items:,} items)")
+
+    s = report.staleness
+    _heading("Stale data")
+    _say(f"{s.older_than_max_age:,} judged more than {s.max_age_days} days ago · "
+         f"{s.older_guideline_version:,} under an older guideline version · "
+         f"{s.unknown_guideline_version:,} of unknown version.")
+
+    warnings = report.warnings
+    _heading(f"Warnings ({len(warnings)})" if warnings else "Warnings")
+    if not warnings:
+        _say("None: no figure crossed its threshold.", style="green")
+    _warnings(warnings)
+
+
+@reports_errors
+def report(
+    project: ProjectOption = None,
+    html: Annotated[Path | None, typer.Option(
+        "--html", help="Also write the report as one self-contained HTML page (charts, no "
+                       "network) to this file.", dir_okay=False)] = None,
+    strategy: Annotated[str | None, typer.Option(
+        "--strategy", "-s", help="How a ranked item becomes pairs: best-vs-rest, "
+                                 "best-vs-worst or all-ordered (default from prefer.toml).")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Quality report on the pairs: scale, balance, confounds, agreement, stale data.
+
+    Rebuilds the pairs from the current judgments first (as `prefer export` does), then checks
+    the kept pairs: are there enough, are the behaviour dimensions balanced, does the chosen
+    answer win for the wrong reasons (longer, more formatting, always from one variant or
+    source), do annotators agree, and were pairs judged long ago or under older guidelines.
+    Each problem comes with a warning that says what to do; thresholds are in prefer.toml
+    `[report]` (docs/report.md).
+
+    **Examples**
+
+    ```
+      prefer report -p ./alignment
+      prefer report --html report.html
+      prefer report --strategy best-vs-worst --json > report.json
+    ```
+    """
+    if html is not None and html.exists() and html.is_dir():
+        raise BadInputError(f"--html {html}: is a folder; give a file name")
+    with project_store(project) as (proj, store), \
+            stderr.status("Building pairs and checking them …", spinner="dots"):
+        result = quality_report(store, proj, os_user(), strategy=strategy)
+    written = None
+    if html is not None:
+        try:
+            html.write_text(render_html(result), encoding="utf-8")
+        except OSError as exc:
+            raise BadInputError(f"--html {html}: cannot write it ({exc.strerror})") from None
+        written = html.resolve()
+    if json_output:
+        data = report_to_dict(result)
+        if written:
+            data["html"] = str(written)
+        stdout.print_json(json.dumps(data, default=str))
+        return
+    _print(result)
+    stdout.print()
+    summary = (f"{result.scale.kept:,} kept pairs ({result.scale.verdict}), "
+               f"{len(result.warnings)} warning{'' if len(result.warnings) == 1 else 's'}.")
+    if written:
+        summary += f" HTML report: {written}"
+    _say(summary, 0, style="bold")
