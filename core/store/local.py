@@ -653,10 +653,11 @@ class LocalStore:
 
     # --- quality report ----------------------------------------------------------------------
 
-    def quality_facts(self, stale_before: datetime) -> quality.QualityFacts:
+    def quality_facts(self, stale_before: datetime,
+                      guideline_version: str | None = None) -> quality.QualityFacts:
         """Facts about the kept pairs of the latest build, for `prefer report`."""
         try:
-            return quality.facts(self._cursor(), stale_before)
+            return quality.facts(self._cursor(), stale_before, guideline_version)
         except duckdb.Error as exc:
             raise StoreError(f"quality report failed: {exc}") from exc
 
