@@ -752,13 +752,15 @@ def insert(con: duckdb.DuckDBPyConnection, planned: Plan, source: str, now: obje
     """Insert the planned rows (the caller holds the transaction); set-wise, one statement each."""
     if planned.prompts:
         con.execute(
-            "INSERT INTO prompts SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
+            "INSERT INTO prompts (prompt_id, prompt, system, dimension, language, source, "
+            "source_line, imported_at) SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
             "unnest(?::VARCHAR[]), NULL, NULL, ?, unnest(?::BIGINT[]), ?",
             [[p[0] for p in planned.prompts], [p[1] for p in planned.prompts],
              [p[2] for p in planned.prompts], source, [p[3] for p in planned.prompts], now])
     if planned.candidates:
         con.execute(
-            "INSERT INTO candidates SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
+            "INSERT INTO candidates (candidate_id, prompt_id, position, text, origin, source, "
+            "created_at) SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
             "unnest(?::INTEGER[]), unnest(?::VARCHAR[]), 'import', ?, ?",
             [[c[0] for c in planned.candidates], [c[1] for c in planned.candidates],
              [c[2] for c in planned.candidates], [c[3] for c in planned.candidates], source, now])

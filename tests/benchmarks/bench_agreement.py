@@ -31,10 +31,11 @@ PREFER = str(Path(sys.executable).parent / "prefer")
 
 SETUP = """
 INSERT INTO prompts SELECT 'p' || i, 'Question ' || i, NULL,
-       ['tone','accuracy','compliance','disclosure','safety'][1 + i % 5], 'en', 'bench', i, now()
+       ['tone','accuracy','compliance','disclosure','safety'][1 + i % 5], 'en', 'bench', i, now(),
+       'given'
 FROM range(?) t(i);
 INSERT INTO candidates SELECT 'p' || i || 'c' || k, 'p' || i, k + 1, 'Answer ' || k, 'import',
-       'bench', now()
+       'bench', now(), 'en'
 FROM range(?) t(i), range(4) u(k);
 INSERT INTO judgments
 SELECT 'j' || i || 'a' || a, 'annotator' || a, 'p' || i, 'ranked',
