@@ -76,6 +76,9 @@ def test_annotators_reach_only_their_own_work(assigned: LocalStore) -> None:
         ("import_file", ["x.jsonl", "jsonl", []], {"dry_run": False, "actor": "a"}, "needs admin"),
         ("add_assignments", [[], "alice", {}], {}, "needs admin"),
         ("export_pairs", [None, "alice"], {}, "needs admin"),
+        ("build_pairs", [None, "alice", {}], {}, "needs reviewer"),
+        ("pair_counts", ["dimension"], {}, "needs reviewer"),
+        ("save_balance_plan", ["dimension", None, 42, "alice"], {}, "needs admin"),
         ("execute_for_test", ["DELETE FROM judgments"], {}, "no such store operation"),
         ("close", [], {}, "no such store operation"),
     ]
@@ -93,6 +96,11 @@ def test_reviewers_and_admins(assigned: LocalStore) -> None:
         authorize(assigned, REVIEWER, "judgments_of", ["alice"], {})
     for method, args in [("judgments_of", ["alice"]), ("events", []), ("status", [])]:
         authorize(assigned, ADMIN, method, args, {})
+    # Reviewers rebuild pairs for reports; only admins change what an export keeps.
+    authorize(assigned, REVIEWER, "build_pairs", [None, "rita", {}], {})
+    with pytest.raises(AccessDeniedError, match="needs admin"):
+        authorize(assigned, REVIEWER, "save_balance_plan", ["dimension", {"tone": 1.0}, 42, "r"],
+                  {})
 
 
 @pytest.fixture
@@ -128,6 +136,10 @@ def test_commands_go_through_the_server_when_it_runs(project: Project, served: S
             session.press(2)
             session.save("Alice's view, saved through the server.")
         assert session.progress().judged == 8
+    result = runner.invoke(app, ["pairs", "-p", root])
+    assert result.exit_code == 0 and "Built 24 pairs from 8 items" in result.output, result.output
+    result = runner.invoke(app, ["balance", "--by", "language", "--apply", "-p", root])
+    assert result.exit_code == 0 and "Applied: kept 24 pairs" in result.output, result.output
     result = runner.invoke(app, ["export", "--out", str(tmp_path / "out"), "-p", root])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "train.jsonl").exists()
