@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,9 +24,11 @@ from core.generate import (
     preflight,
     run_generation,
 )
+from core.models import GenerationRecord
 from core.project import Project, init_project, open_project
 from core.sources import import_file
 from core.store import LocalStore, open_store
+from core.store.local import candidate_id_for, utc_now
 from tests.conftest import REPO_ROOT, write_jsonl
 from tests.ollama_standin import StandinOllama
 from tui.cli import app
@@ -97,6 +100,37 @@ def test_options_and_system_prompts_reach_the_server(loaded: Project, store: Loc
         assert counted and timed and attempts == 1 and origin == "generated" and not empty
     item = store.get_item("g01")
     assert item is not None and len(item.candidates) == len(variants)
+
+
+def test_generated_candidates_get_their_language(loaded: Project, store: LocalStore,
+                                                 ollama_server: StandinOllama) -> None:
+    _, result = _run(store, loaded, [ollama_server.url], variant_names=["conservative"])
+    assert result.progress.succeeded == 3
+    # The stand-in answers in English.
+    assert store.execute_for_test(
+        "SELECT origin, language, count(*) FROM candidates GROUP BY ALL") == [
+        ("generated", "en", 3)]
+
+
+def test_generated_text_is_stored_in_nfc_with_the_id_of_the_stored_text(
+    loaded: Project, store: LocalStore
+) -> None:
+    decomposed = "Der Antrag wird gepru\u0308ft und die Erstattung erfolgt in fu\u0308nf Tagen."
+    composed = unicodedata.normalize("NFC", decomposed)
+    now = utc_now()
+    records = [GenerationRecord(
+        generation_id=f"g{i}", run_id="r1", prompt_id="g00", variant="v", model=MODEL,
+        model_digest=None, host=None, status="ok", error=None, attempts=1, text=text,
+        system=None, options="{}", done_reason="stop", truncated=False, prompt_eval_count=None,
+        eval_count=None, total_duration_ns=None, load_duration_ns=None,
+        prompt_eval_duration_ns=None, eval_duration_ns=None, latency_s=None, started_at=now,
+        finished_at=now) for i, text in enumerate([decomposed, composed])]
+    store.record_generations(records)
+    expected = candidate_id_for("g00", composed)
+    assert store.execute_for_test("SELECT candidate_id, text, language FROM candidates") == [
+        (expected, composed, "de")]
+    assert store.execute_for_test("SELECT DISTINCT candidate_id FROM generations") == [
+        (expected,)]
 
 
 def test_same_prompt_and_variant_always_sends_the_same_seed(loaded: Project, store: LocalStore,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from pathlib import Path
 
 import duckdb
@@ -13,7 +15,8 @@ from core.config import DEFAULT_DIMENSIONS
 from core.errors import ImportRowError
 from core.project import Project
 from core.sources import import_file
-from core.store import LocalStore
+from core.store import LocalStore, imports
+from core.store.imports import NFC_INERT, nfc
 from tests.conftest import SAMPLE_PROMPTS, item_rows, write_jsonl
 from tui.cli import app
 
@@ -102,6 +105,14 @@ BAD_JSONL = [
     ("not an object", ['["prompt", "a"]'], ":1: expected a JSON object per line"),
     ("id reused", ['{"id": "x", "prompt": "a"}', '{"id": "x", "prompt": "b"}'],
      ":2: field 'id': 'x' is already used on line 1 for a different prompt"),
+    ("lone surrogate", ['{"prompt": "a"}', '{"prompt": "bad \\ud800 text"}'],
+     ":2: field 'prompt': has a lone surrogate \\ud800, which is not a character (text must be "
+     "valid Unicode)"),
+    ("lone surrogate in a candidate", ['{"prompt": "a", "candidates": ["x", "y \\udc00"]}'],
+     ":1: field 'candidates': item 2 has a lone surrogate \\udc00, which is not a character "
+     "(text must be valid Unicode)"),
+    ("raw control character", ['{"prompt": "bell \x07 rings"}'],
+     ":1: not valid JSON: a raw control character (U+0007) in a string; write it as \\u0007"),
 ]
 
 
@@ -119,6 +130,41 @@ def test_bad_jsonl_row_stops_the_import_and_stores_nothing(
         import_file(store, path, DIMENSIONS, actor="t")
     assert caught.value.message == f"{path}{expected}"
     assert _counts(store) == (0, 0, 0)
+
+
+def test_a_paired_surrogate_escape_is_one_character(store: LocalStore, tmp_path: Path) -> None:
+    path = tmp_path / "emoji.jsonl"
+    path.write_text('{"id": "e", "prompt": "Thanks \\ud83d\\ude00", "candidates": ["a", "b"]}\n',
+                    encoding="utf-8")
+    import_file(store, path, DIMENSIONS, actor="t")
+    assert store.execute_for_test("SELECT prompt FROM prompts") == [("Thanks \U0001F600",)]
+
+
+def test_cli_lone_surrogate_exits_2_naming_file_line_field(project: Project,
+                                                           tmp_path: Path) -> None:
+    path = tmp_path / "surrogate.jsonl"
+    path.write_text('{"prompt": "fine", "candidates": ["a", "b"]}\n'
+                    '{"prompt": "bad \\ud800 text", "candidates": ["a", "b"]}\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["import", str(path), "-p", str(project.root)])
+    assert result.exit_code == 2, result.output
+    assert f"{path}:2: field 'prompt': has a lone surrogate \\ud800" in result.output
+    assert "Traceback" not in result.output
+    with LocalStore.open(project.database_path) as store:
+        assert _counts(store) == (0, 0, 0)
+
+
+def test_control_characters_are_accepted(store: LocalStore, tmp_path: Path) -> None:
+    # Escaped in JSON, raw in CSV: text, stored as given (a pair filter drops such pairs later).
+    path = write_jsonl(tmp_path / "bell.jsonl", [{"id": "j", "prompt": "Ring \x07 twice",
+                                                  "candidates": ["a\x07", "b\x1b[0m"]}])
+    assert "\\u0007" in path.read_text(encoding="utf-8")
+    import_file(store, path, DIMENSIONS, actor="t")
+    csv = tmp_path / "bell.csv"
+    csv.write_text("id,prompt,response\nk,Ring \x07 once,ok\x07\n", encoding="utf-8")
+    import_file(store, csv, DIMENSIONS, actor="t")
+    assert store.execute_for_test("SELECT prompt FROM prompts ORDER BY prompt_id") == [
+        ("Ring \x07 twice",), ("Ring \x07 once",)]
+    assert _counts(store)[:2] == (2, 3)
 
 
 def test_invalid_utf8_names_the_line(store: LocalStore, tmp_path: Path) -> None:
@@ -218,3 +264,132 @@ def test_sample_data_imports_cleanly(store: LocalStore) -> None:
     assert store.status().prompts_ready >= 40
     languages = {r[0] for r in store.execute_for_test("SELECT DISTINCT language FROM prompts")}
     assert len(languages) >= 2
+
+
+# --- languages and Unicode normalisation ----------------------------------------------------
+
+
+def test_explicit_language_wins_else_it_is_detected(store: LocalStore, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "langs.jsonl", [
+        # Given: kept as the file says, even where detection would say otherwise.
+        {"id": "given", "language": "pt-BR",
+         "prompt": "Wie kann ich meine Kreditkarte sperren lassen, wenn sie gestohlen wurde?",
+         "candidates": ["Rufen Sie sofort die Sperrhotline Ihrer Bank an.",
+                        "Votre carte sera bloquée dans les plus brefs délais."]},
+        {"id": "blank", "language": " ", "prompt": "Can I close my account online, or not?",
+         "response": "Ok."},
+        {"id": "none", "prompt": "¿Puedo cambiar la dirección de envío después del pedido?"},
+        {"id": "short", "prompt": "Hi?"},
+    ])
+    import_file(store, path, DIMENSIONS, actor="t")
+    assert store.execute_for_test(
+        "SELECT prompt_id, language, language_source FROM prompts ORDER BY source_line") == [
+        ("given", "pt-BR", "given"), ("blank", "en", "detected"), ("none", "es", "detected"),
+        ("short", "und", "detected")]
+    assert store.execute_for_test(
+        "SELECT prompt_id, position, language FROM candidates ORDER BY prompt_id, position") == [
+        ("blank", 1, "und"), ("given", 1, "de"), ("given", 2, "fr")]
+
+
+def test_languages_are_detected_in_batches(store: LocalStore, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(imports, "_DETECT_BATCH", 2)
+    sentences = {"de": "Wie kann ich meine Kreditkarte sperren lassen, wenn sie gestohlen wurde?",
+                 "fr": "Votre colis a été expédié hier et arrivera probablement demain matin.",
+                 "it": "Il rimborso verrà accreditato sulla carta utilizzata per l'acquisto.",
+                 "nl": "Uw pakket is vandaag verzonden en wordt morgen bezorgd."}
+    rows = [{"id": lang, "prompt": text, "candidates": [text + " Danke.", "Ok."]}
+            for lang, text in sentences.items()]
+    rows.insert(2, {"id": "given", "language": "en", "prompt": sentences["de"] + "?"})
+    import_file(store, write_jsonl(tmp_path / "five.jsonl", rows), DIMENSIONS, actor="t")
+    assert store.execute_for_test(
+        "SELECT prompt_id, language FROM prompts WHERE language_source = 'detected' "
+        "ORDER BY 1") == sorted(zip(sentences, sentences, strict=True))
+    assert store.execute_for_test(
+        "SELECT prompt_id, language FROM candidates WHERE position = 1 ORDER BY 1") == sorted(
+        zip(sentences, sentences, strict=True))
+    assert store.execute_for_test(
+        "SELECT DISTINCT language FROM candidates WHERE position = 2") == [("und",)]
+
+
+def test_a_dry_run_detects_nothing_and_a_reimport_keeps_languages(store: LocalStore,
+                                                                  tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "in.jsonl", [
+        {"id": "q", "prompt": "Où se trouve mon colis ? Il devait arriver hier.",
+         "candidates": ["Il est en route et arrivera demain matin.",
+                        "Je ne sais vraiment pas où il se trouve."]}])
+    import_file(store, path, DIMENSIONS, actor="t", dry_run=True)
+    assert _counts(store) == (0, 0, 0)
+    import_file(store, path, DIMENSIONS, actor="t")
+    again = import_file(store, path, DIMENSIONS, actor="t")
+    assert (again.new_prompts, again.new_candidates) == (0, 0)
+    assert store.execute_for_test("SELECT language, language_source FROM prompts") == [
+        ("fr", "detected")]
+    assert sorted(store.execute_for_test("SELECT language FROM candidates")) == [("fr",), ("fr",)]
+
+
+def test_texts_are_stored_in_nfc_and_reimport_adds_nothing(store: LocalStore,
+                                                          tmp_path: Path) -> None:
+    decomposed = "Un cafe\u0301 cre\u0300me, s'il vous plai\u0302t."
+    composed = unicodedata.normalize("NFC", decomposed)
+    assert composed != decomposed and "\u00e9" in composed
+    rows = [{"prompt": decomposed, "system": "Re\u0301ponds en franc\u0327ais.",
+             "candidates": [decomposed + " Voila\u0300.", "Bien su\u0302r."]}]
+    path = write_jsonl(tmp_path / "nfd.jsonl", rows)
+    counts = import_file(store, path, DIMENSIONS, actor="t")
+    assert (counts.new_prompts, counts.new_candidates) == (1, 2)
+    stored = store.execute_for_test("SELECT prompt, system FROM prompts")[0]
+    assert stored == (composed, "Réponds en français.")
+    texts = sorted(t for (t,) in store.execute_for_test("SELECT text FROM candidates"))
+    assert texts == sorted([composed + " Voilà.", "Bien sûr."])
+    again = import_file(store, path, DIMENSIONS, actor="t")
+    assert (again.new_prompts, again.new_candidates) == (0, 0)
+    # The same texts typed composed are the same prompt and candidates (content-derived ids).
+    nfc_rows = [{k: unicodedata.normalize("NFC", v) if isinstance(v, str)
+                 else [unicodedata.normalize("NFC", t) for t in v] for k, v in rows[0].items()}]
+    same = import_file(store, write_jsonl(tmp_path / "nfc.jsonl", nfc_rows), DIMENSIONS, actor="t")
+    assert (same.new_prompts, same.new_candidates) == (0, 0)
+
+
+
+def _nfc_inert_ranges() -> list[tuple[int, int]]:
+    pairs = re.findall(r"\\x\{?([0-9A-Fa-f]+)\}?-\\x\{?([0-9A-Fa-f]+)\}?", NFC_INERT)
+    return [(int(lo, 16), int(hi, 16)) for lo, hi in pairs]
+
+
+def test_nfc_inert_class_holds_on_every_code_point() -> None:
+    """nfc() skips nfc_normalize() for texts of NFC_INERT characters only: prove that is exact.
+
+    Each such character must be assigned, a starter (combining class 0), its own NFC, and never
+    the second half of a canonical decomposition (so nothing composes with what precedes it).
+    Then any string of them is NFC by the Unicode quick check. DuckDB must agree.
+    """
+    ranges = _nfc_inert_ranges()
+    assert len(ranges) == NFC_INERT.count("-") and ranges[0] == (0, 0x2FF)
+    seconds = set()
+    for cp in range(0x110000):
+        mapping = unicodedata.decomposition(chr(cp))
+        if mapping and not mapping.startswith("<"):
+            seconds.update(int(part, 16) for part in mapping.split()[1:])
+    for lo, hi in ranges:
+        for cp in range(lo, hi + 1):
+            char = chr(cp)
+            assert unicodedata.category(char) != "Cn", hex(cp)
+            assert unicodedata.combining(char) == 0, hex(cp)
+            assert unicodedata.normalize("NFC", char) == char, hex(cp)
+            assert cp not in seconds, hex(cp)
+    con = duckdb.connect()
+    spans = " UNION ALL ".join(f"SELECT range::INTEGER AS cp FROM range({max(lo, 1)}, {hi + 1})"
+                               for lo, hi in ranges)
+    row = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE regexp_matches(chr(cp), '[^{NFC_INERT}]') "
+        "OR nfc_normalize(chr(cp)) <> chr(cp) OR nfc_normalize('e' || chr(cp) || 'A' || chr(cp)) "
+        f"<> 'e' || chr(cp) || 'A' || chr(cp)) FROM ({spans})").fetchone()
+    assert row is not None and row[0] > 40_000 and row[1] == 0
+    # Outside the class the slow path runs, and nfc() is nfc_normalize() on every text.
+    samples = ["cafe\u0301", "\u212b ngstr\u00f6m", "\u1100\u1161\u11a8", "plain ASCII",
+               "Gr\u00fc\u00dfe \u2014 \u20ac 5 \U0001F600", "a\u0323\u0307", "\u0958", None]
+    got = con.execute(f"SELECT {nfc('s')}, nfc_normalize(s) FROM (SELECT unnest(?) AS s)",
+                      [samples]).fetchall()
+    assert all(ours == theirs for ours, theirs in got)
+    assert [ours for ours, _ in got][:3] == ["caf\u00e9", "\u00c5 ngstr\u00f6m", "\uac01"]

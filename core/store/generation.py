@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import duckdb
 
+from core.language import detect_languages
 from core.models import GenerationRecord, Provenance, Run
 
 _RUN_COLUMNS = ("run_id, actor, model, hosts, variants, concurrency, settings, planned, skipped, "
@@ -67,7 +68,10 @@ _RECORD_FIELDS = ("generation_id", "run_id", "prompt_id", "variant", "model", "m
 
 def insert_records(con: duckdb.DuckDBPyConnection, records: Sequence[GenerationRecord],
                    candidate_ids: Sequence[str | None], source: str) -> None:
-    """Insert candidates (new texts only) and run-log rows; the caller holds the transaction.
+    """Insert candidates (new texts only, with their language) and run-log rows.
+
+    The caller holds the transaction and has normalised the texts to NFC (candidate ids are
+    derived from the stored text).
 
     Set-based (one statement per table for the whole batch): a run writes hundreds of
     outcomes a second, and DuckDB's cost is per statement, not per row.
@@ -76,6 +80,13 @@ def insert_records(con: duckdb.DuckDBPyConnection, records: Sequence[GenerationR
                       for r, cid in zip(records, candidate_ids, strict=True)]
                for name in _RECORD_FIELDS}
     columns["text"] = [r.text for r in records]
+    # The language of each new text, detected for the whole batch at once (core.language).
+    stored = [i for i, cid in enumerate(candidate_ids) if cid is not None and records[i].text]
+    languages: list[str | None] = [None] * len(records)
+    for i, language in zip(stored, detect_languages([records[i].text or "" for i in stored]),
+                           strict=True):
+        languages[i] = language
+    columns["language"] = languages
     names = list(columns)
     unnested = ", ".join(f"unnest(${i + 1}) AS {name}" for i, name in enumerate(names))
     batch = f"generation_batch AS (SELECT {unnested})"
@@ -83,12 +94,13 @@ def insert_records(con: duckdb.DuckDBPyConnection, records: Sequence[GenerationR
     con.execute(
         f"""
         WITH {batch}
-        INSERT INTO candidates
+        INSERT INTO candidates (candidate_id, prompt_id, position, text, origin, source,
+                                created_at, language)
         SELECT b.candidate_id, b.prompt_id,
                (coalesce(e.max_position, 0)
                 + row_number() OVER (PARTITION BY b.prompt_id ORDER BY b.finished_at,
                                      b.generation_id))::INTEGER,
-               b.text, 'generated', ${len(names) + 1}, b.finished_at
+               b.text, 'generated', ${len(names) + 1}, b.finished_at, b.language
         FROM (SELECT * FROM generation_batch WHERE candidate_id IS NOT NULL AND text IS NOT NULL
               QUALIFY row_number() OVER (PARTITION BY candidate_id ORDER BY finished_at) = 1) b
         LEFT JOIN (SELECT prompt_id, max(position) AS max_position FROM candidates

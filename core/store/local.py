@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import secrets
 import threading
+import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from typing import Any
 
 import duckdb
 
+from core import language
 from core.adjudication import in_review_order, summarise
 from core.audit import GENESIS_HASH, canonical_details, event_hash
 from core.errors import JudgmentError, StoreError, StoreLockedError
@@ -44,6 +46,7 @@ from core.store import adjudication as review_sql
 from core.store import analytics, exporting, generation, imports, quality
 from core.store import judgment_import as judgment_sql
 from core.store import pairs as pair_sql
+from core.store.languages import fill_missing_languages
 from core.store.migrate import migrate
 
 _CURRENT = ("(SELECT * FROM judgments j WHERE NOT EXISTS "
@@ -231,6 +234,15 @@ class LocalStore:
             return planned.counts
         finally:
             cur.close()
+
+    def fill_missing_languages(self) -> int:
+        """Detect the languages rows stored before migration 005 lack; return rows updated.
+
+        Prompts get language_source ('given' when a language is stored, else the detected one
+        and 'detected'), candidates their language. See core/store/languages.py.
+        """
+        with self._transaction() as cur:
+            return fill_missing_languages(cur)
 
     def get_item(self, prompt_id: str) -> Item | None:
         cur = self._cursor()
@@ -546,6 +558,9 @@ class LocalStore:
         return generation.done_keys(self._cursor(), model)
 
     def start_run(self, run: Run) -> None:
+        # Outcomes are committed with their detected language: load the detector before the
+        # first one arrives, so that commit is not held up (this runs where the store runs).
+        language.preload()
         with self._transaction() as cur:
             generation.insert_run(cur, run)
             self._append_event(cur, run.actor, "generate.start", run.run_id, {
@@ -556,6 +571,9 @@ class LocalStore:
         """Store a batch of request outcomes and their candidates in one transaction."""
         if not records:
             return
+        # Stored in NFC like imported texts; the content-derived id is that of the stored text.
+        records = [dataclasses.replace(r, text=unicodedata.normalize("NFC", r.text))
+                   if r.text else r for r in records]
         candidate_ids = [candidate_id_for(r.prompt_id, r.text)
                          if r.status == "ok" and r.text else None for r in records]
         with self._transaction() as cur:
@@ -601,7 +619,7 @@ class LocalStore:
         now = utc_now()
         build_id = "b_" + now.strftime("%Y%m%dT%H%M%S") + "_" + secrets.token_hex(3)
         with self._transaction() as cur:
-            filled = self._fill_missing_languages(cur)
+            filled = fill_missing_languages(cur)  # rows of a store older than migration 005
             result = pair_sql.build(cur, settings, build_id, actor, now, universe)
             result = dataclasses.replace(result, languages_detected=filled)
             self._append_event(cur, actor, "pairs.build", build_id, {
@@ -610,13 +628,6 @@ class LocalStore:
                 "balanced_out": result.balanced_out,
                 "held_back": result.held_back_disputed + result.held_back_flagged})
         return result
-
-    def _fill_missing_languages(self, cur: duckdb.DuckDBPyConnection) -> int:
-        try:
-            from core.store.languages import fill_missing_languages
-        except ImportError:  # pragma: no cover - until language detection lands
-            return 0
-        return fill_missing_languages(cur)
 
     def save_balance_plan(self, by: str, targets: dict[str, float] | None, seed: int,
                           actor: str) -> None:
