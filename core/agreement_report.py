@@ -278,12 +278,22 @@ def agreement_summary(rows: dict[str, list[tuple]], *, seed: int = 42,
                       resamples: int = 200) -> dict[str, Any]:
     """The overall figures an export manifest and the quality report carry: who judged, how many
     items several people judged, and the headline statistics with their 95% intervals."""
-    report = agreement_report(rows, seed=seed, resamples=resamples)
+    # Only items two or more people judged carry agreement: leave the rest out before the
+    # Python work (on a million judgments with few shared items this is most of them).
+    raters: dict[Any, set[str]] = defaultdict(set)
+    for row in (*rows["judgments"], *rows["pairwise"]):
+        raters[row[1]].add(row[0])
+    shared = {item for item, who in raters.items() if len(who) >= 2}
+    subset = {**rows, "judgments": [r for r in rows["judgments"] if r[1] in shared],
+              "pairwise": [r for r in rows["pairwise"] if r[1] in shared]}
+    report = agreement_report(subset, seed=seed, resamples=resamples)
     overall = {row.statistic: {"value": None if math.isnan(row.value) else round(row.value, 4),
                                "low": None if math.isnan(row.low) else round(row.low, 4),
                                "high": None if math.isnan(row.high) else round(row.high, 4),
                                "items": row.items, "verdict": row.verdict}
                for row in report.rows if row.scope == "overall"}
-    return {"judgments": report.judgments, "annotators": len(report.annotators),
+    annotators = {r[0] for r in (*rows["judgments"], *rows["pairwise"])}
+    return {"judgments": len(rows["judgments"]) + len(rows["pairwise"]),
+            "annotators": len(annotators),
             "items_judged_by_two_or_more": report.items_with_two_or_more,
             "headline": HEADLINE, "overall": overall}

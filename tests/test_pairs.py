@@ -214,6 +214,9 @@ def test_language_mismatch_uses_the_prompts_language(project: Project, store: Lo
                            "THEN 'de' ELSE 'en' END", [ids[2]])
     build = build_pairs(store, project.config, "t")
     assert build.dropped["language_mismatch"] == 2 and build.kept == 1
+    # Regional tags compare on the base language: en-GB prompts, en responses agree.
+    store.execute_for_test("UPDATE prompts SET language = 'en-GB'")
+    assert build_pairs(store, project.config, "t").dropped["language_mismatch"] == 2
     # Unknown languages ('und', too short to tell) never count as a mismatch.
     store.execute_for_test("UPDATE candidates SET language = 'und' WHERE candidate_id = ?",
                            [ids[2]])

@@ -166,6 +166,7 @@ def _features_sql() -> str:
     return f"""
 CREATE TEMP TABLE pb_candidates AS
 SELECT c.candidate_id, c.position, c.language,
+       lower(split_part(c.language, '-', 1)) AS base_language,
        regexp_full_match(c.text, {_WHITESPACE_ONLY}) AS blank,
        regexp_matches(c.text, {bad}) AS bad_chars,
        CASE WHEN g.truncated IS NOT NULL THEN g.truncated
@@ -175,14 +176,19 @@ SELECT c.candidate_id, c.position, c.language,
                  AND NOT regexp_matches(c.text, {structured})
                  AND NOT regexp_matches(c.text, {symbol}) END AS truncated,
        hash(c.text) AS text_hash,
-       length(regexp_replace(trim(lower(c.text)), '\\s+', ' ', 'g')) AS norm_len
+       -- The length after collapsing whitespace runs and trimming (what normalise() keeps),
+       -- computed without building the lowered copy: only the similarity bound uses it.
+       length(regexp_replace(c.text, '\\s\\s+', ' ', 'g'))
+           - regexp_matches(c.text, '^\\s')::INT - regexp_matches(c.text, '\\s$')::INT AS norm_len
 FROM candidates c
 LEFT JOIN (SELECT candidate_id, bool_or(truncated) AS truncated FROM generations
            WHERE status = 'ok' GROUP BY candidate_id) g USING (candidate_id)
 WHERE c.candidate_id IN (SELECT chosen_id FROM pb_ordered UNION SELECT rejected_id FROM pb_ordered);
 
 CREATE TEMP TABLE pb_prompts AS
-SELECT p.prompt_id, coalesce(nullif(p.language, ''), 'und') AS language, p.source,
+SELECT p.prompt_id, coalesce(nullif(p.language, ''), 'und') AS language,
+       lower(split_part(coalesce(nullif(p.language, ''), 'und'), '-', 1)) AS base_language,
+       p.source,
        p.dimension, hash(p.prompt) AS prompt_hash, hash(coalesce(p.system, '')) AS system_hash,
        regexp_full_match(p.prompt, {_WHITESPACE_ONLY}) AS blank,
        regexp_matches(p.prompt, {bad}) OR coalesce(regexp_matches(p.system, {bad}), false)
@@ -200,9 +206,12 @@ SELECT row_number() OVER (ORDER BY o.prompt_id, c.position, r.position) AS n,
        CASE WHEN p.blank OR c.blank OR r.blank THEN 'empty'
             WHEN p.bad_chars OR c.bad_chars OR r.bad_chars THEN 'encoding'
             WHEN c.truncated OR r.truncated THEN 'truncated' END AS early_status,
-       p.language <> 'und' AND (
-           (coalesce(c.language, 'und') NOT IN ('und', p.language))
-           OR (coalesce(r.language, 'und') NOT IN ('und', p.language))) AS language_mismatch
+       -- Compared on the base language: a prompt marked pt-BR and a response detected as pt
+       -- agree.
+       p.base_language <> 'und' AND (
+           (coalesce(c.base_language, 'und') NOT IN ('und', p.base_language))
+           OR (coalesce(r.base_language, 'und') NOT IN ('und', p.base_language)))
+           AS language_mismatch
 FROM pb_ordered o
 JOIN export_final f USING (prompt_id)
 JOIN pb_agreement a USING (prompt_id, chosen_id, rejected_id)
@@ -214,7 +223,7 @@ JOIN pb_candidates r ON r.candidate_id = o.rejected_id;
 
 # Pairs that survive the cheap filters and whose lengths allow the near-identical threshold.
 _SIMILARITY_CANDIDATES = """
-SELECT x.n, c.text AS chosen, r.text AS rejected FROM pb_raw x
+SELECT x.n, x.chosen_id, c.text AS chosen, x.rejected_id, r.text AS rejected FROM pb_raw x
 JOIN candidates c ON c.candidate_id = x.chosen_id
 JOIN candidates r ON r.candidate_id = x.rejected_id
 WHERE x.early_status IS NULL
@@ -398,8 +407,13 @@ def _near_identical(con: duckdb.DuckDBPyConnection, threshold: float) -> None:
         if not batch:
             break
         ns = np.fromiter((row[0] for row in batch), dtype=np.int64, count=len(batch))
-        left = [similarity.normalise(row[1]) for row in batch]
-        right = [similarity.normalise(row[2]) for row in batch]
+        # A candidate is in several pairs of its item (and rows come item by item): normalise
+        # each once per batch.
+        normal: dict[str, str] = {}
+        left = [normal.get(row[1]) or normal.setdefault(row[1], similarity.normalise(row[2]))
+                for row in batch]
+        right = [normal.get(row[3]) or normal.setdefault(row[3], similarity.normalise(row[4]))
+                 for row in batch]
         numbers.append(ns)
         scores.append(similarity.similarities(left, right))
     table = {"n": np.concatenate(numbers) if numbers else np.zeros(0, dtype=np.int64),
