@@ -23,15 +23,16 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-
-import httpx
-import ollama
+from typing import TYPE_CHECKING
 
 from core.config import Config, Variant
 from core.errors import BadInputError, ConfigError, PreferError
 from core.models import GenerationRecord, Prompt, Run
 from core.store import LocalStore
 from core.store.local import utc_now
+
+if TYPE_CHECKING:  # imported where used: ollama loads httpx, which loads rich and click
+    import ollama
 
 
 class OllamaUnavailableError(PreferError):
@@ -187,6 +188,8 @@ def _model_names(name: str) -> set[str]:
 
 async def preflight(hosts: Sequence[str], model: str, timeout: float = 10.0) -> dict[str, str]:
     """Check every host answers and has `model`; return each host's model digest."""
+    import httpx
+    import ollama
     digests: dict[str, str] = {}
     for host in hosts:
         client = ollama.AsyncClient(host=host, timeout=timeout)
@@ -214,6 +217,8 @@ async def preflight(hosts: Sequence[str], model: str, timeout: float = 10.0) -> 
 # --- running --------------------------------------------------------------------------------
 
 def _is_transient(exc: BaseException) -> bool:
+    import httpx
+    import ollama
     if isinstance(exc, ollama.ResponseError):
         return exc.status_code >= 500 or exc.status_code in (408, 429)
     return isinstance(exc, ConnectionError | httpx.TransportError | asyncio.TimeoutError)
@@ -221,11 +226,13 @@ def _is_transient(exc: BaseException) -> bool:
 
 def _is_unreachable(exc: BaseException) -> bool:
     """The host refused or could not take the connection (as opposed to failing a request)."""
+    import httpx
     return isinstance(exc, httpx.ConnectError) or (
         isinstance(exc, ConnectionError) and not isinstance(exc, ConnectionResetError))
 
 
 def _describe(exc: BaseException) -> str:
+    import ollama
     if isinstance(exc, ollama.ResponseError):
         return f"HTTP {exc.status_code}: {exc.error}"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -286,6 +293,7 @@ async def _run_jobs(plan: GenerationPlan, run_id: str, hosts: Sequence[str], dig
                     on_progress: Callable[[RunProgress], None] | None, *, max_attempts: int,
                     backoff_s: float, timeout_s: float,
                     client_factory: Callable[[str], ollama.AsyncClient] | None) -> list[str]:
+    import ollama
     work: asyncio.Queue[_Attempt] = asyncio.Queue()
     for job in plan.jobs:
         work.put_nowait(_Attempt(job))
