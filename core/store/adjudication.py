@@ -156,6 +156,29 @@ def candidate_ids(cur: duckdb.DuckDBPyConnection, prompt_id: str) -> list[str]:
 # item's decision is its latest adjudication, else its judgments when no two annotators
 # disagree (core/adjudication.py); an item with an open flag gives no pairs.
 
+def implied_preferences(best_worst: str, members: str, pairwise: str) -> str:
+    """SQL rows (annotator, prompt_id, high, low): every preference a judgment implies.
+
+    `best_worst` has (annotator, prompt_id, best, worst, other) per shown candidate of a
+    best/worst judgment, `members` (judgment_id, annotator, prompt_id, gi, candidate_id) per
+    candidate of a ranking in group gi, `pairwise` rows of pairwise_judgments.
+    """
+    return f"""
+    SELECT annotator, prompt_id, best AS high, other AS low FROM {best_worst}
+    WHERE best IS NOT NULL AND other <> best
+    UNION ALL
+    SELECT annotator, prompt_id, other, worst FROM {best_worst}
+    WHERE worst IS NOT NULL AND other <> worst AND other IS DISTINCT FROM best
+    UNION ALL
+    SELECT a.annotator, a.prompt_id, a.candidate_id, b.candidate_id
+    FROM {members} a JOIN {members} b ON a.judgment_id = b.judgment_id AND a.gi < b.gi
+    UNION ALL
+    SELECT annotator, prompt_id,
+           CASE winner WHEN 'first' THEN first_candidate_id ELSE second_candidate_id END,
+           CASE winner WHEN 'first' THEN second_candidate_id ELSE first_candidate_id END
+    FROM {pairwise} WHERE winner <> 'tie'"""
+
+
 _ENDS = ("coalesce(best_raw, CASE WHEN len(groups) > 1 AND len(groups[1]) = 1 THEN groups[1][1] END)",
          "coalesce(worst_raw, CASE WHEN len(groups) > 1 AND len(groups[-1]) = 1 THEN groups[-1][1] END)")
 
@@ -172,28 +195,15 @@ WITH e AS (SELECT annotator, prompt_id, {_ENDS[0]} AS best, {_ENDS[1]} AS worst 
 maybe AS (SELECT prompt_id FROM export_ends
           WHERE groups IS NOT NULL OR best_raw IS NULL OR worst_raw IS NULL
           UNION SELECT prompt_id FROM pairwise_judgments),
-bw AS (SELECT e.annotator, e.prompt_id, e.best_raw, e.worst_raw, unnest(j.shown_order) AS other
+bw AS (SELECT e.annotator, e.prompt_id, e.best_raw AS best, e.worst_raw AS worst,
+              unnest(j.shown_order) AS other
        FROM export_ends e JOIN judgments j USING (judgment_id)
        WHERE e.groups IS NULL AND e.prompt_id IN (SELECT prompt_id FROM maybe)),
 members AS (SELECT judgment_id, annotator, prompt_id, gi, unnest(grp) AS candidate_id
             FROM (SELECT judgment_id, annotator, prompt_id, unnest(groups) AS grp,
                          generate_subscripts(groups, 1) AS gi
                   FROM export_ends WHERE groups IS NOT NULL)),
-implied AS (
-    SELECT annotator, prompt_id, best_raw AS high, other AS low FROM bw
-    WHERE best_raw IS NOT NULL AND other <> best_raw
-    UNION ALL
-    SELECT annotator, prompt_id, other, worst_raw FROM bw
-    WHERE worst_raw IS NOT NULL AND other <> worst_raw AND other IS DISTINCT FROM best_raw
-    UNION ALL
-    SELECT a.annotator, a.prompt_id, a.candidate_id, b.candidate_id
-    FROM members a JOIN members b ON a.judgment_id = b.judgment_id AND a.gi < b.gi
-    UNION ALL
-    SELECT annotator, prompt_id,
-           CASE winner WHEN 'first' THEN first_candidate_id ELSE second_candidate_id END,
-           CASE winner WHEN 'first' THEN second_candidate_id ELSE first_candidate_id END
-    FROM pairwise_judgments WHERE winner <> 'tie'
-)
+implied AS ({implied_preferences("bw", "members", "pairwise_judgments")})
 SELECT DISTINCT a.prompt_id FROM e a JOIN e b
     ON a.prompt_id = b.prompt_id AND a.annotator < b.annotator
 WHERE a.best <> b.best OR a.worst <> b.worst

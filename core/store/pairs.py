@@ -20,7 +20,12 @@ import numpy as np
 from core import similarity
 from core.balance import quotas, resolve_targets
 from core.models import PAIR_FILTERS, Contradiction, PairBuild, PairSettings
-from core.store.adjudication import _GROUPS, EXPORT_DECISIONS, EXPORT_HELD_BACK
+from core.store.adjudication import (
+    _GROUPS,
+    EXPORT_DECISIONS,
+    EXPORT_HELD_BACK,
+    implied_preferences,
+)
 
 # Empty or only whitespace (tabs, newlines and Unicode spaces included).
 _WHITESPACE_ONLY = r"'[\s\x0B\p{Zs}]*'"
@@ -118,7 +123,7 @@ WHERE chosen_id IS NOT NULL AND rejected_id IS NOT NULL AND chosen_id <> rejecte
 
 # Per item: which annotators imply which preference (best/worst, rankings, pairwise labels), so
 # a pair's agreement is the share of the item's annotators who imply it.
-_AGREEMENT = """
+_AGREEMENT = f"""
 CREATE TEMP TABLE pb_agreement AS
 WITH items AS (SELECT prompt_id FROM export_final),
 cur AS (SELECT * FROM export_current SEMI JOIN items USING (prompt_id)),
@@ -128,21 +133,7 @@ members AS (SELECT judgment_id, annotator, prompt_id, gi, unnest(grp) AS candida
             FROM (SELECT judgment_id, annotator, prompt_id, unnest(groups) AS grp,
                          generate_subscripts(groups, 1) AS gi FROM cur WHERE groups IS NOT NULL)),
 pw AS (SELECT * FROM pairwise_judgments SEMI JOIN items USING (prompt_id)),
-implied AS (
-    SELECT annotator, prompt_id, best AS high, other AS low FROM bw
-    WHERE best IS NOT NULL AND other <> best
-    UNION ALL
-    SELECT annotator, prompt_id, other, worst FROM bw
-    WHERE worst IS NOT NULL AND other <> worst AND other IS DISTINCT FROM best
-    UNION ALL
-    SELECT a.annotator, a.prompt_id, a.candidate_id, b.candidate_id
-    FROM members a JOIN members b ON a.judgment_id = b.judgment_id AND a.gi < b.gi
-    UNION ALL
-    SELECT annotator, prompt_id,
-           CASE winner WHEN 'first' THEN first_candidate_id ELSE second_candidate_id END,
-           CASE winner WHEN 'first' THEN second_candidate_id ELSE first_candidate_id END
-    FROM pw WHERE winner <> 'tie'
-),
+implied AS ({implied_preferences("bw", "members", "pw")}),
 raters AS (SELECT prompt_id, count(DISTINCT annotator) AS raters
            FROM (SELECT prompt_id, annotator FROM cur UNION ALL
                  SELECT prompt_id, annotator FROM pw) GROUP BY prompt_id),
