@@ -293,7 +293,7 @@ def test_balance_command_shows_bars_deficits_and_applies(project: Project, store
     runner = CliRunner()
     shown = runner.invoke(app, ["balance", "-p", str(project.root)])
     assert shown.exit_code == 0, shown.output
-    assert "│" in shown.output and "█" in shown.output
+    assert "┃" in shown.output and "█" in shown.output
     # 1 of 10 is accuracy; 20% needs x with (1 + x) / (10 + x) = 0.2: x = 1.25, so 2 pairs.
     assert "accuracy needs 2 more pairs to reach 20%" in shown.output
     assert "safety needs" in shown.output

@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from core.errors import PreferError
 from core.project import Project, open_project
@@ -29,6 +30,26 @@ ProjectOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout, for scripts.")]
+StrategyOption = Annotated[str | None, typer.Option(
+    "--strategy", "-s", help="How a ranked item becomes pairs: best-vs-rest (best against each "
+    "other candidate, each against the worst), best-vs-worst (one pair per item) or all-ordered "
+    "(every ordered pair of a full ranking). Default from prefer.toml.")]
+
+
+def share_bar(share: float, target: float | None, scale: float, width: int) -> Text:
+    """A bar of `share` (a full bar is `scale`) in `width` cells, the target marked by ┃."""
+    filled = round(width * share / scale) if scale else 0
+    mark = (min(width - 1, round(width * target / scale)) if target is not None and scale
+            else None)
+    bar = Text()
+    for cell in range(width):
+        if cell == mark:
+            bar.append("┃", style="bold")
+        elif cell < filled:
+            bar.append("█", style="cyan")
+        else:
+            bar.append("░", style="dim")
+    return bar
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from core.balance import BalanceSummary, parse_targets, summarize
 from core.config import BALANCE_BY
@@ -15,9 +16,11 @@ from core.pairs import build_pairs
 from tui.commands.common import (
     JsonOption,
     ProjectOption,
+    StrategyOption,
     os_user,
     project_store,
     reports_errors,
+    share_bar,
     stderr,
     stdout,
 )
@@ -33,12 +36,6 @@ FILTER_REASONS = {
     "contradiction": "A over B here, B over A for the same or a near-duplicate prompt",
     "balanced_out": "removed by the balance plan (lowest agreement first)",
 }
-
-StrategyOption = Annotated[str | None, typer.Option(
-    "--strategy", "-s", help="best-vs-rest (best against each other candidate, each against the "
-    "worst), best-vs-worst (one pair per item) or all-ordered (every ordered pair of a full "
-    "ranking). Default from prefer.toml.")]
-
 
 @reports_errors
 def pairs(
@@ -192,25 +189,17 @@ def balance(
 BAR_WIDTH = 30
 
 
-def bar(share: float, target: float, scale: float = 1.0) -> str:
-    """A bar of `share` with the target marked by │ (rich markup); the full width is `scale`."""
-    filled = round(share / scale * BAR_WIDTH)
-    mark = min(BAR_WIDTH - 1, round(target / scale * BAR_WIDTH))
-    cells = ["█" if i < filled else "·" for i in range(BAR_WIDTH)]
-    cells[mark] = "[bold yellow]│[/]"
-    return "".join(cells)
-
-
 def print_balance(summary: BalanceSummary) -> None:
     # The bars span the largest share or target, so small differences stay visible.
     scale = max([r.share for r in summary.rows] + [r.target for r in summary.rows] + [0.01])
     stdout.print(f"Balance of {summary.total:,} kept pairs by {summary.by} "
-                 f"(│ marks the target; a full bar is {scale:.0%}):")
+                 f"(┃ marks the target; a full bar is {scale:.0%}):")
     width = max([len(r.value) for r in summary.rows] + [8])
     for row in summary.rows:
-        stdout.print(f"  {row.value:<{width}} {bar(row.share, row.target, scale)} "
-                     f"{row.share:>6.1%}  target {row.target:>5.1%}  {row.pairs:>8,} pairs",
-                     markup=True)
+        line = Text(f"  {row.value:<{width}} ")
+        line.append_text(share_bar(row.share, row.target, scale, BAR_WIDTH))
+        line.append(f" {row.share:>6.1%}  target {row.target:>5.1%}  {row.pairs:>8,} pairs")
+        stdout.print(line)
     for row in summary.rows:
         if row.needed is None:
             stdout.print(f"  {row.value} cannot reach {row.target:.0%} while other values have "

@@ -18,9 +18,11 @@ from core.report_html import render_html
 from tui.commands.common import (
     JsonOption,
     ProjectOption,
+    StrategyOption,
     os_user,
     project_store,
     reports_errors,
+    share_bar,
     stderr,
     stdout,
 )
@@ -33,22 +35,6 @@ SIDE_ROWS = 8  # variants and sources shown in the terminal; --html and --json l
 def _label(text: str, width: int = LABEL_WIDTH) -> str:
     text = os.path.basename(text) if ("/" in text or os.sep in text) else text
     return (text if len(text) <= width else text[:width - 1] + "…").ljust(width)
-
-
-def _bar(share: float, target: float | None, scale: float) -> Text:
-    """A bar of `share` (of `scale`) in BAR_WIDTH cells, with the target marked by ┃."""
-    filled = round(BAR_WIDTH * share / scale) if scale else 0
-    mark = min(BAR_WIDTH - 1, round(BAR_WIDTH * target / scale)) if target is not None and scale \
-        else None
-    bar = Text()
-    for cell in range(BAR_WIDTH):
-        if cell == mark:
-            bar.append("┃", style="bold")
-        elif cell < filled:
-            bar.append("█", style="cyan")
-        else:
-            bar.append("░", style="dim")
-    return bar
 
 
 def _heading(title: str) -> None:
@@ -83,7 +69,7 @@ def _balance(summary: BalanceSummary, title: str) -> None:
     scale = max([r.share for r in summary.rows] + [r.target for r in summary.rows])
     for row in summary.rows:
         line = Text("  " + _label(row.value) + " ")
-        line.append_text(_bar(row.share, row.target, scale))
+        line.append_text(share_bar(row.share, row.target, scale, BAR_WIDTH))
         line.append(f" {row.pairs:>7,} {row.share:>4.0%} of {row.target:.0%}")
         if row.needed is None:
             line.append("  unreachable", style="yellow")
@@ -200,9 +186,7 @@ def report(
     html: Annotated[Path | None, typer.Option(
         "--html", help="Also write the report as one self-contained HTML page (charts, no "
                        "network) to this file.", dir_okay=False)] = None,
-    strategy: Annotated[str | None, typer.Option(
-        "--strategy", "-s", help="How a ranked item becomes pairs: best-vs-rest, "
-                                 "best-vs-worst or all-ordered (default from prefer.toml).")] = None,
+    strategy: StrategyOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Quality report on the pairs: scale, balance, confounds, agreement, stale data.
