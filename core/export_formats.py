@@ -75,9 +75,8 @@ PLAIN_JSONL = (
     "SELECT prompt_id, prompt, CASE WHEN has_system THEN system ELSE '' END AS system, chosen, "
     "rejected, chosen_id AS chosen_candidate_id, rejected_id AS rejected_candidate_id, dimension, "
     "pair_language AS language, "
-    "coalesce((SELECT list(DISTINCT j.annotator ORDER BY j.annotator) FROM judgments j "
-    "WHERE j.prompt_id = q.prompt_id AND j.kind = 'ranked' AND NOT EXISTS "
-    "(SELECT 1 FROM judgments s WHERE s.supersedes = j.judgment_id)), []::VARCHAR[]) AS annotators, "
+    "coalesce((SELECT list(DISTINCT j.annotator ORDER BY j.annotator) FROM current_judgments j "
+    "WHERE j.prompt_id = q.prompt_id AND j.kind = 'ranked'), []::VARCHAR[]) AS annotators, "
     "CASE pair_decision WHEN 'adjudicated' THEN 'adjudication' ELSE 'annotators' END AS decision, "
     "split, pair_id, agreement, prompt_group"
 )

@@ -18,11 +18,9 @@ from core.models import Adjudication, Flag, ItemJudgment
 # as core.annotation.MAX_CANDIDATES_SHOWN (one digit key each).
 SHOWN_LIMIT = 9
 
-_IS_CURRENT_RANKED = ("j.kind = 'ranked' AND NOT EXISTS "
-                      "(SELECT 1 FROM judgments s WHERE s.supersedes = j.judgment_id)")
-_CURRENT_RANKED = f"judgments j WHERE {_IS_CURRENT_RANKED}"
-_CURRENT_RANKED_WITH_GROUPS = ("judgments j LEFT JOIN judgment_rankings r USING (judgment_id) "
-                               f"WHERE {_IS_CURRENT_RANKED}")
+_CURRENT_RANKED = "current_judgments j WHERE j.kind = 'ranked'"
+_CURRENT_RANKED_WITH_GROUPS = ("current_judgments j LEFT JOIN judgment_rankings r USING (judgment_id) "
+                               "WHERE j.kind = 'ranked'")
 # A ranking as groups: from judgment_rankings, else the judgment's own ranking (no ties).
 _GROUPS = ("(CASE WHEN len(coalesce(r.groups, list_transform(j.ranking, lambda x: [x]))) > 0 "
            "THEN coalesce(r.groups, list_transform(j.ranking, lambda x: [x])) END)")

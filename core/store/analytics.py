@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-_CURRENT = ("(SELECT * FROM judgments j WHERE NOT EXISTS "
-            "(SELECT 1 FROM judgments s WHERE s.supersedes = j.judgment_id))")
+_CURRENT = "current_judgments"  # the view of migration 006
 
 
 def agreement_rows(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:

@@ -54,8 +54,7 @@ _READ_LINES = (
     "max_line_size=268435456)"
 )
 _DIGITS = re.compile("[0-9]+")
-_CURRENT = ("(SELECT * FROM judgments j WHERE NOT EXISTS "
-            "(SELECT 1 FROM judgments s WHERE s.supersedes = j.judgment_id))")
+_CURRENT = "current_judgments"  # the view of migration 006
 
 
 F = TypeVar("F", bound=Callable[..., Any])

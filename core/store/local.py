@@ -49,8 +49,7 @@ from core.store import pairs as pair_sql
 from core.store.languages import fill_missing_languages
 from core.store.migrate import migrate
 
-_CURRENT = ("(SELECT * FROM judgments j WHERE NOT EXISTS "
-            "(SELECT 1 FROM judgments s WHERE s.supersedes = j.judgment_id))")
+_CURRENT = "current_judgments"  # the view of migration 006
 _READY = ("(SELECT prompt_id FROM candidates GROUP BY prompt_id HAVING count(*) >= 2)")
 _ASSIGNING = "EXISTS (SELECT 1 FROM assignments WHERE released_at IS NULL)"
 # An annotator's work: only their assigned prompts while any assignment is active, else all.

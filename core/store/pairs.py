@@ -64,9 +64,8 @@ SELECT judgment_id, annotator, prompt_id, created_at, guideline_version, shown_o
 FROM (SELECT j.judgment_id, j.annotator, j.prompt_id, j.created_at, j.guideline_version,
              j.shown_order, j.dimensions, {_GROUPS} AS groups, j.best_candidate_id AS best_raw,
              j.worst_candidate_id AS worst_raw
-      FROM judgments j LEFT JOIN judgment_rankings r USING (judgment_id)
-      WHERE j.kind = 'ranked'
-        AND NOT EXISTS (SELECT 1 FROM judgments s WHERE s.supersedes = j.judgment_id));
+      FROM current_judgments j LEFT JOIN judgment_rankings r USING (judgment_id)
+      WHERE j.kind = 'ranked');
 
 -- The earliest judgment of an item speaks for it (its annotators agree, or it is held back);
 -- one struct so every field comes from the same row (arg_min skips NULL arguments).
