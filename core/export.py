@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +107,8 @@ def export_dataset(store: LocalStore, config: Config, out_dir: Path, options: Ex
             row_sql=layout.row_sql if custom else None, copy_options=layout.copy_options,
         )
         build = build_pairs(store, config, actor, strategy=options.strategy)
-        counts = store.export_pairs(plan, actor)
+        # Exactly the pairs of this build (the export fails if another build replaced it).
+        counts = store.export_pairs(replace(plan, build_id=build.build_id), actor)
         total = sum(counts.pairs_by_split.values())
         if total == 0:
             held = build.held_back_disputed + build.held_back_flagged

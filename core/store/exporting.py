@@ -23,6 +23,9 @@ class ExportPlan:
     # Another row layout (core/export_formats.py) over _SPLIT_ROWS' columns, and its COPY options.
     row_sql: str | None = None
     copy_options: str = "FORMAT JSON"
+    # The pair build to write (the one the caller just made); None: the latest. The export
+    # fails when another build has replaced it meanwhile, rather than write other pairs.
+    build_id: str | None = None
 
 
 @dataclass
@@ -44,9 +47,15 @@ CREATE TEMP TABLE export_pairs AS
 SELECT x.prompt_id, x.chosen_id, x.rejected_id, x.chosen_pos, x.rejected_pos, x.dimension,
        x.language, x.prompt_group, x.pair_id, x.agreement, x.similarity, x.decision,
        p.system IS NOT NULL AND NOT {_blank('p.system')} AS has_system
-FROM pairs x JOIN prompts p USING (prompt_id)
+FROM latest_pairs x JOIN prompts p USING (prompt_id)
 WHERE x.status = 'kept'
 """
+_LATEST_BUILD = ("SELECT build_id FROM pair_builds ORDER BY built_at DESC, build_id DESC "
+                 "LIMIT 1")
+
+
+class BuildReplaced(Exception):
+    """The build an export was asked to write is no longer the latest."""
 
 # The split unit is a group of near-duplicate prompts (so no prompt leaks into validation
 # through a near copy), stratified by dimension: within each dimension, groups in seeded
@@ -94,7 +103,16 @@ _SPLIT_ROWS = (
 
 
 def write_pairs(con: duckdb.DuckDBPyConnection, plan: ExportPlan) -> ExportCounts:
-    """Write the kept pairs of the latest build into the split files; count what went where."""
+    """Write the kept pairs of the latest build into the split files; count what went where.
+
+    Reads only (and temp tables): the caller runs it in one transaction, so every statement
+    reads the same snapshot, whatever builds and saves commit meanwhile.
+    """
+    if plan.build_id is not None:
+        latest = con.execute(_LATEST_BUILD).fetchone()
+        if latest is None or latest[0] != plan.build_id:
+            raise BuildReplaced(f"pair build {plan.build_id} was replaced by "
+                                f"{latest[0] if latest else 'none'} before the export read it")
     con.execute("DROP TABLE IF EXISTS export_pairs; DROP TABLE IF EXISTS export_split")
     con.execute(_EXPORT_PAIRS)
     con.execute(_SPLIT, {"seed": str(plan.seed), "fraction": plan.validation_fraction})

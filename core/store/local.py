@@ -1,7 +1,10 @@
 """LocalStore: the embedded DuckDB implementation of the Store interface.
 
-One file per project. Each thread gets its own cursor (DuckDB connections are not shared across
-threads); every write that a user was told is saved has been committed first.
+One file per project. Each thread gets its own cursor for reads (DuckDB connections are not
+shared across threads); writes go through one writer cursor, one at a time, and concurrent
+writes share a commit (core/store/group_commit.py); every write that a user was told is saved
+has been committed first. Pair builds, the quality report and exports read a snapshot of their
+own and hold the write lock only to record a build (see build_pairs).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import dataclasses
 import hashlib
 import secrets
 import threading
+import time
 import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -46,6 +50,17 @@ from core.store import adjudication as review_sql
 from core.store import analytics, exporting, generation, imports, quality
 from core.store import judgment_import as judgment_sql
 from core.store import pairs as pair_sql
+from core.store.group_commit import (
+    TrackingCursor,
+    WriteGate,
+    append_row,
+    deferred_rows,
+    grouped,
+    insert_event,
+    last_event,
+    read_beside_deferred,
+    rollback,
+)
 from core.store.languages import fill_missing_languages
 from core.store.migrate import migrate
 
@@ -56,6 +71,46 @@ _ASSIGNING = "EXISTS (SELECT 1 FROM assignments WHERE released_at IS NULL)"
 _MINE = (f"(NOT {_ASSIGNING} OR EXISTS (SELECT 1 FROM assignments a WHERE a.prompt_id = "
          "p.prompt_id AND a.annotator = ? AND a.released_at IS NULL) "
          "OR EXISTS (SELECT 1 FROM gold_items g WHERE g.prompt_id = p.prompt_id))")
+
+
+def _item_judgments(cur: duckdb.DuckDBPyConnection, prompt_id: str) -> list[tuple]:
+    """Every judgments row of the item (SELECT *), stored or appended earlier in the batch
+    (group_commit.append_row); through the judgments_by_prompt index, ~1 ms."""
+    rows = read_beside_deferred(cur, "SELECT * FROM judgments WHERE prompt_id = ?", [prompt_id])
+    return rows + [tuple(r) for r in deferred_rows(cur, "judgments") if r[2] == prompt_id]
+
+
+def _stored_judgment(cur: duckdb.DuckDBPyConnection, judgment_id: str,
+                     prompt_id: str) -> tuple | None:
+    """The judgments row with this id (SELECT *), if stored or appended earlier in the batch.
+
+    In a batch, only the item's rows are read (the same read _current_judgment_id needs next,
+    so one statement does for both): a save retried with its id is found there. An id stored
+    for another item would break the judgments primary key when the batch is inserted, which
+    rolls the batch back and runs each write again alone, where the id itself is looked up.
+    """
+    if isinstance(cur, TrackingCursor):
+        cur.item_rows = (prompt_id, _item_judgments(cur, prompt_id))
+        return next((row for row in cur.item_rows[1] if row[0] == judgment_id), None)
+    rows = cur.execute("SELECT * FROM judgments WHERE judgment_id = ?", [judgment_id]).fetchall()
+    return rows[0] if rows else None
+
+
+def _current_judgment_id(cur: duckdb.DuckDBPyConnection, annotator: str,
+                         prompt_id: str) -> str | None:
+    """The annotator's current judgment of the item, by the rule of the current_judgments view
+    (migration 006: not superseded by any row), from the item's rows (_item_judgments).
+
+    Asking the view for one annotator and item scans every judgment (25-30 ms at 400,000, on
+    every save); the item's own rows are a few, found by an index, and they are enough: a
+    judgment is only ever superseded by a later one of the same annotator on the same item
+    (save_judgment, judgment imports). tests/test_group_commit.py holds the two equal.
+    """
+    cached = getattr(cur, "item_rows", None)
+    rows = cached[1] if cached and cached[0] == prompt_id else _item_judgments(cur, prompt_id)
+    superseded = {row[12] for row in rows}
+    mine = [row for row in rows if row[1] == annotator and row[0] not in superseded]
+    return max(mine, key=lambda row: (row[13], row[0]))[0] if mine else None
 
 
 def utc_now() -> datetime:
@@ -74,7 +129,11 @@ class LocalStore:
         self._con = con
         self.path = path
         self._local = threading.local()
-        self._write_lock = threading.Lock()
+        # The one writer: `with self._write_lock:` is exclusive use, _transaction() a write
+        # (grouped with concurrent ones inside @grouped methods).
+        self._write_lock = WriteGate(con)
+        self._build_lock = threading.Lock()  # one pair build at a time
+        self._build_timings: list[dict[str, float]] = []  # seconds per step, latest last
 
     @classmethod
     def open(cls, path: Path | str, read_only: bool = False) -> LocalStore:
@@ -96,6 +155,7 @@ class LocalStore:
         return cls(con, path)
 
     def close(self) -> None:
+        self._write_lock.close()
         self._con.close()
 
     def __enter__(self) -> LocalStore:
@@ -113,31 +173,30 @@ class LocalStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        cur = self._cursor()
-        with self._write_lock:
-            cur.execute("BEGIN TRANSACTION")
-            try:
-                yield cur
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            else:
-                cur.execute("COMMIT")
+        """A write transaction, committed before the block's caller returns; inside a
+        @grouped method it may share its commit with concurrent writes (group_commit.py)."""
+        with self._write_lock.transaction() as cur:
+            yield cur
+
+    def write_stats(self) -> dict[str, Any]:
+        """Commits, writes (grouped into them), the largest batch, writes redone alone, and the
+        recent pair builds' timings (seconds: whole, computing, holding the write lock, ...)."""
+        return {**self._write_lock.stats, "builds": list(self._build_timings)}
 
     # --- events ----------------------------------------------------------------------------
 
     def _append_event(self, cur: duckdb.DuckDBPyConnection, actor: str, action: str,
                       subject: str | None, details: dict[str, Any]) -> Event:
-        last = cur.execute("SELECT seq, row_hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        last = last_event(cur)
         seq = (last[0] + 1) if last else 1
         prev_hash = last[1] if last else GENESIS_HASH
         at = utc_now()
         text = canonical_details(details)
         row_hash = event_hash(seq, at, actor, action, subject, text, prev_hash)
-        cur.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [seq, at, actor, action, subject, text, prev_hash, row_hash])
+        insert_event(cur, [seq, at, actor, action, subject, text, prev_hash, row_hash])
         return Event(seq, at, actor, action, subject, text, prev_hash, row_hash)
 
+    @grouped
     def append_event(self, actor: str, action: str, subject: str | None,
                      details: dict[str, Any]) -> Event:
         with self._transaction() as cur:
@@ -311,6 +370,7 @@ class LocalStore:
             "SELECT annotator, count(*) FROM assignments WHERE released_at IS NULL "
             "GROUP BY annotator").fetchall())
 
+    @grouped
     def add_assignments(self, pairs: Sequence[tuple[str, str]], actor: str,
                         details: dict[str, Any]) -> str:
         """Record (prompt_id, annotator) assignments as one batch; return the batch id."""
@@ -324,6 +384,7 @@ class LocalStore:
                                                                   "assignments": len(pairs)})
         return batch_id
 
+    @grouped
     def release_open_assignments(self, annotator: str, actor: str) -> int:
         """Free `annotator`'s assigned items they have not ranked yet; return how many."""
         with self._transaction() as cur:
@@ -356,6 +417,7 @@ class LocalStore:
         ).fetchall()
         return [_judgment(r) for r in rows]
 
+    @grouped
     def save_judgment(self, judgment: Judgment, actor: str | None = None) -> Judgment:
         """Append a judgment; it supersedes the annotator's current one for the item.
 
@@ -363,18 +425,13 @@ class LocalStore:
         stores it once and returns the stored row.
         """
         with self._transaction() as cur:
-            existing = cur.execute("SELECT * FROM judgments WHERE judgment_id = ?",
-                                   [judgment.judgment_id]).fetchone()
+            existing = _stored_judgment(cur, judgment.judgment_id, judgment.prompt_id)
             if existing:
                 return _judgment(existing)
-            current = cur.execute(
-                f"SELECT judgment_id FROM {_CURRENT} WHERE annotator = ? AND prompt_id = ?",
-                [judgment.annotator, judgment.prompt_id],
-            ).fetchone()
-            supersedes = current[0] if current else None
+            supersedes = _current_judgment_id(cur, judgment.annotator, judgment.prompt_id)
             created_at = utc_now()
-            cur.execute(
-                "INSERT INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            append_row(
+                cur, "judgments",
                 [judgment.judgment_id, judgment.annotator, judgment.prompt_id, judgment.kind,
                  judgment.best_candidate_id, judgment.worst_candidate_id,
                  list(judgment.ranking) if judgment.ranking is not None else None,
@@ -416,6 +473,7 @@ class LocalStore:
         """The latest adjudication of an item: the decision its pairs are built from."""
         return review_sql.latest_adjudication(self._cursor(), prompt_id)
 
+    @grouped
     def save_adjudication(self, adjudication: Adjudication, resolve_flags: Sequence[str] = (),
                           actor: str | None = None) -> Adjudication:
         """Store a reviewer's decision on an item; the note also resolves `resolve_flags`.
@@ -464,6 +522,7 @@ class LocalStore:
                                    "resolved_flags": [f.flag_id for f in resolved if f]})
         return stored
 
+    @grouped
     def save_flag(self, flag: Flag, actor: str | None = None) -> Flag:
         """Record an annotator's flag on an item (open until resolved); committed on return."""
         note = flag.note.strip()
@@ -485,6 +544,7 @@ class LocalStore:
         """Flags not resolved yet (of one item, or all), oldest first."""
         return review_sql.flags(self._cursor(), prompt_id, open_only=True)
 
+    @grouped
     def resolve_flag(self, flag_id: str, resolved_by: str, resolution: str,
                      actor: str | None = None) -> Flag:
         """Close a flag with a reviewer's note; resolving a resolved flag changes nothing."""
@@ -556,6 +616,7 @@ class LocalStore:
     def generation_done_keys(self, model: str) -> set[tuple[str, str]]:
         return generation.done_keys(self._cursor(), model)
 
+    @grouped
     def start_run(self, run: Run) -> None:
         # Outcomes are committed with their detected language: load the detector before the
         # first one arrives, so that commit is not held up (this runs where the store runs).
@@ -566,6 +627,7 @@ class LocalStore:
                 "model": run.model, "hosts": list(run.hosts), "variants": list(run.variants),
                 "planned": run.planned, "skipped": run.skipped})
 
+    @grouped
     def record_generations(self, records: Sequence[GenerationRecord]) -> None:
         """Store a batch of request outcomes and their candidates in one transaction."""
         if not records:
@@ -578,6 +640,7 @@ class LocalStore:
         with self._transaction() as cur:
             generation.insert_records(cur, records, candidate_ids, f"run:{records[0].run_id}")
 
+    @grouped
     def finish_run(self, run_id: str, status: str, actor: str) -> Run:
         with self._transaction() as cur:
             generation.finish_run(cur, run_id, status, utc_now())
@@ -598,6 +661,7 @@ class LocalStore:
         """Current judgments, pairwise labels, item labels, adjudications, flags and gold."""
         return analytics.agreement_rows(self._cursor())
 
+    @grouped
     def set_gold(self, prompt_id: str, best_candidate_id: str, worst_candidate_id: str | None,
                  note: str | None, actor: str) -> None:
         """Mark a calibration item with its expected answer (mixed into queues unmarked)."""
@@ -614,20 +678,64 @@ class LocalStore:
 
     def build_pairs(self, settings: PairSettings, actor: str,
                     universe: dict[str, list[str]]) -> PairBuild:
-        """Rebuild the pairs table from current decisions (see core/store/pairs.py)."""
-        now = utc_now()
-        build_id = "b_" + now.strftime("%Y%m%dT%H%M%S") + "_" + secrets.token_hex(3)
-        with self._transaction() as cur:
-            filled = fill_missing_languages(cur)  # rows of a store older than migration 005
-            result = pair_sql.build(cur, settings, build_id, actor, now, universe)
-            result = dataclasses.replace(result, languages_detected=filled)
-            self._append_event(cur, actor, "pairs.build", build_id, {
-                "strategy": settings.strategy, "pairs_built": result.pairs_built,
-                "kept": result.kept, "dropped": result.dropped,
-                "balanced_out": result.balanced_out,
-                "held_back": result.held_back_disputed + result.held_back_flagged})
+        """Rebuild the pairs from current decisions (see core/store/pairs.py), beside saves.
+
+        The pairs are computed from one snapshot, in a transaction of a cursor of their own,
+        and appended to `pairs` under a new build id without the write lock; only recording
+        the build (its pair_builds row and audit event, which make its rows the latest) takes
+        the lock, for milliseconds. The rows of earlier builds are deleted after that. One
+        build at a time (the build lock); a second waits for the first.
+        """
+        with self._build_lock:
+            began = time.monotonic()
+            filled = self._fill_missing_languages_if_any()
+            now = utc_now()
+            build_id = "b_" + now.strftime("%Y%m%dT%H%M%S") + "_" + secrets.token_hex(3)
+            cur = self._con.cursor()  # its own connection: its temp tables and its snapshot
+            try:
+                cur.execute("BEGIN TRANSACTION")
+                try:
+                    result = pair_sql.compute(cur, settings, build_id, now, universe)
+                    pair_sql.store_rows(cur, build_id)
+                    cur.execute("COMMIT")
+                except BaseException:
+                    rollback(cur)
+                    raise
+                result = dataclasses.replace(result, languages_detected=filled)
+                computed = time.monotonic()
+                with self._transaction() as w:
+                    locked = time.monotonic()
+                    pair_sql.record(w, result, settings, actor)
+                    self._append_event(w, actor, "pairs.build", build_id, {
+                        "strategy": settings.strategy, "pairs_built": result.pairs_built,
+                        "kept": result.kept, "dropped": result.dropped,
+                        "balanced_out": result.balanced_out,
+                        "held_back": result.held_back_disputed + result.held_back_flagged})
+                recorded = time.monotonic()
+                pair_sql.drop_other_builds(cur, build_id)
+            finally:
+                try:
+                    pair_sql.drop_temp(cur)
+                finally:
+                    cur.close()
+            self._build_timings = [*self._build_timings[-19:], {
+                "whole": time.monotonic() - began, "compute_and_store": computed - began,
+                "waiting_for_lock": locked - computed, "holding_lock": recorded - locked,
+                "dropping_old_rows": time.monotonic() - recorded}]
         return result
 
+    def _fill_missing_languages_if_any(self) -> int:
+        """Languages of rows stored before migration 005 (a store's first build after the
+        upgrade): detected and written under the write lock, before the build's snapshot."""
+        row = self._cursor().execute(
+            "SELECT EXISTS (SELECT 1 FROM prompts WHERE language_source IS NULL) "
+            "OR EXISTS (SELECT 1 FROM candidates WHERE language IS NULL)").fetchone()
+        if not (row and row[0]):
+            return 0
+        with self._transaction() as cur:
+            return fill_missing_languages(cur)
+
+    @grouped
     def save_balance_plan(self, by: str, targets: dict[str, float] | None, seed: int,
                           actor: str) -> None:
         """Record the targets every later build downsamples to (None clears the plan)."""
@@ -649,10 +757,19 @@ class LocalStore:
     # --- export ----------------------------------------------------------------------------
 
     def export_pairs(self, plan: exporting.ExportPlan, actor: str) -> exporting.ExportCounts:
-        """Build pairs from current judgments and write the split files (see exporting)."""
-        cur = self._con.cursor()
+        """Write the split files of the latest (or plan.build_id's) build (see exporting), from
+        one snapshot, without the write lock: saves and builds go on meanwhile."""
+        cur = self._con.cursor()  # its own connection: its temp tables and its snapshot
         try:
-            return exporting.write_pairs(cur, plan)
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                return exporting.write_pairs(cur, plan)
+            finally:
+                rollback(cur)  # it only read (and wrote temp tables, dropped with it)
+        except exporting.BuildReplaced as exc:
+            raise StoreError(f"export failed: {exc}",
+                             hint="another `prefer pairs` or export ran meanwhile; export again"
+                             ) from exc
         except duckdb.Error as exc:
             raise StoreError(f"export failed: {exc}") from exc
         finally:
@@ -666,10 +783,17 @@ class LocalStore:
     def quality_facts(self, stale_before: datetime,
                       guideline_version: str | None = None) -> quality.QualityFacts:
         """Facts about the kept pairs of the latest build, for `prefer report`."""
+        cur = self._con.cursor()
         try:
-            return quality.facts(self._cursor(), stale_before, guideline_version)
+            cur.execute("BEGIN TRANSACTION")  # every fact from one snapshot (one build)
+            try:
+                return quality.facts(cur, stale_before, guideline_version)
+            finally:
+                rollback(cur)
         except duckdb.Error as exc:
             raise StoreError(f"quality report failed: {exc}") from exc
+        finally:
+            cur.close()
 
     # --- for tests and tools ---------------------------------------------------------------
 

@@ -1,9 +1,15 @@
 """Pair building SQL: decisions per item, pairs per strategy, the filters, balance, the pairs table.
 
-One build replaces the `pairs` table: every pair the strategy gives, with `status` 'kept' or
-the first filter that dropped it (core.models.PAIR_FILTERS, in that order), then 'balanced_out'
-for pairs a balance plan removes. The rules in words are in core/pairs.py; the Python parts
-(similarity, near-duplicate prompts) in core/similarity.py. The caller holds the transaction.
+A build stores every pair the strategy gives, with `status` 'kept' or the first filter that
+dropped it (core.models.PAIR_FILTERS, in that order), then 'balanced_out' for pairs a balance
+plan removes. The rules in words are in core/pairs.py; the Python parts (similarity,
+near-duplicate prompts) in core/similarity.py.
+
+In three steps, so that a build never holds up a save (LocalStore.build_pairs): `compute` works
+in temp tables from whatever snapshot the caller's transaction reads (no write to a shared
+table), `store_rows` appends the new build's rows to `pairs` (invisible to readers, who read
+`latest_pairs`: the rows of the newest pair_builds row), and `record` writes that row, which
+makes them the latest; `drop_other_builds` then deletes the rows of earlier builds.
 """
 
 from __future__ import annotations
@@ -296,10 +302,14 @@ def insert_balance_plan(con: duckdb.DuckDBPyConnection, plan_id: str, actor: str
                  seed])
 
 
-def build(con: duckdb.DuckDBPyConnection, settings: PairSettings, build_id: str, actor: str,
-          now: datetime, universe: Mapping[str, list[str]]) -> PairBuild:
-    """Rebuild the pairs table; `universe` lists the values balance targets spread over (by)."""
-    _drop_temp(con)
+def compute(con: duckdb.DuckDBPyConnection, settings: PairSettings, build_id: str,
+            now: datetime, universe: Mapping[str, list[str]]) -> PairBuild:
+    """Every pair and its status, in temp tables of `con` (pb_status, ...); the counts.
+
+    Reads only: run it in a transaction, so every step sees the same snapshot. `universe` lists
+    the values balance targets spread over (by). The temp tables stay until drop_temp.
+    """
+    drop_temp(con)
     con.execute(_DECISIONS)
     con.execute(_ordered_sql(settings.strategy))
     con.execute(_AGREEMENT)
@@ -312,8 +322,6 @@ def build(con: duckdb.DuckDBPyConnection, settings: PairSettings, build_id: str,
     balanced_out = 0
     if plan is not None:
         balanced_out = apply_balance(con, plan[0], plan[1], plan[2], universe.get(plan[0], []))
-    con.execute("DELETE FROM pairs")
-    con.execute(_INSERT, [build_id])
 
     items_row = con.execute("SELECT count(*) FROM export_final").fetchone()
     held = con.execute(EXPORT_HELD_BACK).fetchone() or (0, 0)
@@ -328,7 +336,7 @@ def build(con: duckdb.DuckDBPyConnection, settings: PairSettings, build_id: str,
         "JOIN candidates c ON c.candidate_id = x.chosen_id "
         "JOIN candidates r ON r.candidate_id = x.rejected_id "
         "WHERE x.prompt_id < x.other_prompt_id ORDER BY x.n LIMIT 10").fetchall()
-    result = PairBuild(
+    return PairBuild(
         build_id=build_id, strategy=settings.strategy, built_at=now,
         items=int(items_row[0]) if items_row else 0,
         pairs_built=sum(int(v) for v in by_status.values()),
@@ -340,17 +348,31 @@ def build(con: duckdb.DuckDBPyConnection, settings: PairSettings, build_id: str,
         contradictions=tuple(Contradiction(*row) for row in sample),
         kept_by_dimension={str(k): int(v) for k, v in kept_by_dimension.items()},
     )
+
+
+def store_rows(con: duckdb.DuckDBPyConnection, build_id: str) -> None:
+    """Append the computed pairs (pb_status) to `pairs` under `build_id`: not the latest build
+    until `record` is committed, so readers go on reading the previous one meanwhile."""
+    con.execute(_INSERT, [build_id])
+
+
+def record(con: duckdb.DuckDBPyConnection, result: PairBuild, settings: PairSettings,
+           actor: str) -> None:
+    """The pair_builds row that makes `result`'s stored rows the latest build."""
     counts = {k: v for k, v in result.__dict__.items()
               if k not in ("build_id", "built_at", "contradictions", "strategy")}
     con.execute("INSERT INTO pair_builds VALUES (?, ?, ?, ?, ?, ?)",
-                [build_id, actor, now, settings.strategy,
+                [result.build_id, actor, result.built_at, settings.strategy,
                  json.dumps({"near_identical_threshold": settings.near_identical_threshold,
                              "near_duplicate_prompt_threshold":
                                  settings.near_duplicate_prompt_threshold,
                              "seed": settings.seed}),
                  json.dumps(counts)])
-    _drop_temp(con)
-    return result
+
+
+def drop_other_builds(con: duckdb.DuckDBPyConnection, build_id: str) -> None:
+    """Delete the rows of every build but `build_id` (earlier ones, and any a crash left)."""
+    con.execute("DELETE FROM pairs WHERE build_id <> ?", [build_id])
 
 
 def apply_balance(con: duckdb.DuckDBPyConnection, by: str, explicit: Mapping[str, float],
@@ -426,9 +448,11 @@ def _prompt_groups(con: duckdb.DuckDBPyConnection, threshold: float) -> None:
     con.unregister("pb_groups_view")
 
 
-def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
+def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the temp tables `compute` made on `con`."""
     for name in _TEMP_TABLES:
         con.execute(f"DROP TABLE IF EXISTS {name}")
+
 
 
 def kept_counts(con: duckdb.DuckDBPyConnection, by: str, before_balance: bool) -> dict[str, int]:
@@ -436,5 +460,5 @@ def kept_counts(con: duckdb.DuckDBPyConnection, by: str, before_balance: bool) -
     value = _BALANCE_VALUE[by]
     statuses = ["kept", "balanced_out"] if before_balance else ["kept"]
     return {str(k): int(v) for k, v in con.execute(
-        f"SELECT {value}, count(*) FROM pairs x JOIN prompts p USING (prompt_id) "
+        f"SELECT {value}, count(*) FROM latest_pairs x JOIN prompts p USING (prompt_id) "
         "WHERE list_contains(?, x.status) GROUP BY 1 ORDER BY 1", [statuses]).fetchall()}

@@ -30,7 +30,7 @@ FORMATTING_PATTERNS = {
 # regex a full scan of the (many) texts without it. No entry: always run the regex.
 _NEEDLES = {"headings": ("#",), "code": ("```", "~~~", "    ", "\t"), "tables": ("|",)}
 
-_KEPT = "(SELECT * FROM pairs WHERE status = 'kept')"
+_KEPT = "(SELECT * FROM latest_pairs WHERE status = 'kept')"
 # The variant that produced a candidate: its latest successful generation (NULL: imported).
 _VARIANTS = ("(SELECT candidate_id, arg_max(variant, finished_at) AS value FROM generations "
              "WHERE status = 'ok' AND candidate_id IS NOT NULL GROUP BY candidate_id)")
@@ -210,7 +210,7 @@ def kept_counts(con: duckdb.DuckDBPyConnection, by: str) -> dict[str, int]:
 
 def status_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Pairs of the latest build per status ('kept' or the filter that dropped them)."""
-    rows = con.execute("SELECT status, count(*) FROM pairs GROUP BY status ORDER BY status"
+    rows = con.execute("SELECT status, count(*) FROM latest_pairs GROUP BY status ORDER BY status"
                        ).fetchall()
     return {status: int(n) for status, n in rows}
 

@@ -1,5 +1,5 @@
 """Where `prefer export` spends its time: the agreement summary for the manifest, each SQL
-statement of the pair build (core/store/pairs.py `build`) and of the export
+statement of the pair build (core/store/pairs.py `compute` and `store_rows`) and of the export
 (core/store/exporting.py `write_pairs`) timed on its own, plus the Python steps (near-identical
 check, prompt groups, validation, sha256), on the export benchmark's store (run.py
 `fill_export_store`).
@@ -107,14 +107,24 @@ def _wrap(module, name: str, label: str) -> None:
 
 
 def _instrument() -> None:
-    build, write = pair_sql.build, exporting.write_pairs
+    compute, store_rows, write = pair_sql.compute, pair_sql.store_rows, exporting.write_pairs
+    build_pairs = LocalStore.build_pairs
 
-    def timed_build(cur, *args, **kwargs):
+    def timed_build_pairs(self, *args, **kwargs):
         t0 = time.perf_counter()
         try:
-            return build(TimedConnection(cur, "build"), *args, **kwargs)
+            return build_pairs(self, *args, **kwargs)
         finally:
-            _note("== pair build total (core/store/pairs.py build)", time.perf_counter() - t0)
+            _note("== pair build total (LocalStore.build_pairs)", time.perf_counter() - t0)
+            timing = self.write_stats()["builds"][-1]
+            _note("   of it holding the write lock (recording the build)", timing["holding_lock"])
+            _note("   of it deleting the previous build's rows", timing["dropping_old_rows"])
+
+    def timed_compute(cur, *args, **kwargs):
+        return compute(TimedConnection(cur, "build"), *args, **kwargs)
+
+    def timed_store_rows(cur, *args, **kwargs):
+        return store_rows(TimedConnection(cur, "build"), *args, **kwargs)
 
     def timed_write(cur, plan):
         t0 = time.perf_counter()
@@ -123,7 +133,9 @@ def _instrument() -> None:
         finally:
             _note("== write total (core/store/exporting.py write_pairs)", time.perf_counter() - t0)
 
-    pair_sql.build = timed_build
+    LocalStore.build_pairs = timed_build_pairs
+    pair_sql.compute = timed_compute
+    pair_sql.store_rows = timed_store_rows
     exporting.write_pairs = timed_write
     _wrap(pair_sql, "_near_identical", "_near_identical (fetch + normalise + similarities)")
     _wrap(pair_sql, "_prompt_groups", "_prompt_groups (fetch + near_duplicate_groups)")
