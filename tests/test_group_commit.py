@@ -380,3 +380,34 @@ def test_the_report_and_export_read_the_previous_build_while_one_runs(
     counts = store.export_pairs(plan, "t")
     assert sum(counts.pairs_by_split.values()) == first.kept
     assert build.finish().kept == first.kept
+
+
+def test_the_build_steps_give_the_same_in_a_worker_process(
+        store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large builds run the near-identical check and the prompt grouping in a child process
+    (core/store/pair_worker.py); forced here on a small store, the pairs are the same."""
+    from core.store import pair_worker
+
+    rows = item_rows(12)
+    rows += [{**row, "id": row["id"] + "-copy", "prompt": row["prompt"] + "!"} for row in rows[:4]]
+    rows[5]["candidates"][2] = rows[5]["candidates"][0] + " "  # near-identical to candidate 1
+    import_file(store, write_jsonl(tmp_path / "items.jsonl", rows), Config().project.dimensions,
+                actor="t")
+    for (prompt_id,) in store.execute_for_test("SELECT prompt_id FROM prompts"):
+        store.save_judgment(_judgment(store, "ann0", prompt_id))
+    columns = "prompt_id, chosen_id, rejected_id, status, round(similarity, 9), prompt_group"
+
+    def built() -> set[tuple]:
+        store.build_pairs(SETTINGS, "builder", UNIVERSE)
+        return set(store.execute_for_test(f"SELECT {columns} FROM latest_pairs"))
+
+    here = built()
+    monkeypatch.setattr(pair_worker, "CHILD_ROWS", 0)
+    calls: list[list[str]] = []
+    real_run = subprocess.run
+    monkeypatch.setattr(pair_worker.subprocess, "run",
+                        lambda args, **kw: calls.append(args) or real_run(args, **kw))
+    assert built() == here
+    assert [c[3] for c in calls] == ["similarity", "groups"]
+    statuses = {row[3] for row in here}
+    assert "near_identical" in statuses and len({row[5] for row in here}) < 16

@@ -65,7 +65,8 @@ def is_read(sql: str) -> bool:
 class _Batch:
     """One open transaction of the writer cursor and the members whose writes it holds."""
 
-    def __init__(self) -> None:
+    def __init__(self, gate: WriteGate) -> None:
+        self.gate = gate
         self.began = time.monotonic()
         self.members = 0
         self.done = threading.Event()
@@ -77,15 +78,22 @@ class _Batch:
         # Rows appended by its members (append_row), per table, not inserted yet: inserted
         # in one statement per table at the commit, or before a statement that names it.
         self.deferred: dict[str, list[list[Any]]] = {}
+        # Stored rows read once for several members (read_by_key): table -> key -> rows.
+        self.prefetched: dict[str, dict[Any, list[tuple]]] = {}
 
     def flush(self, cursor: duckdb.DuckDBPyConnection, sql: str | None = None) -> None:
-        """Insert the deferred rows of the tables `sql` names (all, without `sql`)."""
+        """Insert the deferred rows of the tables `sql` names (all, without `sql`): one
+        statement per table, the rows passed as one list per column (binding a list is far
+        cheaper in DuckDB than binding as many parameters: 3.4 ms for 20 judgments, 7.8 ms
+        as a VALUES list, 27 ms one by one, measured)."""
         for table in list(self.deferred):
             if sql is None or table in sql.lower():
                 rows = self.deferred.pop(table)
-                marks = "(" + ", ".join(["?"] * len(rows[0])) + ")"
-                cursor.execute(f"INSERT INTO {table} VALUES {', '.join([marks] * len(rows))}",
-                               [value for row in rows for value in row])
+                self.prefetched.pop(table, None)  # the stored rows change
+                types = self.gate.column_types(cursor, table)
+                cursor.execute(f"INSERT INTO {table} SELECT "
+                               + ", ".join(f"unnest(?::{t}[])" for t in types),
+                               [list(column) for column in zip(*rows, strict=True)])
 
 
 class TrackingCursor:
@@ -96,11 +104,12 @@ class TrackingCursor:
         self._cursor = cursor
         self.batch = batch
         self.wrote = False
-        self.item_rows: tuple[str, list[tuple]] | None = None  # a read the member keeps
 
     def execute(self, sql: str, *args: Any, **kwargs: Any) -> TrackingCursor:
         if not is_read(sql):
             self.wrote = True
+            for table in [t for t in self.batch.prefetched if t in sql.lower()]:
+                del self.batch.prefetched[table]  # it may change their rows
         if self.batch.deferred:
             self._call(self.batch.flush, self._cursor, sql)  # it may read them
         self._call(self._cursor.execute, sql, *args, **kwargs)
@@ -124,6 +133,7 @@ class TrackingCursor:
             return attribute
         if name not in _FETCHES:
             self.wrote = True  # executemany, register, sql, ...: counted as writes
+            self.batch.prefetched.clear()
             self._call(self.batch.flush, self._cursor)
         return functools.partial(self._call, attribute)
 
@@ -141,7 +151,7 @@ def append_row(cur: Any, table: str, row: list[Any]) -> None:
     inserted with the other members' rows of the table at the commit, one statement for all
     (a statement costs ~1-2 ms however small, the insert itself a fraction of that), or before
     any statement of the batch that names the table. Reads that must see it meanwhile, without
-    that insert, use read_beside_deferred and deferred_rows."""
+    that insert, use read_by_key (or read_beside_deferred) and deferred_rows."""
     if isinstance(cur, TrackingCursor):
         cur.wrote = True
         cur.batch.deferred.setdefault(table, []).append(list(row))
@@ -162,6 +172,27 @@ def read_beside_deferred(cur: Any, sql: str, params: list[Any]) -> list[tuple]:
     if isinstance(cur, TrackingCursor):
         return cur.read_beside_deferred(sql, params)
     return cur.execute(sql, params).fetchall()
+
+
+def read_by_key(cur: Any, table: str, sql: str, key_column: int, key: Any) -> list[tuple]:
+    """The stored rows of `table` whose key is `key`: `sql` selects from `table` the rows
+    whose key is any of a list parameter, the key in column `key_column`.
+
+    In a batch, the first member to ask reads them for every key announced for `table` by
+    writers waiting to join (WriteGate.announce): one statement for the batch instead of one
+    per write; the rows stay valid until the batch writes `table` (append_row's deferred rows
+    are not among them: add deferred_rows). Outside a batch, a plain read of `key`'s rows.
+    """
+    if not isinstance(cur, TrackingCursor):
+        return cur.execute(sql, [[key]]).fetchall()
+    known = cur.batch.prefetched.setdefault(table, {})
+    if key not in known:
+        keys = [key, *(k for k in cur.batch.gate.announced(table) if k not in known and k != key)]
+        for k in keys:
+            known[k] = []
+        for row in cur.read_beside_deferred(sql, [keys]):
+            known[row[key_column]].append(row)
+    return known[key]
 
 
 def insert_event(cur: Any, row: list[Any]) -> None:
@@ -191,6 +222,8 @@ class WriteGate:
         self._queue_lock = threading.Lock()
         self._queued = 0  # threads waiting for the lock
         self._batch: _Batch | None = None
+        self._announced: dict[str, dict[Any, int]] = {}  # table -> key -> writers announcing
+        self._types: dict[str, list[str]] = {}
         self.local = threading.local()  # .mode: "group" inside a grouped method
         self._held_since = 0.0
         # Counts, and seconds the lock was held (bodies and commits) and spent committing.
@@ -225,6 +258,33 @@ class WriteGate:
 
     def __exit__(self, *exc: object) -> None:
         self._release()
+
+    @contextmanager
+    def announce(self, table: str, key: Any) -> Iterator[None]:
+        """While the block runs: a write that will read `table`'s rows of `key` (read_by_key),
+        so that the batch can read them along with other members' in one statement."""
+        with self._queue_lock:
+            keys = self._announced.setdefault(table, {})
+            keys[key] = keys.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            with self._queue_lock:
+                keys[key] -= 1
+                if not keys[key]:
+                    del keys[key]
+
+    def announced(self, table: str) -> list[Any]:
+        with self._queue_lock:
+            return list(self._announced.get(table, ()))
+
+    def column_types(self, cursor: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+        """The types of `table`'s columns, in order (read once)."""
+        if table not in self._types:
+            self._types[table] = [row[0] for row in cursor.execute(
+                "SELECT data_type FROM duckdb_columns() WHERE table_name = ? "
+                "AND schema_name = 'main' ORDER BY column_index", [table]).fetchall()]
+        return self._types[table]
 
     # --- batches -------------------------------------------------------------------------
 
@@ -297,7 +357,7 @@ class WriteGate:
             batch = self._batch
             if batch is None:
                 self._writer.execute("BEGIN TRANSACTION")
-                batch = self._batch = _Batch()
+                batch = self._batch = _Batch(self)
         except BaseException:
             self._release()
             raise
@@ -335,12 +395,16 @@ class WriteGate:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def grouped(method: F) -> F:
+def grouped(method: F | None = None, *,
+            announce: Callable[..., tuple[str, Any]] | None = None) -> Any:
     """Let `method` (of an object with a WriteGate at `_write_lock`) join batches.
 
     Its writes must be one `transaction()`: when its batch is rolled back (Redo), the whole
-    method runs again, alone.
+    method runs again, alone. `announce(*args, **kwargs)` names the (table, key) whose rows
+    the method will read with read_by_key, so a batch reads them for all its members at once.
     """
+    if method is None:
+        return functools.partial(grouped, announce=announce)
 
     @functools.wraps(method)
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -349,13 +413,15 @@ def grouped(method: F) -> F:
             return method(self, *args, **kwargs)  # called from another write: its batch
         gate.local.mode = "group"
         try:
-            try:
-                return method(self, *args, **kwargs)
-            except Redo:
-                gate.stats["redone"] += 1
-                gate.local.mode = "alone"
-                return method(self, *args, **kwargs)
+            with (gate.announce(*announce(*args, **kwargs)) if announce
+                  else contextlib.nullcontext()):
+                try:
+                    return method(self, *args, **kwargs)
+                except Redo:
+                    gate.stats["redone"] += 1
+                    gate.local.mode = "alone"
+                    return method(self, *args, **kwargs)
         finally:
             gate.local.mode = None
 
-    return call  # type: ignore[return-value]
+    return call

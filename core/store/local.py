@@ -58,7 +58,7 @@ from core.store.group_commit import (
     grouped,
     insert_event,
     last_event,
-    read_beside_deferred,
+    read_by_key,
     rollback,
 )
 from core.store.languages import fill_missing_languages
@@ -75,8 +75,10 @@ _MINE = (f"(NOT {_ASSIGNING} OR EXISTS (SELECT 1 FROM assignments a WHERE a.prom
 
 def _item_judgments(cur: duckdb.DuckDBPyConnection, prompt_id: str) -> list[tuple]:
     """Every judgments row of the item (SELECT *), stored or appended earlier in the batch
-    (group_commit.append_row); through the judgments_by_prompt index, ~1 ms."""
-    rows = read_beside_deferred(cur, "SELECT * FROM judgments WHERE prompt_id = ?", [prompt_id])
+    (group_commit.append_row): through the judgments_by_prompt index, and in a batch read once
+    for every save waiting to join it (save_judgment announces its item)."""
+    rows = read_by_key(cur, "judgments", "SELECT * FROM judgments WHERE prompt_id = ANY(?)", 2,
+                       prompt_id)
     return rows + [tuple(r) for r in deferred_rows(cur, "judgments") if r[2] == prompt_id]
 
 
@@ -84,14 +86,14 @@ def _stored_judgment(cur: duckdb.DuckDBPyConnection, judgment_id: str,
                      prompt_id: str) -> tuple | None:
     """The judgments row with this id (SELECT *), if stored or appended earlier in the batch.
 
-    In a batch, only the item's rows are read (the same read _current_judgment_id needs next,
-    so one statement does for both): a save retried with its id is found there. An id stored
-    for another item would break the judgments primary key when the batch is inserted, which
-    rolls the batch back and runs each write again alone, where the id itself is looked up.
+    In a batch, only the item's rows are read (the read _current_judgment_id needs next
+    anyway): a save retried with its id is found there. An id stored for another item would
+    break the judgments primary key when the batch is inserted, which rolls the batch back
+    and runs each write again alone, where the id itself is looked up.
     """
     if isinstance(cur, TrackingCursor):
-        cur.item_rows = (prompt_id, _item_judgments(cur, prompt_id))
-        return next((row for row in cur.item_rows[1] if row[0] == judgment_id), None)
+        return next((row for row in _item_judgments(cur, prompt_id) if row[0] == judgment_id),
+                    None)
     rows = cur.execute("SELECT * FROM judgments WHERE judgment_id = ?", [judgment_id]).fetchall()
     return rows[0] if rows else None
 
@@ -106,8 +108,7 @@ def _current_judgment_id(cur: duckdb.DuckDBPyConnection, annotator: str,
     judgment is only ever superseded by a later one of the same annotator on the same item
     (save_judgment, judgment imports). tests/test_group_commit.py holds the two equal.
     """
-    cached = getattr(cur, "item_rows", None)
-    rows = cached[1] if cached and cached[0] == prompt_id else _item_judgments(cur, prompt_id)
+    rows = _item_judgments(cur, prompt_id)
     superseded = {row[12] for row in rows}
     mine = [row for row in rows if row[1] == annotator and row[0] not in superseded]
     return max(mine, key=lambda row: (row[13], row[0]))[0] if mine else None
@@ -417,7 +418,7 @@ class LocalStore:
         ).fetchall()
         return [_judgment(r) for r in rows]
 
-    @grouped
+    @grouped(announce=lambda judgment, actor=None: ("judgments", judgment.prompt_id))
     def save_judgment(self, judgment: Judgment, actor: str | None = None) -> Judgment:
         """Append a judgment; it supersedes the annotator's current one for the item.
 

@@ -21,11 +21,10 @@ from collections.abc import Mapping
 from datetime import datetime
 
 import duckdb
-import numpy as np
 
-from core import similarity
 from core.balance import quotas, resolve_targets
 from core.models import PAIR_FILTERS, Contradiction, PairBuild, PairSettings
+from core.store import pair_worker
 from core.store.adjudication import (
     _GROUPS,
     EXPORT_DECISIONS,
@@ -409,43 +408,17 @@ def apply_balance(con: duckdb.DuckDBPyConnection, by: str, explicit: Mapping[str
 
 
 def _near_identical(con: duckdb.DuckDBPyConnection, threshold: float) -> None:
-    """pb_similarity(n, similarity) for the pairs whose lengths allow the threshold."""
-    cursor = con.execute(_SIMILARITY_CANDIDATES, [max(0.0, threshold - 0.05)])
-    numbers: list[np.ndarray] = []
-    scores: list[np.ndarray] = []
-    while True:
-        # Batches keep memory flat on a million pairs (texts are fetched, not kept).
-        batch = cursor.fetchmany(50_000)
-        if not batch:
-            break
-        ns = np.fromiter((row[0] for row in batch), dtype=np.int64, count=len(batch))
-        # A candidate is in several pairs of its item (and rows come item by item): normalise
-        # each once per batch.
-        normal: dict[str, str] = {}
-        left = [normal.get(row[1]) or normal.setdefault(row[1], similarity.normalise(row[2]))
-                for row in batch]
-        right = [normal.get(row[3]) or normal.setdefault(row[3], similarity.normalise(row[4]))
-                 for row in batch]
-        numbers.append(ns)
-        scores.append(similarity.similarities(left, right))
-    table = {"n": np.concatenate(numbers) if numbers else np.zeros(0, dtype=np.int64),
-             "similarity": np.concatenate(scores) if scores else np.zeros(0, dtype=np.float64)}
-    con.register("pb_similarity_view", table)
-    con.execute("CREATE TEMP TABLE pb_similarity AS SELECT * FROM pb_similarity_view")
-    con.unregister("pb_similarity_view")
+    """pb_similarity(n, similarity) for the pairs whose lengths allow the threshold (computed
+    by core/store/pair_worker.py: in a child process for a large build)."""
+    pair_worker.run(con, "similarity", _SIMILARITY_CANDIDATES, [max(0.0, threshold - 0.05)],
+                    threshold, "pb_similarity")
 
 
 def _prompt_groups(con: duckdb.DuckDBPyConnection, threshold: float) -> None:
     """pb_groups(prompt_id, prompt_group): near-duplicate prompts share the smallest prompt id."""
-    rows = con.execute("SELECT p.prompt_id, p.prompt FROM prompts p "
-                       "SEMI JOIN pb_prompts USING (prompt_id) ORDER BY p.prompt_id").fetchall()
-    keys = [r[0] for r in rows]
-    groups = similarity.near_duplicate_groups(keys, [r[1] for r in rows], threshold)
-    table = {"prompt_id": np.array(keys, dtype=object),
-             "prompt_group": np.array(groups, dtype=object)}
-    con.register("pb_groups_view", table)
-    con.execute("CREATE TEMP TABLE pb_groups AS SELECT * FROM pb_groups_view")
-    con.unregister("pb_groups_view")
+    pair_worker.run(con, "groups", "SELECT p.prompt_id, p.prompt FROM prompts p "
+                    "SEMI JOIN pb_prompts USING (prompt_id) ORDER BY p.prompt_id", [],
+                    threshold, "pb_groups")
 
 
 def drop_temp(con: duckdb.DuckDBPyConnection) -> None:

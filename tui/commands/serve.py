@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from typing import Annotated
 
 import typer
@@ -21,6 +22,12 @@ from tui.commands.common import (
     stderr,
     stdout,
 )
+
+# One thread per connection share the interpreter: a thread back from DuckDB (the one holding
+# the write lock, say) waits up to this long for the GIL while another runs Python (JSON of the
+# next call). The default 5 ms costs saves a fifth of their throughput under load, measured in
+# tests/benchmarks/bench_saves.py (docs/benchmarks.md).
+SWITCH_INTERVAL_S = 0.001
 
 
 def _stop_on_sigterm(signum: int, frame: object) -> None:
@@ -50,6 +57,7 @@ def serve(
     proj = open_project(project)
     store = open_store(proj.database_path)
     os.chmod(proj.database_path, 0o600)
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     server = StoreServer(proj.root, store)
     try:
         server.bind(group or proj.config.server.socket_group)
