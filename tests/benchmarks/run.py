@@ -5,6 +5,7 @@ against bare RapidFuzz, generation against a bare Ollama client loop, all in the
     .venv/bin/python tests/benchmarks/run.py --rows 20000 # quick smoke run (docs untouched)
     .venv/bin/python tests/benchmarks/run.py --only export    # one benchmark only
     .venv/bin/python tests/benchmarks/run.py --only neardup   # near-duplicate throughput only
+    .venv/bin/python tests/benchmarks/run.py --only saves     # saves beside a 1M-pair build
 
 Each measured command runs in a fresh process, spawned by a small launcher process (see
 _LAUNCHER: a child spawned by this script would count this script's peak memory as its own);
@@ -46,6 +47,7 @@ from pathlib import Path
 
 import bench_agreement
 import bench_neardup
+import bench_saves
 import bench_server
 import duckdb
 from bench_generate import Sizes, bench_generate
@@ -639,7 +641,7 @@ def main() -> None:
                              "near-duplicate check (default 1,000,000); only a full run writes "
                              "docs/benchmarks.md")
     parser.add_argument("--only", choices=["import", "export", "neardup", "generate", "server",
-                                           "agreement"],
+                                           "saves", "agreement"],
                         help="run one benchmark only (a full-size run still writes its section)")
     parser.add_argument("--no-write", action="store_true",
                         help="print only, even after a full run")
@@ -693,6 +695,13 @@ def main() -> None:
                              + f"\n\nRun {started:%Y-%m-%d %H:%M} UTC on {info}; took "
                              f"{seconds:.0f} s.", "<!-- bench-server:start -->",
                              "<!-- bench-server:end -->"))
+        if args.only in (None, "saves"):
+            saves, seconds = timed("saves", bench_saves.run, max(args.rows, 20_000), None,
+                                   args.workdir)
+            sections.append(("saves", bench_saves.markdown(saves)
+                             + f"\n\nRun {started:%Y-%m-%d %H:%M} UTC on {info}; took "
+                             f"{seconds:.0f} s.", "<!-- bench-saves:start -->",
+                             "<!-- bench-saves:end -->"))
         if args.only in (None, "agreement"):
             agreed, _ = timed("agreement", bench_agreement.run,
                               25_000 if args.rows == FULL else 500)
