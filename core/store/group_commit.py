@@ -1,9 +1,11 @@
 """Group commit: the writes of concurrent callers share one DuckDB transaction, committed once.
 
-Why: a DuckDB commit writes and fsyncs the WAL, about 4-5 ms on the reference machine, and the
-store's writes are serialised (one writer at a time), so with one transaction per save 20
-annotators get at most ~200 saves a second however small each save is (a bare loop of
-BEGIN / INSERT / COMMIT measured 170-200 a second there, see docs/benchmarks.md).
+Why: a DuckDB commit writes and fsyncs the WAL (2-7 ms on the reference machine, by its
+load) and the store's writes are serialised (one writer at a time), so with one transaction
+per save 20 annotators get at most a few hundred saves a second however small each save is (a
+bare loop of BEGIN / INSERT / COMMIT from 20 threads: 130-480 a second there, by the load; see
+docs/benchmarks.md). And every DuckDB statement has a fixed cost of ~0.3-1.5 ms (planning,
+binding), which a save paid five times under the lock.
 
 How: a writer takes the write lock, runs its statements in the open transaction of the
 writer cursor (opening one if there is none) and releases the lock. If other writers are
@@ -11,6 +13,12 @@ already queued for the lock, it leaves the transaction open for them and waits; 
 a batch (nobody queued behind it, or the batch is full or old enough) commits, and only then
 is every member answered. Nothing is acknowledged before the commit that holds it, so nothing
 acknowledged is lost on kill -9. Under no contention a write commits at once, as before.
+
+Fewer statements: rows a member appends (append_row: judgments, audit events) are inserted with
+the batch's others at the commit, one statement per table; the rows a member must read first
+(read_by_key: an item's judgments) are read once for every writer announced as waiting to join
+(WriteGate.announce); the audit chain's tail is remembered within a batch. A statement of the
+batch that names a table with rows not yet inserted inserts them first, so reads see them.
 
 DuckDB has no savepoints, so one member cannot be rolled back alone. Hence:
 - a member that fails before writing anything (validation raises first, reads are free)
@@ -41,7 +49,7 @@ MAX_BATCH = 64  # members of one commit at most
 MAX_BATCH_SECONDS = 0.1  # a batch open this long is committed by the next member to finish
 
 # Statements that only read (the first keyword; anything else counts as a write).
-_READS = frozenset({"SELECT", "FROM", "VALUES", "SHOW", "DESCRIBE", "EXPLAIN", "SUMMARIZE"})
+_READS = frozenset({"SELECT", "FROM", "VALUES", "SHOW", "DESCRIBE", "SUMMARIZE"})
 _FIRST_WORD = re.compile(r"(?:\s|--[^\n]*(?:\n|$)|/\*.*?\*/|\()*([A-Za-z]*)", re.S)
 # Cursor methods that only fetch what an execute() produced.
 _FETCHES = frozenset({"fetchone", "fetchall", "fetchmany", "fetchnumpy", "fetchdf",
@@ -188,10 +196,10 @@ def read_by_key(cur: Any, table: str, sql: str, key_column: int, key: Any) -> li
     known = cur.batch.prefetched.setdefault(table, {})
     if key not in known:
         keys = [key, *(k for k in cur.batch.gate.announced(table) if k not in known and k != key)]
-        for k in keys:
-            known[k] = []
+        found: dict[Any, list[tuple]] = {k: [] for k in keys}
         for row in cur.read_beside_deferred(sql, [keys]):
-            known[row[key_column]].append(row)
+            found[row[key_column]].append(row)
+        known.update(found)
     return known[key]
 
 
