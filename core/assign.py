@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.errors import BadInputError
-from core.store import LocalStore
+from core.store import Store
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def plan_assignments(prompt_ids: Sequence[str], annotators: Sequence[str], *,
     return pairs, len(shared)
 
 
-def assign(store: LocalStore, annotators: Sequence[str], *, actor: str,
+def assign(store: Store, annotators: Sequence[str], *, actor: str,
            per_item: int | None = None, overlap: float | None = None, seed: int = 0,
            known_annotators: Sequence[str] = ()) -> AssignmentResult:
     """Assign every ready prompt nobody holds yet; record one batch and an audit event."""

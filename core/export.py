@@ -21,10 +21,9 @@ from core import export_formats as fmt
 from core.config import Config
 from core.errors import BadInputError, NothingToExportError
 from core.export_validate import ExportInvalidError, validate_file
-from core.models import ExportResult
+from core.models import ExportCounts, ExportRequest, ExportResult
 from core.pairs import build_pairs
-from core.store import LocalStore
-from core.store.exporting import ExportCounts, ExportPlan
+from core.store.api import Store
 from core.store.local import utc_now
 
 FORMATS = fmt.FORMATS
@@ -63,7 +62,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def export_dataset(store: LocalStore, config: Config, out_dir: Path, options: ExportOptions,
+def export_dataset(store: Store, config: Config, out_dir: Path, options: ExportOptions,
                    *, actor: str, project_name: str | None = None,
                    guideline_version: str | None = None,
                    agreement: dict[str, Any] | None = None) -> ExportResult:
@@ -99,15 +98,12 @@ def export_dataset(store: LocalStore, config: Config, out_dir: Path, options: Ex
         layout = fmt.layout(options.format, conversational=bool(conversational),
                             axolotl_type=options.axolotl_type,
                             llamafactory_style=options.llamafactory_style)
-        (staging / "data").mkdir()
-        plan = ExportPlan(
-            train_path=str(staging / layout.train_file),
-            validation_path=str(staging / layout.validation_file),
-            validation_fraction=fraction, seed=seed, conversational=conversational,
-            row_sql=layout.row_sql if custom else None, copy_options=layout.copy_options,
-        )
+        request = ExportRequest(layout="trl" if not custom else layout.kind,
+                                validation_fraction=fraction, seed=seed,
+                                conversational=conversational)
         build = build_pairs(store, config, actor, strategy=options.strategy)
-        counts = store.export_pairs(plan, actor)
+        counts = store.export_pairs(request, actor)
+        _copy_spooled(store, counts, staging, actor)
         total = sum(counts.pairs_by_split.values())
         if total == 0:
             held = build.held_back_disputed + build.held_back_flagged
@@ -203,6 +199,23 @@ def export_dataset(store: LocalStore, config: Config, out_dir: Path, options: Ex
 # falsy (Axolotl refuses it): such an export needs a system prompt on every prompt or on none.
 _MIXED_SYSTEM = ("Axolotl's user_defined type needs a system prompt on every prompt or on none; "
                  "some exported prompts have one and some do not")
+
+
+def _copy_spooled(store: Store, counts: ExportCounts, staging: Path, actor: str) -> None:
+    """Copy the split files the store spooled into `staging`, written by this process."""
+    try:
+        for split, spooled in counts.files.items():
+            target = staging / spooled.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("wb") as handle:
+                while chunk := store.read_export_file(counts.spool_id, split, handle.tell(),
+                                                      actor):
+                    handle.write(chunk)
+            if target.stat().st_size != spooled.size:
+                raise ExportInvalidError(spooled.name, 0, f"copied {target.stat().st_size} of "
+                                         f"{spooled.size} bytes from the store")
+    finally:
+        store.discard_export(counts.spool_id, actor)
 
 
 def _split_of(split_files: dict[str, str], name: str) -> str:

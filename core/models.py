@@ -352,3 +352,81 @@ class PairBuild:
     languages_detected: int = 0  # rows of an older store given a language during this build
     contradictions: tuple[Contradiction, ...] = ()  # a sample, for the terminal
     kept_by_dimension: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """The first bad row of a file: its line (1-based), the field and what is wrong."""
+
+    line: int
+    field: str | None
+    problem: str
+
+
+@dataclass(frozen=True)
+class QualityFacts:
+    """Everything `prefer report` reads from the store, as plain values (crosses the socket)."""
+
+    kept: int
+    statuses: dict[str, int] = field(default_factory=dict)  # pairs of the latest build by status
+    chosen_longer: int = 0
+    same_length: int = 0
+    rejected_longer: int = 0
+    ratio_quantiles: tuple[float, ...] = ()  # chosen/rejected characters at RATIO_QUANTILES
+    ratio_histogram: tuple[int, ...] = ()  # pairs per RATIO_BUCKETS
+    median_chars_chosen: float | None = None
+    median_chars_rejected: float | None = None
+    # feature -> (only chosen has it, only rejected, both, neither)
+    formatting: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
+    # (variant or None for imported, pairs where only chosen is from it, only rejected, both)
+    by_variant: tuple[tuple[str | None, int, int, int], ...] = ()
+    by_source: tuple[tuple[str | None, int, int, int], ...] = ()  # same, per candidate source
+    judged_before_cutoff: int = 0
+    stale: int = 0  # judged before the cutoff or under another guideline version (either)
+    judged_at_unknown: int = 0
+    oldest_judged_at: datetime | None = None
+    guideline_versions: dict[str | None, int] = field(default_factory=dict)
+    by_dimension: dict[str, int] = field(default_factory=dict)
+    by_language: dict[str, int] = field(default_factory=dict)
+    by_prompt_source: dict[str, int] = field(default_factory=dict)
+    # build_id, built_by, built_at, strategy, settings JSON, counts JSON (None: never built)
+    latest_build: tuple | None = None
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What to export, declared: the store builds the rows and its SQL itself from these values.
+
+    `layout` names a row layout of core/export_formats.py (LAYOUTS); nothing in a request is
+    executed, and no path travels: the store writes into its private spool and the caller
+    copies the files out (read_export_file), so files are written as the caller, where the
+    caller may write.
+    """
+
+    layout: str
+    validation_fraction: float
+    seed: int
+    conversational: bool | None  # None: conversational when any exported prompt has a system
+
+
+@dataclass(frozen=True)
+class SpoolFile:
+    """One file an export left in the store's private spool: its name in the export and size."""
+
+    name: str
+    size: int
+
+
+@dataclass
+class ExportCounts:
+    conversational: bool
+    pairs_by_split: dict[str, int] = field(default_factory=dict)
+    pairs_by_split_and_dimension: dict[str, dict[str, int]] = field(default_factory=dict)
+    # split -> dimension -> language -> pairs
+    pairs_by_split_dimension_language: dict[str, dict[str, dict[str, int]]] = field(
+        default_factory=dict)
+    prompts_by_split: dict[str, int] = field(default_factory=dict)
+    # dimension -> split -> prompts (the stratification the split holds)
+    prompts_by_dimension_and_split: dict[str, dict[str, int]] = field(default_factory=dict)
+    spool_id: str = ""  # where the files wait until the caller copies them (read_export_file)
+    files: dict[str, SpoolFile] = field(default_factory=dict)  # split -> its file in the spool

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.errors import BadInputError, ImportRowError
-from core.models import ImportCounts
-from core.store import LocalStore
-from core.store.imports import ReaderFailed, RowProblem
+from core.models import ImportCounts, RowProblem
+from core.store.api import Store
+from core.store.imports import ReaderFailed
 
 _KINDS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv",
           ".parquet": "parquet", ".pq": "parquet"}
@@ -44,7 +44,7 @@ def locate_bad_bytes(path: Path) -> tuple[int, str] | None:
     return None
 
 
-def import_file(store: LocalStore, path: Path, dimensions: list[str], *, actor: str,
+def import_file(store: Store, path: Path, *, actor: str,
                 kind: str | None = None, dry_run: bool = False) -> ImportCounts:
     """Validate `path` and store its prompts and candidates; raise ImportRowError on a bad row."""
     if not path.is_file():
@@ -52,7 +52,7 @@ def import_file(store: LocalStore, path: Path, dimensions: list[str], *, actor: 
     kind = detect_kind(path, kind)
     shown = str(path)
     try:
-        outcome = store.import_file(str(path.resolve()), kind, dimensions, dry_run=dry_run,
+        outcome = store.import_file(str(path.resolve()), kind, dry_run=dry_run,
                                     actor=actor)
     except ReaderFailed as exc:
         if kind != "parquet":

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from core.project import Project, init_project
+from core.models import Judgment
 from core.store import LocalStore, open_store
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -60,3 +61,13 @@ def item_rows(count: int, candidates: int = 3, **extra: Any) -> list[dict[str, A
              "candidates": [f"Answer {j}: {_words(i * 31 + j * 17 + 5, 3 + 2 * j)}."
                             for j in range(candidates)], **extra}
             for i in range(count)]
+
+
+def insert_judgment_row(store: LocalStore, judgment: Judgment) -> None:
+    """Store a judgment row as `prefer import-judgments` may (a ranking without best or worst,
+    a best only), which the store's own save_judgment refuses from an annotation screen."""
+    store.execute_for_test(
+        "INSERT INTO judgments VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, NULL, NULL, NULL, now())",
+        [judgment.judgment_id, judgment.annotator, judgment.prompt_id, judgment.kind,
+         judgment.best_candidate_id, judgment.worst_candidate_id, list(judgment.dimensions),
+         judgment.justification, list(judgment.shown_order)])

@@ -76,8 +76,7 @@ def _items(dimension: str, with_system: str = "some") -> list[dict[str, Any]]:
 
 def _fill(store: LocalStore, project: Project, tmp_path: Path, with_system: str = "some") -> None:
     dimension = project.config.project.dimensions[0]
-    import_file(store, write_jsonl(tmp_path / "items.jsonl", _items(dimension, with_system)),
-                project.config.project.dimensions, actor="t")
+    import_file(store, write_jsonl(tmp_path / "items.jsonl", _items(dimension, with_system)), actor="t")
     _rank_all(store, project)
 
 

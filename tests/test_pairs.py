@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from core.config import Config
 from core.export import ExportOptions, export_dataset
 from core.models import Adjudication, Judgment
 from core.pairs import build_pairs, pairs_from_judgment
@@ -31,7 +30,7 @@ GOOD = ("You can close the account online under Settings, then Account.",
 
 def _import(store: LocalStore, tmp_path: Path, rows: list[dict[str, Any]],
             name: str = "items.jsonl") -> None:
-    import_file(store, write_jsonl(tmp_path / name, rows), Config().project.dimensions,
+    import_file(store, write_jsonl(tmp_path / name, rows),
                 actor="t")
 
 

@@ -325,8 +325,7 @@ def judged(project: Project, store: LocalStore, tmp_path: Path) -> Iterator[Proj
     for i, row in enumerate(rows):
         row["dimension"] = "tone" if i % 2 else "accuracy"
         row["language"] = "en"
-    import_file(store, write_jsonl(tmp_path / "i.jsonl", rows),
-                project.config.project.dimensions, actor="t")
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", rows), actor="t")
     session = AnnotationSession(store, project.config, "alice", project.guideline_version())
     while (screen := session.next_item()) is not None:
         shown = [c.candidate_id for c in screen.shown]

@@ -140,11 +140,12 @@ def insert_adjudication(cur: duckdb.DuckDBPyConnection, adjudication: Adjudicati
                  adjudication.supersedes, adjudication.created_at])
 
 
-def candidate_ids(cur: duckdb.DuckDBPyConnection, prompt_id: str) -> list[str]:
-    """The item's candidates a reviewer sees, in stored order."""
+def candidate_ids(cur: duckdb.DuckDBPyConnection, prompt_id: str,
+                  limit: int | None = SHOWN_LIMIT) -> list[str]:
+    """The item's candidates a reviewer sees (the first `limit`, or all), in stored order."""
     return [r[0] for r in cur.execute(
         "SELECT candidate_id FROM candidates WHERE prompt_id = ? ORDER BY position LIMIT ?",
-        [prompt_id, SHOWN_LIMIT]).fetchall()]
+        [prompt_id, limit if limit is not None else 2**62]).fetchall()]
 
 
 # --- pair building ---------------------------------------------------------------------------

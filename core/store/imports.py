@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 
 import duckdb
 
 from core.language import MAX_CHARS, detect_languages
+from core.models import RowProblem
 
 KNOWN_FIELDS = ("prompt", "system", "dimension", "language", "id", "candidates", "response")
 _TEXT_FIELDS = ("prompt", "system", "dimension", "language", "id", "response")
@@ -57,15 +57,6 @@ def nfc(expr: str) -> str:
     """
     return (f"CASE WHEN regexp_matches({expr}, '[^{NFC_INERT}]') THEN nfc_normalize({expr}) "
             f"ELSE {expr} END")
-
-
-@dataclass(frozen=True)
-class RowProblem:
-    """The first bad row of a file: its line (1-based), the field and what is wrong."""
-
-    line: int
-    field: str | None
-    problem: str
 
 
 class ReaderFailed(Exception):

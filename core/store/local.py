@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import secrets
+import shutil
 import threading
 import unicodedata
 from collections.abc import Iterator, Sequence
@@ -22,33 +24,41 @@ import duckdb
 from core import language
 from core.adjudication import in_review_order, summarise
 from core.audit import GENESIS_HASH, canonical_details, event_hash
+from core.config import CONFIG_FILE, Config, load_config
 from core.errors import JudgmentError, StoreError, StoreLockedError
 from core.models import (
     Adjudication,
     Candidate,
     Disagreement,
     Event,
+    ExportCounts,
+    ExportRequest,
     Flag,
     GenerationRecord,
     ImportCounts,
     Item,
     ItemJudgment,
     Judgment,
+    JudgmentImportCounts,
     PairBuild,
     PairSettings,
     Progress,
     Prompt,
     Provenance,
+    QualityFacts,
+    RowProblem,
     Run,
     StoreStatus,
 )
 from core.store import adjudication as review_sql
-from core.store import analytics, exporting, generation, imports, quality
+from core.store import analytics, exporting, generation, imports, quality, validation
 from core.store import judgment_import as judgment_sql
 from core.store import pairs as pair_sql
 from core.store.languages import fill_missing_languages
 from core.store.migrate import migrate
 
+SPOOL_FOLDER = ".prefer-spool"  # private: exports wait here until the caller copies them out
+EXPORT_CHUNK_BYTES = 4 * 1024 * 1024
 _CURRENT = "current_judgments"  # the view of migration 006
 _READY = ("(SELECT prompt_id FROM candidates GROUP BY prompt_id HAVING count(*) >= 2)")
 _ASSIGNING = "EXISTS (SELECT 1 FROM assignments WHERE released_at IS NULL)"
@@ -75,6 +85,22 @@ class LocalStore:
         self.path = path
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        self._rules: tuple[float, validation.WriteRules] | None = None
+        self._spool = Path(path).parent / SPOOL_FOLDER
+        self._spool_owners: dict[str, str] = {}  # spool id -> the actor who exported it
+
+    def rules(self) -> validation.WriteRules:
+        """The project's write rules, from prefer.toml beside the database (re-read on change)."""
+        config_path = Path(self.path).parent / CONFIG_FILE
+        try:
+            mtime = config_path.stat().st_mtime
+        except OSError:
+            mtime = -1.0
+        if self._rules is None or self._rules[0] != mtime:
+            config = load_config(config_path) if mtime >= 0 else Config()
+            self._rules = (mtime, validation.WriteRules(
+                tuple(config.project.dimensions), config.annotation.min_justification_chars))
+        return self._rules[1]
 
     @classmethod
     def open(cls, path: Path | str, read_only: bool = False) -> LocalStore:
@@ -93,6 +119,8 @@ class LocalStore:
             raise StoreError(f"{path}: cannot open the store: {exc}") from exc
         if not read_only:
             migrate(con)
+            # Spooled exports are fetched at once; whatever a stopped process left is stale.
+            shutil.rmtree(Path(path).parent / SPOOL_FOLDER, ignore_errors=True)
         return cls(con, path)
 
     def close(self) -> None:
@@ -155,8 +183,8 @@ class LocalStore:
 
     # --- prompts and candidates ------------------------------------------------------------
 
-    def import_file(self, path: str, kind: str, dimensions: list[str], *, dry_run: bool,
-                    actor: str) -> imports.RowProblem | ImportCounts:
+    def import_file(self, path: str, kind: str, *, dry_run: bool,
+                    actor: str) -> RowProblem | ImportCounts:
         """Validate and (unless `dry_run`) store a file in one transaction.
 
         Returns the first bad row instead of storing anything when the file breaks a rule.
@@ -176,7 +204,7 @@ class LocalStore:
             else:
                 raise ValueError(f"unknown import kind {kind!r}")
             if problem is None:
-                problem = imports.first_problem(cur, dimensions)
+                problem = imports.first_problem(cur, list(self.rules().dimensions))
             if problem is not None:
                 return problem
             with self._write_lock:
@@ -201,9 +229,8 @@ class LocalStore:
         finally:
             cur.close()
 
-    def import_judgments(self, path: str, kind: str, dimensions: list[str], *,
-                         mapping: dict[str, str] | None = None, dry_run: bool = False,
-                         actor: str) -> imports.RowProblem | judgment_sql.JudgmentImportCounts:
+    def import_judgments(self, path: str, kind: str, *, mapping: dict[str, str] | None = None,
+                         dry_run: bool = False, actor: str) -> RowProblem | JudgmentImportCounts:
         """Validate and (unless `dry_run`) store judgments made elsewhere, in one transaction.
 
         Returns the first bad row instead of storing anything (see core/store/judgment_import).
@@ -219,10 +246,11 @@ class LocalStore:
             with self._write_lock:
                 cur.execute("BEGIN TRANSACTION")
                 try:
-                    planned = judgment_sql.plan(cur, source, dimensions, dry_run)
-                    if isinstance(planned, imports.RowProblem) or dry_run:
+                    planned = judgment_sql.plan(cur, source, list(self.rules().dimensions),
+                                                dry_run)
+                    if isinstance(planned, RowProblem) or dry_run:
                         cur.execute("ROLLBACK")
-                        return planned if isinstance(planned, imports.RowProblem) \
+                        return planned if isinstance(planned, RowProblem) \
                             else planned.counts
                     judgment_sql.insert(cur, planned, path, utc_now())
                     self._append_event(cur, actor, "import-judgments", path, planned.details())
@@ -359,14 +387,23 @@ class LocalStore:
     def save_judgment(self, judgment: Judgment, actor: str | None = None) -> Judgment:
         """Append a judgment; it supersedes the annotator's current one for the item.
 
-        Committed (with its audit event) before returning. Saving the same judgment_id twice
-        stores it once and returns the stored row.
+        Validated first (core/store/validation.py). The stored id is made from the annotator
+        and the client's judgment_id (its retry key): saving the same key twice stores the
+        judgment once and returns it; a key reused for a different judgment is refused.
+        Committed (with its audit event) before returning.
         """
+        stored_id = validation.record_id("j", judgment.annotator, judgment.judgment_id)
+        rules = self.rules()
         with self._transaction() as cur:
+            validation.check_judgment(judgment, review_sql.candidate_ids(cur, judgment.prompt_id,
+                                                                         limit=None), rules)
             existing = cur.execute("SELECT * FROM judgments WHERE judgment_id = ?",
-                                   [judgment.judgment_id]).fetchone()
+                                   [stored_id]).fetchone()
+            judgment = dataclasses.replace(judgment, judgment_id=stored_id)
             if existing:
-                return _judgment(existing)
+                return _same_write(_judgment(existing), judgment, "judgment", (
+                    "prompt_id", "kind", "best_candidate_id", "worst_candidate_id", "ranking",
+                    "dimensions", "justification"))
             current = cur.execute(
                 f"SELECT judgment_id FROM {_CURRENT} WHERE annotator = ? AND prompt_id = ?",
                 [judgment.annotator, judgment.prompt_id],
@@ -435,10 +472,14 @@ class LocalStore:
             raise JudgmentError("an adjudication names the best and the worst (or a ranking)")
         if best is not None and best == worst:
             raise JudgmentError("best and worst must be different responses")
+        validation.check_adjudication(adjudication)
+        adjudication = dataclasses.replace(adjudication, note=note, adjudication_id=validation.record_id(
+            "adj", adjudication.reviewer, adjudication.adjudication_id))
         with self._transaction() as cur:
             existing = review_sql.adjudication_by_id(cur, adjudication.adjudication_id)
             if existing:
-                return existing
+                return _same_write(existing, adjudication, "adjudication",
+                                   ("prompt_id", "note"))
             allowed = set(review_sql.candidate_ids(cur, adjudication.prompt_id))
             named = {best, worst, *(c for group in groups or () for c in group)} - {None}
             if not allowed or not named <= allowed:
@@ -467,14 +508,13 @@ class LocalStore:
     def save_flag(self, flag: Flag, actor: str | None = None) -> Flag:
         """Record an annotator's flag on an item (open until resolved); committed on return."""
         note = flag.note.strip()
-        if not note:
-            raise JudgmentError("a flag needs a note saying what is wrong")
+        flag = dataclasses.replace(flag, flag_id=validation.record_id("f", flag.annotator,
+                                                                      flag.flag_id), note=note)
         with self._transaction() as cur:
+            validation.check_flag(flag, review_sql.candidate_ids(cur, flag.prompt_id))
             existing = review_sql.flag_by_id(cur, flag.flag_id)
             if existing:
-                return existing
-            if not review_sql.candidate_ids(cur, flag.prompt_id):
-                raise JudgmentError(f"no item {flag.prompt_id} to flag")
+                return _same_write(existing, flag, "flag", ("prompt_id", "note"))
             stored = Flag(flag.flag_id, flag.annotator, flag.prompt_id, note, utc_now())
             review_sql.insert_flag(cur, stored, stored.created_at or utc_now())
             self._append_event(cur, actor or flag.annotator, "flag", flag.prompt_id,
@@ -488,8 +528,7 @@ class LocalStore:
     def resolve_flag(self, flag_id: str, resolved_by: str, resolution: str,
                      actor: str | None = None) -> Flag:
         """Close a flag with a reviewer's note; resolving a resolved flag changes nothing."""
-        if not resolution.strip():
-            raise JudgmentError("resolving a flag needs a note")
+        validation.check_resolution(resolution)
         with self._transaction() as cur:
             flag = self._resolve_flag(cur, flag_id, None, resolved_by, resolution.strip(), actor)
         if flag is None:
@@ -648,15 +687,48 @@ class LocalStore:
 
     # --- export ----------------------------------------------------------------------------
 
-    def export_pairs(self, plan: exporting.ExportPlan, actor: str) -> exporting.ExportCounts:
-        """Build pairs from current judgments and write the split files (see exporting)."""
+    def export_pairs(self, request: ExportRequest, actor: str) -> ExportCounts:
+        """Write the kept pairs' split files into the private spool; the caller copies them out.
+
+        The row layout and its SQL are the store's own (core/export_formats.py), chosen by name:
+        nothing in the request is executed and no path is taken from the caller.
+        """
+        spool_id = secrets.token_hex(16)
+        folder = self._spool / spool_id
+        folder.mkdir(mode=0o700, parents=True)
+        os.chmod(self._spool, 0o700)
+        self._spool_owners[spool_id] = actor
         cur = self._con.cursor()
         try:
-            return exporting.write_pairs(cur, plan)
+            return dataclasses.replace(exporting.write_pairs(cur, request, folder),
+                                       spool_id=spool_id)
         except duckdb.Error as exc:
+            self.discard_export(spool_id, actor)
             raise StoreError(f"export failed: {exc}") from exc
+        except BaseException:
+            self.discard_export(spool_id, actor)
+            raise
         finally:
             cur.close()
+
+    def _spooled(self, spool_id: str, actor: str) -> Path:
+        if self._spool_owners.get(spool_id) != actor:
+            raise JudgmentError("no such export (it was discarded, or is another caller's)")
+        return self._spool / spool_id
+
+    def read_export_file(self, spool_id: str, split: str, offset: int, actor: str) -> bytes:
+        """Up to EXPORT_CHUNK_BYTES of a spooled split file from `offset` (b"" at the end)."""
+        path = self._spooled(spool_id, actor) / split
+        if split not in exporting.SPLITS or offset < 0 or not path.is_file():
+            raise JudgmentError(f"no file for split '{split}' in this export")
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            return handle.read(EXPORT_CHUNK_BYTES)
+
+    def discard_export(self, spool_id: str, actor: str) -> None:
+        folder = self._spooled(spool_id, actor)
+        shutil.rmtree(folder, ignore_errors=True)
+        del self._spool_owners[spool_id]
 
     def record_export(self, actor: str, out_dir: str, details: dict[str, Any]) -> Event:
         return self.append_event(actor, "export", out_dir, details)
@@ -664,7 +736,7 @@ class LocalStore:
     # --- quality report ----------------------------------------------------------------------
 
     def quality_facts(self, stale_before: datetime,
-                      guideline_version: str | None = None) -> quality.QualityFacts:
+                      guideline_version: str | None = None) -> QualityFacts:
         """Facts about the kept pairs of the latest build, for `prefer report`."""
         try:
             return quality.facts(self._cursor(), stale_before, guideline_version)
@@ -689,3 +761,11 @@ def _judgment(row: tuple) -> Judgment:
         guideline_version=guideline_version, seconds_spent=seconds_spent,
         supersedes=supersedes, created_at=created_at,
     )
+
+
+def _same_write(stored: Any, sent: Any, what: str, fields: tuple[str, ...]) -> Any:
+    """The stored record when `sent` repeats it (a client retrying), else a refusal."""
+    if any(getattr(stored, name) != getattr(sent, name) for name in fields):
+        raise JudgmentError(f"this {what} id was already used for a different {what}",
+                            hint="send the new one with a new id")
+    return stored

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from core.errors import PreferError
 from core.project import Project, open_project
-from core.store import LocalStore, connect_store
+from core.store import Store, connect_store
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -84,7 +84,7 @@ def os_user() -> str:
 
 @contextmanager
 def project_store(project_dir: Path | None, act_as: str | None = None
-                  ) -> Iterator[tuple[Project, LocalStore]]:
+                  ) -> Iterator[tuple[Project, Store]]:
     """The project and its store: through `prefer serve` when it runs, else the file itself."""
     project = open_project(project_dir)
     store = connect_store(project.root, act_as=act_as)

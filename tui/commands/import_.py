@@ -48,10 +48,9 @@ def import_(
       prefer import export.parquet --json
     ```
     """
-    with project_store(project) as (proj, store), \
+    with project_store(project) as (_proj, store), \
             stderr.status(f"Reading {file} …", spinner="dots"):
-        counts = import_file(store, file, proj.config.project.dimensions, actor=os_user(),
-                             kind=format, dry_run=dry_run)
+        counts = import_file(store, file, actor=os_user(), kind=format, dry_run=dry_run)
     if json_output:
         stdout.print_json(json.dumps(asdict(counts)))
         return

@@ -61,9 +61,9 @@ def import_judgments(
       prefer import-judgments pairs.parquet --dry-run --json
     ```
     """
-    with project_store(project) as (proj, store), \
+    with project_store(project) as (_proj, store), \
             stderr.status(f"Reading {file} …", spinner="dots"):
-        counts = import_judgments_file(store, file, proj.config.project.dimensions,
+        counts = import_judgments_file(store, file,
                                        actor=os_user(), mapping=map_, kind=format,
                                        dry_run=dry_run)
     if json_output:

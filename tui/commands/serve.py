@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 from typing import Annotated
@@ -48,6 +49,8 @@ def serve(
     ```
     """
     proj = open_project(project)
+    # Failures a client sees only by id are logged here with their details.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s prefer serve: %(message)s")
     store = open_store(proj.database_path)
     os.chmod(proj.database_path, 0o600)
     server = StoreServer(proj.root, store)
