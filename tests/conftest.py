@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from core.project import Project, init_project
 from core.models import Judgment
+from core.project import Project, init_project
 from core.store import LocalStore, open_store
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -9,12 +9,10 @@ import subprocess
 import sys
 import typing
 
-
 import pytest
 
 from core.server import authorize
-from core.store import LocalStore, RemoteStore, Store, connect_store
-from core.store import codec
+from core.store import LocalStore, RemoteStore, Store, codec, connect_store
 from core.store.api import OPERATIONS, reference_table, wire_types
 from tests.conftest import REPO_ROOT
 
