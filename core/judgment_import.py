@@ -12,7 +12,7 @@ from pathlib import Path
 
 from core.errors import BadInputError, ImportRowError
 from core.models import JudgmentImportCounts, RowProblem
-from core.sources import detect_kind, locate_bad_bytes
+from core.sources import detect_kind, locate_bad_bytes, upload
 from core.store.api import Store
 from core.store.imports import ReaderFailed
 from core.store.judgment_import import KNOWN_FIELDS
@@ -50,7 +50,7 @@ def import_judgments(store: Store, path: Path, *, actor: str,
                      dry_run: bool = False) -> JudgmentImportCounts:
     """Validate `path` and store its labels; raise ImportRowError on the first bad row.
 
-    `store` is a LocalStore or a RemoteStore (the server reads the file, as for `prefer import`).
+    The file is read here and sent to the store (see core.sources.upload).
     """
     fields = parse_map(mapping)
     if not path.is_file():
@@ -58,8 +58,8 @@ def import_judgments(store: Store, path: Path, *, actor: str,
     kind = detect_kind(path, kind)
     shown = str(path)
     try:
-        outcome = store.import_judgments(str(path.resolve()), kind, mapping=fields,
-                                         dry_run=dry_run, actor=actor)
+        outcome = store.import_judgments(upload(store, path, actor), str(path.resolve()), kind,
+                                         mapping=fields, dry_run=dry_run, actor=actor)
     except ReaderFailed as exc:
         if kind != "parquet":
             located = locate_bad_bytes(path)

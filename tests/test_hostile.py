@@ -267,6 +267,11 @@ def test_nothing_executable_crosses_the_wire(deployment: Deployment) -> None:
     for user in (d.alice, d.rita):
         for attack in attacks:
             assert "error" in d.run(user, attack)
+    # no operation takes a path on the server: an import names an upload of the caller's own
+    shadow = subprocess.run([sys.executable, "-c", CLIENT, str(d.socket),
+                             "return store.import_file('/etc/shadow', 'x', 'csv', dry_run=True, "
+                             "actor='x')", "null"], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert json.loads(shadow.stdout)["error"] == "JudgmentError"
     # even an admin (root is one) only names a layout
     ok = subprocess.run([sys.executable, "-c", CLIENT, str(d.socket), attacks[2], "null"],
                         capture_output=True, text=True, cwd=REPO_ROOT)

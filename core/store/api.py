@@ -249,16 +249,22 @@ class Store(Protocol):
         """Mark a calibration item with its expected answer."""
         ...
 
-    @operation(ADMIN, actor="actor", writes=True)
-    def import_file(self, path: str, kind: str, *, dry_run: bool,
-                    actor: str) -> RowProblem | ImportCounts:
-        """Validate and store prompts and candidates from a file the store can read."""
+    @operation(ADMIN, actor="actor")
+    def upload(self, upload_id: str, data: bytes, actor: str) -> int:
+        """Append a chunk of a file to import to the caller's upload; its size so far."""
         ...
 
     @operation(ADMIN, actor="actor", writes=True)
-    def import_judgments(self, path: str, kind: str, *, mapping: dict[str, str] | None = None,
-                         dry_run: bool = False, actor: str) -> RowProblem | JudgmentImportCounts:
-        """Validate and store judgments made elsewhere."""
+    def import_file(self, upload_id: str, name: str, kind: str, *, dry_run: bool,
+                    actor: str) -> RowProblem | ImportCounts:
+        """Validate and store the prompts and candidates of an uploaded file."""
+        ...
+
+    @operation(ADMIN, actor="actor", writes=True)
+    def import_judgments(self, upload_id: str, name: str, kind: str, *,
+                         mapping: dict[str, str] | None = None, dry_run: bool = False,
+                         actor: str) -> RowProblem | JudgmentImportCounts:
+        """Validate and store the judgments (made elsewhere) of an uploaded file."""
         ...
 
     @operation(ADMIN)

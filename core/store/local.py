@@ -183,8 +183,46 @@ class LocalStore:
 
     # --- prompts and candidates ------------------------------------------------------------
 
-    def import_file(self, path: str, kind: str, *, dry_run: bool,
+    # --- uploads: files the caller sends, so the store never opens a caller's path -----------
+
+    def upload(self, upload_id: str, data: bytes, actor: str) -> int:
+        """Append `data` to the caller's upload `upload_id` (created empty, 0600, on first use);
+        return its size so far. An import consumes it."""
+        if len(data) > EXPORT_CHUNK_BYTES * 2:
+            raise JudgmentError(f"an upload chunk is at most {EXPORT_CHUNK_BYTES * 2} bytes")
+        path = self._upload_path(upload_id, actor)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(descriptor, "ab") as handle:
+            handle.write(data)
+            return handle.tell()
+
+    def _upload_path(self, upload_id: str, actor: str) -> Path:
+        return self._spool / ("up_" + validation.record_id("u", actor, upload_id))
+
+    @contextmanager
+    def _uploaded(self, upload_id: str, name: str, actor: str) -> Iterator[str]:
+        """The path of an upload for the duration of an import; deleted afterwards. Reader
+        errors name the caller's file, not the spool."""
+        path = self._upload_path(upload_id, actor)
+        if not path.is_file():
+            raise JudgmentError("no such upload (send the file with upload first)")
+        try:
+            yield str(path)
+        except imports.ReaderFailed as exc:
+            raise imports.ReaderFailed(str(exc).replace(str(path), name), exc.line) from None
+        finally:
+            path.unlink(missing_ok=True)
+
+    def import_file(self, upload_id: str, name: str, kind: str, *, dry_run: bool,
                     actor: str) -> RowProblem | ImportCounts:
+        """Validate and (unless `dry_run`) store an uploaded file of prompts in one transaction;
+        `name` (the caller's path) is recorded as its source."""
+        with self._uploaded(upload_id, name, actor) as path:
+            return self._import_prompts(path, name, kind, dry_run=dry_run, actor=actor)
+
+    def _import_prompts(self, path: str, name: str, kind: str, *, dry_run: bool,
+                        actor: str) -> RowProblem | ImportCounts:
         """Validate and (unless `dry_run`) store a file in one transaction.
 
         Returns the first bad row instead of storing anything when the file breaks a rule.
@@ -216,8 +254,8 @@ class LocalStore:
                     if dry_run:
                         cur.execute("ROLLBACK")
                         return counts
-                    imports.insert_planned(cur, path, utc_now())
-                    self._append_event(cur, actor, "import", path, {
+                    imports.insert_planned(cur, name, utc_now())
+                    self._append_event(cur, actor, "import", name, {
                         "rows": rows, "new_prompts": new, "new_candidates": new_cands,
                         "prompts_in_file": in_file, "candidates_in_file": cands,
                     })
@@ -229,8 +267,17 @@ class LocalStore:
         finally:
             cur.close()
 
-    def import_judgments(self, path: str, kind: str, *, mapping: dict[str, str] | None = None,
-                         dry_run: bool = False, actor: str) -> RowProblem | JudgmentImportCounts:
+    def import_judgments(self, upload_id: str, name: str, kind: str, *,
+                         mapping: dict[str, str] | None = None, dry_run: bool = False,
+                         actor: str) -> RowProblem | JudgmentImportCounts:
+        """Validate and (unless `dry_run`) store an uploaded file of judgments made elsewhere."""
+        with self._uploaded(upload_id, name, actor) as path:
+            return self._import_judgments(path, name, kind, mapping=mapping, dry_run=dry_run,
+                                          actor=actor)
+
+    def _import_judgments(self, path: str, name: str, kind: str, *,
+                          mapping: dict[str, str] | None, dry_run: bool,
+                          actor: str) -> RowProblem | JudgmentImportCounts:
         """Validate and (unless `dry_run`) store judgments made elsewhere, in one transaction.
 
         Returns the first bad row instead of storing anything (see core/store/judgment_import).
@@ -252,8 +299,8 @@ class LocalStore:
                         cur.execute("ROLLBACK")
                         return planned if isinstance(planned, RowProblem) \
                             else planned.counts
-                    judgment_sql.insert(cur, planned, path, utc_now())
-                    self._append_event(cur, actor, "import-judgments", path, planned.details())
+                    judgment_sql.insert(cur, planned, name, utc_now())
+                    self._append_event(cur, actor, "import-judgments", name, planned.details())
                     cur.execute("COMMIT")
                 except BaseException:
                     cur.execute("ROLLBACK")
