@@ -13,7 +13,7 @@ from typing import Any
 
 from core.errors import BadInputError, ImportRowError
 from core.models import JudgmentImportCounts
-from core.sources import detect_kind, locate_bad_bytes
+from core.sources import detect_kind, locate_bad_bytes, require_regular_file
 from core.store.imports import ReaderFailed, RowProblem
 from core.store.judgment_import import KNOWN_FIELDS
 
@@ -53,8 +53,7 @@ def import_judgments(store: Any, path: Path, dimensions: list[str], *, actor: st
     `store` is a LocalStore or a RemoteStore (the server reads the file, as for `prefer import`).
     """
     fields = parse_map(mapping)
-    if not path.is_file():
-        raise BadInputError(f"{path}: no such file")
+    require_regular_file(path)
     kind = detect_kind(path, kind)
     shown = str(path)
     try:
