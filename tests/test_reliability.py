@@ -3,15 +3,25 @@ terminal-safe names and texts, validated annotator names, files that are files."
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
+import duckdb
 import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
+from core.annotation import AnnotationSession
+from core.models import GenerationRecord
 from core.project import Project
+from core.sources import import_file
+from core.store import open_store
+from core.store.local import candidate_id_for, utc_now
+from core.text import WHITESPACE_CLASS, strip_text, stripped_sql
 from tests.conftest import item_rows, write_jsonl
 from tui.cli import app
 
@@ -73,3 +83,157 @@ def test_a_symlink_to_a_regular_file_imports(project: Project, tmp_path: Path) -
     link.symlink_to(target)
     result = _invoke("import", str(link), "-p", str(project.root))
     assert result.exit_code == 0, result.output
+
+
+# --- 1. whitespace at the ends of texts is handled once, at import --------------------------------
+
+PAD = " \u00a0\t\n\u3000\r\n"  # spaces, NBSP, tab, newlines, an ideographic space
+
+
+def _padded_rows(count: int) -> list[dict[str, Any]]:
+    """item_rows with every prompt, system prompt and response padded at both ends."""
+    rows = []
+    for row in item_rows(count):
+        rows.append({"prompt": PAD + row["prompt"] + PAD,
+                     "system": PAD + "You are the bank's assistant." + PAD,
+                     "candidates": [PAD + c + PAD for c in row["candidates"][:2]],
+                     "response": row["candidates"][2] + PAD})
+    return rows
+
+
+def _write(rows: list[dict[str, Any]], path: Path) -> Path:
+    """`rows` as JSONL, CSV (candidates as a JSON list) or Parquet, by the suffix of `path`."""
+    if path.suffix == ".jsonl":
+        return write_jsonl(path, rows)
+    if path.suffix == ".csv":
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows({**r, "candidates": json.dumps(r["candidates"])} for r in rows)
+        return path
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (prompt VARCHAR, system VARCHAR, candidates VARCHAR[], "
+                "response VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?, ?, ?, ?)",
+                    [[r["prompt"], r["system"], r["candidates"], r["response"]] for r in rows])
+    con.execute(f"COPY t TO '{path}' (FORMAT PARQUET)")
+    con.close()
+    return path
+
+
+def _rank_everything(project: Project) -> None:
+    with open_store(project.database_path) as store:
+        session = AnnotationSession(store, project.config, "alice", "g")
+        while session.next_item() is not None:
+            session.press(1)
+            session.press(2)
+            session.save("The best is accurate; the worst is not.")
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+def test_padded_texts_import_stripped_and_export(project: Project, tmp_path: Path,
+                                                 suffix: str) -> None:
+    root = str(project.root)
+    padded = _write(_padded_rows(8), tmp_path / f"padded{suffix}")
+    result = _invoke("import", str(padded), "-p", root)
+    assert result.exit_code == 0, result.output
+    with open_store(project.database_path) as store:
+        texts = [t for row in store.execute_for_test(
+            "SELECT prompt, system FROM prompts UNION ALL SELECT text, NULL FROM candidates")
+            for t in row if t is not None]
+    assert len(texts) == 8 * 2 + 8 * 3
+    assert all(t == t.strip() and t for t in texts)
+    # The ids are those of the stored (stripped) texts: the same rows unpadded add nothing.
+    clean = [{"prompt": r["prompt"].strip(), "system": r["system"].strip(),
+              "candidates": [c.strip() for c in r["candidates"]],
+              "response": r["response"].strip()} for r in _padded_rows(8)]
+    again = _invoke("import", str(_write(clean, tmp_path / f"clean{suffix}")), "-p", root,
+                    "--json")
+    assert again.exit_code == 0, again.output
+    counts = json.loads(again.output)
+    assert (counts["new_prompts"], counts["new_candidates"]) == (0, 0)
+
+    _rank_everything(project)
+    for flags in (["--standard"], []):
+        out = tmp_path / f"out{suffix}{len(flags)}"
+        result = _invoke("export", "--format", "trl", *flags, "--out", str(out), "-p", root)
+        assert result.exit_code == 0, result.output
+        rows = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+        assert rows
+        if flags:
+            assert all(r["prompt"] == r["prompt"].strip() for r in rows)
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    ({"prompt": "\n\t\u3000 \r\n"}, "field 'prompt': is empty"),
+    ({"prompt": "Q?", "candidates": ["An answer.", "\n\n"]},
+     "field 'candidates': item 2 is empty"),
+    ({"prompt": "Q?", "response": "\u2028\t"}, "field 'response': is empty"),
+])
+def test_a_text_of_whitespace_only_is_still_refused(project: Project, tmp_path: Path,
+                                                    row: dict[str, Any], message: str) -> None:
+    path = write_jsonl(tmp_path / "blank.jsonl", [row])
+    result = _invoke("import", str(path), "-p", str(project.root))
+    assert result.exit_code == 2, result.output
+    assert f"{path}:1: {message}" in result.output
+
+
+def test_a_system_prompt_of_whitespace_only_is_no_system_prompt(project: Project,
+                                                                 tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "sys.jsonl", [{"prompt": "Q?", "system": "\n \t",
+                                                 "candidates": ["One.", "Two."]}])
+    assert _invoke("import", str(path), "-p", str(project.root)).exit_code == 0
+    with open_store(project.database_path) as store:
+        assert store.execute_for_test("SELECT system FROM prompts") == [(None,)]
+
+
+def test_import_judgments_strips_texts_with_the_ids_of_prefer_import(project: Project,
+                                                                     tmp_path: Path) -> None:
+    root = str(project.root)
+    labels = write_jsonl(tmp_path / "labels.jsonl", [
+        {"annotator": "lena", "prompt": PAD + "Can I close my account online?" + PAD,
+         "system": "\n", "candidates": ["Yes, under Settings." + PAD, PAD + "Only in a branch."],
+         "best": "Only in a branch.\n", "worst": 1}])
+    result = _invoke("import-judgments", str(labels), "-p", root)
+    assert result.exit_code == 0, result.output
+    same = write_jsonl(tmp_path / "same.jsonl", [
+        {"prompt": "Can I close my account online?",
+         "candidates": ["Yes, under Settings.", "Only in a branch."]}])
+    result = _invoke("import", str(same), "-p", root, "--json")
+    assert result.exit_code == 0, result.output
+    counts = json.loads(result.output)
+    assert (counts["new_prompts"], counts["new_candidates"]) == (0, 0)
+    with open_store(project.database_path) as store:
+        best = store.execute_for_test(
+            "SELECT c.text FROM judgments j JOIN candidates c "
+            "ON c.candidate_id = j.best_candidate_id")
+    assert best == [("Only in a branch.",)]
+
+
+def test_generated_texts_are_stored_stripped(project: Project, tmp_path: Path) -> None:
+    with open_store(project.database_path) as store:
+        import_file(store, write_jsonl(tmp_path / "one.jsonl", [{"id": "x1", "prompt": "Q?"}]),
+                    project.config.project.dimensions, actor="t")
+        now = utc_now()
+        store.record_generations([GenerationRecord(
+            generation_id="g1", run_id="r1", prompt_id="x1", variant="v", model="m",
+            model_digest=None, host=None, status="ok", error=None, attempts=1,
+            text="\n\nGenerated answer.  \n", system=None, options="{}", done_reason="stop",
+            truncated=False, prompt_eval_count=1, eval_count=1, total_duration_ns=1,
+            load_duration_ns=1, prompt_eval_duration_ns=1, eval_duration_ns=1, latency_s=0.1,
+            started_at=now, finished_at=now)])
+        stored = store.execute_for_test("SELECT candidate_id, text FROM candidates")
+    assert stored == [(candidate_id_for("x1", "Generated answer."), "Generated answer.")]
+
+
+def test_the_sql_whitespace_class_is_str_isspace_on_every_code_point() -> None:
+    con = duckdb.connect()
+    found = {row[0] for row in con.execute(
+        "WITH s AS (SELECT cp, chr(cp::INTEGER) AS x FROM range(0, 1114112) t(cp) "
+        "WHERE cp NOT BETWEEN 55296 AND 57343) "
+        f"SELECT cp FROM s WHERE regexp_full_match(x, '{WHITESPACE_CLASS}')").fetchall()}
+    assert found == {cp for cp in range(0x110000) if chr(cp).isspace()}
+    samples = ["", " ", "a", " a ", PAD + "x y" + PAD, "\u200bzero width\u200b", PAD, "é\u0301 "]
+    got = [r[0] for r in con.execute(f"SELECT {stripped_sql('s')} FROM unnest(?) t(s)",
+                                     [samples]).fetchall()]
+    assert got == [strip_text(s) for s in samples]
