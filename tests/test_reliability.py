@@ -16,6 +16,8 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from core.annotation import AnnotationSession
+from core.errors import PreferError
+from core.export import ExportOptions, export_dataset
 from core.models import GenerationRecord
 from core.project import Project
 from core.sources import import_file
@@ -237,3 +239,130 @@ def test_the_sql_whitespace_class_is_str_isspace_on_every_code_point() -> None:
     got = [r[0] for r in con.execute(f"SELECT {stripped_sql('s')} FROM unnest(?) t(s)",
                                      [samples]).fetchall()]
     assert got == [strip_text(s) for s in samples]
+
+
+# --- 2. an export never clobbers a folder, and a failed one leaves nothing -------------------------
+
+
+@pytest.fixture
+def ranked(project: Project, tmp_path: Path) -> Project:
+    """A project whose every item is ranked, ready to export."""
+    path = write_jsonl(tmp_path / "items.jsonl", item_rows(12))
+    assert _invoke("import", str(path), "-p", str(project.root)).exit_code == 0
+    _rank_everything(project)
+    return project
+
+
+def _one_line_error(result: Result, *expected: str) -> None:
+    """Exit 2 with `error: ...` (and maybe a hint) naming `expected`, and no traceback."""
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    lines = result.output.splitlines()
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1, result.output
+    assert all(text in errors[0] for text in expected), result.output
+    assert "Traceback" not in result.output
+    assert all(line.startswith(("error: ", "hint: ")) for line in lines), result.output
+
+
+def test_export_refuses_a_folder_that_holds_anything(ranked: Project, tmp_path: Path) -> None:
+    root = str(ranked.root)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".keep").write_text("mine\n")
+    _one_line_error(_invoke("export", "--out", str(out), "-p", root), str(out), "not empty")
+    assert sorted(p.name for p in out.iterdir()) == [".keep"]
+    result = _invoke("export", "--out", str(out), "-p", root, "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert (out / "train.jsonl").exists() and (out / ".keep").read_text() == "mine\n"
+
+
+def test_a_second_export_into_the_same_folder_needs_overwrite(ranked: Project,
+                                                              tmp_path: Path) -> None:
+    root = str(ranked.root)
+    out = tmp_path / "out"
+    assert _invoke("export", "--out", str(out), "-p", root).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    result = _invoke("export", "--format", "jsonl", "--out", str(out), "-p", root)
+    _one_line_error(result, str(out), "not empty")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    result = _invoke("export", "--format", "jsonl", "--out", str(out), "-p", root, "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert (out / "manifest.json").read_bytes() != before["manifest.json"]
+
+
+def test_export_into_an_empty_folder_needs_no_flag(ranked: Project, tmp_path: Path) -> None:
+    out = tmp_path / "empty"
+    out.mkdir()
+    result = _invoke("export", "--out", str(out), "-p", str(ranked.root))
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("where", ["/proc/self/x", "/proc/self/x/y", "file/sub", "file"])
+def test_export_to_a_path_that_cannot_be_a_folder(ranked: Project, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  where: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("file").write_text("in the way\n")
+    _one_line_error(_invoke("export", "--out", where, "-p", str(ranked.root)), where)
+    assert Path("file").read_text() == "in the way\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["file", "items.jsonl", "alignment"])
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_export_into_a_folder_without_write_permission(ranked: Project, tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    try:
+        _one_line_error(_invoke("export", "--out", str(locked / "out"), "-p",
+                                str(ranked.root)), str(locked / "out"))
+    finally:
+        locked.chmod(0o755)
+
+
+def test_a_failed_export_leaves_nothing_behind(project: Project, tmp_path: Path) -> None:
+    # Nothing ranked: the export fails (exit 1) after it has made its folders.
+    created = tmp_path / "new" / "deeper" / "out"
+    result = _invoke("export", "--out", str(created), "-p", str(project.root))
+    assert result.exit_code == 1, result.output
+    assert not (tmp_path / "new").exists()
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    result = _invoke("export", "--out", str(existing), "-p", str(project.root))
+    assert result.exit_code == 1, result.output
+    assert existing.is_dir() and list(existing.iterdir()) == []
+
+
+def test_an_export_failing_while_it_writes_removes_its_folder(ranked: Project, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    import core.export
+
+    def broken(path: Path, *args: object) -> None:
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(core.export, "validate_file", broken)
+    out = tmp_path / "out"
+    with open_store(ranked.database_path) as store, \
+            pytest.raises(PreferError, match="No space left on device"):
+        export_dataset(store, ranked.config, out, ExportOptions(), actor="t")
+    assert not out.exists()
+    out.mkdir()
+    with open_store(ranked.database_path) as store, pytest.raises(PreferError):
+        export_dataset(store, ranked.config, out, ExportOptions(), actor="t")
+    assert list(out.iterdir()) == []  # no .prefer-export-PID left
+
+
+def test_report_html_refuses_an_existing_file(ranked: Project, tmp_path: Path) -> None:
+    root = str(ranked.root)
+    page = tmp_path / "report.html"
+    page.write_text("earlier\n")
+    _one_line_error(_invoke("report", "--html", str(page), "-p", root), str(page), "exists")
+    assert page.read_text() == "earlier\n"
+    result = _invoke("report", "--html", str(page), "-p", root, "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert page.read_text().startswith("<!doctype html>")
+    _one_line_error(_invoke("report", "--html", "/proc/self/x/report.html", "-p", root),
+                    "/proc/self/x/report.html")
+    _one_line_error(_invoke("report", "--html", str(tmp_path), "-p", root), str(tmp_path))
