@@ -16,6 +16,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from core.annotation import AnnotationSession
+from core.config import annotator_name_problem
 from core.errors import PreferError
 from core.export import ExportOptions, export_dataset
 from core.models import GenerationRecord
@@ -366,3 +367,100 @@ def test_report_html_refuses_an_existing_file(ranked: Project, tmp_path: Path) -
     _one_line_error(_invoke("report", "--html", "/proc/self/x/report.html", "-p", root),
                     "/proc/self/x/report.html")
     _one_line_error(_invoke("report", "--html", str(tmp_path), "-p", root), str(tmp_path))
+
+
+# --- 4. annotator names are OS user names -----------------------------------------------------------
+
+
+def _list_annotators(project: Project, *lines: str) -> None:
+    config = project.root / "prefer.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("[annotators]\n", "[annotators]\n" + "".join(
+        f"{line}\n" for line in lines)), encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", ["alice", "dr.weber", "rater_7", "x-1", "A" * 64])
+def test_valid_annotator_names(name: str) -> None:
+    assert annotator_name_problem(name) is None
+
+
+@pytest.mark.parametrize("name", ["", "ali ce", "Jürgen", "a@b.org", "A" * 65, "ali\u202ece",
+                                  "x\x1b[31m", "tab\t", "bob\n"])
+def test_invalid_annotator_names(name: str) -> None:
+    problem = annotator_name_problem(name)
+    assert problem is not None and "1 to 64 ASCII letters, digits" in problem
+
+
+def test_config_refuses_an_invalid_annotator_name(project: Project) -> None:
+    _list_annotators(project, 'alice = "annotator"', '"ali ce" = "reviewer"')
+    result = _invoke("status", "-p", str(project.root))
+    _one_line_error(result, f"{project.root / 'prefer.toml'}: key 'annotators.ali ce': "
+                            "'ali ce' is not a valid annotator name")
+
+
+def test_import_judgments_refuses_an_invalid_annotator(project: Project, tmp_path: Path) -> None:
+    labels = write_jsonl(tmp_path / "labels.jsonl", [
+        {"annotator": "lena", "prompt": "Q?", "candidates": ["One.", "Two."], "best": 1},
+        {"annotator": "rater 7", "prompt": "Q?", "candidates": ["One.", "Two."], "best": 2}])
+    result = _invoke("import-judgments", str(labels), "-p", str(project.root))
+    _one_line_error(result, f"{labels}:2: field 'annotator': 'rater 7' is not a valid annotator "
+                            "name")
+    with open_store(project.database_path) as store:
+        assert store.execute_for_test("SELECT count(*) FROM judgments") == [(0,)]
+
+
+def test_assign_and_annotate_refuse_an_invalid_name(project: Project, tmp_path: Path) -> None:
+    root = str(project.root)
+    assert _invoke("import", str(write_jsonl(tmp_path / "i.jsonl", item_rows(4))),
+                   "-p", root).exit_code == 0
+    _one_line_error(_invoke("assign", "--annotators", "alice,bo b", "-p", root),
+                    "--annotators: 'bo b' is not a valid annotator name")
+    _one_line_error(_invoke("annotate", "--as", "x;rm", "-p", root),
+                    "--as: 'x;rm' is not a valid annotator name")
+
+
+# --- 5. assign and unassign refuse names nobody knows -------------------------------------------------
+
+
+@pytest.fixture
+def staffed(project: Project, tmp_path: Path) -> Project:
+    """Six items and [annotators] listing alice, bob and carol."""
+    path = write_jsonl(tmp_path / "items.jsonl", item_rows(6))
+    assert _invoke("import", str(path), "-p", str(project.root)).exit_code == 0
+    _list_annotators(project, 'alice = "annotator"', 'bob = "annotator"', 'carol = "reviewer"')
+    return project
+
+
+def test_assign_refuses_a_name_not_listed_with_a_suggestion(staffed: Project) -> None:
+    root = str(staffed.root)
+    result = _invoke("assign", "--annotators", "alcie,bob", "-p", root)
+    _one_line_error(result, "unknown annotator 'alcie' (did you mean 'alice'?)",
+                    "lists alice, bob, carol")
+    result = _invoke("assign", "--annotators", "zed", "-p", root)
+    _one_line_error(result, "unknown annotator 'zed';")
+    with open_store(staffed.database_path) as store:
+        assert store.assignment_loads() == {}
+    assert _invoke("assign", "--annotators", "alice,bob", "-p", root).exit_code == 0
+
+
+def test_unassign_refuses_a_name_nobody_knows(staffed: Project) -> None:
+    root = str(staffed.root)
+    assert _invoke("assign", "--annotators", "alice,bob", "-p", root).exit_code == 0
+    result = _invoke("assign", "--unassign", "nobody", "-p", root)
+    _one_line_error(result, "--unassign: unknown annotator 'nobody'", "alice, bob, carol")
+    result = _invoke("assign", "--unassign", "bbo", "-p", root)
+    _one_line_error(result, "(did you mean 'bob'?)")
+    result = _invoke("assign", "--unassign", "bob", "-p", root)
+    assert result.exit_code == 0 and "Freed 3 open items of bob" in result.output
+    result = _invoke("assign", "--unassign", "carol", "-p", root)  # listed, holds nothing
+    assert result.exit_code == 0 and "Freed 0 open items of carol" in result.output
+
+
+def test_unassign_knows_names_from_the_store(project: Project, tmp_path: Path) -> None:
+    root = str(project.root)
+    assert _invoke("import", str(write_jsonl(tmp_path / "i.jsonl", item_rows(4))),
+                   "-p", root).exit_code == 0
+    assert _invoke("assign", "--annotators", "dana", "-p", root).exit_code == 0
+    result = _invoke("assign", "--unassign", "dana", "-p", root)
+    assert result.exit_code == 0 and "Freed 4 open items of dana" in result.output
+    _one_line_error(_invoke("assign", "--unassign", "erin", "-p", root), "'erin'")

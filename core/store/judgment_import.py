@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from core.config import annotator_name_problem
 from core.errors import BadInputError
 from core.models import JudgmentImportCounts
 from core.store.imports import ReaderFailed, RowProblem
@@ -287,6 +288,9 @@ def _check_row(kind: str, line: int, values: dict[str, Any], dimensions: list[st
     annotator = trim(annotator)
     if not annotator:
         raise _Bad("annotator", "is empty")
+    problem = annotator_name_problem(annotator)
+    if problem:
+        raise _Bad("annotator", problem)
 
     prompt_id = _id_text(values, "prompt_id")
     prompt = _text(values, "prompt")
