@@ -3,7 +3,9 @@ seeded train/validation split grouped by prompt, side files for the trainer, a m
 
 Files are written into a hidden folder inside the target and moved into place only when all
 of them are complete, so a crash never leaves a half-written export behind. Every file is checked by
-core/export_validate.py before it is moved: a broken rule moves nothing.
+core/export_validate.py before it is moved: a broken rule moves nothing. The target must be a new
+or empty folder unless the caller allows overwriting; a failed export removes the hidden folder,
+and the target too when the export created it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 from core import __version__
 from core import export_formats as fmt
 from core.config import Config
-from core.errors import BadInputError, NothingToExportError
+from core.errors import BadInputError, NothingToExportError, PreferError
 from core.export_validate import ExportInvalidError, validate_file
 from core.models import ExportCounts, ExportRequest, ExportResult
 from core.pairs import build_pairs
@@ -62,11 +64,55 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def check_out_dir(out_dir: Path, overwrite: bool = False) -> None:
+    """Raise BadInputError unless an export may write into `out_dir`: a folder that does not
+    exist yet, an empty one, or (with `overwrite`) one that holds files. Nothing is created."""
+    try:
+        if not (out_dir.exists() or out_dir.is_symlink()):
+            return
+        if not out_dir.is_dir():
+            raise BadInputError(f"{out_dir}: exists and is not a folder",
+                                hint="give a folder for --out")
+        if not overwrite and any(os.scandir(out_dir)):
+            raise BadInputError(f"{out_dir}: the folder is not empty",
+                                hint="choose a new or empty folder, or pass --overwrite to "
+                                     "replace the files an export writes there")
+    except OSError as exc:
+        raise BadInputError(f"{out_dir}: cannot use it as the export folder "
+                            f"({exc.strerror or exc})") from None
+
+
+def _create_out_dir(out_dir: Path) -> Path | None:
+    """Create `out_dir` and its missing parents; the topmost folder created, None if it existed.
+
+    An error is a BadInputError naming the folder (a file in the way, no permission, a
+    read-only or virtual file system such as /proc)."""
+    missing = [p for p in (out_dir, *out_dir.parents) if not (p.exists() or p.is_symlink())]
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _remove_created(missing[-1] if missing else None)
+        raise BadInputError(f"{out_dir}: cannot create the folder ({exc.strerror or exc})",
+                            hint="give --out a folder you can write to") from None
+    return missing[-1] if missing else None
+
+
+def _remove_created(created: Path | None) -> None:
+    """Remove a folder a failed export created (everything in it is the export's own)."""
+    if created is not None:
+        shutil.rmtree(created, ignore_errors=True)
+
+
 def export_dataset(store: Store, config: Config, out_dir: Path, options: ExportOptions,
                    *, actor: str, project_name: str | None = None,
                    guideline_version: str | None = None,
-                   agreement: dict[str, Any] | None = None) -> ExportResult:
-    """Write the split files, side files and manifest.json into `out_dir`; record an audit event."""
+                   agreement: dict[str, Any] | None = None,
+                   overwrite: bool = False) -> ExportResult:
+    """Write the split files, side files and manifest.json into `out_dir`; record an audit event.
+
+    `out_dir` must be new or empty unless `overwrite` (then the files the export writes replace
+    those of the same names, and other files stay). On failure nothing is left behind: no
+    hidden staging folder, and no `out_dir` when this call created it."""
     if options.format not in FORMATS:
         raise BadInputError(f"unknown export format '{options.format}'",
                             hint=f"choose one of: {', '.join(FORMATS)}")
@@ -86,12 +132,16 @@ def export_dataset(store: Store, config: Config, out_dir: Path, options: ExportO
         conversational = True
 
     out_dir = out_dir.expanduser()
-    if out_dir.exists() and not out_dir.is_dir():
-        raise BadInputError(f"{out_dir}: exists and is not a folder")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out_dir, overwrite)
+    created = _create_out_dir(out_dir)
     staging = out_dir / f".prefer-export-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+    except OSError as exc:
+        _remove_created(created)
+        raise BadInputError(f"{out_dir}: cannot write into the folder ({exc.strerror or exc})",
+                            hint="give --out a folder you can write to") from None
     try:
         # TRL keeps its automatic choice (conversational when any prompt has a system prompt).
         custom = options.format != "trl"
@@ -178,6 +228,13 @@ def export_dataset(store: Store, config: Config, out_dir: Path, options: ExportO
         for name in (*written, MANIFEST_FILE):
             (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging / name, out_dir / name)
+    except OSError as exc:
+        _remove_created(created)
+        raise PreferError(f"{exc.filename or out_dir}: cannot write the export "
+                          f"({exc.strerror or exc})") from None
+    except BaseException:
+        _remove_created(created)
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

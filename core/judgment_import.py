@@ -12,7 +12,7 @@ from pathlib import Path
 
 from core.errors import BadInputError, ImportRowError
 from core.models import JudgmentImportCounts, RowProblem
-from core.sources import detect_kind, locate_bad_bytes, upload
+from core.sources import detect_kind, locate_bad_bytes, require_regular_file, upload
 from core.store.api import Store
 from core.store.imports import ReaderFailed
 from core.store.judgment_import import KNOWN_FIELDS
@@ -53,8 +53,7 @@ def import_judgments(store: Store, path: Path, *, actor: str,
     The file is read here and sent to the store (see core.sources.upload).
     """
     fields = parse_map(mapping)
-    if not path.is_file():
-        raise BadInputError(f"{path}: no such file")
+    require_regular_file(path)
     kind = detect_kind(path, kind)
     shown = str(path)
     try:

@@ -6,7 +6,9 @@ A file is all or nothing: the first bad row stops the import and nothing from it
 
 from __future__ import annotations
 
+import os
 import secrets
+import stat
 from pathlib import Path
 
 from core.errors import BadInputError, ImportRowError
@@ -33,6 +35,26 @@ def detect_kind(path: Path, explicit: str | None = None) -> str:
             hint="name it .jsonl, .csv or .parquet, or pass --format",
         )
     return kind
+
+
+def require_regular_file(path: Path) -> None:
+    """Raise BadInputError unless `path` names a regular file this process can read.
+
+    Only the file's metadata is looked at: a FIFO, a folder or a device is refused without
+    being opened (opening a FIFO blocks until someone writes to it).
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise BadInputError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot read it ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise BadInputError(f"{path}: not a regular file",
+                            hint="give a .jsonl, .csv or .parquet file (not a folder, a pipe "
+                                 "or a device)")
+    if not os.access(path, os.R_OK):
+        raise BadInputError(f"{path}: cannot read it (permission denied)")
 
 
 def locate_bad_bytes(path: Path) -> tuple[int, str] | None:
@@ -64,8 +86,7 @@ def upload(store: Store, path: Path, actor: str) -> str:
 def import_file(store: Store, path: Path, *, actor: str,
                 kind: str | None = None, dry_run: bool = False) -> ImportCounts:
     """Validate `path` and store its prompts and candidates; raise ImportRowError on a bad row."""
-    if not path.is_file():
-        raise BadInputError(f"{path}: no such file")
+    require_regular_file(path)
     kind = detect_kind(path, kind)
     shown = str(path)
     try:

@@ -247,8 +247,8 @@ def test_cli_export(project: Project, store: LocalStore, tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     assert "train.jsonl" in result.output and "val.jsonl" in result.output
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "train.jsonl", "val.jsonl"]
-    bad = CliRunner().invoke(app, ["export", "--format", "csv", "--out", str(out), "-p",
-                                   str(project.root)])
+    bad = CliRunner().invoke(app, ["export", "--format", "csv", "--out", str(tmp_path / "csv"),
+                                   "-p", str(project.root)])
     assert bad.exit_code == 2 and "unknown export format 'csv'" in bad.output
 
 

@@ -13,6 +13,7 @@ import duckdb
 
 from core.language import MAX_CHARS, detect_languages
 from core.models import RowProblem
+from core.text import stripped_sql
 
 KNOWN_FIELDS = ("prompt", "system", "dimension", "language", "id", "candidates", "response")
 _TEXT_FIELDS = ("prompt", "system", "dimension", "language", "id", "response")
@@ -57,6 +58,19 @@ def nfc(expr: str) -> str:
     """
     return (f"CASE WHEN regexp_matches({expr}, '[^{NFC_INERT}]') THEN nfc_normalize({expr}) "
             f"ELSE {expr} END")
+
+
+# Texts are stored without whitespace at their ends (core.text). They are stripped as they are
+# staged, so every rule after (is it empty? the same prompt? the same candidate?) and every
+# content-derived id sees the text as it will be stored.
+_STRIPPED_FIELDS = ("prompt", "system", "response")
+
+
+def _stored_texts(relation: str) -> str:
+    """SQL: the staged columns of `relation`, its texts and candidates stripped at both ends."""
+    texts = ", ".join(f"{stripped_sql(f'{n}_value')} AS {n}_value" for n in _STRIPPED_FIELDS)
+    return (f"SELECT * REPLACE ({texts}, list_transform(candidates_value, "
+            f"lambda c: {stripped_sql('c')}) AS candidates_value) FROM {relation}")
 
 
 class ReaderFailed(Exception):
@@ -119,17 +133,20 @@ def stage_jsonl(con: duckdb.DuckDBPyConnection, path: str) -> RowProblem | None:
                        CASE WHEN json_problem IS NULL THEN list_filter(json_keys(raw),
                             lambda k: NOT list_contains(?, k)) END AS ignored_keys
                 FROM checked
+            ),
+            fields AS (
+                SELECT line, {text_columns},
+                       coalesce({cand_kind}, 'missing') AS candidates_type,
+                       CASE WHEN json_type({cand}) = 'ARRAY'
+                            THEN list_position(list_transform(json_type({cand}, '$[*]'),
+                                                              lambda t: t <> 'VARCHAR'), true) END
+                         AS candidates_bad_item,
+                       CASE WHEN json_type({cand}) = 'ARRAY'
+                            THEN json_extract_string({cand}, '$[*]') END AS candidates_value,
+                       json_problem, ignored_keys
+                FROM parsed
             )
-            SELECT line, {text_columns},
-                   coalesce({cand_kind}, 'missing') AS candidates_type,
-                   CASE WHEN json_type({cand}) = 'ARRAY'
-                        THEN list_position(list_transform(json_type({cand}, '$[*]'),
-                                                          lambda t: t <> 'VARCHAR'), true) END
-                     AS candidates_bad_item,
-                   CASE WHEN json_type({cand}) = 'ARRAY'
-                        THEN json_extract_string({cand}, '$[*]') END AS candidates_value,
-                   json_problem, ignored_keys
-            FROM parsed
+            {_stored_texts("fields")}
             """,
             [path, list(_JSON_PATHS), list(KNOWN_FIELDS)],
         )
@@ -241,8 +258,8 @@ def stage_csv(con: duckdb.DuckDBPyConnection, path: str) -> tuple[RowProblem | N
                 "NULL::VARCHAR[] AS candidates_value")
     guarded = ("(SELECT *, CASE WHEN json_valid(candidates) THEN candidates END AS cand_json "
                "FROM import_raw)" if "candidates" in columns else "import_raw")
-    con.execute(f"CREATE TEMP TABLE import_fields AS SELECT line, {text_columns}, {cand} "
-                f"FROM {guarded}")
+    con.execute("CREATE TEMP TABLE import_fields AS "
+                + _stored_texts(f"(SELECT line, {text_columns}, {cand} FROM {guarded})"))
     con.execute("DROP TABLE import_raw")
     ignored = sorted(c for c in columns if c not in KNOWN_FIELDS)
     return None, ignored
@@ -282,8 +299,8 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, path: str
         cand = ("'missing' AS candidates_type, NULL::INTEGER AS candidates_bad_item, "
                 "NULL::VARCHAR[] AS candidates_value")
     try:
-        con.execute(f"CREATE TEMP TABLE import_fields AS SELECT file_row_number + 1 AS line, "
-                    f"{text_columns}, {cand} FROM {reader}", [path])
+        con.execute("CREATE TEMP TABLE import_fields AS " + _stored_texts(
+            f"(SELECT file_row_number + 1 AS line, {text_columns}, {cand} FROM {reader})"), [path])
     except duckdb.Error as exc:
         raise _reader_error(exc) from exc
     ignored = sorted(c for c in columns if c not in KNOWN_FIELDS)
@@ -338,7 +355,8 @@ def first_problem(con: duckdb.DuckDBPyConnection, dimensions: list[str]) -> RowP
     return RowProblem(row[0], field_name, problem)
 
 
-# From the stored (NFC) texts, so the same prompt gets the same id however it was encoded.
+# From the stored texts (stripped, NFC), so the same prompt gets the same id however it was
+# encoded or padded.
 _PROMPT_ID = ("coalesce(nullif(trim(id_value), ''), 'p_' || left(sha256(coalesce(system, '') "
               "|| chr(31) || prompt), 16))")
 
@@ -352,7 +370,7 @@ def _conflicting_ids(con: duckdb.DuckDBPyConnection) -> RowProblem | None:
         CREATE TEMP TABLE import_rows AS
         WITH normalised AS (
             SELECT line, id_value, {nfc('prompt_value')} AS prompt,
-                   nullif(trim({nfc('system_value')}), '') AS system,
+                   nullif({nfc('system_value')}, '') AS system,
                    nullif(trim(dimension_value), '') AS dimension,
                    nullif(trim(language_value), '') AS language,
                    list_transform(list_concat(coalesce(candidates_value, []),

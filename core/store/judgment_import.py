@@ -33,9 +33,11 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from core.config import annotator_name_problem
 from core.errors import BadInputError
 from core.models import JudgmentImportCounts
 from core.store.imports import ReaderFailed, RowProblem
+from core.text import stored_text
 
 KNOWN_FIELDS = ("annotator", "prompt_id", "prompt", "system", "id", "candidates", "best", "worst",
                 "ranking", "first", "second", "winner", "justification", "dimension")
@@ -270,7 +272,7 @@ class _Row:
     annotator: str
     prompt_id: str
     by_id: bool                       # named by prompt_id (else by prompt text)
-    prompt: str | None                # by text: the prompt and (trimmed) system
+    prompt: str | None                # by text: the prompt and system, as stored
     system: str | None
     listed: list[str] | None          # the row's `candidates` entries
     form: int                         # index into LABEL_FORMS
@@ -286,6 +288,9 @@ def _check_row(kind: str, line: int, values: dict[str, Any], dimensions: list[st
     annotator = trim(annotator)
     if not annotator:
         raise _Bad("annotator", "is empty")
+    problem = annotator_name_problem(annotator)
+    if problem:
+        raise _Bad("annotator", problem)
 
     prompt_id = _id_text(values, "prompt_id")
     prompt = _text(values, "prompt")
@@ -303,9 +308,10 @@ def _check_row(kind: str, line: int, values: dict[str, Any], dimensions: list[st
         raise _Bad("prompt", "missing (give prompt and candidates, or the prompt_id of a "
                              "stored item)")
     else:
-        if not trim(prompt):
+        prompt = stored_text(prompt)
+        if not prompt:
             raise _Bad("prompt", "is empty")
-        system = trim(system) if system is not None else None
+        system = stored_text(system) if system is not None else None
         system = system or None
         prompt_id = prompt_id_for(prompt, system, given_id)
 
@@ -318,6 +324,7 @@ def _check_row(kind: str, line: int, values: dict[str, Any], dimensions: list[st
             if not isinstance(entry, str):
                 raise _Bad("candidates", f"item {number} is not a string (got a "
                                          f"{_type_word(entry)})")
+        listed = [stored_text(entry) for entry in listed]
 
     present = [i for i, names in enumerate(LABEL_FORMS) if any(n in values for n in names)]
     if not present:
@@ -474,7 +481,8 @@ class _Resolver:
     def __call__(self, value: Any, name: str, where: str = "") -> str:
         listed = self.row.listed_ids if self.row.listed is not None else None
         if isinstance(value, str):
-            found = value if value in self.item else self.by_text.get(value)
+            found = value if value in self.item else (
+                self.by_text.get(value) or self.by_text.get(stored_text(value)))
             if found is None and _DIGITS.fullmatch(value.strip()) and listed is not None:
                 return self._number(int(value.strip()), name, where, listed)
             if found is None:

@@ -656,8 +656,9 @@ class LocalStore:
         """Store a batch of request outcomes and their candidates in one transaction."""
         if not records:
             return
-        # Stored in NFC like imported texts; the content-derived id is that of the stored text.
-        records = [dataclasses.replace(r, text=unicodedata.normalize("NFC", r.text))
+        # Stored stripped and in NFC like imported texts (core.text); the content-derived id is
+        # that of the stored text.
+        records = [dataclasses.replace(r, text=unicodedata.normalize("NFC", r.text.strip()))
                    if r.text else r for r in records]
         candidate_ids = [candidate_id_for(r.prompt_id, r.text)
                          if r.status == "ok" and r.text else None for r in records]

@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from core.config import annotator_name_problem
 from core.errors import JudgmentError
 from core.models import Adjudication, Flag, Judgment
 
@@ -32,7 +33,6 @@ MAX_SECONDS_SPENT = 24 * 3600.0
 MAX_GUIDELINE_VERSION_CHARS = 128
 
 CLIENT_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
-NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,9 @@ def record_id(prefix: str, owner: str, client_key: str) -> str:
 
 
 def check_name(value: str, field: str) -> None:
-    if not NAME.fullmatch(value):
-        raise JudgmentError(f"{field}: a name is 1-{MAX_NAME_CHARS} letters, digits, '.', '_' "
-                            "or '-'")
+    problem = annotator_name_problem(value)
+    if problem:
+        raise JudgmentError(f"{field}: {problem}")
 
 
 def _check_text(value: str | None, field: str, limit: int) -> None:

@@ -23,8 +23,7 @@ from tui.commands.common import (
 
 @reports_errors
 def import_(
-    file: Annotated[Path, typer.Argument(help="A .jsonl, .csv or .parquet file.",
-                                         dir_okay=False)],
+    file: Annotated[Path, typer.Argument(help="A .jsonl, .csv or .parquet file.")],
     project: ProjectOption = None,
     format: Annotated[str | None, typer.Option("--format", help="jsonl, csv or parquet "
                                                "(default: from the extension).")] = None,

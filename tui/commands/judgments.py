@@ -23,8 +23,7 @@ from tui.commands.common import (
 
 @reports_errors
 def import_judgments(
-    file: Annotated[Path, typer.Argument(help="A .jsonl, .csv or .parquet file of labels.",
-                                         dir_okay=False)],
+    file: Annotated[Path, typer.Argument(help="A .jsonl, .csv or .parquet file of labels.")],
     project: ProjectOption = None,
     map_: Annotated[str | None, typer.Option(
         "--map", help="Rename the file's fields first: old=new,old2=new2 "

@@ -180,12 +180,43 @@ def _print(report: QualityReport) -> None:
     _warnings(warnings)
 
 
+def _check_html(html: Path, overwrite: bool) -> None:
+    """Refuse an --html path before the report is computed: a folder, an existing file (unless
+    `overwrite`), or a file whose folder does not exist."""
+    try:
+        exists, folder = html.exists(), html.absolute().parent
+        if html.is_dir():
+            raise BadInputError(f"--html {html}: is a folder; give a file name")
+        if exists and not overwrite:
+            raise BadInputError(f"--html {html}: the file exists",
+                                hint="pass --overwrite to replace it, or give another file name")
+        if not exists and not folder.is_dir():
+            raise BadInputError(f"--html {html}: cannot write it (no folder {folder})")
+    except OSError as exc:
+        raise BadInputError(f"--html {html}: cannot write it ({exc.strerror or exc})") from None
+
+
+def _write_html(html: Path, page: str, overwrite: bool) -> None:
+    """Write the page; never replace a file that appeared meanwhile unless `overwrite`."""
+    try:
+        with html.open("w" if overwrite else "x", encoding="utf-8") as handle:
+            handle.write(page)
+    except FileExistsError:
+        raise BadInputError(f"--html {html}: the file exists",
+                            hint="pass --overwrite to replace it, or give another file name"
+                            ) from None
+    except OSError as exc:
+        raise BadInputError(f"--html {html}: cannot write it ({exc.strerror or exc})") from None
+
+
 @reports_errors
 def report(
     project: ProjectOption = None,
     html: Annotated[Path | None, typer.Option(
         "--html", help="Also write the report as one self-contained HTML page (charts, no "
-                       "network) to this file.", dir_okay=False)] = None,
+                       "network) to this file (a new one, unless --overwrite).")] = None,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace the --html file when it exists.")] = False,
     strategy: StrategyOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -203,20 +234,18 @@ def report(
     ```
       prefer report -p ./alignment
       prefer report --html report.html
+      prefer report --html report.html --overwrite
       prefer report --strategy best-vs-worst --json > report.json
     ```
     """
-    if html is not None and html.exists() and html.is_dir():
-        raise BadInputError(f"--html {html}: is a folder; give a file name")
+    if html is not None:
+        _check_html(html, overwrite)
     with project_store(project) as (proj, store), \
             stderr.status("Building pairs and checking them …", spinner="dots"):
         result = quality_report(store, proj, os_user(), strategy=strategy)
     written = None
     if html is not None:
-        try:
-            html.write_text(render_html(result), encoding="utf-8")
-        except OSError as exc:
-            raise BadInputError(f"--html {html}: cannot write it ({exc.strerror})") from None
+        _write_html(html, render_html(result), overwrite)
         written = html.resolve()
     if json_output:
         data = report_to_dict(result)

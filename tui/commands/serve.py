@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from core.assign import assign as assign_prompts
+from core.assign import unassign as unassign_annotator
 from core.project import open_project
 from core.server import StoreServer
 from core.store import open_store
@@ -97,7 +98,8 @@ def assign(
     """
     with project_store(project) as (proj, store):
         if unassign:
-            freed = store.release_open_assignments(unassign, os_user())
+            freed = unassign_annotator(store, unassign, actor=os_user(),
+                                       known_annotators=list(proj.config.annotators))
             stdout.print(f"Freed {freed} open items of {unassign}; `prefer assign` hands them "
                          "to others.")
             return
