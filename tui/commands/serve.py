@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 from typing import Annotated
 
@@ -48,8 +47,7 @@ def serve(
     ```
     """
     proj = open_project(project)
-    store = open_store(proj.database_path)
-    os.chmod(proj.database_path, 0o600)
+    store = open_store(proj.database_path)  # makes prefer.duckdb, its WAL and spill files 0600
     server = StoreServer(proj.root, store)
     try:
         server.bind(group or proj.config.server.socket_group)
