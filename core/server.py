@@ -329,7 +329,7 @@ class StoreServer:
                     f"a prefer server already serves {self.project_root}",
                     hint=f"its socket is {self.socket_path}")
             self.socket_path.unlink()  # left behind by a server that was killed
-        old_umask = os.umask(0o117)
+        old_umask = os.umask(0o177)
         try:
             server = _SocketServer(str(self.socket_path), _Handler)
         finally:

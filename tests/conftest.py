@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,20 @@ SAMPLE_PROMPTS = REPO_ROOT / "sample_data" / "prompts.jsonl"
 def _no_project_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests never touch a user's real project.
     monkeypatch.delenv("PREFER_PROJECT", raising=False)
+
+
+_RUN_UMASK = os.umask(0o077)
+os.umask(_RUN_UMASK)
+
+
+@pytest.fixture(autouse=True)
+def _umask_restored() -> Iterator[None]:
+    # Opening a store makes the process umask private for good (core/store/private.py), module
+    # fixtures included; each test starts from the umask the run started with, so files it makes
+    # for other OS users keep the modes it expects.
+    os.umask(_RUN_UMASK)
+    yield
+    os.umask(_RUN_UMASK)
 
 
 @pytest.fixture

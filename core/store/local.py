@@ -56,6 +56,7 @@ from core.store import judgment_import as judgment_sql
 from core.store import pairs as pair_sql
 from core.store.languages import fill_missing_languages
 from core.store.migrate import migrate
+from core.store.private import make_private
 
 SPOOL_FOLDER = ".prefer-spool"  # private: exports wait here until the caller copies them out
 EXPORT_CHUNK_BYTES = 4 * 1024 * 1024
@@ -104,7 +105,13 @@ class LocalStore:
 
     @classmethod
     def open(cls, path: Path | str, read_only: bool = False) -> LocalStore:
+        """Open the DuckDB file, creating and migrating it unless `read_only`.
+
+        From here on the process umask is private and the store's files are the owner's alone
+        (core/store/private.py): the database, its WAL and spill files are 0600, folders 0700.
+        """
         path = str(path)
+        make_private(path)
         try:
             con = duckdb.connect(path, read_only=read_only)
         except duckdb.IOException as exc:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 from typing import Annotated
 
@@ -52,8 +51,7 @@ def serve(
     proj = open_project(project)
     # Failures a client sees only by id are logged here with their details.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s prefer serve: %(message)s")
-    store = open_store(proj.database_path)
-    os.chmod(proj.database_path, 0o600)
+    store = open_store(proj.database_path)  # makes prefer.duckdb, its WAL and spill files 0600
     server = StoreServer(proj.root, store)
     try:
         server.bind(group or proj.config.server.socket_group)
