@@ -13,6 +13,8 @@ from typing import Any
 import duckdb
 import pytest
 from click.testing import Result
+from textual.pilot import Pilot
+from textual.widgets import Static
 from typer.testing import CliRunner
 
 from core.annotation import AnnotationSession
@@ -24,9 +26,10 @@ from core.project import Project
 from core.sources import import_file
 from core.store import open_store
 from core.store.local import candidate_id_for, utc_now
-from core.text import WHITESPACE_CLASS, strip_text, stripped_sql
+from core.text import WHITESPACE_CLASS, printable, strip_text, stripped_sql
 from tests.conftest import item_rows, write_jsonl
 from tui.cli import app
+from tui.widgets.candidate import CandidateCard
 
 runner = CliRunner()
 
@@ -463,3 +466,142 @@ def test_unassign_knows_names_from_the_store(project: Project, tmp_path: Path) -
     result = _invoke("assign", "--unassign", "dana", "-p", root)
     assert result.exit_code == 0 and "Freed 4 open items of dana" in result.output
     _one_line_error(_invoke("assign", "--unassign", "erin", "-p", root), "'erin'")
+
+
+# --- 3. names and texts reach the terminal as text ----------------------------------------------------
+
+EVIL = "ali\u202ece\x1b[31m"          # a bidi override and an ANSI colour
+MARKUP = "[bold]bob[/bold]"           # rich markup in a name
+HOSTILE_ID = "q\x1b]0;pwned\x07"      # an OSC sequence that retitles the terminal
+HOSTILE_PROMPT = "\x1b[2JWipe the screen?\nSecond line [red]red[/red] \u2066isolate\u2069"
+
+
+def _raw_controls(text: str) -> list[str]:
+    """Characters a terminal would act on, other than the newlines between output lines."""
+    return [c for c in text if (ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) < 0xA0
+            or c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"]
+
+
+def test_printable_escapes_controls_and_bidi() -> None:
+    assert printable(EVIL) == "ali\\u202ece\\x1b[31m"
+    assert printable("a\nb\tc\r\x00\x7f\x85\u200f\u061c") == \
+        "a\\nb\\tc\\r\\x00\\x7f\\x85\\u200f\\u061c"
+    assert printable("line 1\r\n\tline 2\x1b", multiline=True) == "line 1\n\tline 2\\x1b"
+    assert printable("Grüße, 世界 😀 [b]x[/b] \\x1b") == "Grüße, 世界 😀 [b]x[/b] \\x1b"
+    every_control = "".join(chr(c) for c in [*range(0x20), *range(0x7F, 0xA0)]) + \
+        "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+    assert not _raw_controls(printable(every_control))
+    assert not _raw_controls(printable(every_control, multiline=True).replace("\t", ""))
+
+
+@pytest.fixture
+def hostile(project: Project, tmp_path: Path) -> Project:
+    """A store from before names were checked: hostile annotator names, ids, texts and source
+    file name; two annotators who disagree on the hostile item and agree on the others."""
+    rows = item_rows(4)
+    rows[0]["id"] = HOSTILE_ID
+    rows[0]["prompt"] = HOSTILE_PROMPT
+    rows[0]["candidates"][0] = "Candidate one\x1b[5m blinks.\n\tIndented [b]markup[/b]."
+    with open_store(project.database_path) as store:
+        import_file(store, write_jsonl(tmp_path / "hostile\x1b[31m.jsonl", rows), actor="t")
+        for stand_in, name in (("evil", EVIL), ("markup", MARKUP)):
+            session = AnnotationSession(store, project.config, stand_in, "g")
+            while (screenful := session.next_item()) is not None:
+                labels = {c.candidate_id: n for n, c in enumerate(screenful.shown, 1)}
+                best, worst = sorted(labels)[:2]  # the same two for both annotators
+                if name == MARKUP and screenful.item.prompt.prompt_id == HOSTILE_ID:
+                    best, worst = worst, best
+                session.press(labels[best])
+                session.press(labels[worst])
+                session.save("A justification \x1b[31m long enough to save.")
+            # today's store refuses such names: write them as an older store holds them
+            for table in ("judgments", "events"):
+                column = "annotator" if table == "judgments" else "actor"
+                store.execute_for_test(f"UPDATE {table} SET {column} = ? WHERE {column} = ?",
+                                       [name, stand_in])
+    return project
+
+
+@pytest.mark.parametrize("command", [["status"], ["agreement", "--resamples", "100"],
+                                     ["disagreements"], ["audit"], ["pairs"], ["report"],
+                                     ["balance", "--by", "source"]])
+def test_commands_print_stored_names_and_texts_escaped(hostile: Project,
+                                                       command: list[str]) -> None:
+    result = _invoke(*command, "-p", str(hostile.root))
+    assert result.exit_code == 0, result.output
+    assert not _raw_controls(result.output), repr(result.output)
+
+
+def test_status_and_agreement_show_the_escaped_names(hostile: Project) -> None:
+    root = str(hostile.root)
+    status = _invoke("status", "-p", root)
+    assert "ali\\u202ece\\x1b[31m" in status.output
+    assert MARKUP in status.output  # markup in a name is text, not bold
+    agreement = _invoke("agreement", "--resamples", "100", "-p", root)
+    assert "ali\\u202ece\\x1b[31m" in agreement.output and MARKUP in agreement.output
+    listed = _invoke("disagreements", "-p", root)
+    assert "q\\x1b]0;pwned" in listed.output  # the id column may be cut
+    assert "\\x1b[2JWipe" in listed.output
+
+
+def test_errors_quote_values_escaped_and_keep_brackets(hostile: Project) -> None:
+    result = _invoke("gold", "zz\x1b[31m", "--best", "c", "-p", str(hostile.root))
+    assert result.exit_code == 2
+    assert "no item zz\\x1b[31m" in result.output and not _raw_controls(result.output)
+    _list_annotators(hostile, 'alice = "annotator"')
+    result = _invoke("assign", "--annotators", "alcie", "-p", str(hostile.root))
+    assert "[annotators] of prefer.toml lists alice" in result.output  # not eaten as markup
+    result = _invoke("import-judgments", str(write_jsonl(
+        hostile.root / "l.jsonl", [{"annotator": EVIL, "prompt_id": "q001", "best": 1}])),
+        "-p", str(hostile.root))
+    assert result.exit_code == 2 and "'ali\\u202ece\\x1b[31m'" in result.output
+    assert not _raw_controls(result.output)
+
+
+async def test_the_annotation_screen_shows_stored_texts_as_text(hostile: Project) -> None:
+    from tui.app import make_app
+
+    with open_store(hostile.database_path) as store:
+        app = make_app(hostile, store, annotator="carol")
+        async with app.run_test(size=(100, 40)) as pilot:
+            await _settle(pilot)
+            screen = app.screen
+            for _ in range(4):  # skip to the hostile item
+                if printable(HOSTILE_ID) in str(screen.query_one("#topbar", Static).render()):
+                    break
+                await pilot.press("s")
+                await _settle(pilot)
+            prompt = str(screen.query_one("#prompt", Static).render())
+            assert prompt == printable(HOSTILE_PROMPT, multiline=True)
+            assert "\n" in prompt and "[red]red[/red]" in prompt
+            topbar = str(screen.query_one("#topbar", Static).render())
+            assert printable(HOSTILE_ID) in topbar
+            cards = [str(card.render()) for card in screen.query(CandidateCard)]
+            assert "Candidate one\\x1b[5m blinks.\n\tIndented [b]markup[/b]." in cards
+            assert not any(_raw_controls(t.replace("\t", "")) for t in [prompt, topbar, *cards])
+
+
+async def test_the_adjudication_screen_shows_names_and_texts_as_text(hostile: Project) -> None:
+    from rich.console import Console
+
+    from tui.adjudication_app import make_adjudication_app
+
+    with open_store(hostile.database_path) as store:
+        app = make_adjudication_app(hostile, store, reviewer="rita", show_names=True)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await _settle(pilot)
+            console = Console(width=200, record=True)
+            console.print(app.screen.query_one("#review-annotators", Static).content)
+            table = console.export_text()
+            assert "ali\\u202ece\\x1b[31m" in table and MARKUP in table
+            assert "A justification \\x1b[31m long enough" in table
+            shown = [table, str(app.screen.query_one("#topbar", Static).render()),
+                     str(app.screen.query_one("#prompt", Static).render())]
+            assert not any(_raw_controls(t) for t in shown)
+
+
+async def _settle(pilot: Pilot) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()

@@ -7,10 +7,19 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from core.audit import verify_chain
 from core.errors import EXIT_FAILED
-from tui.commands.common import JsonOption, ProjectOption, project_store, reports_errors, stdout
+from core.text import printable
+from tui.commands.common import (
+    JsonOption,
+    ProjectOption,
+    project_store,
+    reports_errors,
+    shown,
+    stdout,
+)
 
 
 @reports_errors
@@ -44,8 +53,10 @@ def audit(
             elif report.ok:
                 stdout.print(f"Audit chain intact: {report.checked} events verified.")
             else:
-                stdout.print(f"[bold red]Audit chain broken at event #{report.broken_seq}:[/] "
-                             f"{report.reason}. {report.checked} events before it verified.")
+                stdout.print(Text.assemble(
+                    (f"Audit chain broken at event #{report.broken_seq}:", "bold red"),
+                    f" {printable(report.reason or '')}. {report.checked} events before it "
+                    "verified."))
             if not report.ok:
                 raise typer.Exit(EXIT_FAILED)
             return
@@ -59,6 +70,6 @@ def audit(
     for column in ("#", "when (UTC)", "who", "what", "subject"):
         table.add_column(column)
     for e in events:
-        table.add_row(str(e.seq), e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action,
-                      e.subject or "")
+        table.add_row(str(e.seq), e.at.strftime("%Y-%m-%d %H:%M:%S"), shown(e.actor),
+                      shown(e.action), shown(e.subject or ""))
     stdout.print(table)

@@ -20,6 +20,7 @@ from core.export import (
     data_files,
     export_dataset,
 )
+from core.text import printable
 from tui.commands.common import (
     JsonOption,
     ProjectOption,
@@ -107,13 +108,13 @@ def export(
         label = {"axolotl": f"Axolotl ({axolotl_type})",
                  "llamafactory": f"LLaMA-Factory ({llamafactory_style})",
                  "hf": "Hugging Face Parquet", "jsonl": "JSONL"}.get(result.format, result.format)
-    stdout.print(f"Wrote {label} preference pairs to {result.out_dir}")
+    stdout.print(f"Wrote {label} preference pairs to {printable(result.out_dir)}", markup=False)
     for split, name in data_files(result).items():
         dims = result.pairs_by_split_and_dimension.get(split, {})
         prompts = result.prompts_by_split[split]
         stdout.print(f"  {name:<10} {result.pairs_by_split[split]:>7} pairs from "
                      f"{prompts} prompt{'' if prompts == 1 else 's'}   "
-                     + " · ".join(f"{d} {n}" for d, n in dims.items()))
+                     + " · ".join(f"{printable(d)} {n}" for d, n in dims.items()), markup=False)
     dropped = {k: v for k, v in result.dropped.items() if v}
     if result.balanced_out:
         dropped["balanced_out"] = result.balanced_out
@@ -127,4 +128,5 @@ def export(
     others = [n for n in result.files if n not in data_files(result).values()]
     if others:
         stdout.print("  Also: " + ", ".join(others))
-    stdout.print(f"  manifest.json with sha256 of each file: {result.manifest_path}")
+    stdout.print(f"  manifest.json with sha256 of each file: {printable(result.manifest_path)}",
+                 markup=False)

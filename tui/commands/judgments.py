@@ -10,12 +10,14 @@ from typing import Annotated
 import typer
 
 from core.judgment_import import import_judgments as import_judgments_file
+from core.text import printable
 from tui.commands.common import (
     JsonOption,
     ProjectOption,
     os_user,
     project_store,
     reports_errors,
+    shown,
     stderr,
     stdout,
 )
@@ -61,7 +63,7 @@ def import_judgments(
     ```
     """
     with project_store(project) as (_proj, store), \
-            stderr.status(f"Reading {file} …", spinner="dots"):
+            stderr.status(shown(f"Reading {file} …"), spinner="dots"):
         counts = import_judgments_file(store, file,
                                        actor=os_user(), mapping=map_, kind=format,
                                        dry_run=dry_run)
@@ -69,7 +71,7 @@ def import_judgments(
         stdout.print_json(json.dumps(asdict(counts)))
         return
     verb = "Would add" if dry_run else "Added"
-    say = lambda text: stdout.print(text, markup=False)  # noqa: E731
+    say = lambda text: stdout.print(printable(text), markup=False)  # noqa: E731
     say(f"{file}: {counts.rows} rows, valid.")
     if counts.new_prompts or counts.new_candidates:
         say(f"  {verb} {_n(counts.new_prompts, 'prompt')} and "

@@ -13,6 +13,7 @@ from core.assign import unassign as unassign_annotator
 from core.project import open_project
 from core.server import StoreServer
 from core.store import open_store
+from core.text import printable
 from tui.commands.common import (
     JsonOption,
     ProjectOption,
@@ -56,7 +57,8 @@ def serve(
     try:
         server.bind(group or proj.config.server.socket_group)
         signal.signal(signal.SIGTERM, _stop_on_sigterm)
-        stderr.print(f"Serving {proj.root} on {server.socket_path} (Ctrl-C stops)")
+        stderr.print(printable(f"Serving {proj.root} on {server.socket_path} (Ctrl-C stops)"),
+                     markup=False)
         server.serve_forever()
     except KeyboardInterrupt:
         stderr.print("Stopped: everything accepted is committed.")
@@ -98,8 +100,8 @@ def assign(
         if unassign:
             freed = unassign_annotator(store, unassign, actor=os_user(),
                                        known_annotators=list(proj.config.annotators))
-            stdout.print(f"Freed {freed} open items of {unassign}; `prefer assign` hands them "
-                         "to others.")
+            stdout.print(f"Freed {freed} open items of {printable(unassign)}; `prefer assign` "
+                         "hands them to others.", markup=False)
             return
         if not annotators:
             raise typer.BadParameter("name the annotators: --annotators alice,bob")
@@ -121,5 +123,5 @@ def assign(
         return
     stdout.print(f"Assigned {result.items} items ({result.assignments} assignments, "
                  f"{result.overlapped_items} shared by everyone) in batch {result.batch_id}.")
-    stdout.print("Load per annotator: " + " · ".join(f"{k} {v}" for k, v in
-                                                    sorted(result.loads.items())))
+    stdout.print("Load per annotator: " + " · ".join(f"{printable(k)} {v}" for k, v in
+                                                    sorted(result.loads.items())), markup=False)
