@@ -139,6 +139,8 @@ PERMISSIONS: dict[str, tuple[str, Check]] = {
     "set_gold": ("admin", _anyone),
     "events": ("admin", _anyone),
     "append_event": ("admin", _anyone),
+    "audit_head": ("admin", _anyone),
+    "verify_audit": ("admin", _anyone),
     "import_file": ("admin", _anyone),
     "import_judgments": ("admin", _anyone),
     "prompts_for_generation": ("admin", _anyone),

@@ -24,7 +24,8 @@ _TYPES: dict[str, type] = {
                 RowProblem, models.JudgmentImportCounts,
                 models.ItemJudgment, models.Disagreement, models.Adjudication, models.Flag,
                 models.PairSettings, models.PairBuild, models.Contradiction,
-                QualityFacts)
+                QualityFacts, models.AuditHead, models.AuditAnchor, models.AuditProblem,
+                models.AuditReport)
 }
 
 
