@@ -167,6 +167,10 @@ def _rows(count: int, table: str) -> str:
     return f"{count} {table} row" + ("" if count == 1 else "s")
 
 
+def _verb(count: int, singular: str, plural: str) -> str:
+    return singular if count == 1 else plural
+
+
 def _named(keys: Sequence[str], total: int) -> str:
     if not keys:
         return ""
@@ -307,7 +311,8 @@ def _check_rows(digests: dict[str, list[tuple[int | None, int, str]]],
                           seq, table)
             elif count < written:
                 found.add("rows_missing", f"event {_about(event)} wrote {_rows(written, table)}, "
-                          f"{count} remain{_named(keys, count)}: rows were deleted", seq, table)
+                          f"{count} {_verb(count, 'remains', 'remain')}{_named(keys, count)}: "
+                          "rows were deleted", seq, table)
             else:
                 found.add("rows_added", f"event {_about(event)} wrote {_rows(written, table)}, "
                           f"{count} name it now{_named(keys, count)}: rows were inserted behind "
@@ -326,14 +331,16 @@ def _rows_without_event(table: str, without: list[tuple[int | None, int]],
                         found: _Found) -> None:
     unowned = sum(count for seq, count in without if seq is None)
     if unowned:
-        found.add("rows_without_event", f"{_rows(unowned, table)} name no event (written behind "
-                  f"prefer's back){_named(row_keys(table, [None]), unowned)}", None, table)
+        found.add("rows_without_event", f"{_rows(unowned, table)} "
+                  f"{_verb(unowned, 'names', 'name')} no event (written behind prefer's back)"
+                  f"{_named(row_keys(table, [None]), unowned)}", None, table)
     gone = [(seq, count) for seq, count in without if seq is not None]
     if gone:
         count = sum(c for _, c in gone)
         seqs = [s for s, _ in gone]
-        found.add("rows_without_event", f"{_rows(count, table)} name events the chain no longer "
-                  f"has ({_seqs(seqs)}: deleted){_named(row_keys(table, seqs), count)}",
+        found.add("rows_without_event", f"{_rows(count, table)} "
+                  f"{_verb(count, 'names an event', 'name events')} the chain no longer has "
+                  f"({_seqs(seqs)}: deleted){_named(row_keys(table, seqs), count)}",
                   seqs[0], table)
 
 

@@ -262,7 +262,7 @@ def test_an_imported_candidate_text_edited(project: Project, busy: LocalStore) -
 def test_a_generated_candidate_deleted(project: Project, busy: LocalStore) -> None:
     result = _tampered(project, busy, "DELETE FROM candidates WHERE origin = 'generated' AND "
                                       "prompt_id = 'q001'")
-    _failed(result, "generate.batch by admin on r1 wrote 2 candidates rows, 1 remain")
+    _failed(result, "generate.batch by admin on r1 wrote 2 candidates rows, 1 remains")
 
 
 def test_an_assignment_deleted(project: Project, busy: LocalStore) -> None:
@@ -274,7 +274,7 @@ def test_an_assignment_deleted(project: Project, busy: LocalStore) -> None:
 def test_a_row_inserted_without_an_event(project: Project, busy: LocalStore) -> None:
     result = _tampered(project, busy, "INSERT INTO flags VALUES ('f9', 'mallory', 'q001', "
                                       "'Forged.', now(), NULL)")
-    _failed(result, "1 flags row name no event (written behind prefer's back) (f9)")
+    _failed(result, "1 flags row names no event (written behind prefer's back) (f9)")
 
 
 def test_rows_edited_before_a_rewrite_stay_on_record(project: Project, busy: LocalStore) -> None:
