@@ -31,9 +31,9 @@ def audit(
         "matches the event that wrote it, and that the chain still contains every head in the "
         "project's prefer.audit-heads; exit 1 naming each problem.")] = False,
     anchor: Annotated[list[Path] | None, typer.Option(
-        "--anchor", help="Also check a head kept elsewhere: an export's manifest.json or a copy "
-        "of a head file (every line). Repeatable; implies --verify.", exists=True,
-        dir_okay=False)] = None,
+        "--anchor", metavar="FILE", help="Also check a head kept elsewhere: an export's "
+        "manifest.json or a copy of a head file (every line). Repeatable; implies --verify.",
+        exists=True, dir_okay=False)] = None,
     head: Annotated[bool, typer.Option(
         "--head", help="Print the chain's head (`SEQ SHA256 TIME`, a head file line) to keep "
         "elsewhere as an anchor.")] = False,
