@@ -188,6 +188,9 @@ def export_dataset(store: Store, config: Config, out_dir: Path, options: ExportO
         written = [*split_files.values(), *side]
         files = {name: sha256_file(staging / name) for name in written}
         pairs_of = {name: counts.pairs_by_split[split] for split, name in split_files.items()}
+        # The audit chain's head as the export is written: with this manifest kept elsewhere,
+        # `prefer audit --verify --anchor manifest.json` checks the chain still contains it.
+        audit_head = store.audit_head()
         manifest = {
             "tool": "prefer",
             "version": __version__,
@@ -206,6 +209,8 @@ def export_dataset(store: Store, config: Config, out_dir: Path, options: ExportO
                                      if build.balance_plan is not None else None)},
             "guideline_version": guideline_version,
             "pair_build": build.build_id,
+            "audit_head": ({"seq": audit_head.seq, "hash": audit_head.hash}
+                           if audit_head is not None else None),
             "files": {name: ({"sha256": digest, "pairs": pairs_of[name]} if name in pairs_of
                              else {"sha256": digest})
                       for name, digest in files.items()},

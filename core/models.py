@@ -103,6 +103,68 @@ class ChainReport:
 
 
 @dataclass(frozen=True)
+class AuditHead:
+    """The newest event of the audit chain: its number and hash (what an anchor keeps)."""
+
+    seq: int
+    hash: str
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AuditAnchor:
+    """A head kept elsewhere (a manifest, a head file line): the chain must still contain it.
+
+    `source` says where it came from, for the report ("manifest.json", "heads:12").
+    """
+
+    seq: int
+    hash: str
+    source: str
+
+
+@dataclass(frozen=True)
+class AuditProblem:
+    """One thing `verify_audit` found wrong.
+
+    `kind` is one of: chain (a row's hash or link), rows_changed, rows_missing, rows_added (rows
+    no longer match the event that wrote them), rows_without_event, rewrite (a write found rows it
+    changed already tampered with), anchor (a kept head the chain no longer contains),
+    head_file (prefer.audit-heads does not cover the chain).
+    """
+
+    kind: str
+    message: str
+    seq: int | None = None
+    table: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """What `verify_audit` checked and found: `problems` empty means intact.
+
+    `events`: events whose hash and link verified; `rows`: rows matched against the events
+    that wrote them; `heads`: kept heads checked (the head file's lines and the anchors given);
+    `notes`: facts worth knowing that are not failures (rows adopted at migration 007, events
+    noted late). At most `MAX_PROBLEMS` problems are listed; `more_problems` counts the rest.
+    """
+
+    events: int
+    rows: int
+    heads: int
+    head: AuditHead | None
+    problems: tuple[AuditProblem, ...] = ()
+    more_problems: int = 0
+    notes: tuple[str, ...] = ()
+
+    MAX_PROBLEMS = 200
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
 class ImportCounts:
     """What an import found and, unless a dry run, stored."""
 

@@ -82,7 +82,7 @@ def insert_judgment_row(store: LocalStore, judgment: Judgment) -> None:
     """Store a judgment row as `prefer import-judgments` may (a ranking without best or worst,
     a best only), which the store's own save_judgment refuses from an annotation screen."""
     store.execute_for_test(
-        "INSERT INTO judgments VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, NULL, NULL, NULL, now())",
+        "INSERT INTO judgments VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, NULL, NULL, NULL, now(), NULL)",
         [judgment.judgment_id, judgment.annotator, judgment.prompt_id, judgment.kind,
          judgment.best_candidate_id, judgment.worst_candidate_id, list(judgment.dimensions),
          judgment.justification, list(judgment.shown_order)])

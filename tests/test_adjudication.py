@@ -138,14 +138,14 @@ def test_pairwise_labels_and_rankings_count(items: LocalStore) -> None:
     # A label from another tool: carol preferred the worst of alice's over her second.
     items.execute_for_test(
         "INSERT INTO pairwise_judgments VALUES ('pw1', 'carol', 'q003', ?, ?, 'first', [], "
-        "'Clearer.', 'elsewhere.jsonl', now())", [ids[3], ids[1]])
+        "'Clearer.', 'elsewhere.jsonl', now(), NULL)", [ids[3], ids[1]])
     assert [(d.prompt_id, d.differs_on) for d in items.disagreements()] == [("q003", (OPPOSITE,))]
     # dave ranks q000 (rank mode, no best/worst stored) with the same ends as erin: the middle
     # candidates erin leaves unordered, so nothing is opposite.
     q0 = candidates_of(items, "q000")
     judge(items, "erin", "q000", 1, 4)
     insert_judgment_row(items, Judgment("j_dave", "dave", "q000", "ranked", tuple(q0)))
-    items.execute_for_test("INSERT INTO judgment_rankings VALUES ('j_dave', ?)",
+    items.execute_for_test("INSERT INTO judgment_rankings VALUES ('j_dave', ?, NULL)",
                            [[[q0[0]], [q0[2]], [q0[1]], [q0[3]]]])
     assert [(d.prompt_id, d.differs_on) for d in items.disagreements()] == [("q003", (OPPOSITE,))]
     items.execute_for_test("UPDATE judgment_rankings SET groups = ? WHERE judgment_id = 'j_dave'",
@@ -505,7 +505,7 @@ def test_export_holds_back_exactly_the_disagreements(project: Project, store: Lo
                     else None))
                 if not (ends_known and len(groups[0]) == len(groups[-1]) == 1):
                     endless.add(prompt_id)
-                store.execute_for_test("INSERT INTO judgment_rankings VALUES (?, ?)",
+                store.execute_for_test("INSERT INTO judgment_rankings VALUES (?, ?, NULL)",
                                        [f"j_{annotator}_{prompt_id}", groups])
             else:
                 insert_judgment_row(store, Judgment(
@@ -518,7 +518,8 @@ def test_export_holds_back_exactly_the_disagreements(project: Project, store: Lo
         if rng.random() < 0.3:
             first, second = rng.sample(ids, 2)
             store.execute_for_test(
-                "INSERT INTO pairwise_judgments VALUES (?, ?, ?, ?, ?, ?, [], NULL, 'x', now())",
+                "INSERT INTO pairwise_judgments VALUES (?, ?, ?, ?, ?, ?, [], NULL, 'x', now(), "
+                "NULL)",
                 [f"pw_{prompt_id}", rng.choice(["ann", "dan"]), prompt_id, first, second,
                  rng.choice(["first", "second", "tie"])])
     disputed = {d.prompt_id for d in store.disagreements() if d.differs_on}

@@ -156,7 +156,7 @@ def test_real_multi_annotator_data_through_the_store(project: Project, store: Lo
             for item in items for a in (1, 2, 3)]
     store.execute_for_test(
         "INSERT INTO pairwise_judgments SELECT id, annotator, prompt_id, 'a', 'b', winner, [], "
-        "NULL, 'pandalm', now() FROM (SELECT unnest(?) AS id, unnest(?) AS annotator, "
+        "NULL, 'pandalm', now(), NULL FROM (SELECT unnest(?) AS id, unnest(?) AS annotator, "
         "unnest(?) AS prompt_id, unnest(?) AS winner)",
         [[f"w{i}" for i in range(len(rows))], [r[0] for r in rows], [r[1] for r in rows],
          [r[2] for r in rows]])

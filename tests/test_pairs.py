@@ -85,7 +85,7 @@ def test_all_ordered_gives_no_pair_between_tied_candidates(project: Project, sto
                                "candidates": list(GOOD[:4])}])
     a, b, c, d = _ids(store, "q1")
     judgment = _judge(store, "alice", "q1", 1, 4)
-    store.execute_for_test("INSERT INTO judgment_rankings VALUES (?, ?)",
+    store.execute_for_test("INSERT INTO judgment_rankings VALUES (?, ?, NULL)",
                            [judgment.judgment_id, [[a], [b, c], [d]]])
     build_pairs(store, project.config, "t", strategy="all-ordered")
     assert {(x, y) for _, x, y in _pairs(store)} == {(a, b), (a, c), (a, d), (b, d), (c, d)}

@@ -62,7 +62,7 @@ def test_writes_and_actors_are_declared_consistently() -> None:
         takes_actor = "actor" in op.signature.parameters
         assert takes_actor == (op.actor == "actor"), op.name
         if op.writes:
-            assert op.actor is not None or op.name == "record_generations", op.name
+            assert op.actor is not None, op.name
 
 
 def test_the_store_reference_in_the_docs_is_the_declaration() -> None:

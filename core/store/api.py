@@ -30,6 +30,9 @@ from typing import Any, Protocol, TypeVar
 
 from core.models import (
     Adjudication,
+    AuditAnchor,
+    AuditHead,
+    AuditReport,
     Disagreement,
     Event,
     ExportCounts,
@@ -239,6 +242,16 @@ class Store(Protocol):
         ...
 
     @operation(ADMIN)
+    def audit_head(self) -> AuditHead | None:
+        """The newest event's seq and hash (what an export manifest and an anchor keep)."""
+        ...
+
+    @operation(ADMIN)
+    def verify_audit(self, anchors: Sequence[AuditAnchor] = ()) -> AuditReport:
+        """Check the chain, every event's rows, the head file and `anchors` (heads kept elsewhere)."""
+        ...
+
+    @operation(ADMIN)
     def gold_items(self) -> list[tuple]:
         """Calibration items with their expected answers."""
         ...
@@ -305,8 +318,9 @@ class Store(Protocol):
         """Record the start of a generation run."""
         ...
 
-    @operation(ADMIN, writes=True)
-    def record_generations(self, records: Sequence[GenerationRecord]) -> None:
+    @operation(ADMIN, actor="actor", writes=True)
+    def record_generations(self, records: Sequence[GenerationRecord],
+                           actor: str | None = None) -> None:
         """Store a batch of generation outcomes and their candidates."""
         ...
 

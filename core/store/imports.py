@@ -520,8 +520,9 @@ def detect_planned_languages(con: duckdb.DuckDBPyConnection) -> None:
                             "unnest(?::VARCHAR[])", [ids, detect_languages(fetched["text"].tolist())])
 
 
-def insert_planned(con: duckdb.DuckDBPyConnection, source: str, now: object) -> None:
-    """Detect languages, then insert the planned prompts and candidates.
+def insert_planned(con: duckdb.DuckDBPyConnection, source: str, now: object, event_seq: int
+                   ) -> None:
+    """Detect languages, then insert the planned prompts and candidates, written by `event_seq`.
 
     The caller holds the transaction. A prompt's `language` from the file is kept ('given');
     else it is the detected one ('detected').
@@ -530,22 +531,22 @@ def insert_planned(con: duckdb.DuckDBPyConnection, source: str, now: object) -> 
     con.execute(
         """
         INSERT INTO prompts (prompt_id, prompt, system, dimension, language, language_source,
-                             source, source_line, imported_at)
+                             source, source_line, imported_at, event_seq)
         SELECT p.prompt_id, p.prompt, p.system, p.dimension, coalesce(p.language, d.language),
                CASE WHEN p.language IS NOT NULL THEN 'given'
                     WHEN d.language IS NOT NULL THEN 'detected' END,
-               ?, p.source_line, ?
+               ?, p.source_line, ?, ?
         FROM import_new_prompts p LEFT JOIN import_prompt_languages d ON d.id = p.prompt_id
         """,
-        [source, now],
+        [source, now, event_seq],
     )
     con.execute(
         """
         INSERT INTO candidates (candidate_id, prompt_id, position, text, origin, source,
-                                created_at, language)
-        SELECT c.candidate_id, c.prompt_id, c.position, c.text, 'import', ?, ?, d.language
+                                created_at, language, event_seq)
+        SELECT c.candidate_id, c.prompt_id, c.position, c.text, 'import', ?, ?, d.language, ?
         FROM import_new_candidates c
         LEFT JOIN import_candidate_languages d ON d.id = c.candidate_id
         """,
-        [source, now],
+        [source, now, event_seq],
     )

@@ -755,39 +755,44 @@ def plan(con: duckdb.DuckDBPyConnection, source: SourceRows, dimensions: list[st
 # --- storing -------------------------------------------------------------------------------------
 
 
-def insert(con: duckdb.DuckDBPyConnection, planned: Plan, source: str, now: object) -> None:
-    """Insert the planned rows (the caller holds the transaction); set-wise, one statement each."""
+def insert(con: duckdb.DuckDBPyConnection, planned: Plan, source: str, now: object,
+           event_seq: int) -> None:
+    """Insert the planned rows, written by `event_seq` (the caller holds the transaction);
+    set-wise, one statement each."""
     if planned.prompts:
         con.execute(
             "INSERT INTO prompts (prompt_id, prompt, system, dimension, language, source, "
-            "source_line, imported_at) SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
-            "unnest(?::VARCHAR[]), NULL, NULL, ?, unnest(?::BIGINT[]), ?",
+            "source_line, imported_at, event_seq) SELECT unnest(?::VARCHAR[]), "
+            "unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), NULL, NULL, ?, unnest(?::BIGINT[]), ?, ?",
             [[p[0] for p in planned.prompts], [p[1] for p in planned.prompts],
-             [p[2] for p in planned.prompts], source, [p[3] for p in planned.prompts], now])
+             [p[2] for p in planned.prompts], source, [p[3] for p in planned.prompts], now,
+             event_seq])
     if planned.candidates:
         con.execute(
             "INSERT INTO candidates (candidate_id, prompt_id, position, text, origin, source, "
-            "created_at) SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
-            "unnest(?::INTEGER[]), unnest(?::VARCHAR[]), 'import', ?, ?",
+            "created_at, event_seq) SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
+            "unnest(?::INTEGER[]), unnest(?::VARCHAR[]), 'import', ?, ?, ?",
             [[c[0] for c in planned.candidates], [c[1] for c in planned.candidates],
-             [c[2] for c in planned.candidates], [c[3] for c in planned.candidates], source, now])
+             [c[2] for c in planned.candidates], [c[3] for c in planned.candidates], source, now,
+             event_seq])
     if planned.judgments:
         js = [j for _, j, _ in planned.judgments]
         con.execute(
             "INSERT INTO judgments SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
             "unnest(?::VARCHAR[]), 'ranked', unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), NULL, "
             "unnest(?::VARCHAR[][]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[][]), NULL, NULL, "
-            "unnest(?::VARCHAR[]), ?",
+            "unnest(?::VARCHAR[]), ?, ?",
             [[i for i, _, _ in planned.judgments], [j.annotator for j in js],
              [j.prompt_id for j in js], [j.best for j in js], [j.worst for j in js],
              [list(j.dimensions) for j in js], [j.justification for j in js],
-             [list(j.shown) for j in js], [s for _, _, s in planned.judgments], now])
+             [list(j.shown) for j in js], [s for _, _, s in planned.judgments], now, event_seq])
         ranked = [(i, j.groups) for i, j, _ in planned.judgments if j.groups is not None]
         if ranked:
             con.execute(
                 "INSERT INTO judgment_rankings SELECT unnest(?::VARCHAR[]), "
-                "unnest(?::VARCHAR[][][])",
-                [[i for i, _ in ranked], [[list(g) for g in groups] for _, groups in ranked]])
+                "unnest(?::VARCHAR[][][]), ?",
+                [[i for i, _ in ranked], [[list(g) for g in groups] for _, groups in ranked],
+                 event_seq])
     if planned.replaced_pairwise:
         con.execute("DELETE FROM pairwise_judgments WHERE pairwise_id IN (SELECT unnest(?))",
                     [[r[0] for r in planned.replaced_pairwise]])
@@ -796,8 +801,8 @@ def insert(con: duckdb.DuckDBPyConnection, planned: Plan, source: str, now: obje
         con.execute(
             "INSERT INTO pairwise_judgments SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
             "unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
-            "unnest(?::VARCHAR[]), unnest(?::VARCHAR[][]), unnest(?::VARCHAR[]), ?, ?",
+            "unnest(?::VARCHAR[]), unnest(?::VARCHAR[][]), unnest(?::VARCHAR[]), ?, ?, ?",
             [[i for i, _ in planned.pairwise], [p.annotator for p in ps],
              [p.prompt_id for p in ps], [p.first for p in ps], [p.second for p in ps],
              [p.winner for p in ps], [list(p.dimensions) for p in ps],
-             [p.justification for p in ps], source, now])
+             [p.justification for p in ps], source, now, event_seq])

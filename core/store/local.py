@@ -23,11 +23,21 @@ import duckdb
 
 from core import language
 from core.adjudication import in_review_order, summarise
-from core.audit import GENESIS_HASH, canonical_details, event_hash
+from core.audit import (
+    UNNOTED_ACTION,
+    HeadLine,
+    build_report,
+    head_line,
+    heads_path,
+    parse_head_lines,
+)
 from core.config import CONFIG_FILE, Config, load_config
 from core.errors import JudgmentError, StoreError, StoreLockedError
 from core.models import (
     Adjudication,
+    AuditAnchor,
+    AuditHead,
+    AuditReport,
     Candidate,
     Disagreement,
     Event,
@@ -51,16 +61,21 @@ from core.models import (
     StoreStatus,
 )
 from core.store import adjudication as review_sql
-from core.store import analytics, exporting, generation, imports, quality, validation
+from core.store import analytics, audit_rows, exporting, generation, imports, quality, validation
 from core.store import judgment_import as judgment_sql
 from core.store import pairs as pair_sql
-from core.store.languages import fill_missing_languages
+from core.store.languages import MISSING, fill_missing_languages
 from core.store.migrate import migrate
 from core.store.private import make_private
 
 SPOOL_FOLDER = ".prefer-spool"  # private: exports wait here until the caller copies them out
 EXPORT_CHUNK_BYTES = 4 * 1024 * 1024
-_CURRENT = "current_judgments"  # the view of migration 006
+_CURRENT = "current_judgments"  # the view of migration 006 (re-created by 007)
+_IMPORTED_JUDGMENT_TABLES = ("prompts", "candidates", "judgments", "judgment_rankings",
+                             "pairwise_judgments")
+_JUDGMENT_COLUMNS = ("judgment_id, annotator, prompt_id, kind, best_candidate_id, worst_candidate_id, "
+                     "ranking, dimensions, justification, shown_order, guideline_version, "
+                     "seconds_spent, supersedes, created_at")
 _READY = ("(SELECT prompt_id FROM candidates GROUP BY prompt_id HAVING count(*) >= 2)")
 _ASSIGNING = "EXISTS (SELECT 1 FROM assignments WHERE released_at IS NULL)"
 # An annotator's work: only their assigned prompts while any assignment is active, else all.
@@ -86,9 +101,15 @@ class LocalStore:
         self.path = path
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        self._heads_path = heads_path(path)
+        self._heads_fd: int | None = None
+        # The next event's number and link as of the last commit: this process is the only
+        # writer while it holds the file, so writes need not read the chain's end again.
+        self._committed_tip: audit_rows.Tip | None = None
         self._rules: tuple[float, validation.WriteRules] | None = None
         self._spool = Path(path).parent / SPOOL_FOLDER
         self._spool_owners: dict[str, str] = {}  # spool id -> the actor who exported it
+
 
     def rules(self) -> validation.WriteRules:
         """The project's write rules, from prefer.toml beside the database (re-read on change)."""
@@ -124,13 +145,18 @@ class LocalStore:
             raise StoreError(f"{path}: cannot open the store: {exc}") from exc
         except duckdb.Error as exc:
             raise StoreError(f"{path}: cannot open the store: {exc}") from exc
+        applied = [] if read_only else migrate(con, after={7: audit_rows.adopt})
+        store = cls(con, path)
         if not read_only:
-            migrate(con)
             # Spooled exports are fetched at once; whatever a stopped process left is stale.
             shutil.rmtree(Path(path).parent / SPOOL_FOLDER, ignore_errors=True)
-        return cls(con, path)
+            store._open_heads(upgraded=7 in applied)
+        return store
 
     def close(self) -> None:
+        if self._heads_fd is not None:
+            os.close(self._heads_fd)
+            self._heads_fd = None
         self._con.close()
 
     def __enter__(self) -> LocalStore:
@@ -151,27 +177,129 @@ class LocalStore:
         cur = self._cursor()
         with self._write_lock:
             cur.execute("BEGIN TRANSACTION")
+            self._local.noted = None
             try:
                 yield cur
             except BaseException:
                 cur.execute("ROLLBACK")
+                self._local.noted = None
                 raise
             else:
                 cur.execute("COMMIT")
+                self._note_head()
 
     # --- events ----------------------------------------------------------------------------
 
     def _append_event(self, cur: duckdb.DuckDBPyConnection, actor: str, action: str,
-                      subject: str | None, details: dict[str, Any]) -> Event:
-        last = cur.execute("SELECT seq, row_hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
-        seq = (last[0] + 1) if last else 1
-        prev_hash = last[1] if last else GENESIS_HASH
-        at = utc_now()
-        text = canonical_details(details)
-        row_hash = event_hash(seq, at, actor, action, subject, text, prev_hash)
-        cur.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [seq, at, actor, action, subject, text, prev_hash, row_hash])
-        return Event(seq, at, actor, action, subject, text, prev_hash, row_hash)
+                      subject: str | None, details: dict[str, Any],
+                      tip: audit_rows.Tip | None = None,
+                      wrote: dict[str, Any] | None = None) -> Event:
+        """Append an event; with `tip` (reserved before writing rows with its seq) and `wrote`
+        (their claims per table, see core/store/audit_rows.py) it vouches for those rows."""
+        if wrote is not None:
+            details = {**details, "wrote": wrote}
+        event = audit_rows.append_event(cur, actor, action, subject, details,
+                                        tip or self._next_tip(cur))
+        noted = getattr(self._local, "noted", None)
+        self._local.noted = (noted[0] if noted else event.seq, event.seq, event.row_hash, event.at)
+        return event
+
+    def _next_tip(self, cur: duckdb.DuckDBPyConnection) -> audit_rows.Tip:
+        """The number and link of the next event: after this transaction's last one, else after
+        the last commit's, else read from the chain."""
+        noted = getattr(self._local, "noted", None)
+        if noted is not None:
+            return audit_rows.Tip(noted[1] + 1, noted[2])
+        return self._committed_tip or audit_rows.chain_tip(cur)
+
+    def _write_event(self, cur: duckdb.DuckDBPyConnection, tip: audit_rows.Tip,
+                     tables: Sequence[str], actor: str, action: str, subject: str | None,
+                     details: dict[str, Any]) -> Event:
+        """Append the event that wrote rows with `tip.seq` in `tables`, claiming them."""
+        return self._append_event(cur, actor, action, subject, details, tip,
+                                  audit_rows.claims(cur, tip.seq, tables))
+
+    def _note_head(self) -> None:
+        """After a commit: append the new head to the head file, if the write appended events.
+
+        Called with the write lock held, so lines are in chain order.
+        """
+        noted = getattr(self._local, "noted", None)
+        self._local.noted = None
+        if noted is None:
+            return
+        first, seq, row_hash, at = noted
+        self._committed_tip = audit_rows.Tip(seq + 1, row_hash)
+        if self._heads_fd is None:
+            return
+        try:
+            os.write(self._heads_fd, head_line(seq, row_hash, at, seq - first + 1).encode("ascii"))
+        except OSError as exc:
+            raise StoreError(f"{self._heads_path}: saved, but the audit head could not be noted: "
+                             f"{exc.strerror or exc}") from exc
+
+    def _open_heads(self, upgraded: bool) -> None:
+        """Open the head file for appending (created 0600) and make it cover the chain.
+
+        Events it does not cover yet (its lines lost, or events written while it was not kept)
+        are noted by one `audit.unnoted` event, which `verify_audit` reports; on the upgrade to
+        migration 007 the chain as it is then is noted as the first head.
+        """
+        if self._heads_path is None:
+            return
+        noted_through = _last_noted_seq(self._heads_path)
+        try:
+            self._heads_fd = os.open(self._heads_path,
+                                     os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            self.close()
+            raise StoreError(f"{self._heads_path}: cannot open the audit head file: "
+                             f"{exc.strerror or exc}",
+                             hint="it sits beside the store and belongs to the store's owner "
+                                  "(see docs/audit.md)") from exc
+        with self._transaction() as cur:
+            head = audit_rows.head(cur)
+            if head is None or head[0] <= noted_through:
+                return
+            if upgraded and noted_through == 0:
+                self._local.noted = (1, *head)
+                return
+            event = self._append_event(cur, audit_rows.SYSTEM_ACTOR, UNNOTED_ACTION, None, {
+                "from": noted_through + 1, "to": head[0],
+                "head_file": "missing or empty" if noted_through == 0 else "behind the chain"})
+            self._local.noted = (noted_through + 1, event.seq, event.row_hash, event.at)
+
+    def audit_head(self) -> AuditHead | None:
+        """The newest event's seq and hash (what an export manifest and an anchor keep)."""
+        head = audit_rows.head(self._cursor())
+        return AuditHead(*head) if head else None
+
+    def verify_audit(self, anchors: Sequence[AuditAnchor] = ()) -> AuditReport:
+        """Check the chain, every event's rows, the head file and `anchors` (heads kept elsewhere).
+
+        Reads one snapshot: the events and the head file are read under the write lock, so they
+        agree; the rows' digests come from the same transaction.
+        """
+        cur = self._con.cursor()
+        try:
+            with self._write_lock:
+                cur.execute("BEGIN TRANSACTION")
+                events = [Event(*row) for row in
+                          cur.execute("SELECT * FROM events ORDER BY seq").fetchall()]
+                own = _read_own_heads(self._heads_path)
+            try:
+                digests = {table: audit_rows.digests_by_event(cur, table)
+                           for table in audit_rows.COVERED}
+                return build_report(
+                    events, digests,
+                    lambda table, seqs: audit_rows.row_keys(cur, table, seqs, 5),
+                    own, anchors)
+            finally:
+                cur.execute("ROLLBACK")
+        except duckdb.Error as exc:
+            raise StoreError(f"audit check failed: {exc}") from exc
+        finally:
+            cur.close()
 
     def append_event(self, actor: str, action: str, subject: str | None,
                      details: dict[str, Any]) -> Event:
@@ -261,14 +389,18 @@ class LocalStore:
                     if dry_run:
                         cur.execute("ROLLBACK")
                         return counts
-                    imports.insert_planned(cur, name, utc_now())
-                    self._append_event(cur, actor, "import", name, {
+                    self._local.noted = None
+                    tip = self._next_tip(cur)
+                    imports.insert_planned(cur, name, utc_now(), tip.seq)
+                    self._write_event(cur, tip, ("prompts", "candidates"), actor, "import", name, {
                         "rows": rows, "new_prompts": new, "new_candidates": new_cands,
                         "prompts_in_file": in_file, "candidates_in_file": cands,
                     })
                     cur.execute("COMMIT")
+                    self._note_head()
                 except BaseException:
                     cur.execute("ROLLBACK")
+                    self._local.noted = None
                     raise
             return counts
         finally:
@@ -306,24 +438,46 @@ class LocalStore:
                         cur.execute("ROLLBACK")
                         return planned if isinstance(planned, RowProblem) \
                             else planned.counts
-                    judgment_sql.insert(cur, planned, name, utc_now())
-                    self._append_event(cur, actor, "import-judgments", name, planned.details())
+                    self._local.noted = None
+                    tip = self._next_tip(cur)
+                    rewrites = audit_rows.Rewrites(cur)
+                    if planned.replaced_pairwise:
+                        rewrites.before("pairwise_judgments", "list_contains(?, pairwise_id)",
+                                        [[r[0] for r in planned.replaced_pairwise]])
+                    judgment_sql.insert(cur, planned, name, utc_now(), tip.seq)
+                    self._write_event(cur, tip, _IMPORTED_JUDGMENT_TABLES, actor,
+                                      "import-judgments", name,
+                                      {**planned.details(), **rewrites.details()})
                     cur.execute("COMMIT")
+                    self._note_head()
                 except BaseException:
                     cur.execute("ROLLBACK")
+                    self._local.noted = None
                     raise
             return planned.counts
         finally:
             cur.close()
 
-    def fill_missing_languages(self) -> int:
-        """Detect the languages rows stored before migration 005 lack; return rows updated.
+    def fill_missing_languages(self, actor: str = audit_rows.SYSTEM_ACTOR) -> int:
+        """Detect the languages rows stored without one lack; return rows updated.
 
         Prompts get language_source ('given' when a language is stored, else the detected one
-        and 'detected'), candidates their language. See core/store/languages.py.
+        and 'detected'), candidates their language (see core/store/languages.py); the rows
+        changed move to one `languages.fill` event, appended only when some were.
         """
         with self._transaction() as cur:
-            return fill_missing_languages(cur)
+            return self._fill_languages(cur, actor)
+
+    def _fill_languages(self, cur: duckdb.DuckDBPyConnection, actor: str) -> int:
+        tip = self._next_tip(cur)
+        rewrites = audit_rows.Rewrites(cur)
+        for table, missing in MISSING.items():
+            rewrites.before(table, missing, [])
+        filled = fill_missing_languages(cur, tip.seq)
+        if filled:
+            self._write_event(cur, tip, tuple(MISSING), actor, "languages.fill", None,
+                              {"rows_updated": filled, **rewrites.details()})
+        return filled
 
     def get_item(self, prompt_id: str) -> Item | None:
         cur = self._cursor()
@@ -399,24 +553,28 @@ class LocalStore:
         batch_id = "a_" + hashlib.sha256(repr((utc_now(), pairs)).encode()).hexdigest()[:12]
         now = utc_now()
         with self._transaction() as cur:
-            cur.executemany("INSERT INTO assignments VALUES (?, ?, ?, ?, ?, NULL)",
-                            [[prompt_id, annotator, batch_id, actor, now]
-                             for prompt_id, annotator in pairs])
-            self._append_event(cur, actor, "assign", batch_id, {**details,
-                                                                  "assignments": len(pairs)})
+            tip = self._next_tip(cur)
+            cur.execute("INSERT INTO assignments SELECT unnest(?::VARCHAR[]), "
+                        "unnest(?::VARCHAR[]), ?, ?, ?, NULL, ?",
+                        [[p for p, _ in pairs], [a for _, a in pairs], batch_id, actor, now,
+                         tip.seq])
+            self._write_event(cur, tip, ("assignments",), actor, "assign", batch_id,
+                              {**details, "assignments": len(pairs)})
         return batch_id
 
     def release_open_assignments(self, annotator: str, actor: str) -> int:
         """Free `annotator`'s assigned items they have not ranked yet; return how many."""
+        open_items = (f"annotator = ? AND released_at IS NULL AND prompt_id NOT IN (SELECT "
+                      f"prompt_id FROM {_CURRENT} WHERE annotator = ? AND kind = 'ranked')")
         with self._transaction() as cur:
-            row = cur.execute(
-                f"""
-                UPDATE assignments SET released_at = ?
-                WHERE annotator = ? AND released_at IS NULL AND prompt_id NOT IN
-                      (SELECT prompt_id FROM {_CURRENT} WHERE annotator = ? AND kind = 'ranked')
-                RETURNING prompt_id
-                """, [utc_now(), annotator, annotator]).fetchall()
-            self._append_event(cur, actor, "unassign", annotator, {"released": len(row)})
+            tip = self._next_tip(cur)
+            rewrites = audit_rows.Rewrites(cur)
+            rewrites.before("assignments", open_items, [annotator, annotator])
+            row = cur.execute(f"UPDATE assignments SET released_at = ?, event_seq = ? "
+                              f"WHERE {open_items} RETURNING prompt_id",
+                              [utc_now(), tip.seq, annotator, annotator]).fetchall()
+            self._write_event(cur, tip, ("assignments",), actor, "unassign", annotator,
+                              {"released": len(row), **rewrites.details()})
         return len(row)
 
     # --- judgments -------------------------------------------------------------------------
@@ -433,7 +591,8 @@ class LocalStore:
         """An annotator's own judgments, oldest first."""
         source = "judgments" if include_superseded else _CURRENT
         rows = self._cursor().execute(
-            f"SELECT * FROM {source} WHERE annotator = ? ORDER BY created_at, judgment_id",
+            f"SELECT {_JUDGMENT_COLUMNS} FROM {source} WHERE annotator = ? "
+            "ORDER BY created_at, judgment_id",
             [annotator],
         ).fetchall()
         return [_judgment(r) for r in rows]
@@ -451,8 +610,8 @@ class LocalStore:
         with self._transaction() as cur:
             validation.check_judgment(judgment, review_sql.candidate_ids(cur, judgment.prompt_id,
                                                                          limit=None), rules)
-            existing = cur.execute("SELECT * FROM judgments WHERE judgment_id = ?",
-                                   [stored_id]).fetchone()
+            existing = cur.execute(f"SELECT {_JUDGMENT_COLUMNS} FROM judgments "
+                                   "WHERE judgment_id = ?", [stored_id]).fetchone()
             judgment = dataclasses.replace(judgment, judgment_id=stored_id)
             if existing:
                 return _same_write(_judgment(existing), judgment, "judgment", (
@@ -464,18 +623,21 @@ class LocalStore:
             ).fetchone()
             supersedes = current[0] if current else None
             created_at = utc_now()
+            tip = self._next_tip(cur)
             cur.execute(
-                "INSERT INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [judgment.judgment_id, judgment.annotator, judgment.prompt_id, judgment.kind,
                  judgment.best_candidate_id, judgment.worst_candidate_id,
                  list(judgment.ranking) if judgment.ranking is not None else None,
                  list(judgment.dimensions), judgment.justification, list(judgment.shown_order),
-                 judgment.guideline_version, judgment.seconds_spent, supersedes, created_at],
+                 judgment.guideline_version, judgment.seconds_spent, supersedes, created_at,
+                 tip.seq],
             )
             action = "judgment.revise" if supersedes else f"judgment.{judgment.kind}"
             self._append_event(cur, actor or judgment.annotator, action, judgment.prompt_id, {
                 "judgment_id": judgment.judgment_id, "supersedes": supersedes,
-            })
+            }, tip, {"judgments": audit_rows.claim_of(
+                [audit_rows.row_hash(cur, "judgments", judgment.judgment_id)])})
         return Judgment(**{**judgment.__dict__, "supersedes": supersedes,
                            "created_at": created_at})
 
@@ -545,12 +707,14 @@ class LocalStore:
                 "worst_candidate_id": worst, "created_at": utc_now(),
                 "guideline_change": (adjudication.guideline_change or "").strip() or None,
                 "supersedes": previous.adjudication_id if previous else None})
-            review_sql.insert_adjudication(cur, stored)
+            # Flags first: each resolution is its own event, before the one that writes the row.
             resolved = [self._resolve_flag(cur, flag_id, adjudication.prompt_id,
                                            adjudication.reviewer, note, actor)
                         for flag_id in resolve_flags]
-            self._append_event(cur, actor or adjudication.reviewer, "adjudicate",
-                               adjudication.prompt_id, {
+            tip = self._next_tip(cur)
+            review_sql.insert_adjudication(cur, stored, tip.seq)
+            self._write_event(cur, tip, ("adjudications",), actor or adjudication.reviewer,
+                              "adjudicate", adjudication.prompt_id, {
                                    "adjudication_id": stored.adjudication_id,
                                    "best": best, "worst": worst,
                                    "groups": [list(g) for g in groups] if groups else None,
@@ -570,9 +734,10 @@ class LocalStore:
             if existing:
                 return _same_write(existing, flag, "flag", ("prompt_id", "note"))
             stored = Flag(flag.flag_id, flag.annotator, flag.prompt_id, note, utc_now())
-            review_sql.insert_flag(cur, stored, stored.created_at or utc_now())
-            self._append_event(cur, actor or flag.annotator, "flag", flag.prompt_id,
-                               {"flag_id": flag.flag_id})
+            tip = self._next_tip(cur)
+            review_sql.insert_flag(cur, stored, stored.created_at or utc_now(), tip.seq)
+            self._write_event(cur, tip, ("flags",), actor or flag.annotator, "flag",
+                              flag.prompt_id, {"flag_id": flag.flag_id})
         return stored
 
     def open_flags(self, prompt_id: str | None = None) -> list[Flag]:
@@ -597,9 +762,10 @@ class LocalStore:
         if flag.resolution is not None:
             return flag
         at = utc_now()
-        review_sql.insert_resolution(cur, flag_id, resolved_by, resolution, at)
-        self._append_event(cur, actor or resolved_by, "flag.resolve", flag.prompt_id,
-                           {"flag_id": flag_id})
+        tip = self._next_tip(cur)
+        review_sql.insert_resolution(cur, flag_id, resolved_by, resolution, at, tip.seq)
+        self._write_event(cur, tip, ("flag_resolutions",), actor or resolved_by, "flag.resolve",
+                          flag.prompt_id, {"flag_id": flag_id})
         return Flag(**{**flag.__dict__, "resolved_by": resolved_by, "resolution": resolution,
                        "resolved_at": at})
 
@@ -654,13 +820,19 @@ class LocalStore:
         # first one arrives, so that commit is not held up (this runs where the store runs).
         language.preload()
         with self._transaction() as cur:
-            generation.insert_run(cur, run)
-            self._append_event(cur, run.actor, "generate.start", run.run_id, {
+            tip = self._next_tip(cur)
+            generation.insert_run(cur, run, tip.seq)
+            self._write_event(cur, tip, ("runs",), run.actor, "generate.start", run.run_id, {
                 "model": run.model, "hosts": list(run.hosts), "variants": list(run.variants),
                 "planned": run.planned, "skipped": run.skipped})
 
-    def record_generations(self, records: Sequence[GenerationRecord]) -> None:
-        """Store a batch of request outcomes and their candidates in one transaction."""
+    def record_generations(self, records: Sequence[GenerationRecord],
+                           actor: str | None = None) -> None:
+        """Store a batch of request outcomes and their candidates in one transaction.
+
+        One `generate.batch` event (by `actor`, else the run's) vouches for the rows written;
+        a batch that writes nothing (sent again after a dropped connection) appends none.
+        """
         if not records:
             return
         # Stored stripped and in NFC like imported texts (core.text); the content-derived id is
@@ -669,15 +841,28 @@ class LocalStore:
                    if r.text else r for r in records]
         candidate_ids = [candidate_id_for(r.prompt_id, r.text)
                          if r.status == "ok" and r.text else None for r in records]
+        run_id = records[0].run_id
         with self._transaction() as cur:
-            generation.insert_records(cur, records, candidate_ids, f"run:{records[0].run_id}")
+            tip = self._next_tip(cur)
+            generation.insert_records(cur, records, candidate_ids, f"run:{run_id}", tip.seq)
+            wrote = audit_rows.claims(cur, tip.seq, ("candidates", "generations"))
+            if any(claim["count"] for claim in wrote.values()):
+                if actor is None:
+                    row = cur.execute("SELECT actor FROM runs WHERE run_id = ?", [run_id]).fetchone()
+                    actor = row[0] if row else audit_rows.SYSTEM_ACTOR
+                self._append_event(cur, actor, "generate.batch", run_id,
+                                   {"records": len(records)}, tip, wrote)
 
     def finish_run(self, run_id: str, status: str, actor: str) -> Run:
         with self._transaction() as cur:
-            generation.finish_run(cur, run_id, status, utc_now())
+            tip = self._next_tip(cur)
+            rewrites = audit_rows.Rewrites(cur)
+            rewrites.before("runs", "run_id = ?", [run_id])
+            generation.finish_run(cur, run_id, status, utc_now(), tip.seq)
             run = next(r for r in generation.list_runs(cur, 2**31) if r.run_id == run_id)
-            self._append_event(cur, actor, "generate.end", run_id, {
-                "status": status, "succeeded": run.succeeded, "failed": run.failed})
+            self._write_event(cur, tip, ("runs",), actor, "generate.end", run_id, {
+                "status": status, "succeeded": run.succeeded, "failed": run.failed,
+                **rewrites.details()})
         return run
 
     def runs(self, limit: int = 20) -> list[Run]:
@@ -696,10 +881,13 @@ class LocalStore:
                  note: str | None, actor: str) -> None:
         """Mark a calibration item with its expected answer (mixed into queues unmarked)."""
         with self._transaction() as cur:
+            tip = self._next_tip(cur)
+            rewrites = audit_rows.Rewrites(cur)
+            rewrites.before("gold_items", "prompt_id = ?", [prompt_id])
             analytics.set_gold(cur, prompt_id, best_candidate_id, worst_candidate_id, note, actor,
-                               utc_now())
-            self._append_event(cur, actor, "gold.set", prompt_id, {
-                "best": best_candidate_id, "worst": worst_candidate_id})
+                               utc_now(), tip.seq)
+            self._write_event(cur, tip, ("gold_items",), actor, "gold.set", prompt_id, {
+                "best": best_candidate_id, "worst": worst_candidate_id, **rewrites.details()})
 
     def gold_items(self) -> list[tuple]:
         return analytics.gold_items(self._cursor())
@@ -712,7 +900,7 @@ class LocalStore:
         now = utc_now()
         build_id = "b_" + now.strftime("%Y%m%dT%H%M%S") + "_" + secrets.token_hex(3)
         with self._transaction() as cur:
-            filled = fill_missing_languages(cur)  # rows of a store older than migration 005
+            filled = self._fill_languages(cur, actor)  # rows stored without a language
             result = pair_sql.build(cur, settings, build_id, actor, now, universe)
             result = dataclasses.replace(result, languages_detected=filled)
             self._append_event(cur, actor, "pairs.build", build_id, {
@@ -728,10 +916,11 @@ class LocalStore:
         now = utc_now()
         with self._transaction() as cur:
             plan_id = "bp_" + now.strftime("%Y%m%dT%H%M%S") + "_" + secrets.token_hex(3)
-            pair_sql.insert_balance_plan(cur, plan_id, actor, now, by, targets, seed)
-            self._append_event(cur, actor, "balance.apply" if targets is not None
-                               else "balance.clear", plan_id,
-                               {"by": by, "targets": targets, "seed": seed})
+            tip = self._next_tip(cur)
+            pair_sql.insert_balance_plan(cur, plan_id, actor, now, by, targets, seed, tip.seq)
+            self._write_event(cur, tip, ("balance_plans",), actor, "balance.apply"
+                              if targets is not None else "balance.clear", plan_id,
+                              {"by": by, "targets": targets, "seed": seed})
 
     def balance_plan(self) -> tuple[str, dict[str, float], int] | None:
         return pair_sql.latest_balance_plan(self._cursor())
@@ -802,7 +991,31 @@ class LocalStore:
 
     def execute_for_test(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
         """Run raw SQL (tests use it to tamper with rows behind the tool's back)."""
+        self._committed_tip = None  # the SQL may change the chain's end
         return self._cursor().execute(sql, params or []).fetchall()
+
+
+def _last_noted_seq(path: Path) -> int:
+    """The seq of the head file's last line (0: no file, or no line)."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - 65536))
+            tail = handle.read().decode("ascii", errors="replace")
+    except OSError:  # missing (or unreadable: opening it for appending then says why)
+        return 0
+    lines, _bad = parse_head_lines(tail)
+    return lines[-1].seq if lines else 0
+
+
+def _read_own_heads(path: Path | None) -> tuple[str, list[HeadLine], list[int]] | None:
+    """The store's head file as verify_audit checks it: its name, lines and bad line numbers."""
+    if path is None:
+        return None
+    try:
+        text = path.read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        text = ""
+    return (path.name, *parse_head_lines(text))
 
 
 def _judgment(row: tuple) -> Judgment:
