@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from core.config import Config
 from core.errors import JudgmentError
 from core.models import Candidate, Item, Judgment, Progress, Provenance
-from core.store import LocalStore
+from core.store import Store
 
 MAX_CANDIDATES_SHOWN = 9  # one digit key per candidate
 
@@ -101,7 +101,7 @@ class Screenful:
 class AnnotationSession:
     """One annotator's walk through their queue, over a store."""
 
-    def __init__(self, store: LocalStore, config: Config, annotator: str,
+    def __init__(self, store: Store, config: Config, annotator: str,
                  guideline_version: str, clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.config = config

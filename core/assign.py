@@ -8,12 +8,14 @@ assigns just those.
 
 from __future__ import annotations
 
+import difflib
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from core.config import annotator_name_problem
 from core.errors import BadInputError
-from core.store import LocalStore
+from core.store import Store
 
 
 @dataclass(frozen=True)
@@ -62,16 +64,64 @@ def plan_assignments(prompt_ids: Sequence[str], annotators: Sequence[str], *,
     return pairs, len(shared)
 
 
-def assign(store: LocalStore, annotators: Sequence[str], *, actor: str,
+_LISTED = 20  # known names an error lists before "and N more"
+
+
+def _unknown(names: Sequence[str], known: Sequence[str]) -> str:
+    """'unknown annotator 'alcie' (did you mean 'alice'?)', for one name or several."""
+    parts = []
+    for name in names:
+        close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+        parts.append(f"'{name}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+    return ("unknown annotator " if len(parts) == 1 else "unknown annotators ") + ", ".join(parts)
+
+
+def _listing(known: Sequence[str]) -> str:
+    names = sorted(set(known))
+    if not names:
+        return "nobody"
+    more = len(names) - _LISTED
+    return ", ".join(names[:_LISTED]) + (f" and {more} more" if more > 0 else "")
+
+
+def unassign(store: Store, annotator: str, *, actor: str,
+             known_annotators: Sequence[str] = ()) -> int:
+    """Free `annotator`'s assigned items they have not ranked yet; return how many.
+
+    A name prefer.toml does not list and the store has never seen (no open assignment, no
+    judgment) is a typo, refused with BadInputError rather than answered with "freed 0".
+    """
+    if annotator not in known_annotators:
+        in_store = set(store.assignment_loads()) | {p.annotator for p in store.status().annotators}
+        if annotator not in in_store:
+            known = sorted(set(known_annotators) | in_store)
+            raise BadInputError(
+                f"--unassign: {_unknown([annotator], known)}: not in [annotators] of prefer.toml "
+                f"and no assignment or judgment in the store (known: {_listing(known)})")
+    return store.release_open_assignments(annotator, actor)
+
+
+def check_annotator_names(names: Sequence[str], where: str) -> None:
+    """Raise BadInputError, naming `where` (the option), at the first name that is not valid."""
+    for name in names:
+        problem = annotator_name_problem(name)
+        if problem:
+            raise BadInputError(f"{where}: {problem}")
+
+
+def assign(store: Store, annotators: Sequence[str], *, actor: str,
            per_item: int | None = None, overlap: float | None = None, seed: int = 0,
            known_annotators: Sequence[str] = ()) -> AssignmentResult:
     """Assign every ready prompt nobody holds yet; record one batch and an audit event."""
+    check_annotator_names(annotators, "--annotators")
     if known_annotators:
         unknown = [n for n in annotators if n not in known_annotators]
         if unknown:
             raise BadInputError(
-                f"not in [annotators] of prefer.toml: {', '.join(unknown)}",
-                hint="add them there (name = \"annotator\") so the server lets them in")
+                f"--annotators: {_unknown(unknown, known_annotators)}; [annotators] of "
+                f"prefer.toml lists {_listing(known_annotators)}",
+                hint="add new annotators to [annotators] in prefer.toml (name = \"annotator\") "
+                     "so the server lets them in")
     prompt_ids = store.assignable_prompt_ids()
     current = store.assignment_loads()
     pairs, overlapped = plan_assignments(prompt_ids, annotators, per_item=per_item,

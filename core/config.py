@@ -7,6 +7,7 @@ the key and what was expected.
 
 from __future__ import annotations
 
+import re
 import tomllib
 import types
 import typing
@@ -167,6 +168,19 @@ class ReportSection:
 
 ROLES = ("annotator", "reviewer", "admin")
 
+# Annotator names are OS user names (the store server knows a caller by theirs), so they keep
+# to the characters those use everywhere: nothing a terminal or a shell could act on.
+ANNOTATOR_NAME_RULE = "1 to 64 ASCII letters, digits, '.', '_' or '-', like an OS user name"
+_ANNOTATOR_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def annotator_name_problem(name: str) -> str | None:
+    """Why `name` cannot be an annotator's name, or None when it can."""
+    if _ANNOTATOR_NAME.fullmatch(name):
+        return None
+    shown = name if len(name) <= 64 else name[:63] + "…"
+    return f"'{shown}' is not a valid annotator name ({ANNOTATOR_NAME_RULE})"
+
 
 @dataclass
 class ServerSection:
@@ -187,7 +201,9 @@ class Config:
     balance: BalanceSection = field(default_factory=BalanceSection)
     report: ReportSection = field(default_factory=ReportSection)
     annotators: dict[str, str] = _doc(
-        "Who may use the store server: OS user name = role (annotator, reviewer or admin).",
+        "Who may use the store server: OS user name = role (annotator, reviewer or admin). "
+        "Names are 1 to 64 ASCII letters, digits, '.', '_' or '-'; once any is listed, "
+        "`prefer assign` takes only these names.",
         default_factory=dict,
     )
     keys: dict[str, str] = _doc(
@@ -329,6 +345,10 @@ def _check_values(config: Config, path: Path) -> None:
     if config.report.max_age_days < 1:
         raise ConfigError(f"{path}: key 'report.max_age_days': expected at least 1")
     for user, role in config.annotators.items():
+        problem = annotator_name_problem(user)
+        if problem:
+            raise ConfigError(f"{path}: key 'annotators.{user}': {problem}",
+                              hint="[annotators] maps OS user names to roles")
         if role not in ROLES:
             raise ConfigError(f"{path}: key 'annotators.{user}': expected one of "
                               f"{', '.join(ROLES)}, got \"{role}\"")

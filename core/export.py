@@ -3,7 +3,9 @@ seeded train/validation split grouped by prompt, side files for the trainer, a m
 
 Files are written into a hidden folder inside the target and moved into place only when all
 of them are complete, so a crash never leaves a half-written export behind. Every file is checked by
-core/export_validate.py before it is moved: a broken rule moves nothing.
+core/export_validate.py before it is moved: a broken rule moves nothing. The target must be a new
+or empty folder unless the caller allows overwriting; a failed export removes the hidden folder,
+and the target too when the export created it.
 """
 
 from __future__ import annotations
@@ -19,12 +21,11 @@ from typing import Any
 from core import __version__
 from core import export_formats as fmt
 from core.config import Config
-from core.errors import BadInputError, NothingToExportError
+from core.errors import BadInputError, NothingToExportError, PreferError
 from core.export_validate import ExportInvalidError, validate_file
-from core.models import ExportResult
+from core.models import ExportCounts, ExportRequest, ExportResult
 from core.pairs import build_pairs
-from core.store import LocalStore
-from core.store.exporting import ExportCounts, ExportPlan
+from core.store.api import Store
 from core.store.local import utc_now
 
 FORMATS = fmt.FORMATS
@@ -63,11 +64,55 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def export_dataset(store: LocalStore, config: Config, out_dir: Path, options: ExportOptions,
+def check_out_dir(out_dir: Path, overwrite: bool = False) -> None:
+    """Raise BadInputError unless an export may write into `out_dir`: a folder that does not
+    exist yet, an empty one, or (with `overwrite`) one that holds files. Nothing is created."""
+    try:
+        if not (out_dir.exists() or out_dir.is_symlink()):
+            return
+        if not out_dir.is_dir():
+            raise BadInputError(f"{out_dir}: exists and is not a folder",
+                                hint="give a folder for --out")
+        if not overwrite and any(os.scandir(out_dir)):
+            raise BadInputError(f"{out_dir}: the folder is not empty",
+                                hint="choose a new or empty folder, or pass --overwrite to "
+                                     "replace the files an export writes there")
+    except OSError as exc:
+        raise BadInputError(f"{out_dir}: cannot use it as the export folder "
+                            f"({exc.strerror or exc})") from None
+
+
+def _create_out_dir(out_dir: Path) -> Path | None:
+    """Create `out_dir` and its missing parents; the topmost folder created, None if it existed.
+
+    An error is a BadInputError naming the folder (a file in the way, no permission, a
+    read-only or virtual file system such as /proc)."""
+    missing = [p for p in (out_dir, *out_dir.parents) if not (p.exists() or p.is_symlink())]
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _remove_created(missing[-1] if missing else None)
+        raise BadInputError(f"{out_dir}: cannot create the folder ({exc.strerror or exc})",
+                            hint="give --out a folder you can write to") from None
+    return missing[-1] if missing else None
+
+
+def _remove_created(created: Path | None) -> None:
+    """Remove a folder a failed export created (everything in it is the export's own)."""
+    if created is not None:
+        shutil.rmtree(created, ignore_errors=True)
+
+
+def export_dataset(store: Store, config: Config, out_dir: Path, options: ExportOptions,
                    *, actor: str, project_name: str | None = None,
                    guideline_version: str | None = None,
-                   agreement: dict[str, Any] | None = None) -> ExportResult:
-    """Write the split files, side files and manifest.json into `out_dir`; record an audit event."""
+                   agreement: dict[str, Any] | None = None,
+                   overwrite: bool = False) -> ExportResult:
+    """Write the split files, side files and manifest.json into `out_dir`; record an audit event.
+
+    `out_dir` must be new or empty unless `overwrite` (then the files the export writes replace
+    those of the same names, and other files stay). On failure nothing is left behind: no
+    hidden staging folder, and no `out_dir` when this call created it."""
     if options.format not in FORMATS:
         raise BadInputError(f"unknown export format '{options.format}'",
                             hint=f"choose one of: {', '.join(FORMATS)}")
@@ -87,28 +132,29 @@ def export_dataset(store: LocalStore, config: Config, out_dir: Path, options: Ex
         conversational = True
 
     out_dir = out_dir.expanduser()
-    if out_dir.exists() and not out_dir.is_dir():
-        raise BadInputError(f"{out_dir}: exists and is not a folder")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out_dir, overwrite)
+    created = _create_out_dir(out_dir)
     staging = out_dir / f".prefer-export-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+    except OSError as exc:
+        _remove_created(created)
+        raise BadInputError(f"{out_dir}: cannot write into the folder ({exc.strerror or exc})",
+                            hint="give --out a folder you can write to") from None
     try:
         # TRL keeps its automatic choice (conversational when any prompt has a system prompt).
         custom = options.format != "trl"
         layout = fmt.layout(options.format, conversational=bool(conversational),
                             axolotl_type=options.axolotl_type,
                             llamafactory_style=options.llamafactory_style)
-        (staging / "data").mkdir()
-        plan = ExportPlan(
-            train_path=str(staging / layout.train_file),
-            validation_path=str(staging / layout.validation_file),
-            validation_fraction=fraction, seed=seed, conversational=conversational,
-            row_sql=layout.row_sql if custom else None, copy_options=layout.copy_options,
-        )
+        request = ExportRequest(layout="trl" if not custom else layout.kind,
+                                validation_fraction=fraction, seed=seed,
+                                conversational=conversational)
         build = build_pairs(store, config, actor, strategy=options.strategy)
         # Exactly the pairs of this build (the export fails if another build replaced it).
-        counts = store.export_pairs(replace(plan, build_id=build.build_id), actor)
+        counts = store.export_pairs(replace(request, build_id=build.build_id), actor)
+        _copy_spooled(store, counts, staging, actor)
         total = sum(counts.pairs_by_split.values())
         if total == 0:
             held = build.held_back_disputed + build.held_back_flagged
@@ -143,6 +189,9 @@ def export_dataset(store: LocalStore, config: Config, out_dir: Path, options: Ex
         written = [*split_files.values(), *side]
         files = {name: sha256_file(staging / name) for name in written}
         pairs_of = {name: counts.pairs_by_split[split] for split, name in split_files.items()}
+        # The audit chain's head as the export is written: with this manifest kept elsewhere,
+        # `prefer audit --verify --anchor manifest.json` checks the chain still contains it.
+        audit_head = store.audit_head()
         manifest = {
             "tool": "prefer",
             "version": __version__,
@@ -161,6 +210,8 @@ def export_dataset(store: LocalStore, config: Config, out_dir: Path, options: Ex
                                      if build.balance_plan is not None else None)},
             "guideline_version": guideline_version,
             "pair_build": build.build_id,
+            "audit_head": ({"seq": audit_head.seq, "hash": audit_head.hash}
+                           if audit_head is not None else None),
             "files": {name: ({"sha256": digest, "pairs": pairs_of[name]} if name in pairs_of
                              else {"sha256": digest})
                       for name, digest in files.items()},
@@ -183,6 +234,13 @@ def export_dataset(store: LocalStore, config: Config, out_dir: Path, options: Ex
         for name in (*written, MANIFEST_FILE):
             (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging / name, out_dir / name)
+    except OSError as exc:
+        _remove_created(created)
+        raise PreferError(f"{exc.filename or out_dir}: cannot write the export "
+                          f"({exc.strerror or exc})") from None
+    except BaseException:
+        _remove_created(created)
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -204,6 +262,23 @@ def export_dataset(store: LocalStore, config: Config, out_dir: Path, options: Ex
 # falsy (Axolotl refuses it): such an export needs a system prompt on every prompt or on none.
 _MIXED_SYSTEM = ("Axolotl's user_defined type needs a system prompt on every prompt or on none; "
                  "some exported prompts have one and some do not")
+
+
+def _copy_spooled(store: Store, counts: ExportCounts, staging: Path, actor: str) -> None:
+    """Copy the split files the store spooled into `staging`, written by this process."""
+    try:
+        for split, spooled in counts.files.items():
+            target = staging / spooled.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("wb") as handle:
+                while chunk := store.read_export_file(counts.spool_id, split, handle.tell(),
+                                                      actor):
+                    handle.write(chunk)
+            if target.stat().st_size != spooled.size:
+                raise ExportInvalidError(spooled.name, 0, f"copied {target.stat().st_size} of "
+                                         f"{spooled.size} bytes from the store")
+    finally:
+        store.discard_export(counts.spool_id, actor)
 
 
 def _split_of(split_files: dict[str, str], name: str) -> str:

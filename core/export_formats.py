@@ -14,6 +14,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.errors import BadInputError
+
 FORMATS = ("trl", "axolotl", "llamafactory", "hf", "jsonl")
 AXOLOTL_TYPES = ("chat_template", "user_defined")
 LLAMAFACTORY_STYLES = ("alpaca", "sharegpt")
@@ -117,6 +119,20 @@ def layout(fmt: str, *, conversational: bool, axolotl_type: str = "chat_template
         return Layout("hf", HF_CONVERSATIONAL, PARQUET_COPY, "data/train-00000-of-00001.parquet",
                       "data/test-00000-of-00001.parquet", "Hugging Face Parquet")
     return Layout("jsonl", PLAIN_JSONL, JSON_COPY, "train.jsonl", "val.jsonl", "JSONL with metadata")
+
+
+# What an ExportRequest may name: each layout's kind (TRL picks standard or conversational).
+LAYOUT_KINDS = ("trl", "axolotl-chat_template", "axolotl-user_defined", "llamafactory-alpaca",
+                "llamafactory-sharegpt", "hf", "jsonl")
+
+
+def layout_by_kind(kind: str, *, conversational: bool) -> Layout:
+    """The layout of `kind` (one of LAYOUT_KINDS), as the store writes it for an export."""
+    if kind not in LAYOUT_KINDS:
+        raise BadInputError(f"unknown export layout {kind!r}", hint=f"one of: {', '.join(LAYOUT_KINDS)}")
+    name, _, variant = kind.partition("-")
+    return layout(name, conversational=conversational, axolotl_type=variant or "chat_template",
+                  llamafactory_style=variant or "alpaca")
 
 
 # --- side files ------------------------------------------------------------------------------

@@ -28,11 +28,15 @@ from typing import TYPE_CHECKING
 from core.config import Config, Variant
 from core.errors import BadInputError, ConfigError, PreferError
 from core.models import GenerationRecord, Prompt, Run
-from core.store import LocalStore
+from core.store import Store
 from core.store.local import utc_now
 
 if TYPE_CHECKING:  # imported where used: ollama loads httpx, which loads rich and click
     import ollama
+
+
+# Outcomes per store write: bounded so one call stays well under the server's message cap.
+WRITE_BATCH = 64
 
 
 class OllamaUnavailableError(PreferError):
@@ -153,7 +157,7 @@ def select_variants(config: Config, names: Sequence[str] | None) -> tuple[Varian
     return tuple(known[n] for n in names)
 
 
-def plan_generation(store: LocalStore, config: Config, guidelines: str, *, model: str,
+def plan_generation(store: Store, config: Config, guidelines: str, *, model: str,
                     variant_names: Sequence[str] | None = None, limit: int | None = None,
                     force: bool = False) -> GenerationPlan:
     """Every (prompt, variant) to request, minus those already done with `model` (unless force)."""
@@ -242,7 +246,7 @@ def _describe(exc: BaseException) -> str:
 class _Writer:
     """Commits outcomes on its own thread, grouping whatever has arrived into one transaction."""
 
-    def __init__(self, store: LocalStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self.pending: queue.Queue[GenerationRecord | None] = queue.Queue()
         self.error: BaseException | None = None
@@ -260,6 +264,8 @@ class _Writer:
                     stop = True
                 else:
                     batch.append(item)
+                if len(batch) >= WRITE_BATCH:
+                    break
                 try:
                     item = self.pending.get_nowait()
                 except queue.Empty:
@@ -387,7 +393,7 @@ async def _run_jobs(plan: GenerationPlan, run_id: str, hosts: Sequence[str], dig
     return errors
 
 
-def run_generation(store: LocalStore, plan: GenerationPlan, *, hosts: Sequence[str],
+def run_generation(store: Store, plan: GenerationPlan, *, hosts: Sequence[str],
                    concurrency: int, actor: str, max_attempts: int = 4, backoff_s: float = 0.5,
                    timeout_s: float = 300.0,
                    on_progress: Callable[[RunProgress], None] | None = None,

@@ -9,12 +9,12 @@ in core/store/judgment_import.py and docs/formats.md.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from core.errors import BadInputError, ImportRowError
-from core.models import JudgmentImportCounts
-from core.sources import detect_kind, locate_bad_bytes
-from core.store.imports import ReaderFailed, RowProblem
+from core.models import JudgmentImportCounts, RowProblem
+from core.sources import detect_kind, locate_bad_bytes, require_regular_file, upload
+from core.store.api import Store
+from core.store.imports import ReaderFailed
 from core.store.judgment_import import KNOWN_FIELDS
 
 
@@ -45,21 +45,20 @@ def parse_map(text: str | dict[str, str] | None) -> dict[str, str]:
     return mapping
 
 
-def import_judgments(store: Any, path: Path, dimensions: list[str], *, actor: str,
+def import_judgments(store: Store, path: Path, *, actor: str,
                      mapping: str | dict[str, str] | None = None, kind: str | None = None,
                      dry_run: bool = False) -> JudgmentImportCounts:
     """Validate `path` and store its labels; raise ImportRowError on the first bad row.
 
-    `store` is a LocalStore or a RemoteStore (the server reads the file, as for `prefer import`).
+    The file is read here and sent to the store (see core.sources.upload).
     """
     fields = parse_map(mapping)
-    if not path.is_file():
-        raise BadInputError(f"{path}: no such file")
+    require_regular_file(path)
     kind = detect_kind(path, kind)
     shown = str(path)
     try:
-        outcome = store.import_judgments(str(path.resolve()), kind, dimensions, mapping=fields,
-                                         dry_run=dry_run, actor=actor)
+        outcome = store.import_judgments(upload(store, path, actor), str(path.resolve()), kind,
+                                         mapping=fields, dry_run=dry_run, actor=actor)
     except ReaderFailed as exc:
         if kind != "parquet":
             located = locate_bad_bytes(path)

@@ -103,6 +103,68 @@ class ChainReport:
 
 
 @dataclass(frozen=True)
+class AuditHead:
+    """The newest event of the audit chain: its number and hash (what an anchor keeps)."""
+
+    seq: int
+    hash: str
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AuditAnchor:
+    """A head kept elsewhere (a manifest, a head file line): the chain must still contain it.
+
+    `source` says where it came from, for the report ("manifest.json", "heads:12").
+    """
+
+    seq: int
+    hash: str
+    source: str
+
+
+@dataclass(frozen=True)
+class AuditProblem:
+    """One thing `verify_audit` found wrong.
+
+    `kind` is one of: chain (a row's hash or link), rows_changed, rows_missing, rows_added (rows
+    no longer match the event that wrote them), rows_without_event, rewrite (a write found rows it
+    changed already tampered with), anchor (a kept head the chain no longer contains),
+    head_file (prefer.audit-heads does not cover the chain).
+    """
+
+    kind: str
+    message: str
+    seq: int | None = None
+    table: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """What `verify_audit` checked and found: `problems` empty means intact.
+
+    `events`: events whose hash and link verified; `rows`: rows matched against the events
+    that wrote them; `heads`: kept heads checked (the head file's lines and the anchors given);
+    `notes`: facts worth knowing that are not failures (rows adopted at migration 007, events
+    noted late). At most `MAX_PROBLEMS` problems are listed; `more_problems` counts the rest.
+    """
+
+    events: int
+    rows: int
+    heads: int
+    head: AuditHead | None
+    problems: tuple[AuditProblem, ...] = ()
+    more_problems: int = 0
+    notes: tuple[str, ...] = ()
+
+    MAX_PROBLEMS = 200
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
 class ImportCounts:
     """What an import found and, unless a dry run, stored."""
 
@@ -352,3 +414,84 @@ class PairBuild:
     languages_detected: int = 0  # rows of an older store given a language during this build
     contradictions: tuple[Contradiction, ...] = ()  # a sample, for the terminal
     kept_by_dimension: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """The first bad row of a file: its line (1-based), the field and what is wrong."""
+
+    line: int
+    field: str | None
+    problem: str
+
+
+@dataclass(frozen=True)
+class QualityFacts:
+    """Everything `prefer report` reads from the store, as plain values (crosses the socket)."""
+
+    kept: int
+    statuses: dict[str, int] = field(default_factory=dict)  # pairs of the latest build by status
+    chosen_longer: int = 0
+    same_length: int = 0
+    rejected_longer: int = 0
+    ratio_quantiles: tuple[float, ...] = ()  # chosen/rejected characters at RATIO_QUANTILES
+    ratio_histogram: tuple[int, ...] = ()  # pairs per RATIO_BUCKETS
+    median_chars_chosen: float | None = None
+    median_chars_rejected: float | None = None
+    # feature -> (only chosen has it, only rejected, both, neither)
+    formatting: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
+    # (variant or None for imported, pairs where only chosen is from it, only rejected, both)
+    by_variant: tuple[tuple[str | None, int, int, int], ...] = ()
+    by_source: tuple[tuple[str | None, int, int, int], ...] = ()  # same, per candidate source
+    judged_before_cutoff: int = 0
+    stale: int = 0  # judged before the cutoff or under another guideline version (either)
+    judged_at_unknown: int = 0
+    oldest_judged_at: datetime | None = None
+    guideline_versions: dict[str | None, int] = field(default_factory=dict)
+    by_dimension: dict[str, int] = field(default_factory=dict)
+    by_language: dict[str, int] = field(default_factory=dict)
+    by_prompt_source: dict[str, int] = field(default_factory=dict)
+    # build_id, built_by, built_at, strategy, settings JSON, counts JSON (None: never built)
+    latest_build: tuple | None = None
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What to export, declared: the store builds the rows and its SQL itself from these values.
+
+    `layout` names a row layout of core/export_formats.py (LAYOUTS); nothing in a request is
+    executed, and no path travels: the store writes into its private spool and the caller
+    copies the files out (read_export_file), so files are written as the caller, where the
+    caller may write.
+    """
+
+    layout: str
+    validation_fraction: float
+    seed: int
+    conversational: bool | None  # None: conversational when any exported prompt has a system
+    # The pair build to write (the one the caller just made); None: the latest. The export
+    # fails when another build has replaced it meanwhile, rather than write other pairs.
+    build_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SpoolFile:
+    """One file an export left in the store's private spool: its name in the export and size."""
+
+    name: str
+    size: int
+
+
+@dataclass
+class ExportCounts:
+    conversational: bool
+    pairs_by_split: dict[str, int] = field(default_factory=dict)
+    pairs_by_split_and_dimension: dict[str, dict[str, int]] = field(default_factory=dict)
+    # split -> dimension -> language -> pairs
+    pairs_by_split_dimension_language: dict[str, dict[str, dict[str, int]]] = field(
+        default_factory=dict)
+    prompts_by_split: dict[str, int] = field(default_factory=dict)
+    # dimension -> split -> prompts (the stratification the split holds)
+    prompts_by_dimension_and_split: dict[str, dict[str, int]] = field(default_factory=dict)
+    spool_id: str = ""  # where the files wait until the caller copies them (read_export_file)
+    files: dict[str, SpoolFile] = field(default_factory=dict)  # split -> its file in the spool

@@ -29,6 +29,7 @@ from __future__ import annotations
 from core.config import PAIR_STRATEGIES, Config
 from core.errors import BadInputError
 from core.models import Judgment, PairBuild, PairSettings
+from core.store.api import Store
 
 
 def pairs_from_judgment(judgment: Judgment, strategy: str = "best-vs-rest",
@@ -64,8 +65,8 @@ def pair_settings(config: Config, strategy: str | None = None) -> PairSettings:
                         seed=config.export.seed)
 
 
-def build_pairs(store: object, config: Config, actor: str, *,
+def build_pairs(store: Store, config: Config, actor: str, *,
                 strategy: str | None = None) -> PairBuild:
     """Rebuild the project's pairs (every export and report does this first) and return counts."""
     universe = {"dimension": list(config.project.dimensions)}
-    return store.build_pairs(pair_settings(config, strategy), actor, universe)  # type: ignore[attr-defined]
+    return store.build_pairs(pair_settings(config, strategy), actor, universe)

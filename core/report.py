@@ -20,6 +20,7 @@ from core.balance import BalanceSummary, summarize
 from core.config import Config
 from core.pairs import build_pairs
 from core.project import Project
+from core.store.api import Store
 from core.store.quality import FORMATTING_PATTERNS, RATIO_BUCKETS, RATIO_QUANTILES, QualityFacts
 
 # Fewer pairs than this behind a figure: too few to call it a pattern, no warning.
@@ -201,14 +202,14 @@ class QualityReport:
 
 # --- entry points ---------------------------------------------------------------------------
 
-def quality_report(store: Any, project: Project, actor: str, *, strategy: str | None = None,
+def quality_report(store: Store, project: Project, actor: str, *, strategy: str | None = None,
                    now: datetime | None = None) -> QualityReport:
     """Rebuild the pairs from the current judgments, then report on the kept ones."""
     build_pairs(store, project.config, actor, strategy=strategy)
     return build_report(store, project.config, project, now=now)
 
 
-def build_report(store: Any, config: Config, project: Project,
+def build_report(store: Store, config: Config, project: Project,
                  now: datetime | None = None) -> QualityReport:
     """The report on the pairs the store holds now (no rebuild; see `quality_report`)."""
     now_utc = now or _utc_now()  # stored times are naive UTC

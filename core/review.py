@@ -15,7 +15,7 @@ from core.annotation import MAX_CANDIDATES_SHOWN, Marks
 from core.config import Config
 from core.errors import JudgmentError
 from core.models import Adjudication, Candidate, Disagreement, Flag, Item, ItemJudgment
-from core.store import LocalStore
+from core.store import Store
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def _columns(judgments: list[ItemJudgment], labels: dict[str, int],
 class ReviewSession:
     """One reviewer's walk through the unresolved items, over a store."""
 
-    def __init__(self, store: LocalStore, config: Config, reviewer: str,
+    def __init__(self, store: Store, config: Config, reviewer: str,
                  show_names: bool = False) -> None:
         self.store = store
         self.config = config

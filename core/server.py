@@ -1,46 +1,62 @@
-"""The store server: `prefer serve` owns prefer.duckdb and serves the Store interface on a socket.
+"""The store server: `prefer serve` owns prefer.duckdb and serves the Store on a Unix socket.
 
 DuckDB lets one process open the file read-write and no other process open it at all meanwhile,
 so with several annotators one server owns it and everyone else talks to the server.
 
 Protocol: newline-delimited JSON over a Unix domain socket, served by the standard library's
 `socketserver` (one thread per connection). We chose the standard library over an RPC framework
-because the protocol is small (a method name and arguments, a result or an error), the framing
-is one line each way, and nothing beyond Python has to be installed or kept up to date on a
-locked-down server. JSON rather than pickle: callers are other OS users and are not trusted.
+because the protocol is small (an operation name and arguments, a result or an error), the
+framing is one line each way, and nothing beyond Python has to be installed or kept up to date
+on a locked-down server. JSON rather than pickle: callers are other OS users and not trusted.
 
 Identity comes from the operating system, never from the client: the server reads the caller's
 uid from the socket (SO_PEERCRED), maps the user name to a role through [annotators] in
 prefer.toml (re-read for every connection, so adding an annotator needs no restart), and checks
-every call against that role. An annotator reaches only their own work.
+every call against the Store declaration (core/store/api.py): the role, the scope (an annotator
+reaches only their own work and assigned items), the declared argument types, and the actor,
+which is always the caller. Resources are bounded before identity is known: a connection may
+send a small hello first, then messages up to MAX_MESSAGE_BYTES; connections are capped per user
+and in all, and idle ones are closed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import grp
-import inspect
+import logging
 import os
 import pwd
+import secrets
 import socket
 import socketserver
 import struct
-import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core.config import load_config
 from core.errors import AccessDeniedError, PreferError, ServerUnavailableError
-from core.models import Adjudication, Flag, Judgment
-from core.store import LocalStore, codec
+from core.store import codec
+from core.store.api import OPERATIONS, NonConforming, Operation, Role, bind_arguments
 from core.store.imports import ReaderFailed
+from core.store.local import LocalStore
+from core.store.remote import SOCKET_FILE, server_answers
 
-SOCKET_FILE = "prefer.sock"
-MAX_MESSAGE_BYTES = 256 * 1024 * 1024
-RANKS = {"annotator": 1, "reviewer": 2, "admin": 3}
+log = logging.getLogger("prefer.serve")
+
+# Before identification only the hello may arrive; it is a few hundred bytes.
+MAX_HELLO_BYTES = 4 * 1024
+# The largest legitimate call is a batch of generation outcomes (at most 64 records of up to a
+# few hundred KiB each, see core/generate.py); nothing else comes close.
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+MAX_CONNECTIONS = 256
+MAX_CONNECTIONS_PER_USER = 16
+HELLO_TIMEOUT_S = 10.0
+IDLE_TIMEOUT_S = 15 * 60.0  # the client reconnects on its next call
+LISTEN_BACKLOG = 128
 _MAX_CALLS = 1024  # calls served at once (one per connection thread)
 
 
@@ -53,8 +69,9 @@ class Caller:
     role: str
     annotator: str
 
-    def at_least(self, role: str) -> bool:
-        return RANKS[self.role] >= RANKS[role]
+    def at_least(self, role: Role | str) -> bool:
+        least = role if isinstance(role, Role) else Role[role]
+        return Role[self.role] >= least
 
 
 def peer_uid(connection: socket.socket) -> int:
@@ -62,6 +79,13 @@ def peer_uid(connection: socket.socket) -> int:
     creds = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     _pid, uid, _gid = struct.unpack("3i", creds)
     return uid
+
+
+def user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
 
 
 def role_of(user: str, uid: int, annotators: dict[str, str]) -> str:
@@ -76,205 +100,223 @@ def role_of(user: str, uid: int, annotators: dict[str, str]) -> str:
     )
 
 
-# --- what each role may call ----------------------------------------------------------------
-
-def _own(caller: Caller, annotator: str) -> None:
-    if annotator != caller.annotator and not caller.at_least("admin"):
-        raise AccessDeniedError("annotators reach only their own work")
-
-
-def _assigned(store: LocalStore, caller: Caller, prompt_id: str) -> None:
-    if not caller.at_least("reviewer") and not store.is_assigned(caller.annotator, prompt_id):
-        raise AccessDeniedError(f"item {prompt_id} is not assigned to {caller.annotator}")
-
-
-def _check_own(store: LocalStore, caller: Caller, call: dict[str, Any]) -> None:
-    _own(caller, call["annotator"])
-
-
-def _check_item(store: LocalStore, caller: Caller, call: dict[str, Any]) -> None:
-    _assigned(store, caller, call["prompt_id"])
-
-
-def _check_save(store: LocalStore, caller: Caller, call: dict[str, Any]) -> None:
-    judgment: Judgment = call["judgment"]
-    _own(caller, judgment.annotator)
-    _assigned(store, caller, judgment.prompt_id)
-
-
-def _check_flag(store: LocalStore, caller: Caller, call: dict[str, Any]) -> None:
-    flag: Flag = call["flag"]
-    _own(caller, flag.annotator)
-    _assigned(store, caller, flag.prompt_id)
-
-
-def _check_adjudication(store: LocalStore, caller: Caller, call: dict[str, Any]) -> None:
-    adjudication: Adjudication = call["adjudication"]
-    _own(caller, adjudication.reviewer)
-
-
-def _check_resolver(store: LocalStore, caller: Caller, call: dict[str, Any]) -> None:
-    _own(caller, call["resolved_by"])
-
-
-def _anyone(store: LocalStore, caller: Caller, call: dict[str, Any]) -> None:
-    return None
-
-
-Check = Callable[..., None]
-# method -> (least role, extra check on the arguments)
-PERMISSIONS: dict[str, tuple[str, Check]] = {
-    "get_item": ("annotator", _check_item),
-    "next_prompt_id": ("annotator", _check_own),
-    "progress": ("annotator", _check_own),
-    "current_judgment": ("annotator", _check_own),
-    "judgments_of": ("annotator", _check_own),
-    "save_judgment": ("annotator", _check_save),
-    "is_assigned": ("annotator", _check_own),
-    "provenance": ("annotator", _anyone),
-    "status": ("reviewer", _anyone),
-    "agreement_rows": ("reviewer", _anyone),
-    "quality_facts": ("reviewer", _anyone),
-    "gold_items": ("admin", _anyone),
-    "set_gold": ("admin", _anyone),
-    "events": ("admin", _anyone),
-    "append_event": ("admin", _anyone),
-    "import_file": ("admin", _anyone),
-    "import_judgments": ("admin", _anyone),
-    "prompts_for_generation": ("admin", _anyone),
-    "generation_done_keys": ("admin", _anyone),
-    "start_run": ("admin", _anyone),
-    "record_generations": ("admin", _anyone),
-    "finish_run": ("admin", _anyone),
-    "runs": ("admin", _anyone),
-    "export_pairs": ("admin", _anyone),
-    "build_pairs": ("reviewer", _anyone),  # rebuilds derived rows only; reports need it
-    "save_balance_plan": ("admin", _anyone),
-    "balance_plan": ("reviewer", _anyone),
-    "pair_counts": ("reviewer", _anyone),
-    "record_export": ("admin", _anyone),
-    "assignable_prompt_ids": ("admin", _anyone),
-    "assignment_loads": ("admin", _anyone),
-    "add_assignments": ("admin", _anyone),
-    "release_open_assignments": ("admin", _anyone),
-    # Reviewers read every annotator's judgments of an item and decide; annotators only flag.
-    "save_flag": ("annotator", _check_flag),
-    "disagreements": ("reviewer", _anyone),
-    "item_judgments": ("reviewer", _anyone),
-    "current_adjudication": ("reviewer", _anyone),
-    "save_adjudication": ("reviewer", _check_adjudication),
-    "open_flags": ("reviewer", _anyone),
-    "resolve_flag": ("reviewer", _check_resolver),
-}
-
+# --- the checks derived from the declaration ---------------------------------------------------
 
 def authorize(store: LocalStore, caller: Caller, method: str, args: list[Any],
-              kwargs: dict[str, Any]) -> None:
-    """Raise AccessDeniedError unless `caller` may call `method` with these arguments."""
-    rule = PERMISSIONS.get(method)
-    if rule is None:
+              kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The call's arguments with the actor set, or AccessDeniedError / BadInputError.
+
+    Everything comes from the operation's declaration: least role, argument types, the owner
+    who must be the caller, the item that must be assigned to them, the actor.
+    """
+    op = OPERATIONS.get(method)
+    if op is None:
         raise AccessDeniedError(f"no such store operation: {method}")
-    least, check = rule
-    if not caller.at_least(least):
-        raise AccessDeniedError(f"{caller.user} is {caller.role}; '{method}' needs {least}")
+    if not caller.at_least(op.role):
+        raise AccessDeniedError(f"{caller.user} is {caller.role}; '{method}' needs "
+                                f"{op.role.name}")
     try:
-        bound = inspect.signature(getattr(LocalStore, method)).bind(None, *args, **kwargs)
-    except TypeError as exc:
-        raise AccessDeniedError(f"bad arguments for {method}: {exc}") from exc
-    check(store, caller, bound.arguments)
+        bound = bind_arguments(op, args, kwargs)
+    except NonConforming as exc:
+        raise AccessDeniedError(f"bad arguments: {exc}") from None
+    arguments = dict(bound.arguments)
+    arguments.pop("self", None)
+    if op.actor is not None:  # whatever the caller sent, the event names the caller
+        head, _, field = op.actor.partition(".")
+        arguments[head] = (dataclasses.replace(arguments[head], **{field: caller.user})
+                           if field else caller.user)
+    _check_scope(store, caller, op, arguments)
+    return arguments
 
 
-def _error_reply(exc: BaseException) -> dict[str, Any]:
+def _check_scope(store: LocalStore, caller: Caller, op: Operation,
+                 arguments: dict[str, Any]) -> None:
+    if op.owner is not None and not caller.at_least(Role.admin) \
+            and op.value_at(arguments, op.owner) != caller.annotator:
+        raise AccessDeniedError("annotators reach only their own work")
+    if op.item is not None and not caller.at_least(Role.reviewer):
+        prompt_id = op.value_at(arguments, op.item)
+        if not store.is_assigned(caller.annotator, prompt_id):
+            raise AccessDeniedError(f"item {prompt_id} is not assigned to {caller.annotator}")
+
+
+def error_reply(exc: BaseException, method: str) -> dict[str, Any]:
+    """What a client learns of a failure: a kind, a message and a hint, never driver text."""
     if isinstance(exc, ReaderFailed):
         return {"type": "ReaderFailed", "message": str(exc), "line": exc.line}
-    if isinstance(exc, PreferError):
+    if isinstance(exc, PreferError) and type(exc).__name__ != "StoreError":
         return {"type": type(exc).__name__, "message": exc.message, "hint": exc.hint}
-    return {"type": "StoreError", "message": f"the server failed: {type(exc).__name__}: {exc}"}
+    error_id = "E" + secrets.token_hex(4)
+    log.error("%s: %s failed: %s: %s", error_id, method, type(exc).__name__, exc)
+    return {"type": "StoreError",
+            "message": f"the server could not complete '{method}' (error {error_id})",
+            "hint": f"an admin finds {error_id} with the details in the `prefer serve` log"}
 
 
 class _Handler(socketserver.StreamRequestHandler):
     server: _SocketServer
 
+    def setup(self) -> None:
+        super().setup()
+        self.request.settimeout(HELLO_TIMEOUT_S)
+
     def handle(self) -> None:
         owner = self.server.owner
+        # The first message must be the hello, and small, whoever is calling.
+        hello = self._read(MAX_HELLO_BYTES)
+        if hello is None:
+            return
         try:
             caller = owner.identify(self.request)
-        except PreferError as exc:
-            # Answer the client's first message with the refusal, then hang up.
-            self.rfile.readline(MAX_MESSAGE_BYTES)
-            self._reply({"error": _error_reply(exc)})
+            message = codec.loads(hello)
+            if not isinstance(message, dict) or message.get("method") != "hello":
+                raise AccessDeniedError("the first message must be the hello")
+            kwargs = message.get("kwargs")
+            act_as = kwargs.get("act_as") if isinstance(kwargs, dict) else None
+            caller = owner.hello(caller, act_as if isinstance(act_as, str) else None)
+        except (PreferError, ValueError, TypeError) as exc:
+            self._reply({"error": error_reply(exc if isinstance(exc, PreferError) else
+                                              AccessDeniedError("malformed hello"), "hello")})
             return
+        self._reply({"result": {"user": caller.user, "role": caller.role,
+                                "annotator": caller.annotator}})
+        self.request.settimeout(owner.idle_timeout)
         while not owner.stopping.is_set():
-            line = self.rfile.readline(MAX_MESSAGE_BYTES)
-            if not line or owner.stopping.is_set():
+            line = self._read(MAX_MESSAGE_BYTES)
+            if line is None or owner.stopping.is_set():
                 return  # a stopping server answers nothing new; the client retries elsewhere
-            owner.calls.acquire()
+            if not owner.calls.acquire(timeout=1.0):
+                return
+            method = "?"
             try:
                 message = codec.loads(line)
-                method, args, kwargs = message["method"], message["args"], message["kwargs"]
-                if method == "hello":
-                    caller = owner.hello(caller, kwargs.get("act_as"))
-                    result: Any = {"user": caller.user, "role": caller.role,
-                                   "annotator": caller.annotator}
-                else:
-                    authorize(owner.store, caller, method, args, kwargs)
-                    if method in ("save_judgment", "save_adjudication", "save_flag",
-                                  "resolve_flag"):
-                        kwargs["actor"] = caller.user  # the audit trail names the real OS user
-                    result = getattr(owner.store, method)(*args, **kwargs)
-                reply: dict[str, Any] = {"result": result}
+                if not isinstance(message, dict):
+                    raise AccessDeniedError("malformed message")
+                method = str(message.get("method"))
+                args, kwargs = message.get("args", []), message.get("kwargs", {})
+                if not isinstance(args, list) or not isinstance(kwargs, dict) \
+                        or not all(isinstance(k, str) for k in kwargs):
+                    raise AccessDeniedError("malformed message")
+                arguments = authorize(owner.store, caller, method, args, kwargs)
+                reply: dict[str, Any] = {"result": getattr(owner.store, method)(**arguments)}
+            except ValueError as exc:  # the codec refused the message
+                reply = {"error": error_reply(AccessDeniedError(f"malformed message: {exc}"),
+                                              method)}
             except Exception as exc:
-                if not isinstance(exc, PreferError | ReaderFailed):
-                    print(f"prefer serve: {caller.user}: {type(exc).__name__}: {exc}",
-                          file=sys.stderr)
-                reply = {"error": _error_reply(exc)}
+                reply = {"error": error_reply(exc, method)}
             finally:
                 owner.calls.release()
             if not self._reply(reply):
                 return
+
+    def _read(self, limit: int) -> bytes | None:
+        """One line of at most `limit` bytes; None (after a refusal) when longer or closed."""
+        try:
+            line = self.rfile.readline(limit + 1)
+        except (TimeoutError, OSError):
+            return None
+        if not line:
+            return None
+        if len(line) > limit or not line.endswith(b"\n"):
+            self._reply({"error": {"type": "AccessDeniedError",
+                                   "message": f"message over {limit} bytes: connection closed",
+                                   "hint": None}})
+            return None
+        return line
 
     def _reply(self, reply: dict[str, Any]) -> bool:
         try:
             self.wfile.write(codec.dumps(reply))
             self.wfile.flush()
             return True
-        except (BrokenPipeError, ConnectionResetError):
+        except (OSError, TypeError) as exc:
+            if isinstance(exc, TypeError):
+                log.error("cannot encode a reply: %s", exc)
             return False  # the client went away; whatever it asked for is already committed
 
 
 class _SocketServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
     owner: StoreServer
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # Refused here, before a thread exists: over the caps a connection costs nothing.
+        uid = peer_uid_or_none(request)
+        if uid is None or not self.owner.admit(uid):
+            with contextlib.suppress(OSError):
+                request.sendall(codec.dumps({"error": {
+                    "type": "ServerUnavailableError",
+                    "message": "too many connections to the prefer server", "hint": None}}))
+            self.shutdown_request(request)
+            return
+        thread = threading.Thread(target=self._serve_one, args=(request, client_address, uid),
+                                  daemon=True)
+        thread.start()
+
+    def _serve_one(self, request: Any, client_address: Any, uid: int) -> None:
+        try:
+            self.process_request_thread(request, client_address)  # handles, then closes
+        finally:
+            self.owner.release(uid)
+
+
+def peer_uid_or_none(request: socket.socket) -> int | None:
+    try:
+        return peer_uid(request)
+    except OSError:
+        return None
 
 
 class StoreServer:
     """Serves one project's store on `<project>/prefer.sock`."""
 
     def __init__(self, project_root: Path, store: LocalStore,
-                 socket_path: Path | None = None) -> None:
+                 socket_path: Path | None = None, *, idle_timeout: float = IDLE_TIMEOUT_S,
+                 max_connections: int = MAX_CONNECTIONS,
+                 max_per_user: int = MAX_CONNECTIONS_PER_USER) -> None:
         self.project_root = project_root
         self.store = store
         self.socket_path = socket_path or project_root / SOCKET_FILE
+        self.idle_timeout = idle_timeout
+        self.max_connections = max_connections
+        self.max_per_user = max_per_user
         self._server: _SocketServer | None = None
         self._thread: threading.Thread | None = None
         self.stopping = threading.Event()
+        self._open: dict[int, int] = {}  # uid -> open connections
+        self._open_lock = threading.Lock()
         # Calls in progress hold a share; shutdown takes them all so the store is closed only
         # after every started call has committed (or failed) and been answered.
         self.calls = threading.BoundedSemaphore(_MAX_CALLS)
 
+    def admit(self, uid: int) -> bool:
+        with self._open_lock:
+            if sum(self._open.values()) >= self.max_connections \
+                    or self._open.get(uid, 0) >= self.max_per_user:
+                return False
+            self._open[uid] = self._open.get(uid, 0) + 1
+            return True
+
+    def release(self, uid: int) -> None:
+        with self._open_lock:
+            if self._open.get(uid):
+                self._open[uid] -= 1
+
+    def connections(self) -> int:
+        with self._open_lock:
+            return sum(self._open.values())
+
     def identify(self, connection: socket.socket) -> Caller:
         uid = peer_uid(connection)
-        try:
-            user = pwd.getpwuid(uid).pw_name
-        except KeyError:
-            user = str(uid)
+        user = user_name(uid)
         annotators = load_config(self.project_root / "prefer.toml").annotators
         return Caller(user, uid, role_of(user, uid, annotators), user)
 
     def hello(self, caller: Caller, act_as: str | None) -> Caller:
         if not act_as or act_as == caller.user:
             return caller
-        if not caller.at_least("admin"):
+        if not caller.at_least(Role.admin):
             raise AccessDeniedError(f"only an admin may annotate as someone else ({caller.user} "
                                     f"is {caller.role})")
         return Caller(caller.user, caller.uid, caller.role, act_as)
@@ -287,7 +329,7 @@ class StoreServer:
                     f"a prefer server already serves {self.project_root}",
                     hint=f"its socket is {self.socket_path}")
             self.socket_path.unlink()  # left behind by a server that was killed
-        old_umask = os.umask(0o117)
+        old_umask = os.umask(0o177)
         try:
             server = _SocketServer(str(self.socket_path), _Handler)
         finally:
@@ -322,16 +364,3 @@ class StoreServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.socket_path.unlink(missing_ok=True)
-
-
-def server_answers(socket_path: Path, timeout: float = 2.0) -> bool:
-    """Whether a server accepts connections on `socket_path`."""
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    probe.settimeout(timeout)
-    try:
-        probe.connect(str(socket_path))
-        return True
-    except OSError:
-        return False
-    finally:
-        probe.close()

@@ -6,12 +6,17 @@ A file is all or nothing: the first bad row stops the import and nothing from it
 
 from __future__ import annotations
 
+import os
+import secrets
+import stat
 from pathlib import Path
 
 from core.errors import BadInputError, ImportRowError
-from core.models import ImportCounts
-from core.store import LocalStore
-from core.store.imports import ReaderFailed, RowProblem
+from core.models import ImportCounts, RowProblem
+from core.store.api import Store
+from core.store.imports import ReaderFailed
+
+UPLOAD_CHUNK_BYTES = 4 * 1024 * 1024
 
 _KINDS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv",
           ".parquet": "parquet", ".pq": "parquet"}
@@ -32,6 +37,26 @@ def detect_kind(path: Path, explicit: str | None = None) -> str:
     return kind
 
 
+def require_regular_file(path: Path) -> None:
+    """Raise BadInputError unless `path` names a regular file this process can read.
+
+    Only the file's metadata is looked at: a FIFO, a folder or a device is refused without
+    being opened (opening a FIFO blocks until someone writes to it).
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise BadInputError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot read it ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise BadInputError(f"{path}: not a regular file",
+                            hint="give a .jsonl, .csv or .parquet file (not a folder, a pipe "
+                                 "or a device)")
+    if not os.access(path, os.R_OK):
+        raise BadInputError(f"{path}: cannot read it (permission denied)")
+
+
 def locate_bad_bytes(path: Path) -> tuple[int, str] | None:
     """Find the first line that is not UTF-8 (DuckDB's message does not always give one)."""
     with path.open("rb") as handle:
@@ -44,15 +69,29 @@ def locate_bad_bytes(path: Path) -> tuple[int, str] | None:
     return None
 
 
-def import_file(store: LocalStore, path: Path, dimensions: list[str], *, actor: str,
+def upload(store: Store, path: Path, actor: str) -> str:
+    """Send `path`'s bytes to the store (read here, as the caller); the upload's id.
+
+    The store never opens a path a caller names: under `prefer serve` that would read files
+    as the service user.
+    """
+    upload_id = secrets.token_hex(16)
+    store.upload(upload_id, b"", actor)  # an empty file is an upload too
+    with path.open("rb") as handle:
+        while chunk := handle.read(UPLOAD_CHUNK_BYTES):
+            store.upload(upload_id, chunk, actor)
+    return upload_id
+
+
+def import_file(store: Store, path: Path, *, actor: str,
                 kind: str | None = None, dry_run: bool = False) -> ImportCounts:
     """Validate `path` and store its prompts and candidates; raise ImportRowError on a bad row."""
-    if not path.is_file():
-        raise BadInputError(f"{path}: no such file")
+    require_regular_file(path)
     kind = detect_kind(path, kind)
     shown = str(path)
     try:
-        outcome = store.import_file(str(path.resolve()), kind, dimensions, dry_run=dry_run,
+        outcome = store.import_file(upload(store, path, actor), str(path.resolve()), kind,
+                                    dry_run=dry_run,
                                     actor=actor)
     except ReaderFailed as exc:
         if kind != "parquet":

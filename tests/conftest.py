@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from core.models import Judgment
 from core.project import Project, init_project
 from core.store import LocalStore, open_store
 
@@ -20,6 +22,20 @@ SAMPLE_PROMPTS = REPO_ROOT / "sample_data" / "prompts.jsonl"
 def _no_project_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests never touch a user's real project.
     monkeypatch.delenv("PREFER_PROJECT", raising=False)
+
+
+_RUN_UMASK = os.umask(0o077)
+os.umask(_RUN_UMASK)
+
+
+@pytest.fixture(autouse=True)
+def _umask_restored() -> Iterator[None]:
+    # Opening a store makes the process umask private for good (core/store/private.py), module
+    # fixtures included; each test starts from the umask the run started with, so files it makes
+    # for other OS users keep the modes it expects.
+    os.umask(_RUN_UMASK)
+    yield
+    os.umask(_RUN_UMASK)
 
 
 @pytest.fixture
@@ -60,3 +76,13 @@ def item_rows(count: int, candidates: int = 3, **extra: Any) -> list[dict[str, A
              "candidates": [f"Answer {j}: {_words(i * 31 + j * 17 + 5, 3 + 2 * j)}."
                             for j in range(candidates)], **extra}
             for i in range(count)]
+
+
+def insert_judgment_row(store: LocalStore, judgment: Judgment) -> None:
+    """Store a judgment row as `prefer import-judgments` may (a ranking without best or worst,
+    a best only), which the store's own save_judgment refuses from an annotation screen."""
+    store.execute_for_test(
+        "INSERT INTO judgments VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, NULL, NULL, NULL, now(), NULL)",
+        [judgment.judgment_id, judgment.annotator, judgment.prompt_id, judgment.kind,
+         judgment.best_candidate_id, judgment.worst_candidate_id, list(judgment.dimensions),
+         judgment.justification, list(judgment.shown_order)])

@@ -19,7 +19,7 @@ from core.server import Caller, StoreServer, authorize
 from core.sources import import_file
 from core.store import LocalStore
 from core.store.remote import RemoteStore
-from tests.conftest import item_rows, write_jsonl
+from tests.conftest import insert_judgment_row, item_rows, write_jsonl
 from tui.adjudication_app import AdjudicationApp, make_adjudication_app
 from tui.cli import app as cli
 from tui.screens.adjudicate import AdjudicateScreen
@@ -90,8 +90,7 @@ def test_opposite_pairs_from_rankings_and_pairwise_labels() -> None:
 def items(project: Project, store: LocalStore, tmp_path: Path) -> LocalStore:
     rows = item_rows(4, candidates=4)
     rows[1]["system"] = "You are the support assistant of Fabrikam Telecom."
-    import_file(store, write_jsonl(tmp_path / "items.jsonl", rows),
-                project.config.project.dimensions, actor="t")
+    import_file(store, write_jsonl(tmp_path / "items.jsonl", rows), actor="t")
     return store
 
 
@@ -139,14 +138,14 @@ def test_pairwise_labels_and_rankings_count(items: LocalStore) -> None:
     # A label from another tool: carol preferred the worst of alice's over her second.
     items.execute_for_test(
         "INSERT INTO pairwise_judgments VALUES ('pw1', 'carol', 'q003', ?, ?, 'first', [], "
-        "'Clearer.', 'elsewhere.jsonl', now())", [ids[3], ids[1]])
+        "'Clearer.', 'elsewhere.jsonl', now(), NULL)", [ids[3], ids[1]])
     assert [(d.prompt_id, d.differs_on) for d in items.disagreements()] == [("q003", (OPPOSITE,))]
     # dave ranks q000 (rank mode, no best/worst stored) with the same ends as erin: the middle
     # candidates erin leaves unordered, so nothing is opposite.
     q0 = candidates_of(items, "q000")
     judge(items, "erin", "q000", 1, 4)
-    items.save_judgment(Judgment("j_dave", "dave", "q000", "ranked", tuple(q0)))
-    items.execute_for_test("INSERT INTO judgment_rankings VALUES ('j_dave', ?)",
+    insert_judgment_row(items, Judgment("j_dave", "dave", "q000", "ranked", tuple(q0)))
+    items.execute_for_test("INSERT INTO judgment_rankings VALUES ('j_dave', ?, NULL)",
                            [[[q0[0]], [q0[2]], [q0[1]], [q0[3]]]])
     assert [(d.prompt_id, d.differs_on) for d in items.disagreements()] == [("q003", (OPPOSITE,))]
     items.execute_for_test("UPDATE judgment_rankings SET groups = ? WHERE judgment_id = 'j_dave'",
@@ -171,9 +170,9 @@ def test_adjudication_resolves_and_is_audited(disputed: LocalStore) -> None:
         ("q002", False, True), ("q000", True, False)]
     second = disputed.save_adjudication(Adjudication(
         "adj_2", "q000", "rita", NOTE, best_candidate_id=ids[0], worst_candidate_id=ids[3]))
-    assert second.supersedes == "adj_1"
+    assert second.supersedes == saved.adjudication_id
     current = disputed.current_adjudication("q000")
-    assert current is not None and current.adjudication_id == "adj_2"
+    assert current is not None and current.adjudication_id == second.adjudication_id
     events = [e for e in disputed.events() if e.action == "adjudicate"]
     assert [(e.actor, e.subject) for e in events] == [("rita", "q000"), ("rita", "q000")]
     details = json.loads(events[0].details)
@@ -483,7 +482,7 @@ def test_export_holds_back_exactly_the_disagreements(project: Project, store: Lo
 
     rng = random.Random(seed)
     rows = item_rows(30, candidates=4)
-    import_file(store, write_jsonl(tmp_path / "i.jsonl", rows), project.config.project.dimensions,
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", rows),
                 actor="t")
     ranked: set[str] = set()
     endless: set[str] = set()  # some judgment lacks a stored best or worst: pairs may be fewer
@@ -499,17 +498,17 @@ def test_export_holds_back_exactly_the_disagreements(project: Project, store: Lo
                 cut = sorted(rng.sample(range(1, 4), rng.randint(1, 3)))
                 groups = [order[a:b] for a, b in zip([0, *cut], [*cut, 4], strict=True)]
                 ends_known = rng.random() < 0.5  # as stored by import-judgments, or left out
-                store.save_judgment(Judgment(
+                insert_judgment_row(store, Judgment(
                     f"j_{annotator}_{prompt_id}", annotator, prompt_id, "ranked", tuple(order),
                     best_candidate_id=groups[0][0] if ends_known and len(groups[0]) == 1 else None,
                     worst_candidate_id=groups[-1][0] if ends_known and len(groups[-1]) == 1
                     else None))
                 if not (ends_known and len(groups[0]) == len(groups[-1]) == 1):
                     endless.add(prompt_id)
-                store.execute_for_test("INSERT INTO judgment_rankings VALUES (?, ?)",
+                store.execute_for_test("INSERT INTO judgment_rankings VALUES (?, ?, NULL)",
                                        [f"j_{annotator}_{prompt_id}", groups])
             else:
-                store.save_judgment(Judgment(
+                insert_judgment_row(store, Judgment(
                     f"j_{annotator}_{prompt_id}", annotator, prompt_id, "ranked", tuple(order),
                     best_candidate_id=order[0],
                     worst_candidate_id=order[-1] if form == "bw" else None))
@@ -519,7 +518,8 @@ def test_export_holds_back_exactly_the_disagreements(project: Project, store: Lo
         if rng.random() < 0.3:
             first, second = rng.sample(ids, 2)
             store.execute_for_test(
-                "INSERT INTO pairwise_judgments VALUES (?, ?, ?, ?, ?, ?, [], NULL, 'x', now())",
+                "INSERT INTO pairwise_judgments VALUES (?, ?, ?, ?, ?, ?, [], NULL, 'x', now(), "
+                "NULL)",
                 [f"pw_{prompt_id}", rng.choice(["ann", "dan"]), prompt_id, first, second,
                  rng.choice(["first", "second", "tie"])])
     disputed = {d.prompt_id for d in store.disagreements() if d.differs_on}

@@ -48,7 +48,7 @@ def judged(project: Project, store: LocalStore, tmp_path: Path) -> LocalStore:
     for i, row in enumerate(rows):
         row["dimension"] = "tone" if i % 2 else "accuracy"
         row["language"] = "en" if i < 8 else "de"
-    import_file(store, write_jsonl(tmp_path / "i.jsonl", rows), project.config.project.dimensions,
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", rows),
                 actor="t")
     _judge(store, project, "alice")
     _judge(store, project, "bob", flip={"q001", "q004"})
@@ -108,8 +108,7 @@ def test_per_annotator_figures_and_gold(project: Project, judged: LocalStore) ->
 
 def test_gold_items_reach_every_queue_unmarked(project: Project, store: LocalStore,
                                                tmp_path: Path) -> None:
-    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(6)),
-                project.config.project.dimensions, actor="t")
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(6)), actor="t")
     gold_item = store.get_item("q005")
     assert gold_item is not None
     store.set_gold("q005", gold_item.candidates[0].candidate_id, None, None, "admin")
@@ -157,7 +156,7 @@ def test_real_multi_annotator_data_through_the_store(project: Project, store: Lo
             for item in items for a in (1, 2, 3)]
     store.execute_for_test(
         "INSERT INTO pairwise_judgments SELECT id, annotator, prompt_id, 'a', 'b', winner, [], "
-        "NULL, 'pandalm', now() FROM (SELECT unnest(?) AS id, unnest(?) AS annotator, "
+        "NULL, 'pandalm', now(), NULL FROM (SELECT unnest(?) AS id, unnest(?) AS annotator, "
         "unnest(?) AS prompt_id, unnest(?) AS winner)",
         [[f"w{i}" for i in range(len(rows))], [r[0] for r in rows], [r[1] for r in rows],
          [r[2] for r in rows]])

@@ -21,8 +21,7 @@ from tests.conftest import REPO_ROOT, item_rows, write_jsonl
 
 @pytest.fixture
 def session(project: Project, store: LocalStore, tmp_path: Path) -> AnnotationSession:
-    import_file(store, write_jsonl(tmp_path / "items.jsonl", item_rows(4, candidates=4)),
-                project.config.project.dimensions, actor="t")
+    import_file(store, write_jsonl(tmp_path / "items.jsonl", item_rows(4, candidates=4)), actor="t")
     return AnnotationSession(store, project.config, "alice", "g-test")
 
 
@@ -140,8 +139,7 @@ def test_an_annotator_never_sees_another_annotators_marks(session: AnnotationSes
 
 def test_a_saved_judgment_survives_kill_9(project: Project, tmp_path: Path) -> None:
     with open_store(project.database_path) as store:
-        import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(2)),
-                    project.config.project.dimensions, actor="t")
+        import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(2)), actor="t")
     script = textwrap.dedent(f"""
         import sys, time
         from core.annotation import AnnotationSession

@@ -26,8 +26,7 @@ def _load(store: LocalStore, project: Project, tmp_path: Path, count: int, prefi
     for row in rows:
         row["id"] = prefix + str(row["id"])
         row["prompt"] = f"{prefix}: {row['prompt']}"
-    import_file(store, write_jsonl(tmp_path / f"{prefix}.jsonl", rows),
-                project.config.project.dimensions, actor="t")
+    import_file(store, write_jsonl(tmp_path / f"{prefix}.jsonl", rows), actor="t")
 
 
 @pytest.mark.parametrize("per_item", [1, 2, 3])

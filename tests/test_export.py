@@ -78,8 +78,7 @@ def test_pair_rule_counts(k: int, expected: int) -> None:
 
 def test_export_follows_the_pair_rule(project: Project, store: LocalStore,
                                       tmp_path: Path) -> None:
-    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(1, candidates=4)),
-                project.config.project.dimensions, actor="t")
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(1, candidates=4)), actor="t")
     session = AnnotationSession(store, project.config, "alice", "g")
     screen = session.next_item()
     assert screen is not None
@@ -99,8 +98,7 @@ def test_export_follows_the_pair_rule(project: Project, store: LocalStore,
 
 def test_split_is_seeded_grouped_by_prompt_and_85_15(project: Project, store: LocalStore,
                                                      tmp_path: Path) -> None:
-    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(40, candidates=3)),
-                project.config.project.dimensions, actor="t")
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(40, candidates=3)), actor="t")
     _rank_all(store, project)
     first = export_dataset(store, project.config, tmp_path / "a", ExportOptions(), actor="t")
     train = _read(tmp_path / "a" / "train.jsonl")
@@ -117,8 +115,7 @@ def test_split_is_seeded_grouped_by_prompt_and_85_15(project: Project, store: Lo
 
 def test_standard_rows_without_system_prompts(project: Project, store: LocalStore,
                                               tmp_path: Path) -> None:
-    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(10)),
-                project.config.project.dimensions, actor="t")
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(10)), actor="t")
     _rank_all(store, project)
     result = export_dataset(store, project.config, tmp_path / "out", ExportOptions(), actor="t")
     assert not result.conversational
@@ -129,7 +126,7 @@ def test_conversational_rows_put_the_system_message_first(project: Project, stor
                                                           tmp_path: Path) -> None:
     rows = item_rows(10)
     rows[0]["system"] = "You are the assistant of Contoso Health. Never diagnose."
-    import_file(store, write_jsonl(tmp_path / "i.jsonl", rows), project.config.project.dimensions,
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", rows),
                 actor="t")
     _rank_all(store, project)
     result = export_dataset(store, project.config, tmp_path / "out",
@@ -145,8 +142,7 @@ def test_conversational_rows_put_the_system_message_first(project: Project, stor
 
 def test_conversational_flag_forces_messages(project: Project, store: LocalStore,
                                              tmp_path: Path) -> None:
-    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(3)),
-                project.config.project.dimensions, actor="t")
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(3)), actor="t")
     _rank_all(store, project)
     export_dataset(store, project.config, tmp_path / "out",
                    ExportOptions(conversational=True, validation_fraction=0.0), actor="t")
@@ -160,8 +156,7 @@ def test_manifest_counts_settings_and_hashes(project: Project, store: LocalStore
     rows = item_rows(20)
     for i, row in enumerate(rows):
         row["dimension"] = ["tone", "safety"][i % 2]
-    import_file(store, write_jsonl(tmp_path / "i.jsonl", rows),
-                project.config.project.dimensions, actor="t")
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", rows), actor="t")
     _rank_all(store, project)
     export_dataset(store, project.config, tmp_path / "out", ExportOptions(), actor="alice")
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
@@ -183,8 +178,7 @@ def test_manifest_counts_settings_and_hashes(project: Project, store: LocalStore
 
 def test_dimension_tag_beats_the_prompts_dimension(project: Project, store: LocalStore,
                                                    tmp_path: Path) -> None:
-    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(1, dimension="tone")),
-                project.config.project.dimensions, actor="t")
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(1, dimension="tone")), actor="t")
     session = AnnotationSession(store, project.config, "alice", "g")
     session.next_item()
     session.press(1)
@@ -198,8 +192,7 @@ def test_dimension_tag_beats_the_prompts_dimension(project: Project, store: Loca
 
 def test_disagreeing_annotators_hold_the_item_back(project: Project, store: LocalStore,
                                                    tmp_path: Path) -> None:
-    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(3)),
-                project.config.project.dimensions, actor="t")
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(3)), actor="t")
     _rank_all(store, project, "alice", best=1, worst=2)
     session = AnnotationSession(store, project.config, "bob", "g")
     alice_best = {p: store.current_judgment("alice", p) for p in ("q000", "q001", "q002")}
@@ -222,8 +215,7 @@ def test_disagreeing_annotators_hold_the_item_back(project: Project, store: Loca
 
 def test_empty_and_identical_texts_never_reach_the_output(project: Project, store: LocalStore,
                                                           tmp_path: Path) -> None:
-    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(2)),
-                project.config.project.dimensions, actor="t")
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(2)), actor="t")
     # Behind the tool's back, as a buggy importer or generator could leave them.
     store.execute_for_test("UPDATE candidates SET text = '   ' WHERE prompt_id = 'q000' "
                            "AND position = 3")
@@ -246,8 +238,7 @@ def test_nothing_to_export_is_a_clear_error(project: Project, store: LocalStore,
 
 
 def test_cli_export(project: Project, store: LocalStore, tmp_path: Path) -> None:
-    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(20)),
-                project.config.project.dimensions, actor="t")
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(20)), actor="t")
     _rank_all(store, project)
     store.close()
     out = tmp_path / "out"
@@ -256,15 +247,14 @@ def test_cli_export(project: Project, store: LocalStore, tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     assert "train.jsonl" in result.output and "val.jsonl" in result.output
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "train.jsonl", "val.jsonl"]
-    bad = CliRunner().invoke(app, ["export", "--format", "csv", "--out", str(out), "-p",
-                                   str(project.root)])
+    bad = CliRunner().invoke(app, ["export", "--format", "csv", "--out", str(tmp_path / "csv"),
+                                   "-p", str(project.root)])
     assert bad.exit_code == 2 and "unknown export format 'csv'" in bad.output
 
 
 def _disagree_on_q001(store: LocalStore, project: Project, tmp_path: Path) -> None:
     """alice and bob agree on q000 and q002 and swap best and worst on q001."""
-    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(3)),
-                project.config.project.dimensions, actor="t")
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(3)), actor="t")
     _rank_all(store, project, "alice", best=1, worst=2)
     session = AnnotationSession(store, project.config, "bob", "g")
     while (screen := session.next_item()) is not None:
@@ -306,8 +296,7 @@ def test_an_open_flag_holds_the_item_back_until_resolved(project: Project, store
                                                          tmp_path: Path) -> None:
     from core.adjudication import new_flag
 
-    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(3)),
-                project.config.project.dimensions, actor="t")
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(3)), actor="t")
     _rank_all(store, project)
     flag = store.save_flag(new_flag("alice", "q002", "The third answer is cut off."))
     result = export_dataset(store, project.config, tmp_path / "a",

@@ -52,7 +52,7 @@ def _prompts(count: int, prefix: str = "g") -> list[dict[str, object]]:
 def loaded(project: Project, store: LocalStore, tmp_path: Path) -> Project:
     rows = _prompts(3)
     rows[0]["system"] = "You are the support assistant of Contoso Retail."
-    import_file(store, write_jsonl(tmp_path / "p.jsonl", rows), project.config.project.dimensions,
+    import_file(store, write_jsonl(tmp_path / "p.jsonl", rows),
                 actor="t")
     return project
 
@@ -205,8 +205,7 @@ def test_truncated_responses_are_marked(loaded: Project, store: LocalStore,
 
 
 def test_two_hosts_share_the_work(loaded: Project, store: LocalStore, tmp_path: Path) -> None:
-    import_file(store, write_jsonl(tmp_path / "more.jsonl", _prompts(12, "m")),
-                loaded.config.project.dimensions, actor="t")
+    import_file(store, write_jsonl(tmp_path / "more.jsonl", _prompts(12, "m")), actor="t")
     with StandinOllama([MODEL], latency=0.02, parallel=2) as a, \
             StandinOllama([MODEL], latency=0.02, parallel=2) as b:
         _, result = _run(store, loaded, [a.url, b.url], variant_names=["conservative", "thorough"],
@@ -221,8 +220,7 @@ def test_two_hosts_share_the_work(loaded: Project, store: LocalStore, tmp_path: 
 
 
 def test_a_host_going_down_mid_run(loaded: Project, store: LocalStore, tmp_path: Path) -> None:
-    import_file(store, write_jsonl(tmp_path / "more.jsonl", _prompts(12, "m")),
-                loaded.config.project.dimensions, actor="t")
+    import_file(store, write_jsonl(tmp_path / "more.jsonl", _prompts(12, "m")), actor="t")
     with StandinOllama([MODEL], latency=0.03, parallel=2) as a, \
             StandinOllama([MODEL], latency=0.03, parallel=2) as b:
 
@@ -350,8 +348,7 @@ def test_a_killed_run_loses_no_completed_candidate_and_resumes(tmp_path: Path,
                                                                how: signal.Signals) -> None:
     project = init_project(tmp_path / "p")
     with open_store(project.database_path) as store:
-        import_file(store, write_jsonl(tmp_path / "p.jsonl", _prompts(10)),
-                    project.config.project.dimensions, actor="t")
+        import_file(store, write_jsonl(tmp_path / "p.jsonl", _prompts(10)), actor="t")
     with StandinOllama([MODEL], latency=0.3, parallel=1) as server:
         child = _start_generation(project, server.url)
         _wait_for_requests(server, started=4)  # three answered, the fourth in progress

@@ -20,13 +20,12 @@ import pytest
 
 from core.config import Config
 from core.errors import JudgmentError, StoreError
-from core.models import Flag, Judgment, PairSettings
+from core.models import ExportRequest, Flag, Judgment, PairSettings
 from core.pairs import build_pairs
 from core.project import Project
 from core.sources import import_file
-from core.store import LocalStore, open_store
+from core.store import LocalStore, open_store, validation
 from core.store import pairs as pair_sql
-from core.store.exporting import ExportPlan
 from core.store.group_commit import is_read
 from tests.conftest import REPO_ROOT, item_rows, write_jsonl
 
@@ -36,8 +35,7 @@ UNIVERSE = {"dimension": list(Config().project.dimensions)}
 
 @pytest.fixture
 def items(store: LocalStore, tmp_path: Path) -> list[str]:
-    import_file(store, write_jsonl(tmp_path / "items.jsonl", item_rows(40)),
-                Config().project.dimensions, actor="t")
+    import_file(store, write_jsonl(tmp_path / "items.jsonl", item_rows(40)), actor="t")
     return [row[0] for row in store.execute_for_test(
         "SELECT prompt_id FROM prompts ORDER BY prompt_id")]
 
@@ -50,6 +48,11 @@ def _judgment(store: LocalStore, annotator: str, prompt_id: str, tag: str = "",
     return Judgment(f"j_{annotator}_{prompt_id}{tag}", annotator, prompt_id, "ranked", shown,
                     best_candidate_id=shown[best], worst_candidate_id=shown[worst],
                     justification="The first answer cites the policy, the last does not.")
+
+
+def _sid(judgment: Judgment) -> str:
+    """The id the store keeps for a judgment sent with this key (namespaced by its annotator)."""
+    return validation.record_id("j", judgment.annotator, judgment.judgment_id)
 
 
 def _stored_ids(path: Path) -> set[str]:
@@ -98,18 +101,21 @@ def test_concurrent_saves_share_commits_and_are_all_stored_and_answered(
     assert stats["largest_batch"] > 1
     assert stats["redone"] == before["redone"] and stats["rolled_back"] == 0
     for original, stored in zip(first, saved, strict=True):
-        assert stored.judgment_id == original.judgment_id and stored.supersedes is None
+        assert stored.judgment_id == _sid(original) and stored.supersedes is None
     for original, later, stored in zip(first, revisions, revised, strict=True):
-        assert stored.supersedes == original.judgment_id  # answered with what it superseded
+        assert stored.supersedes == _sid(original)  # answered with what it superseded
         assert store.current_judgment(later.annotator, later.prompt_id).judgment_id == \
-            later.judgment_id
+            _sid(later)
     # Every save has its audit event, the chain is unbroken, and all of it is on disk.
     assert store.execute_for_test("SELECT count(*) FROM events WHERE action LIKE 'judgment.%'"
                                   )[0][0] == 24
     from core.audit import verify_chain
     assert verify_chain(store.events()).ok
+    # ... each event vouches for its row (its digest), and the head file notes the batches.
+    report = store.verify_audit()
+    assert report.ok, report
     store.close()
-    assert {j.judgment_id for j in first + revisions} <= _stored_ids(project.database_path)
+    assert {_sid(j) for j in first + revisions} <= _stored_ids(project.database_path)
 
 
 def test_a_save_and_its_revision_in_one_batch(store: LocalStore, items: list[str]) -> None:
@@ -120,10 +126,9 @@ def test_a_save_and_its_revision_in_one_batch(store: LocalStore, items: list[str
                                     lambda: store.save_judgment(one),  # a retried call
                                     lambda: store.save_judgment(two),
                                     lambda: store.save_judgment(three)])
-    assert [r.judgment_id for r in results] == [one.judgment_id, one.judgment_id,
-                                                two.judgment_id, three.judgment_id]
-    assert results[2].supersedes == one.judgment_id
-    assert results[3].supersedes == two.judgment_id
+    assert [r.judgment_id for r in results] == [_sid(one), _sid(one), _sid(two), _sid(three)]
+    assert results[2].supersedes == _sid(one)
+    assert results[3].supersedes == _sid(two)
     assert store.execute_for_test("SELECT count(*) FROM judgments")[0][0] == 3
 
 
@@ -136,10 +141,11 @@ def test_a_write_failing_before_it_writes_costs_the_batch_nothing(
     results = _in_one_batch(store, calls)
     assert isinstance(results[3], JudgmentError)
     assert [r.judgment_id for r in results if isinstance(r, Judgment)] == \
-        [j.judgment_id for j in judgments]
+        [_sid(j) for j in judgments]
     stats = store.write_stats()
     assert stats["rolled_back"] == 0 and stats["redone"] == 0
-    assert {j.judgment_id for j in judgments} <= \
+    assert store.verify_audit().ok
+    assert {_sid(j) for j in judgments} <= \
         {r[0] for r in store.execute_for_test("SELECT judgment_id FROM judgments")}
 
 
@@ -160,37 +166,42 @@ def test_a_write_failing_after_it_wrote_rolls_back_and_the_others_are_redone(
     results = _in_one_batch(store, calls)
     assert isinstance(results[2], RuntimeError)
     assert [r.judgment_id for r in results if isinstance(r, Judgment)] == \
-        [j.judgment_id for j in good]
+        [_sid(j) for j in good]
     stats = store.write_stats()
     assert stats["rolled_back"] >= 1 and stats["redone"] >= 1
     stored = {r[0] for r in store.execute_for_test("SELECT judgment_id FROM judgments")}
-    assert {j.judgment_id for j in good} <= stored and bad.judgment_id not in stored
+    assert {_sid(j) for j in good} <= stored and _sid(bad) not in stored
     events = store.execute_for_test("SELECT count(*) FROM events WHERE actor LIKE 'ann%'")
     assert events[0][0] == len(good)
+    # The rolled-back batch's events left no trace in the chain's tip: redone writes chain on
+    # from the last commit, every event vouches for its rows, the head file follows.
+    report = store.verify_audit()
+    assert report.ok, report
 
 
-def test_a_batch_whose_insert_fails_is_redone_alone(store: LocalStore,
-                                                    items: list[str]) -> None:
-    """A judgment id stored for another item passes the batch's cheap check (the item's rows)
-    and breaks the primary key when the batch is inserted: the batch is rolled back, each
-    write runs again alone, and the reused id is answered with its stored row, as always."""
-    taken = store.save_judgment(_judgment(store, "ann0", items[0]))
+def test_a_key_reused_for_another_judgment_is_refused_in_a_batch(
+        store: LocalStore, items: list[str]) -> None:
+    """The stored id is the annotator's key namespaced (core/store/validation.py): a key sent
+    again for a different item is found by its id and refused before anything is written, so
+    the batch goes on and the others are committed."""
+    taken = _judgment(store, "ann0", items[0])
+    store.save_judgment(taken)
     reused = Judgment(**{**_judgment(store, "ann0", items[5]).__dict__,
                          "judgment_id": taken.judgment_id})
     good = [_judgment(store, f"ann{k}", items[k + 10]) for k in range(5)]
     calls: list[Any] = [lambda j=j: store.save_judgment(j) for j in good]
     calls.insert(1, lambda: store.save_judgment(reused))
     results = _in_one_batch(store, calls)
-    assert results[1].prompt_id == items[0]  # the stored row, as before group commit
-    assert [r.judgment_id for r in results[:1] + results[2:]] == [j.judgment_id for j in good]
-    assert store.write_stats()["rolled_back"] >= 1
+    assert isinstance(results[1], JudgmentError) and "already used" in str(results[1])
+    assert [r.judgment_id for r in results[:1] + results[2:]] == [_sid(j) for j in good]
+    assert store.write_stats()["rolled_back"] == 0
     assert store.execute_for_test("SELECT count(*) FROM judgments")[0][0] == 6
+    assert store.verify_audit().ok
 
 
 def test_nothing_acknowledged_is_lost_on_kill_9(project: Project, tmp_path: Path) -> None:
     with open_store(project.database_path) as store:
-        import_file(store, write_jsonl(tmp_path / "items.jsonl", item_rows(60)),
-                    Config().project.dimensions, actor="t")
+        import_file(store, write_jsonl(tmp_path / "items.jsonl", item_rows(60)), actor="t")
     acknowledged = tmp_path / "acknowledged.txt"
     child = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
         import os, sys, threading, uuid
@@ -209,9 +220,9 @@ def test_nothing_acknowledged_is_lost_on_kill_9(project: Project, tmp_path: Path
                     j = Judgment(f"j_{k}_{n}", f"ann{k}", prompt_id, "ranked", shown,
                                  best_candidate_id=shown[0], worst_candidate_id=shown[-1],
                                  justification="Saved as fast as possible, then killed.")
-                    store.save_judgment(j)
+                    saved = store.save_judgment(j)
                     with lock:  # heard "saved": on disk before the child goes on
-                        out.write(j.judgment_id + "\\n"); out.flush(); os.fsync(out.fileno())
+                        out.write(saved.judgment_id + "\\n"); out.flush(); os.fsync(out.fileno())
                     n += 1
         for k in range(8):
             threading.Thread(target=annotate, args=(k,), daemon=True).start()
@@ -239,7 +250,8 @@ def test_current_judgment_lookup_agrees_with_the_view(store: LocalStore,
 
     for k in range(30):  # revisions by several annotators, on a few items
         annotator, prompt_id = f"ann{k % 4}", items[k % 5]
-        store.save_judgment(_judgment(store, annotator, prompt_id, tag=f"-{k}", best=k % 3))
+        store.save_judgment(_judgment(store, annotator, prompt_id, tag=f"-{k}",
+                                     best=k % 2, worst=k % 2 - 1))
     cur = store._cursor()
     for annotator in ("ann0", "ann1", "ann2", "ann3", "nobody"):
         for prompt_id in items[:6]:
@@ -360,10 +372,9 @@ def test_an_export_of_a_replaced_build_fails_rather_than_write_other_pairs(
         store.save_judgment(_judgment(store, "ann0", prompt_id))
     old = store.build_pairs(SETTINGS, "builder", UNIVERSE)
     store.build_pairs(SETTINGS, "builder", UNIVERSE)
-    plan = ExportPlan(str(tmp_path / "train.jsonl"), str(tmp_path / "val.jsonl"), 0.2, 7, None,
-                      build_id=old.build_id)
+    request = ExportRequest("trl", 0.2, 7, None, build_id=old.build_id)
     with pytest.raises(StoreError, match="replaced"):
-        store.export_pairs(plan, "t")
+        store.export_pairs(request, "t")
 
 
 def test_the_report_and_export_read_the_previous_build_while_one_runs(
@@ -375,9 +386,8 @@ def test_the_report_and_export_read_the_previous_build_while_one_runs(
     build = PausedBuild(store, monkeypatch)
     facts = store.quality_facts(first.built_at)
     assert facts.latest_build[0] == first.build_id and facts.kept == first.kept
-    plan = ExportPlan(str(tmp_path / "train.jsonl"), str(tmp_path / "val.jsonl"), 0.2, 7, None,
-                      build_id=first.build_id)
-    counts = store.export_pairs(plan, "t")
+    request = ExportRequest("trl", 0.2, 7, None, build_id=first.build_id)
+    counts = store.export_pairs(request, "t")
     assert sum(counts.pairs_by_split.values()) == first.kept
     assert build.finish().kept == first.kept
 
@@ -390,9 +400,8 @@ def test_the_build_steps_give_the_same_in_a_worker_process(
 
     rows = item_rows(12)
     rows += [{**row, "id": row["id"] + "-copy", "prompt": row["prompt"] + "!"} for row in rows[:4]]
-    rows[5]["candidates"][2] = rows[5]["candidates"][0] + " "  # near-identical to candidate 1
-    import_file(store, write_jsonl(tmp_path / "items.jsonl", rows), Config().project.dimensions,
-                actor="t")
+    rows[5]["candidates"][2] = rows[5]["candidates"][0] + "!"  # near-identical to candidate 1
+    import_file(store, write_jsonl(tmp_path / "items.jsonl", rows), actor="t")
     for (prompt_id,) in store.execute_for_test("SELECT prompt_id FROM prompts"):
         store.save_judgment(_judgment(store, "ann0", prompt_id))
     columns = "prompt_id, chosen_id, rejected_id, status, round(similarity, 9), prompt_group"

@@ -38,7 +38,7 @@ def test_jsonl_with_candidates_and_response(store: LocalStore, tmp_path: Path) -
         {"prompt": "Wie kündige ich?", "language": "de", "response": "Schriftlich."},
         {"id": 42, "prompt": "Third", "candidates": ["a", "b", "c"]},
     ])
-    counts = import_file(store, path, DIMENSIONS, actor="t")
+    counts = import_file(store, path, actor="t")
     assert (counts.rows, counts.new_prompts, counts.new_candidates) == (3, 3, 6)
     item = store.get_item("42")
     assert item is not None and [c.text for c in item.candidates] == ["a", "b", "c"]
@@ -47,17 +47,17 @@ def test_jsonl_with_candidates_and_response(store: LocalStore, tmp_path: Path) -
 
 def test_reimporting_the_same_file_adds_nothing(store: LocalStore, tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "in.jsonl", item_rows(5))
-    import_file(store, path, DIMENSIONS, actor="t")
+    import_file(store, path, actor="t")
     before = _counts(store)
-    again = import_file(store, path, DIMENSIONS, actor="t")
+    again = import_file(store, path, actor="t")
     assert (again.new_prompts, again.new_candidates) == (0, 0)
     assert _counts(store)[:2] == before[:2]
 
 
 def test_prompts_without_id_get_content_derived_ids(store: LocalStore, tmp_path: Path) -> None:
     rows = [{"prompt": "Same text", "candidates": ["x", "y"]}]
-    import_file(store, write_jsonl(tmp_path / "a.jsonl", rows), DIMENSIONS, actor="t")
-    again = import_file(store, write_jsonl(tmp_path / "b.jsonl", rows), DIMENSIONS, actor="t")
+    import_file(store, write_jsonl(tmp_path / "a.jsonl", rows), actor="t")
+    again = import_file(store, write_jsonl(tmp_path / "b.jsonl", rows), actor="t")
     assert again.new_prompts == 0
     assert store.execute_for_test("SELECT prompt_id FROM prompts")[0][0].startswith("p_")
 
@@ -65,9 +65,9 @@ def test_prompts_without_id_get_content_derived_ids(store: LocalStore, tmp_path:
 def test_new_candidates_for_a_known_prompt_are_appended(store: LocalStore,
                                                         tmp_path: Path) -> None:
     import_file(store, write_jsonl(tmp_path / "a.jsonl", [{"id": "p", "prompt": "Q",
-                "candidates": ["one", "two"]}]), DIMENSIONS, actor="t")
+                "candidates": ["one", "two"]}]), actor="t")
     counts = import_file(store, write_jsonl(tmp_path / "b.jsonl", [{"id": "p", "prompt": "Q",
-                         "response": "three"}]), DIMENSIONS, actor="t")
+                         "response": "three"}]), actor="t")
     assert counts.new_candidates == 1
     item = store.get_item("p")
     assert item is not None
@@ -77,7 +77,7 @@ def test_new_candidates_for_a_known_prompt_are_appended(store: LocalStore,
 
 def test_dry_run_validates_and_counts_without_storing(store: LocalStore, tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "in.jsonl", item_rows(4))
-    counts = import_file(store, path, DIMENSIONS, actor="t", dry_run=True)
+    counts = import_file(store, path, actor="t", dry_run=True)
     assert counts.dry_run and counts.new_prompts == 4 and counts.new_candidates == 12
     assert _counts(store) == (0, 0, 0)
 
@@ -127,7 +127,7 @@ def test_bad_jsonl_row_stops_the_import_and_stores_nothing(
     line = int(expected.split(":")[1])
     expected = expected.replace(f":{line}:", f":{line + 3}:", 1).replace("on line 1", "on line 4")
     with pytest.raises(ImportRowError) as caught:
-        import_file(store, path, DIMENSIONS, actor="t")
+        import_file(store, path, actor="t")
     assert caught.value.message == f"{path}{expected}"
     assert _counts(store) == (0, 0, 0)
 
@@ -136,7 +136,7 @@ def test_a_paired_surrogate_escape_is_one_character(store: LocalStore, tmp_path:
     path = tmp_path / "emoji.jsonl"
     path.write_text('{"id": "e", "prompt": "Thanks \\ud83d\\ude00", "candidates": ["a", "b"]}\n',
                     encoding="utf-8")
-    import_file(store, path, DIMENSIONS, actor="t")
+    import_file(store, path, actor="t")
     assert store.execute_for_test("SELECT prompt FROM prompts") == [("Thanks \U0001F600",)]
 
 
@@ -158,10 +158,10 @@ def test_control_characters_are_accepted(store: LocalStore, tmp_path: Path) -> N
     path = write_jsonl(tmp_path / "bell.jsonl", [{"id": "j", "prompt": "Ring \x07 twice",
                                                   "candidates": ["a\x07", "b\x1b[0m"]}])
     assert "\\u0007" in path.read_text(encoding="utf-8")
-    import_file(store, path, DIMENSIONS, actor="t")
+    import_file(store, path, actor="t")
     csv = tmp_path / "bell.csv"
     csv.write_text("id,prompt,response\nk,Ring \x07 once,ok\x07\n", encoding="utf-8")
-    import_file(store, csv, DIMENSIONS, actor="t")
+    import_file(store, csv, actor="t")
     assert store.execute_for_test("SELECT prompt FROM prompts ORDER BY prompt_id") == [
         ("Ring \x07 twice",), ("Ring \x07 once",)]
     assert _counts(store)[:2] == (2, 3)
@@ -171,17 +171,15 @@ def test_invalid_utf8_names_the_line(store: LocalStore, tmp_path: Path) -> None:
     path = tmp_path / "latin1.jsonl"
     path.write_bytes(b'{"prompt": "fine"}\n{"prompt": "Gr\xfc\xdfe"}\n')
     with pytest.raises(ImportRowError) as caught:
-        import_file(store, path, DIMENSIONS, actor="t")
+        import_file(store, path, actor="t")
     assert caught.value.message.startswith(f"{path}:2: invalid UTF-8")
     assert _counts(store) == (0, 0, 0)
 
 
 def test_id_already_stored_for_another_prompt(store: LocalStore, tmp_path: Path) -> None:
-    import_file(store, write_jsonl(tmp_path / "a.jsonl", [{"id": "k", "prompt": "A"}]),
-                DIMENSIONS, actor="t")
+    import_file(store, write_jsonl(tmp_path / "a.jsonl", [{"id": "k", "prompt": "A"}]), actor="t")
     with pytest.raises(ImportRowError) as caught:
-        import_file(store, write_jsonl(tmp_path / "b.jsonl", [{"id": "k", "prompt": "B"}]),
-                    DIMENSIONS, actor="t")
+        import_file(store, write_jsonl(tmp_path / "b.jsonl", [{"id": "k", "prompt": "B"}]), actor="t")
     assert caught.value.message.endswith(":1: field 'id': 'k' is already stored for a "
                                          "different prompt")
 
@@ -191,25 +189,25 @@ def test_csv_import_and_errors(store: LocalStore, tmp_path: Path) -> None:
     path.write_text('id,prompt,response,dimension,language\n'
                     'c1,"Hello, can I pay later?",Yes.,compliance,en\n'
                     'c2,Où est ma carte ?,"Elle arrive, promis.",tone,fr\n', encoding="utf-8")
-    counts = import_file(store, path, DIMENSIONS, actor="t")
+    counts = import_file(store, path, actor="t")
     assert (counts.new_prompts, counts.new_candidates) == (2, 2)
 
     bad = tmp_path / "bad.csv"
     bad.write_text("prompt,dimension\nfine,tone\n,tone\n", encoding="utf-8")
     with pytest.raises(ImportRowError) as caught:
-        import_file(store, bad, DIMENSIONS, actor="t")
+        import_file(store, bad, actor="t")
     assert caught.value.message == f"{bad}:3: field 'prompt': missing (every row needs one)"
 
     no_prompt = tmp_path / "noprompt.csv"
     no_prompt.write_text("question,answer\na,b\n", encoding="utf-8")
     with pytest.raises(ImportRowError) as caught:
-        import_file(store, no_prompt, DIMENSIONS, actor="t")
+        import_file(store, no_prompt, actor="t")
     assert "field 'prompt': no such column" in caught.value.message
 
     candidates = tmp_path / "cands.csv"
     candidates.write_text('prompt,candidates\nQ,"[""one"", ""two""]"\nR,not json\n')
     with pytest.raises(ImportRowError) as caught:
-        import_file(store, candidates, DIMENSIONS, actor="t")
+        import_file(store, candidates, actor="t")
     assert caught.value.message == (f"{candidates}:3: field 'candidates': expected a list of "
                                     "strings, got text that is not a JSON list")
 
@@ -218,7 +216,7 @@ def test_csv_invalid_utf8(store: LocalStore, tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_bytes(b"prompt,response\nok,fine\nbad\xff,x\n")
     with pytest.raises(ImportRowError) as caught:
-        import_file(store, path, DIMENSIONS, actor="t")
+        import_file(store, path, actor="t")
     assert caught.value.message.startswith(f"{path}:3: invalid UTF-8")
 
 
@@ -226,20 +224,20 @@ def test_parquet_import_and_wrong_column_type(store: LocalStore, tmp_path: Path)
     good = tmp_path / "good.parquet"
     duckdb.sql(f"COPY (SELECT 'Question ' || i AS prompt, ['a' || i, 'b' || i] AS candidates, "
                f"'safety' AS dimension FROM range(5) t(i)) TO '{good}' (FORMAT PARQUET)")
-    counts = import_file(store, good, DIMENSIONS, actor="t")
+    counts = import_file(store, good, actor="t")
     assert (counts.new_prompts, counts.new_candidates) == (5, 10)
 
     bad = tmp_path / "bad.parquet"
     duckdb.sql(f"COPY (SELECT i AS prompt FROM range(3) t(i)) TO '{bad}' (FORMAT PARQUET)")
     with pytest.raises(ImportRowError) as caught:
-        import_file(store, bad, DIMENSIONS, actor="t")
+        import_file(store, bad, actor="t")
     assert "field 'prompt': expected a string column" in caught.value.message
 
     unknown = tmp_path / "dims.parquet"
     duckdb.sql(f"COPY (SELECT 'Q' || i AS prompt, CASE WHEN i = 2 THEN 'humour' END AS dimension "
                f"FROM range(4) t(i)) TO '{unknown}' (FORMAT PARQUET)")
     with pytest.raises(ImportRowError) as caught:
-        import_file(store, unknown, DIMENSIONS, actor="t")
+        import_file(store, unknown, actor="t")
     assert caught.value.message.startswith(f"{unknown}:3: field 'dimension': unknown")
 
 
@@ -259,7 +257,7 @@ def test_cli_import_reports_counts_and_exit_2_on_a_bad_row(project: Project,
 
 
 def test_sample_data_imports_cleanly(store: LocalStore) -> None:
-    counts = import_file(store, SAMPLE_PROMPTS, DIMENSIONS, actor="t")
+    counts = import_file(store, SAMPLE_PROMPTS, actor="t")
     assert counts.new_prompts >= 40
     assert store.status().prompts_ready >= 40
     languages = {r[0] for r in store.execute_for_test("SELECT DISTINCT language FROM prompts")}
@@ -281,7 +279,7 @@ def test_explicit_language_wins_else_it_is_detected(store: LocalStore, tmp_path:
         {"id": "none", "prompt": "¿Puedo cambiar la dirección de envío después del pedido?"},
         {"id": "short", "prompt": "Hi?"},
     ])
-    import_file(store, path, DIMENSIONS, actor="t")
+    import_file(store, path, actor="t")
     assert store.execute_for_test(
         "SELECT prompt_id, language, language_source FROM prompts ORDER BY source_line") == [
         ("given", "pt-BR", "given"), ("blank", "en", "detected"), ("none", "es", "detected"),
@@ -301,7 +299,7 @@ def test_languages_are_detected_in_batches(store: LocalStore, tmp_path: Path,
     rows = [{"id": lang, "prompt": text, "candidates": [text + " Danke.", "Ok."]}
             for lang, text in sentences.items()]
     rows.insert(2, {"id": "given", "language": "en", "prompt": sentences["de"] + "?"})
-    import_file(store, write_jsonl(tmp_path / "five.jsonl", rows), DIMENSIONS, actor="t")
+    import_file(store, write_jsonl(tmp_path / "five.jsonl", rows), actor="t")
     assert store.execute_for_test(
         "SELECT prompt_id, language FROM prompts WHERE language_source = 'detected' "
         "ORDER BY 1") == sorted(zip(sentences, sentences, strict=True))
@@ -318,10 +316,10 @@ def test_a_dry_run_detects_nothing_and_a_reimport_keeps_languages(store: LocalSt
         {"id": "q", "prompt": "Où se trouve mon colis ? Il devait arriver hier.",
          "candidates": ["Il est en route et arrivera demain matin.",
                         "Je ne sais vraiment pas où il se trouve."]}])
-    import_file(store, path, DIMENSIONS, actor="t", dry_run=True)
+    import_file(store, path, actor="t", dry_run=True)
     assert _counts(store) == (0, 0, 0)
-    import_file(store, path, DIMENSIONS, actor="t")
-    again = import_file(store, path, DIMENSIONS, actor="t")
+    import_file(store, path, actor="t")
+    again = import_file(store, path, actor="t")
     assert (again.new_prompts, again.new_candidates) == (0, 0)
     assert store.execute_for_test("SELECT language, language_source FROM prompts") == [
         ("fr", "detected")]
@@ -336,18 +334,18 @@ def test_texts_are_stored_in_nfc_and_reimport_adds_nothing(store: LocalStore,
     rows = [{"prompt": decomposed, "system": "Re\u0301ponds en franc\u0327ais.",
              "candidates": [decomposed + " Voila\u0300.", "Bien su\u0302r."]}]
     path = write_jsonl(tmp_path / "nfd.jsonl", rows)
-    counts = import_file(store, path, DIMENSIONS, actor="t")
+    counts = import_file(store, path, actor="t")
     assert (counts.new_prompts, counts.new_candidates) == (1, 2)
     stored = store.execute_for_test("SELECT prompt, system FROM prompts")[0]
     assert stored == (composed, "Réponds en français.")
     texts = sorted(t for (t,) in store.execute_for_test("SELECT text FROM candidates"))
     assert texts == sorted([composed + " Voilà.", "Bien sûr."])
-    again = import_file(store, path, DIMENSIONS, actor="t")
+    again = import_file(store, path, actor="t")
     assert (again.new_prompts, again.new_candidates) == (0, 0)
     # The same texts typed composed are the same prompt and candidates (content-derived ids).
     nfc_rows = [{k: unicodedata.normalize("NFC", v) if isinstance(v, str)
                  else [unicodedata.normalize("NFC", t) for t in v] for k, v in rows[0].items()}]
-    same = import_file(store, write_jsonl(tmp_path / "nfc.jsonl", nfc_rows), DIMENSIONS, actor="t")
+    same = import_file(store, write_jsonl(tmp_path / "nfc.jsonl", nfc_rows), actor="t")
     assert (same.new_prompts, same.new_candidates) == (0, 0)
 
 

@@ -50,7 +50,7 @@ def _current(store: LocalStore, annotator: str, prompt_id: str) -> Judgment:
 
 
 def _run(store: LocalStore, path: Path, **kwargs: Any) -> JudgmentImportCounts:
-    return import_judgments(store, path, DIMENSIONS, actor="t", **kwargs)
+    return import_judgments(store, path, actor="t", **kwargs)
 
 
 Q = {"prompt": "Can I close my account online?", "candidates": ["Yes, in Settings.", "No.",
@@ -89,8 +89,7 @@ def test_best_worst_by_text_number_and_id_creates_the_item(store: LocalStore, tm
 def test_items_get_the_same_ids_as_prefer_import(store: LocalStore, tmp_path: Path) -> None:
     import_file(store, write_jsonl(tmp_path / "p.jsonl", [
         {**Q, "system": "  You are Northwind's assistant. "}, {"id": 7, "prompt": "Mine",
-                                                               "candidates": ["m1", "m2"]}]),
-        DIMENSIONS, actor="t")
+                                                               "candidates": ["m1", "m2"]}]), actor="t")
     before = _counts(store)
     counts = _run(store, write_jsonl(tmp_path / "j.jsonl", [
         {"annotator": "a", **Q, "system": "You are Northwind's assistant.", "best": 1, "worst": 3},
@@ -206,7 +205,7 @@ def test_a_changed_label_supersedes_the_earlier_judgment(store: LocalStore, tmp_
 
 def test_an_import_supersedes_a_judgment_made_in_prefer(store: LocalStore, tmp_path: Path) -> None:
     pid = _pid(Q["prompt"])
-    import_file(store, write_jsonl(tmp_path / "p.jsonl", [Q]), DIMENSIONS, actor="t")
+    import_file(store, write_jsonl(tmp_path / "p.jsonl", [Q]), actor="t")
     ids = [c.candidate_id for c in store.get_item(pid).candidates]  # type: ignore[union-attr]
     saved = store.save_judgment(Judgment("j_tui", "a", pid, "ranked", tuple(ids), ids[0], ids[1],
                                          justification="Made on the annotation screen."))
@@ -343,8 +342,7 @@ def stored_item(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStore
     project = init_project(root / "alignment")
     store = open_store(project.database_path)
     import_file(store, write_jsonl(root / "stored.jsonl", [{"id": "stored", "prompt": "S",
-                                                            "candidates": ["s1", "s2"]}]),
-                DIMENSIONS, actor="t")
+                                                            "candidates": ["s1", "s2"]}]), actor="t")
     yield store
     store.close()
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from core.config import Config
 from core.export import ExportOptions, export_dataset
 from core.models import Adjudication, Judgment
 from core.pairs import build_pairs, pairs_from_judgment
@@ -31,7 +30,7 @@ GOOD = ("You can close the account online under Settings, then Account.",
 
 def _import(store: LocalStore, tmp_path: Path, rows: list[dict[str, Any]],
             name: str = "items.jsonl") -> None:
-    import_file(store, write_jsonl(tmp_path / name, rows), Config().project.dimensions,
+    import_file(store, write_jsonl(tmp_path / name, rows),
                 actor="t")
 
 
@@ -86,7 +85,7 @@ def test_all_ordered_gives_no_pair_between_tied_candidates(project: Project, sto
                                "candidates": list(GOOD[:4])}])
     a, b, c, d = _ids(store, "q1")
     judgment = _judge(store, "alice", "q1", 1, 4)
-    store.execute_for_test("INSERT INTO judgment_rankings VALUES (?, ?)",
+    store.execute_for_test("INSERT INTO judgment_rankings VALUES (?, ?, NULL)",
                            [judgment.judgment_id, [[a], [b, c], [d]]])
     build_pairs(store, project.config, "t", strategy="all-ordered")
     assert {(x, y) for _, x, y in _pairs(store)} == {(a, b), (a, c), (a, d), (b, d), (c, d)}

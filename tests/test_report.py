@@ -50,17 +50,18 @@ def _store_pairs(store: LocalStore, pairs: list[dict[str, Any]], version: str) -
     for i, p in enumerate(pairs):
         prompt_id = f"p{i:04d}"
         prompts.append([prompt_id, f"Prompt {i}", None, p["dimension"], p["language"],
-                        p["prompt_source"], i, NOW, "given"])
+                        p["prompt_source"], i, NOW, "given", None])
         for side in ("chosen", "rejected"):
             candidate_id = f"c{i:04d}{side[0]}"
             variant = p[f"{side}_variant"]
             candidates.append([candidate_id, prompt_id, 1 if side == "chosen" else 2, p[side],
                                "generated" if variant else "import", p[f"{side}_source"], NOW,
-                               "en"])
+                               "en", None])
             if variant:
                 generations.append([f"g{candidate_id}", "r1", prompt_id, variant, "m", None,
                                     None, "ok", None, 1, candidate_id, None, "{}", "stop",
-                                    False, None, None, None, None, None, None, None, NOW, NOW])
+                                    False, None, None, None, None, None, None, None, NOW, NOW,
+                                    None])
         stored.append([f"pr{i:04d}", "b1", prompt_id, f"c{i:04d}c", f"c{i:04d}r", 1, 2,
                        p["dimension"], p["language"], "unanimous", 1.0, 0.2, prompt_id,
                        p["judged_at"],
@@ -325,8 +326,7 @@ def judged(project: Project, store: LocalStore, tmp_path: Path) -> Iterator[Proj
     for i, row in enumerate(rows):
         row["dimension"] = "tone" if i % 2 else "accuracy"
         row["language"] = "en"
-    import_file(store, write_jsonl(tmp_path / "i.jsonl", rows),
-                project.config.project.dimensions, actor="t")
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", rows), actor="t")
     session = AnnotationSession(store, project.config, "alice", project.guideline_version())
     while (screen := session.next_item()) is not None:
         shown = [c.candidate_id for c in screen.shown]

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from core.annotation import AnnotationSession
 from core.assign import assign
 from core.errors import AccessDeniedError, ServerUnavailableError
-from core.models import Judgment
+from core.models import Judgment, PairSettings
 from core.project import Project, init_project
 from core.server import Caller, StoreServer, authorize
 from core.sources import import_file
@@ -40,8 +40,7 @@ def _judgment(store: LocalStore, annotator: str, prompt_id: str, tag: str = "") 
 
 @pytest.fixture
 def assigned(project: Project, store: LocalStore, tmp_path: Path) -> LocalStore:
-    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(6)),
-                project.config.project.dimensions, actor="t")
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(6)), actor="t")
     assign(store, ["alice", "bob"], actor="admin", per_item=1)
     return store
 
@@ -90,14 +89,14 @@ def test_annotators_reach_only_their_own_work(assigned: LocalStore) -> None:
 def test_reviewers_and_admins(assigned: LocalStore) -> None:
     authorize(assigned, REVIEWER, "status", [], {})
     with pytest.raises(AccessDeniedError):
-        authorize(assigned, REVIEWER, "import_file", ["x", "jsonl", []], {"dry_run": True,
-                                                                          "actor": "r"})
+        authorize(assigned, REVIEWER, "import_file", ["x", "jsonl"], {"dry_run": True,
+                                                                      "actor": "r"})
     with pytest.raises(AccessDeniedError, match="only their own work"):
         authorize(assigned, REVIEWER, "judgments_of", ["alice"], {})
     for method, args in [("judgments_of", ["alice"]), ("events", []), ("status", [])]:
         authorize(assigned, ADMIN, method, args, {})
     # Reviewers rebuild pairs for reports; only admins change what an export keeps.
-    authorize(assigned, REVIEWER, "build_pairs", [None, "rita", {}], {})
+    authorize(assigned, REVIEWER, "build_pairs", [PairSettings(), "rita", {}], {})
     with pytest.raises(AccessDeniedError, match="needs admin"):
         authorize(assigned, REVIEWER, "save_balance_plan", ["dimension", {"tone": 1.0}, 42, "r"],
                   {})
@@ -195,7 +194,7 @@ CLIENT = textwrap.dedent("""
     from pathlib import Path
     from core.errors import PreferError
     from core.store.remote import RemoteStore
-    from core.models import Judgment
+    from core.models import Judgment, PairSettings
     socket_path, action, arg = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
     try:
         store = RemoteStore(socket_path, act_as=arg if action == "act_as" else None)
@@ -254,8 +253,7 @@ def test_identity_and_roles_with_real_os_users() -> None:
             "[annotators]\n", f'[annotators]\n{alice} = "annotator"\n{bob} = "annotator"\n'
                               f'{rita} = "reviewer"\n'))
         store = open_store(project.database_path)
-        import_file(store, write_jsonl(folder / "i.jsonl", item_rows(6)),
-                    project.config.project.dimensions, actor="t")
+        import_file(store, write_jsonl(folder / "i.jsonl", item_rows(6)), actor="t")
         assign(store, [alice, bob], actor="root", per_item=1)
         server = StoreServer(project.root, store)
         server.bind(group)

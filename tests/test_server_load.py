@@ -36,8 +36,8 @@ ANNOTATOR_CLIENT = textwrap.dedent("""
                                 best_candidate_id=shown[0], worst_candidate_id=shown[-1],
                                 justification="As fast as I can, but still a sentence.")
             stored = store.save_judgment(judgment)
-            assert stored.judgment_id == judgment.judgment_id
-            accepted.write(judgment.judgment_id + "\\n")  # the client heard "saved"
+            assert stored.annotator == me and stored.prompt_id == prompt_id
+            accepted.write(stored.judgment_id + "\\n")  # the client heard "saved"
             accepted.flush()
             os.fsync(accepted.fileno())
 """)
@@ -81,8 +81,7 @@ def _wait(condition, timeout: float = 120.0) -> None:
 def test_concurrent_annotators_and_generation_lose_nothing(tmp_path: Path) -> None:
     project = init_project(tmp_path / "p")
     with open_store(project.database_path) as store:
-        import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(ITEMS)),
-                    project.config.project.dimensions, actor="t")
+        import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(ITEMS)), actor="t")
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     server = _start_server(project.root)
     logs = [tmp_path / f"accepted-{i}.txt" for i in range(ANNOTATORS)]

@@ -44,8 +44,7 @@ def ssh_project() -> Iterator[Project]:
         workdir.chmod(0o755)
         made = init_project(workdir / "alignment")
         with open_store(made.database_path) as store:
-            import_file(store, write_jsonl(workdir / "items.jsonl", item_rows(2, candidates=3)),
-                        made.config.project.dimensions, actor="test")
+            import_file(store, write_jsonl(workdir / "items.jsonl", item_rows(2, candidates=3)), actor="test")
         yield made
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

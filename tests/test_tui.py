@@ -26,8 +26,7 @@ def app(project: Project, store: LocalStore, tmp_path: Path) -> PreferApp:
     rows[0]["system"] = "You are the support assistant of Fabrikam Telecom."
     rows[1]["candidates"] = ["Long answer. " * 200, "Short answer.", "Other answer.",
                              "Wrong answer."]
-    import_file(store, write_jsonl(tmp_path / "items.jsonl", rows),
-                project.config.project.dimensions, actor="t")
+    import_file(store, write_jsonl(tmp_path / "items.jsonl", rows), actor="t")
     return make_app(project, store, annotator="alice")
 
 
@@ -251,8 +250,7 @@ async def test_provenance_is_hidden_until_asked_for(project: Project, store: Loc
     from core.store.local import utc_now
 
     import_file(store, write_jsonl(tmp_path / "one.jsonl", [{"id": "x1", "prompt": "Q?",
-                                                             "candidates": ["Imported answer."]}]),
-                project.config.project.dimensions, actor="t")
+                                                             "candidates": ["Imported answer."]}]), actor="t")
     now = utc_now()
     store.record_generations([GenerationRecord(
         generation_id="g1", run_id="r1", prompt_id="x1", variant="flawed", model="llama3.1:8b",

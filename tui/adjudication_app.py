@@ -10,7 +10,7 @@ from textual.app import App
 
 from core.project import Project
 from core.review import ReviewSession
-from core.store import LocalStore
+from core.store import Store
 from tui.screens.adjudicate import AdjudicateScreen
 
 
@@ -31,7 +31,7 @@ class AdjudicationApp(App[None]):
         self.push_screen(AdjudicateScreen(self.session, self.guidelines, self.project_name))
 
 
-def make_adjudication_app(project: Project, store: LocalStore, reviewer: str,
+def make_adjudication_app(project: Project, store: Store, reviewer: str,
                           show_names: bool = False) -> AdjudicationApp:
     """The adjudication app for `reviewer` over `store`; annotators' names hidden by default."""
     session = ReviewSession(store, project.config, reviewer, show_names=show_names)

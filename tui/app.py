@@ -6,7 +6,7 @@ from textual.app import App
 
 from core.annotation import AnnotationSession
 from core.project import Project
-from core.store import LocalStore
+from core.store import Store
 from tui.screens.annotate import AnnotateScreen
 
 
@@ -31,7 +31,7 @@ class PreferApp(App[None]):
         self.push_screen(AnnotateScreen(self.session, self.guidelines, self.project_name))
 
 
-def make_app(project: Project, store: LocalStore, annotator: str) -> PreferApp:
+def make_app(project: Project, store: Store, annotator: str) -> PreferApp:
     """The annotation app for `annotator` over `store`, configured from `project`."""
     check_keymap(project)
     session = AnnotationSession(store, project.config, annotator, project.guideline_version())

@@ -96,15 +96,16 @@ def flag_by_id(cur: duckdb.DuckDBPyConnection, flag_id: str) -> Flag | None:
     return Flag(*row) if row else None
 
 
-def insert_flag(cur: duckdb.DuckDBPyConnection, flag: Flag, created_at: datetime) -> None:
-    cur.execute("INSERT INTO flags VALUES (?, ?, ?, ?, ?)",
-                [flag.flag_id, flag.annotator, flag.prompt_id, flag.note, created_at])
+def insert_flag(cur: duckdb.DuckDBPyConnection, flag: Flag, created_at: datetime,
+                event_seq: int) -> None:
+    cur.execute("INSERT INTO flags VALUES (?, ?, ?, ?, ?, ?)",
+                [flag.flag_id, flag.annotator, flag.prompt_id, flag.note, created_at, event_seq])
 
 
 def insert_resolution(cur: duckdb.DuckDBPyConnection, flag_id: str, resolved_by: str,
-                      resolution: str, resolved_at: datetime) -> None:
-    cur.execute("INSERT INTO flag_resolutions VALUES (?, ?, ?, ?)",
-                [flag_id, resolved_by, resolution, resolved_at])
+                      resolution: str, resolved_at: datetime, event_seq: int) -> None:
+    cur.execute("INSERT INTO flag_resolutions VALUES (?, ?, ?, ?, ?)",
+                [flag_id, resolved_by, resolution, resolved_at, event_seq])
 
 
 _ADJUDICATION_COLUMNS = ("adjudication_id, prompt_id, reviewer, note, best_candidate_id, "
@@ -130,21 +131,23 @@ def latest_adjudication(cur: duckdb.DuckDBPyConnection, prompt_id: str) -> Adjud
     return _adjudication(row) if row else None
 
 
-def insert_adjudication(cur: duckdb.DuckDBPyConnection, adjudication: Adjudication) -> None:
+def insert_adjudication(cur: duckdb.DuckDBPyConnection, adjudication: Adjudication,
+                        event_seq: int) -> None:
     groups = [list(g) for g in adjudication.groups] if adjudication.groups is not None else None
-    cur.execute(f"INSERT INTO adjudications ({_ADJUDICATION_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    cur.execute(f"INSERT INTO adjudications ({_ADJUDICATION_COLUMNS}, event_seq) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [adjudication.adjudication_id, adjudication.prompt_id, adjudication.reviewer,
                  adjudication.note, adjudication.best_candidate_id,
                  adjudication.worst_candidate_id, groups, adjudication.guideline_change,
-                 adjudication.supersedes, adjudication.created_at])
+                 adjudication.supersedes, adjudication.created_at, event_seq])
 
 
-def candidate_ids(cur: duckdb.DuckDBPyConnection, prompt_id: str) -> list[str]:
-    """The item's candidates a reviewer sees, in stored order."""
+def candidate_ids(cur: duckdb.DuckDBPyConnection, prompt_id: str,
+                  limit: int | None = SHOWN_LIMIT) -> list[str]:
+    """The item's candidates a reviewer sees (the first `limit`, or all), in stored order."""
     return [r[0] for r in cur.execute(
         "SELECT candidate_id FROM candidates WHERE prompt_id = ? ORDER BY position LIMIT ?",
-        [prompt_id, SHOWN_LIMIT]).fetchall()]
+        [prompt_id, limit if limit is not None else 2**62]).fetchall()]
 
 
 # --- pair building ---------------------------------------------------------------------------

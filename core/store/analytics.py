@@ -38,9 +38,9 @@ def agreement_rows(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
 
 
 def set_gold(con: duckdb.DuckDBPyConnection, prompt_id: str, best: str, worst: str | None,
-             note: str | None, actor: str, now: object) -> None:
-    con.execute("INSERT OR REPLACE INTO gold_items VALUES (?, ?, ?, ?, ?, ?)",
-                [prompt_id, best, worst, note, actor, now])
+             note: str | None, actor: str, now: object, event_seq: int) -> None:
+    con.execute("INSERT OR REPLACE INTO gold_items VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [prompt_id, best, worst, note, actor, now, event_seq])
 
 
 def gold_items(con: duckdb.DuckDBPyConnection) -> list[tuple]:

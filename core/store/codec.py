@@ -1,31 +1,21 @@
 """JSON encoding of the Store interface's arguments and results, for the socket protocol.
 
-Only the dataclasses of core.models (and a few store types) cross the wire, tagged by name;
-nothing is ever unpickled, because clients are other OS users and not trusted.
+Only the dataclasses the Store declaration names (core/store/api.py wire_types) cross the wire,
+tagged by name; nothing is ever unpickled, because clients are other OS users and not trusted.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 from datetime import datetime
 from typing import Any
 
-from core import models
-from core.store.exporting import ExportCounts, ExportPlan
-from core.store.imports import RowProblem
-from core.store.quality import QualityFacts
+from core.store.api import wire_types
 
-_TYPES: dict[str, type] = {
-    cls.__name__: cls
-    for cls in (models.Candidate, models.Prompt, models.Item, models.Judgment, models.Progress,
-                models.Event, models.ChainReport, models.ImportCounts, models.StoreStatus,
-                models.GenerationRecord, models.Run, models.Provenance, ExportPlan, ExportCounts,
-                RowProblem, models.JudgmentImportCounts,
-                models.ItemJudgment, models.Disagreement, models.Adjudication, models.Flag,
-                models.PairSettings, models.PairBuild, models.Contradiction,
-                QualityFacts)
-}
+# Only the dataclasses the Store declaration mentions may be built from a message.
+_TYPES: dict[str, type] = wire_types()
 
 
 def encode(value: Any) -> Any:
@@ -35,6 +25,8 @@ def encode(value: Any) -> Any:
                 **{f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}}
     if isinstance(value, datetime):
         return {"__datetime__": value.isoformat()}
+    if isinstance(value, bytes):
+        return {"__bytes__": base64.b64encode(value).decode("ascii")}
     if isinstance(value, tuple):
         return {"__tuple__": [encode(v) for v in value]}
     if isinstance(value, set):
@@ -58,9 +50,14 @@ def decode(value: Any) -> Any:
         if cls is None:
             raise ValueError(f"unknown type {value['__type__']!r} in a store message")
         fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(value) - fields - {"__type__"}
+        if unknown:
+            raise ValueError(f"{cls.__name__} has no field {sorted(unknown)[0]!r}")
         return cls(**{k: decode(v) for k, v in value.items() if k in fields})
     if "__datetime__" in value:
         return datetime.fromisoformat(value["__datetime__"])
+    if "__bytes__" in value:
+        return base64.b64decode(value["__bytes__"], validate=True)
     if "__tuple__" in value:
         return tuple(decode(v) for v in value["__tuple__"])
     if "__set__" in value:
@@ -75,4 +72,8 @@ def dumps(value: Any) -> bytes:
 
 
 def loads(line: bytes) -> Any:
-    return decode(json.loads(line))
+    """The value of one message; ValueError for anything that is not a well-formed message."""
+    try:
+        return decode(json.loads(line))
+    except (TypeError, RecursionError, AttributeError) as exc:
+        raise ValueError(f"malformed store message ({type(exc).__name__})") from None

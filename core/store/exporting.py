@@ -4,41 +4,15 @@ by near-duplicate prompts and stratified by dimension, files written by DuckDB's
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 
+from core import export_formats as fmt
+from core.models import ExportCounts, ExportRequest, SpoolFile
 from core.store.imports import blank as _blank
 
-
-@dataclass(frozen=True)
-class ExportPlan:
-    """What to write and where; the files are written at `train_path` and `validation_path`."""
-
-    train_path: str
-    validation_path: str
-    validation_fraction: float
-    seed: int
-    conversational: bool | None  # None: conversational when any exported prompt has a system
-    # Another row layout (core/export_formats.py) over _SPLIT_ROWS' columns, and its COPY options.
-    row_sql: str | None = None
-    copy_options: str = "FORMAT JSON"
-    # The pair build to write (the one the caller just made); None: the latest. The export
-    # fails when another build has replaced it meanwhile, rather than write other pairs.
-    build_id: str | None = None
-
-
-@dataclass
-class ExportCounts:
-    conversational: bool
-    pairs_by_split: dict[str, int] = field(default_factory=dict)
-    pairs_by_split_and_dimension: dict[str, dict[str, int]] = field(default_factory=dict)
-    # split -> dimension -> language -> pairs
-    pairs_by_split_dimension_language: dict[str, dict[str, dict[str, int]]] = field(
-        default_factory=dict)
-    prompts_by_split: dict[str, int] = field(default_factory=dict)
-    # dimension -> split -> prompts (the stratification the split holds)
-    prompts_by_dimension_and_split: dict[str, dict[str, int]] = field(default_factory=dict)
+SPLITS = ("train", "validation")  # the spool's file names, one per split
 
 
 # The kept pairs of the latest build (core/store/pairs.py), with what the rows need per prompt.
@@ -78,14 +52,6 @@ SELECT p.prompt_id, o.grp,
 FROM prompts_in p JOIN ordered o USING (grp) JOIN totals t ON t.dimension = o.dimension
 """
 
-_STANDARD_ROW = "SELECT prompt, chosen, rejected"
-_CONVERSATIONAL_ROW = (
-    "SELECT CASE WHEN has_system "
-    "THEN [{'role': 'system', 'content': system}, {'role': 'user', 'content': prompt}] "
-    "ELSE [{'role': 'user', 'content': prompt}] END AS prompt, "
-    "[{'role': 'assistant', 'content': chosen}] AS chosen, "
-    "[{'role': 'assistant', 'content': rejected}] AS rejected"
-)
 # The rows of one split with their texts, joined only here (has_system is the pair's
 # `system IS NOT NULL AND trim(system) <> ''`, computed once per prompt).
 _SPLIT_ROWS = (
@@ -102,37 +68,42 @@ _SPLIT_ROWS = (
 )
 
 
-def write_pairs(con: duckdb.DuckDBPyConnection, plan: ExportPlan) -> ExportCounts:
-    """Write the kept pairs of the latest build into the split files; count what went where.
+def write_pairs(con: duckdb.DuckDBPyConnection, request: ExportRequest,
+                folder: Path) -> ExportCounts:
+    """Write the kept pairs of the latest build into `folder`/train and /validation in the
+    layout `request` names; count what went where.
 
     Reads only (and temp tables): the caller runs it in one transaction, so every statement
-    reads the same snapshot, whatever builds and saves commit meanwhile.
+    reads the same snapshot, whatever builds and saves commit meanwhile. With
+    `request.build_id`, fails (BuildReplaced) when another build has replaced that one.
     """
-    if plan.build_id is not None:
+    if request.build_id is not None:
         latest = con.execute(_LATEST_BUILD).fetchone()
-        if latest is None or latest[0] != plan.build_id:
-            raise BuildReplaced(f"pair build {plan.build_id} was replaced by "
+        if latest is None or latest[0] != request.build_id:
+            raise BuildReplaced(f"pair build {request.build_id} was replaced by "
                                 f"{latest[0] if latest else 'none'} before the export read it")
     con.execute("DROP TABLE IF EXISTS export_pairs; DROP TABLE IF EXISTS export_split")
     con.execute(_EXPORT_PAIRS)
-    con.execute(_SPLIT, {"seed": str(plan.seed), "fraction": plan.validation_fraction})
-    _keep_both_splits(con, plan.validation_fraction)
+    con.execute(_SPLIT, {"seed": str(request.seed), "fraction": request.validation_fraction})
+    _keep_both_splits(con, request.validation_fraction)
 
-    conversational = plan.conversational
+    conversational = request.conversational
     if conversational is None:
         has_system = con.execute(
             "SELECT count(*) > 0 FROM export_pairs WHERE has_system"
         ).fetchone()
         conversational = bool(has_system and has_system[0])
-    row_sql = plan.row_sql or (_CONVERSATIONAL_ROW if conversational else _STANDARD_ROW)
-    for split, path in (("train", plan.train_path), ("validation", plan.validation_path)):
+    layout = fmt.layout_by_kind(request.layout, conversational=conversational)
+    for split in SPLITS:
         # DuckDB writes one JSON object per line; struct field order is kept as written.
         con.execute(
-            f"COPY ({row_sql} {_SPLIT_ROWS.format(split=split)}) "
-            f"TO '{_sql_path(path)}' ({plan.copy_options})"
+            f"COPY ({layout.row_sql} {_SPLIT_ROWS.format(split=split)}) "
+            f"TO '{_sql_path(str(folder / split))}' ({layout.copy_options})"
         )
 
-    counts = ExportCounts(conversational=conversational)
+    counts = ExportCounts(conversational=conversational, files={
+        split: SpoolFile(name, (folder / split).stat().st_size)
+        for split, name in zip(SPLITS, (layout.train_file, layout.validation_file), strict=True)})
     for split, dimension, language, pairs in con.execute(
         "SELECT split, dimension, language, count(*) FROM export_pairs "
         "JOIN export_split USING (prompt_id) GROUP BY ALL ORDER BY ALL"

@@ -14,21 +14,23 @@ _RUN_COLUMNS = ("run_id, actor, model, hosts, variants, concurrency, settings, p
                 "succeeded, failed, status, started_at, finished_at")
 
 
-def insert_run(con: duckdb.DuckDBPyConnection, run: Run) -> None:
-    con.execute(f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+def insert_run(con: duckdb.DuckDBPyConnection, run: Run, event_seq: int) -> None:
+    con.execute(f"INSERT INTO runs ({_RUN_COLUMNS}, event_seq) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [run.run_id, run.actor, run.model, list(run.hosts), list(run.variants),
                  run.concurrency, run.settings, run.planned, run.skipped, run.succeeded,
-                 run.failed, run.status, run.started_at, run.finished_at])
+                 run.failed, run.status, run.started_at, run.finished_at, event_seq])
 
 
-def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str, finished_at: object
-               ) -> None:
+def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str, finished_at: object,
+               event_seq: int) -> None:
+    """Close a run; its row moves to the event that closed it (`event_seq`)."""
     con.execute(
-        "UPDATE runs SET status = ?, finished_at = ?, "
+        "UPDATE runs SET status = ?, finished_at = ?, event_seq = ?, "
         "succeeded = (SELECT count(*) FROM generations WHERE run_id = ? AND status = 'ok'), "
         "failed = (SELECT count(*) FROM generations WHERE run_id = ? AND status = 'failed') "
         "WHERE run_id = ?",
-        [status, finished_at, run_id, run_id, run_id],
+        [status, finished_at, event_seq, run_id, run_id, run_id],
     )
 
 
@@ -67,8 +69,9 @@ _RECORD_FIELDS = ("generation_id", "run_id", "prompt_id", "variant", "model", "m
 
 
 def insert_records(con: duckdb.DuckDBPyConnection, records: Sequence[GenerationRecord],
-                   candidate_ids: Sequence[str | None], source: str) -> None:
-    """Insert candidates (new texts only, with their language) and run-log rows.
+                   candidate_ids: Sequence[str | None], source: str, event_seq: int) -> None:
+    """Insert candidates (new texts only, with their language) and run-log rows, written by
+    `event_seq`.
 
     The caller holds the transaction and has normalised the texts to NFC (candidate ids are
     derived from the stored text).
@@ -95,12 +98,13 @@ def insert_records(con: duckdb.DuckDBPyConnection, records: Sequence[GenerationR
         f"""
         WITH {batch}
         INSERT INTO candidates (candidate_id, prompt_id, position, text, origin, source,
-                                created_at, language)
+                                created_at, language, event_seq)
         SELECT b.candidate_id, b.prompt_id,
                (coalesce(e.max_position, 0)
                 + row_number() OVER (PARTITION BY b.prompt_id ORDER BY b.finished_at,
                                      b.generation_id))::INTEGER,
-               b.text, 'generated', ${len(names) + 1}, b.finished_at, b.language
+               b.text, 'generated', ${len(names) + 1}, b.finished_at, b.language,
+               ${len(names) + 2}
         FROM (SELECT * FROM generation_batch WHERE candidate_id IS NOT NULL AND text IS NOT NULL
               QUALIFY row_number() OVER (PARTITION BY candidate_id ORDER BY finished_at) = 1) b
         LEFT JOIN (SELECT prompt_id, max(position) AS max_position FROM candidates
@@ -108,10 +112,11 @@ def insert_records(con: duckdb.DuckDBPyConnection, records: Sequence[GenerationR
                    GROUP BY prompt_id) e USING (prompt_id)
         WHERE NOT EXISTS (SELECT 1 FROM candidates c WHERE c.candidate_id = b.candidate_id)
         """,
-        [*values, source],
+        [*values, source, event_seq],
     )
     con.execute(f"WITH {batch} INSERT OR IGNORE INTO generations SELECT "
-                f"{', '.join(_RECORD_FIELDS)} FROM generation_batch", values)
+                f"{', '.join(_RECORD_FIELDS)}, ${len(names) + 1} FROM generation_batch",
+                [*values, event_seq])
 
 
 def provenance(con: duckdb.DuckDBPyConnection, candidate_ids: Sequence[str]

@@ -14,11 +14,13 @@ a batch (nobody queued behind it, or the batch is full or old enough) commits, a
 is every member answered. Nothing is acknowledged before the commit that holds it, so nothing
 acknowledged is lost on kill -9. Under no contention a write commits at once, as before.
 
-Fewer statements: rows a member appends (append_row: judgments, audit events) are inserted with
-the batch's others at the commit, one statement per table; the rows a member must read first
-(read_by_key: an item's judgments) are read once for every writer announced as waiting to join
-(WriteGate.announce); the audit chain's tail is remembered within a batch. A statement of the
-batch that names a table with rows not yet inserted inserts them first, so reads see them.
+Fewer statements: rows a member appends with append_row are inserted with the batch's others at
+the commit, one statement per table (the store's audited rows are not: each write's event
+carries a digest of its rows computed in SQL, so they are inserted at once; the store keeps the
+chain's tip across the batch's writes through the gate's on_begin/on_commit/on_rollback
+hooks); the rows a member must read first (read_by_key: an item's judgments) are read once for
+every writer announced as waiting to join (WriteGate.announce). A statement of the batch that
+names a table with rows not yet inserted inserts them first, so reads see them.
 
 DuckDB has no savepoints, so one member cannot be rolled back alone. Hence:
 - a member that fails before writing anything (validation raises first, reads are free)
@@ -35,6 +37,7 @@ DuckDB has no savepoints, so one member cannot be rolled back alone. Hence:
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import re
 import threading
@@ -82,7 +85,9 @@ class _Batch:
         # A statement failed in it: DuckDB has aborted the transaction, and a COMMIT would
         # roll it back without a word (measured with duckdb 2.0), so it must not be committed.
         self.poisoned = False
-        self.event_tail: tuple[int, str] | None = None  # the chain's last (seq, hash) in it
+        # on_commit failed after the batch committed: its members' writes stand, each caller
+        # gets the error (not a Redo).
+        self.after_commit_error: Exception | None = None
         # Rows appended by its members (append_row), per table, not inserted yet: inserted
         # in one statement per table at the commit, or before a statement that names it.
         self.deferred: dict[str, list[list[Any]]] = {}
@@ -146,14 +151,6 @@ class TrackingCursor:
         return functools.partial(self._call, attribute)
 
 
-def last_event(cur: Any) -> tuple[int, str] | None:
-    """The audit chain's last (seq, row_hash) as `cur` sees it, remembered within a batch."""
-    if isinstance(cur, TrackingCursor) and cur.batch.event_tail is not None:
-        return cur.batch.event_tail
-    row = cur.execute("SELECT seq, row_hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
-    return (int(row[0]), row[1]) if row else None
-
-
 def append_row(cur: Any, table: str, row: list[Any]) -> None:
     """INSERT INTO `table` VALUES (`row`: every column, in order). In a batch the row is
     inserted with the other members' rows of the table at the commit, one statement for all
@@ -203,14 +200,6 @@ def read_by_key(cur: Any, table: str, sql: str, key_column: int, key: Any) -> li
     return known[key]
 
 
-def insert_event(cur: Any, row: list[Any]) -> None:
-    """Append an audit row (seq, occurred_at, actor, action, subject, details, prev_hash,
-    row_hash), remembered as the chain's last for the rest of the batch (last_event)."""
-    append_row(cur, "events", row)
-    if isinstance(cur, TrackingCursor):
-        cur.batch.event_tail = (row[0], row[7])
-
-
 def rollback(cursor: duckdb.DuckDBPyConnection) -> None:
     """End `cursor`'s transaction, if it still has one."""
     with contextlib.suppress(duckdb.Error):  # a failed COMMIT has ended it already
@@ -224,7 +213,18 @@ class WriteGate:
     transaction on the writer cursor, grouped with others inside a `grouped` method.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, *,
+                 on_begin: Callable[[], None] | None = None,
+                 on_commit: Callable[[], None] | None = None,
+                 on_rollback: Callable[[], None] | None = None) -> None:
+        """`on_begin`, `on_commit` and `on_rollback` run with the lock held when a transaction
+        of the writer cursor (alone or a batch) begins, has committed, or was rolled back: the
+        store keeps what a transaction appended to its audit chain by them, whichever threads
+        wrote it. An error of `on_commit` after a batch's commit reaches every member (their
+        writes are committed: never redone); after a transaction alone, its caller."""
+        self._on_begin = on_begin or (lambda: None)
+        self._on_commit = on_commit or (lambda: None)
+        self._on_rollback = on_rollback or (lambda: None)
         self._writer = con.cursor()
         self._lock = threading.Lock()
         self._queue_lock = threading.Lock()
@@ -302,7 +302,7 @@ class WriteGate:
         if batch is None:
             return
         if batch.poisoned:
-            rollback(self._writer)
+            self._rollback()
             self._fail(batch, RuntimeError("a statement of the batch failed"))
             return
         began = time.monotonic()
@@ -310,14 +310,23 @@ class WriteGate:
             batch.flush(self._writer)
             self._writer.execute("COMMIT")
         except BaseException as exc:
-            rollback(self._writer)
+            self._rollback()
             self._fail(batch, exc)
             return
         self.stats["commit_s"] += time.monotonic() - began
         self.stats["commits"] += 1
         self.stats["writes"] += batch.members
         self.stats["largest_batch"] = max(self.stats["largest_batch"], batch.members)
+        try:
+            self._on_commit()
+        except Exception as exc:  # committed: the members are told, none is redone
+            batch.after_commit_error = exc
         batch.done.set()
+
+    def _rollback(self) -> None:
+        """Roll the writer cursor's transaction back (if it has one); tell the owner."""
+        rollback(self._writer)
+        self._on_rollback()
 
     def _fail(self, batch: _Batch, exc: BaseException) -> None:
         self.stats["rolled_back"] += 1
@@ -327,7 +336,7 @@ class WriteGate:
     def _abort(self, batch: _Batch, exc: BaseException) -> None:
         """Roll the open batch back: every member will run again on its own."""
         self._batch = None
-        rollback(self._writer)
+        self._rollback()
         self._fail(batch, exc)
 
     def _settle(self, batch: _Batch) -> None:
@@ -349,16 +358,18 @@ class WriteGate:
         if getattr(self.local, "mode", None) != "group":
             with self:
                 self._writer.execute("BEGIN TRANSACTION")
+                self._on_begin()
                 try:
                     yield self._writer
                 except BaseException:
-                    rollback(self._writer)
+                    self._rollback()
                     raise
                 try:
                     self._writer.execute("COMMIT")
                 except BaseException:
-                    rollback(self._writer)
+                    self._rollback()
                     raise
+                self._on_commit()
             return
         self._acquire()
         try:
@@ -366,6 +377,7 @@ class WriteGate:
             if batch is None:
                 self._writer.execute("BEGIN TRANSACTION")
                 batch = self._batch = _Batch(self)
+                self._on_begin()
         except BaseException:
             self._release()
             raise
@@ -394,6 +406,8 @@ class WriteGate:
         self._wait(batch)
         if batch.error is not None:
             raise Redo() from batch.error
+        if batch.after_commit_error is not None:
+            raise copy.copy(batch.after_commit_error)
 
     def close(self) -> None:
         with self:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 
 import duckdb
 
 from core.language import MAX_CHARS, detect_languages
+from core.models import RowProblem
+from core.text import stripped_sql
 
 KNOWN_FIELDS = ("prompt", "system", "dimension", "language", "id", "candidates", "response")
 _TEXT_FIELDS = ("prompt", "system", "dimension", "language", "id", "response")
@@ -59,13 +60,17 @@ def nfc(expr: str) -> str:
             f"ELSE {expr} END")
 
 
-@dataclass(frozen=True)
-class RowProblem:
-    """The first bad row of a file: its line (1-based), the field and what is wrong."""
+# Texts are stored without whitespace at their ends (core.text). They are stripped as they are
+# staged, so every rule after (is it empty? the same prompt? the same candidate?) and every
+# content-derived id sees the text as it will be stored.
+_STRIPPED_FIELDS = ("prompt", "system", "response")
 
-    line: int
-    field: str | None
-    problem: str
+
+def _stored_texts(relation: str) -> str:
+    """SQL: the staged columns of `relation`, its texts and candidates stripped at both ends."""
+    texts = ", ".join(f"{stripped_sql(f'{n}_value')} AS {n}_value" for n in _STRIPPED_FIELDS)
+    return (f"SELECT * REPLACE ({texts}, list_transform(candidates_value, "
+            f"lambda c: {stripped_sql('c')}) AS candidates_value) FROM {relation}")
 
 
 class ReaderFailed(Exception):
@@ -128,17 +133,20 @@ def stage_jsonl(con: duckdb.DuckDBPyConnection, path: str) -> RowProblem | None:
                        CASE WHEN json_problem IS NULL THEN list_filter(json_keys(raw),
                             lambda k: NOT list_contains(?, k)) END AS ignored_keys
                 FROM checked
+            ),
+            fields AS (
+                SELECT line, {text_columns},
+                       coalesce({cand_kind}, 'missing') AS candidates_type,
+                       CASE WHEN json_type({cand}) = 'ARRAY'
+                            THEN list_position(list_transform(json_type({cand}, '$[*]'),
+                                                              lambda t: t <> 'VARCHAR'), true) END
+                         AS candidates_bad_item,
+                       CASE WHEN json_type({cand}) = 'ARRAY'
+                            THEN json_extract_string({cand}, '$[*]') END AS candidates_value,
+                       json_problem, ignored_keys
+                FROM parsed
             )
-            SELECT line, {text_columns},
-                   coalesce({cand_kind}, 'missing') AS candidates_type,
-                   CASE WHEN json_type({cand}) = 'ARRAY'
-                        THEN list_position(list_transform(json_type({cand}, '$[*]'),
-                                                          lambda t: t <> 'VARCHAR'), true) END
-                     AS candidates_bad_item,
-                   CASE WHEN json_type({cand}) = 'ARRAY'
-                        THEN json_extract_string({cand}, '$[*]') END AS candidates_value,
-                   json_problem, ignored_keys
-            FROM parsed
+            {_stored_texts("fields")}
             """,
             [path, list(_JSON_PATHS), list(KNOWN_FIELDS)],
         )
@@ -250,8 +258,8 @@ def stage_csv(con: duckdb.DuckDBPyConnection, path: str) -> tuple[RowProblem | N
                 "NULL::VARCHAR[] AS candidates_value")
     guarded = ("(SELECT *, CASE WHEN json_valid(candidates) THEN candidates END AS cand_json "
                "FROM import_raw)" if "candidates" in columns else "import_raw")
-    con.execute(f"CREATE TEMP TABLE import_fields AS SELECT line, {text_columns}, {cand} "
-                f"FROM {guarded}")
+    con.execute("CREATE TEMP TABLE import_fields AS "
+                + _stored_texts(f"(SELECT line, {text_columns}, {cand} FROM {guarded})"))
     con.execute("DROP TABLE import_raw")
     ignored = sorted(c for c in columns if c not in KNOWN_FIELDS)
     return None, ignored
@@ -291,8 +299,8 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, path: str
         cand = ("'missing' AS candidates_type, NULL::INTEGER AS candidates_bad_item, "
                 "NULL::VARCHAR[] AS candidates_value")
     try:
-        con.execute(f"CREATE TEMP TABLE import_fields AS SELECT file_row_number + 1 AS line, "
-                    f"{text_columns}, {cand} FROM {reader}", [path])
+        con.execute("CREATE TEMP TABLE import_fields AS " + _stored_texts(
+            f"(SELECT file_row_number + 1 AS line, {text_columns}, {cand} FROM {reader})"), [path])
     except duckdb.Error as exc:
         raise _reader_error(exc) from exc
     ignored = sorted(c for c in columns if c not in KNOWN_FIELDS)
@@ -347,7 +355,8 @@ def first_problem(con: duckdb.DuckDBPyConnection, dimensions: list[str]) -> RowP
     return RowProblem(row[0], field_name, problem)
 
 
-# From the stored (NFC) texts, so the same prompt gets the same id however it was encoded.
+# From the stored texts (stripped, NFC), so the same prompt gets the same id however it was
+# encoded or padded.
 _PROMPT_ID = ("coalesce(nullif(trim(id_value), ''), 'p_' || left(sha256(coalesce(system, '') "
               "|| chr(31) || prompt), 16))")
 
@@ -361,7 +370,7 @@ def _conflicting_ids(con: duckdb.DuckDBPyConnection) -> RowProblem | None:
         CREATE TEMP TABLE import_rows AS
         WITH normalised AS (
             SELECT line, id_value, {nfc('prompt_value')} AS prompt,
-                   nullif(trim({nfc('system_value')}), '') AS system,
+                   nullif({nfc('system_value')}, '') AS system,
                    nullif(trim(dimension_value), '') AS dimension,
                    nullif(trim(language_value), '') AS language,
                    list_transform(list_concat(coalesce(candidates_value, []),
@@ -511,8 +520,9 @@ def detect_planned_languages(con: duckdb.DuckDBPyConnection) -> None:
                             "unnest(?::VARCHAR[])", [ids, detect_languages(fetched["text"].tolist())])
 
 
-def insert_planned(con: duckdb.DuckDBPyConnection, source: str, now: object) -> None:
-    """Detect languages, then insert the planned prompts and candidates.
+def insert_planned(con: duckdb.DuckDBPyConnection, source: str, now: object, event_seq: int
+                   ) -> None:
+    """Detect languages, then insert the planned prompts and candidates, written by `event_seq`.
 
     The caller holds the transaction. A prompt's `language` from the file is kept ('given');
     else it is the detected one ('detected').
@@ -521,22 +531,22 @@ def insert_planned(con: duckdb.DuckDBPyConnection, source: str, now: object) -> 
     con.execute(
         """
         INSERT INTO prompts (prompt_id, prompt, system, dimension, language, language_source,
-                             source, source_line, imported_at)
+                             source, source_line, imported_at, event_seq)
         SELECT p.prompt_id, p.prompt, p.system, p.dimension, coalesce(p.language, d.language),
                CASE WHEN p.language IS NOT NULL THEN 'given'
                     WHEN d.language IS NOT NULL THEN 'detected' END,
-               ?, p.source_line, ?
+               ?, p.source_line, ?, ?
         FROM import_new_prompts p LEFT JOIN import_prompt_languages d ON d.id = p.prompt_id
         """,
-        [source, now],
+        [source, now, event_seq],
     )
     con.execute(
         """
         INSERT INTO candidates (candidate_id, prompt_id, position, text, origin, source,
-                                created_at, language)
-        SELECT c.candidate_id, c.prompt_id, c.position, c.text, 'import', ?, ?, d.language
+                                created_at, language, event_seq)
+        SELECT c.candidate_id, c.prompt_id, c.position, c.text, 'import', ?, ?, d.language, ?
         FROM import_new_candidates c
         LEFT JOIN import_candidate_languages d ON d.id = c.candidate_id
         """,
-        [source, now],
+        [source, now, event_seq],
     )

@@ -33,9 +33,11 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from core.config import annotator_name_problem
 from core.errors import BadInputError
 from core.models import JudgmentImportCounts
 from core.store.imports import ReaderFailed, RowProblem
+from core.text import stored_text
 
 KNOWN_FIELDS = ("annotator", "prompt_id", "prompt", "system", "id", "candidates", "best", "worst",
                 "ranking", "first", "second", "winner", "justification", "dimension")
@@ -270,7 +272,7 @@ class _Row:
     annotator: str
     prompt_id: str
     by_id: bool                       # named by prompt_id (else by prompt text)
-    prompt: str | None                # by text: the prompt and (trimmed) system
+    prompt: str | None                # by text: the prompt and system, as stored
     system: str | None
     listed: list[str] | None          # the row's `candidates` entries
     form: int                         # index into LABEL_FORMS
@@ -286,6 +288,9 @@ def _check_row(kind: str, line: int, values: dict[str, Any], dimensions: list[st
     annotator = trim(annotator)
     if not annotator:
         raise _Bad("annotator", "is empty")
+    problem = annotator_name_problem(annotator)
+    if problem:
+        raise _Bad("annotator", problem)
 
     prompt_id = _id_text(values, "prompt_id")
     prompt = _text(values, "prompt")
@@ -303,9 +308,10 @@ def _check_row(kind: str, line: int, values: dict[str, Any], dimensions: list[st
         raise _Bad("prompt", "missing (give prompt and candidates, or the prompt_id of a "
                              "stored item)")
     else:
-        if not trim(prompt):
+        prompt = stored_text(prompt)
+        if not prompt:
             raise _Bad("prompt", "is empty")
-        system = trim(system) if system is not None else None
+        system = stored_text(system) if system is not None else None
         system = system or None
         prompt_id = prompt_id_for(prompt, system, given_id)
 
@@ -318,6 +324,7 @@ def _check_row(kind: str, line: int, values: dict[str, Any], dimensions: list[st
             if not isinstance(entry, str):
                 raise _Bad("candidates", f"item {number} is not a string (got a "
                                          f"{_type_word(entry)})")
+        listed = [stored_text(entry) for entry in listed]
 
     present = [i for i, names in enumerate(LABEL_FORMS) if any(n in values for n in names)]
     if not present:
@@ -474,7 +481,8 @@ class _Resolver:
     def __call__(self, value: Any, name: str, where: str = "") -> str:
         listed = self.row.listed_ids if self.row.listed is not None else None
         if isinstance(value, str):
-            found = value if value in self.item else self.by_text.get(value)
+            found = value if value in self.item else (
+                self.by_text.get(value) or self.by_text.get(stored_text(value)))
             if found is None and _DIGITS.fullmatch(value.strip()) and listed is not None:
                 return self._number(int(value.strip()), name, where, listed)
             if found is None:
@@ -747,39 +755,44 @@ def plan(con: duckdb.DuckDBPyConnection, source: SourceRows, dimensions: list[st
 # --- storing -------------------------------------------------------------------------------------
 
 
-def insert(con: duckdb.DuckDBPyConnection, planned: Plan, source: str, now: object) -> None:
-    """Insert the planned rows (the caller holds the transaction); set-wise, one statement each."""
+def insert(con: duckdb.DuckDBPyConnection, planned: Plan, source: str, now: object,
+           event_seq: int) -> None:
+    """Insert the planned rows, written by `event_seq` (the caller holds the transaction);
+    set-wise, one statement each."""
     if planned.prompts:
         con.execute(
             "INSERT INTO prompts (prompt_id, prompt, system, dimension, language, source, "
-            "source_line, imported_at) SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
-            "unnest(?::VARCHAR[]), NULL, NULL, ?, unnest(?::BIGINT[]), ?",
+            "source_line, imported_at, event_seq) SELECT unnest(?::VARCHAR[]), "
+            "unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), NULL, NULL, ?, unnest(?::BIGINT[]), ?, ?",
             [[p[0] for p in planned.prompts], [p[1] for p in planned.prompts],
-             [p[2] for p in planned.prompts], source, [p[3] for p in planned.prompts], now])
+             [p[2] for p in planned.prompts], source, [p[3] for p in planned.prompts], now,
+             event_seq])
     if planned.candidates:
         con.execute(
             "INSERT INTO candidates (candidate_id, prompt_id, position, text, origin, source, "
-            "created_at) SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
-            "unnest(?::INTEGER[]), unnest(?::VARCHAR[]), 'import', ?, ?",
+            "created_at, event_seq) SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
+            "unnest(?::INTEGER[]), unnest(?::VARCHAR[]), 'import', ?, ?, ?",
             [[c[0] for c in planned.candidates], [c[1] for c in planned.candidates],
-             [c[2] for c in planned.candidates], [c[3] for c in planned.candidates], source, now])
+             [c[2] for c in planned.candidates], [c[3] for c in planned.candidates], source, now,
+             event_seq])
     if planned.judgments:
         js = [j for _, j, _ in planned.judgments]
         con.execute(
             "INSERT INTO judgments SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
             "unnest(?::VARCHAR[]), 'ranked', unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), NULL, "
             "unnest(?::VARCHAR[][]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[][]), NULL, NULL, "
-            "unnest(?::VARCHAR[]), ?",
+            "unnest(?::VARCHAR[]), ?, ?",
             [[i for i, _, _ in planned.judgments], [j.annotator for j in js],
              [j.prompt_id for j in js], [j.best for j in js], [j.worst for j in js],
              [list(j.dimensions) for j in js], [j.justification for j in js],
-             [list(j.shown) for j in js], [s for _, _, s in planned.judgments], now])
+             [list(j.shown) for j in js], [s for _, _, s in planned.judgments], now, event_seq])
         ranked = [(i, j.groups) for i, j, _ in planned.judgments if j.groups is not None]
         if ranked:
             con.execute(
                 "INSERT INTO judgment_rankings SELECT unnest(?::VARCHAR[]), "
-                "unnest(?::VARCHAR[][][])",
-                [[i for i, _ in ranked], [[list(g) for g in groups] for _, groups in ranked]])
+                "unnest(?::VARCHAR[][][]), ?",
+                [[i for i, _ in ranked], [[list(g) for g in groups] for _, groups in ranked],
+                 event_seq])
     if planned.replaced_pairwise:
         con.execute("DELETE FROM pairwise_judgments WHERE pairwise_id IN (SELECT unnest(?))",
                     [[r[0] for r in planned.replaced_pairwise]])
@@ -788,8 +801,8 @@ def insert(con: duckdb.DuckDBPyConnection, planned: Plan, source: str, now: obje
         con.execute(
             "INSERT INTO pairwise_judgments SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
             "unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
-            "unnest(?::VARCHAR[]), unnest(?::VARCHAR[][]), unnest(?::VARCHAR[]), ?, ?",
+            "unnest(?::VARCHAR[]), unnest(?::VARCHAR[][]), unnest(?::VARCHAR[]), ?, ?, ?",
             [[i for i, _ in planned.pairwise], [p.annotator for p in ps],
              [p.prompt_id for p in ps], [p.first for p in ps], [p.second for p in ps],
              [p.winner for p in ps], [list(p.dimensions) for p in ps],
-             [p.justification for p in ps], source, now])
+             [p.justification for p in ps], source, now, event_seq])

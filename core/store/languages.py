@@ -16,7 +16,7 @@ _BATCH = 100_000
 
 
 def _detect_and_update(con: duckdb.DuckDBPyConnection, select_sql: str, update: str,
-                       where: str) -> int:
+                       where: str, event_seq: int) -> int:
     """Repeat: fetch up to _BATCH (id, text) rows still missing a language, detect, update.
 
     Every round sets a language on each row it fetched (at worst 'und'), so no row comes back
@@ -29,19 +29,26 @@ def _detect_and_update(con: duckdb.DuckDBPyConnection, select_sql: str, update: 
         if not ids:
             return updated
         languages = detect_languages(fetched["text"].tolist())
-        con.execute(f"{update} FROM (SELECT unnest(?::VARCHAR[]) AS id, "
-                    f"unnest(?::VARCHAR[]) AS language) d WHERE {where}", [ids, languages])
+        con.execute(f"{update}, event_seq = ? FROM (SELECT unnest(?::VARCHAR[]) AS id, "
+                    f"unnest(?::VARCHAR[]) AS language) d WHERE {where}",
+                    [event_seq, ids, languages])
         updated += len(ids)
 
 
-def fill_missing_languages(con: duckdb.DuckDBPyConnection) -> int:
+# The rows fill_missing_languages changes (for the audit trail's restatement of their events).
+MISSING = {"prompts": "language_source IS NULL", "candidates": "language IS NULL"}
+
+
+def fill_missing_languages(con: duckdb.DuckDBPyConnection, event_seq: int) -> int:
     """Give every prompt a language_source and every candidate a language; return rows updated.
 
     A prompt whose language was stored (from its import file) is 'given'; one without gets the
-    detected language and 'detected'. The caller holds the write lock and the transaction.
+    detected language and 'detected'. Rows changed move to event `event_seq`. The caller holds
+    the write lock and the transaction.
     """
-    row = con.execute("UPDATE prompts SET language_source = 'given' "
-                      "WHERE language_source IS NULL AND language IS NOT NULL").fetchone()
+    row = con.execute("UPDATE prompts SET language_source = 'given', event_seq = ? "
+                      "WHERE language_source IS NULL AND language IS NOT NULL",
+                      [event_seq]).fetchone()
     updated = int(row[0]) if row else 0
     updated += _detect_and_update(
         con,
@@ -49,6 +56,7 @@ def fill_missing_languages(con: duckdb.DuckDBPyConnection) -> int:
         "WHERE language_source IS NULL AND language IS NULL LIMIT ?",
         "UPDATE prompts SET language = d.language, language_source = 'detected'",
         "prompts.prompt_id = d.id AND prompts.language_source IS NULL",
+        event_seq,
     )
     updated += _detect_and_update(
         con,
@@ -56,5 +64,6 @@ def fill_missing_languages(con: duckdb.DuckDBPyConnection) -> int:
         "WHERE language IS NULL LIMIT ?",
         "UPDATE candidates SET language = d.language",
         "candidates.candidate_id = d.id AND candidates.language IS NULL",
+        event_seq,
     )
     return updated

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import secrets
+import shutil
 import threading
 import time
 import unicodedata
@@ -25,46 +27,66 @@ import duckdb
 
 from core import language
 from core.adjudication import in_review_order, summarise
-from core.audit import GENESIS_HASH, canonical_details, event_hash
+from core.audit import (
+    UNNOTED_ACTION,
+    HeadLine,
+    build_report,
+    head_line,
+    heads_path,
+    parse_head_lines,
+)
+from core.config import CONFIG_FILE, Config, load_config
 from core.errors import JudgmentError, StoreError, StoreLockedError
 from core.models import (
     Adjudication,
+    AuditAnchor,
+    AuditHead,
+    AuditReport,
     Candidate,
     Disagreement,
     Event,
+    ExportCounts,
+    ExportRequest,
     Flag,
     GenerationRecord,
     ImportCounts,
     Item,
     ItemJudgment,
     Judgment,
+    JudgmentImportCounts,
     PairBuild,
     PairSettings,
     Progress,
     Prompt,
     Provenance,
+    QualityFacts,
+    RowProblem,
     Run,
     StoreStatus,
 )
 from core.store import adjudication as review_sql
-from core.store import analytics, exporting, generation, imports, quality
+from core.store import analytics, audit_rows, exporting, generation, imports, quality, validation
 from core.store import judgment_import as judgment_sql
 from core.store import pairs as pair_sql
 from core.store.group_commit import (
-    TrackingCursor,
     WriteGate,
-    append_row,
     deferred_rows,
     grouped,
-    insert_event,
-    last_event,
     read_by_key,
     rollback,
 )
-from core.store.languages import fill_missing_languages
+from core.store.languages import MISSING, fill_missing_languages
 from core.store.migrate import migrate
+from core.store.private import make_private
 
-_CURRENT = "current_judgments"  # the view of migration 006
+SPOOL_FOLDER = ".prefer-spool"  # private: exports wait here until the caller copies them out
+EXPORT_CHUNK_BYTES = 4 * 1024 * 1024
+_CURRENT = "current_judgments"  # the view of migration 006 (re-created by 007)
+_IMPORTED_JUDGMENT_TABLES = ("prompts", "candidates", "judgments", "judgment_rankings",
+                             "pairwise_judgments")
+_JUDGMENT_COLUMNS = ("judgment_id, annotator, prompt_id, kind, best_candidate_id, worst_candidate_id, "
+                     "ranking, dimensions, justification, shown_order, guideline_version, "
+                     "seconds_spent, supersedes, created_at")
 _READY = ("(SELECT prompt_id FROM candidates GROUP BY prompt_id HAVING count(*) >= 2)")
 _ASSIGNING = "EXISTS (SELECT 1 FROM assignments WHERE released_at IS NULL)"
 # An annotator's work: only their assigned prompts while any assignment is active, else all.
@@ -74,28 +96,14 @@ _MINE = (f"(NOT {_ASSIGNING} OR EXISTS (SELECT 1 FROM assignments a WHERE a.prom
 
 
 def _item_judgments(cur: duckdb.DuckDBPyConnection, prompt_id: str) -> list[tuple]:
-    """Every judgments row of the item (SELECT *), stored or appended earlier in the batch
-    (group_commit.append_row): through the judgments_by_prompt index, and in a batch read once
-    for every save waiting to join it (save_judgment announces its item)."""
-    rows = read_by_key(cur, "judgments", "SELECT * FROM judgments WHERE prompt_id = ANY(?)", 2,
+    """Every judgments row of the item (_JUDGMENT_COLUMNS), stored or appended earlier in the
+    batch (group_commit.append_row; save_judgment inserts at once, for its audit digest):
+    through the judgments_by_prompt index, and in a batch read once for every save waiting to
+    join it (save_judgment announces its item)."""
+    rows = read_by_key(cur, "judgments",
+                       f"SELECT {_JUDGMENT_COLUMNS} FROM judgments WHERE prompt_id = ANY(?)", 2,
                        prompt_id)
     return rows + [tuple(r) for r in deferred_rows(cur, "judgments") if r[2] == prompt_id]
-
-
-def _stored_judgment(cur: duckdb.DuckDBPyConnection, judgment_id: str,
-                     prompt_id: str) -> tuple | None:
-    """The judgments row with this id (SELECT *), if stored or appended earlier in the batch.
-
-    In a batch, only the item's rows are read (the read _current_judgment_id needs next
-    anyway): a save retried with its id is found there. An id stored for another item would
-    break the judgments primary key when the batch is inserted, which rolls the batch back
-    and runs each write again alone, where the id itself is looked up.
-    """
-    if isinstance(cur, TrackingCursor):
-        return next((row for row in _item_judgments(cur, prompt_id) if row[0] == judgment_id),
-                    None)
-    rows = cur.execute("SELECT * FROM judgments WHERE judgment_id = ?", [judgment_id]).fetchall()
-    return rows[0] if rows else None
 
 
 def _current_judgment_id(cur: duckdb.DuckDBPyConnection, annotator: str,
@@ -131,14 +139,47 @@ class LocalStore:
         self.path = path
         self._local = threading.local()
         # The one writer: `with self._write_lock:` is exclusive use, _transaction() a write
-        # (grouped with concurrent ones inside @grouped methods).
-        self._write_lock = WriteGate(con)
+        # (grouped with concurrent ones inside @grouped methods). Its hooks keep the audit's
+        # noted events per transaction (a batch is one), not per thread (_note_head).
+        self._write_lock = WriteGate(con, on_begin=self._forget_noted,
+                                     on_commit=self._note_head, on_rollback=self._forget_noted)
         self._build_lock = threading.Lock()  # one pair build at a time
         self._build_timings: list[dict[str, float]] = []  # seconds per step, latest last
+        self._heads_path = heads_path(path)
+        self._heads_fd: int | None = None
+        # The next event's number and link as of the last commit: this process is the only
+        # writer while it holds the file, so writes need not read the chain's end again.
+        self._committed_tip: audit_rows.Tip | None = None
+        # Events appended in the open write transaction (first seq, last seq, last hash, last
+        # time), whichever threads' writes it holds (group commit); read and changed only with
+        # the write lock held. Noted in the head file after its COMMIT (_note_head).
+        self._noted: tuple[int, int, str, datetime] | None = None
+        self._rules: tuple[float, validation.WriteRules] | None = None
+        self._spool = Path(path).parent / SPOOL_FOLDER
+        self._spool_owners: dict[str, str] = {}  # spool id -> the actor who exported it
+
+    def rules(self) -> validation.WriteRules:
+        """The project's write rules, from prefer.toml beside the database (re-read on change)."""
+        config_path = Path(self.path).parent / CONFIG_FILE
+        try:
+            mtime = config_path.stat().st_mtime
+        except OSError:
+            mtime = -1.0
+        if self._rules is None or self._rules[0] != mtime:
+            config = load_config(config_path) if mtime >= 0 else Config()
+            self._rules = (mtime, validation.WriteRules(
+                tuple(config.project.dimensions), config.annotation.min_justification_chars))
+        return self._rules[1]
 
     @classmethod
     def open(cls, path: Path | str, read_only: bool = False) -> LocalStore:
+        """Open the DuckDB file, creating and migrating it unless `read_only`.
+
+        From here on the process umask is private and the store's files are the owner's alone
+        (core/store/private.py): the database, its WAL and spill files are 0600, folders 0700.
+        """
         path = str(path)
+        make_private(path)
         try:
             con = duckdb.connect(path, read_only=read_only)
         except duckdb.IOException as exc:
@@ -151,12 +192,19 @@ class LocalStore:
             raise StoreError(f"{path}: cannot open the store: {exc}") from exc
         except duckdb.Error as exc:
             raise StoreError(f"{path}: cannot open the store: {exc}") from exc
+        applied = [] if read_only else migrate(con, after={7: audit_rows.adopt})
+        store = cls(con, path)
         if not read_only:
-            migrate(con)
-        return cls(con, path)
+            # Spooled exports are fetched at once; whatever a stopped process left is stale.
+            shutil.rmtree(Path(path).parent / SPOOL_FOLDER, ignore_errors=True)
+            store._open_heads(upgraded=7 in applied)
+        return store
 
     def close(self) -> None:
         self._write_lock.close()
+        if self._heads_fd is not None:
+            os.close(self._heads_fd)
+            self._heads_fd = None
         self._con.close()
 
     def __enter__(self) -> LocalStore:
@@ -175,7 +223,8 @@ class LocalStore:
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A write transaction, committed before the block's caller returns; inside a
-        @grouped method it may share its commit with concurrent writes (group_commit.py)."""
+        @grouped method it may share its commit with concurrent writes (group_commit.py).
+        The head file is noted after the commit (the gate's on_commit hook: _note_head)."""
         with self._write_lock.transaction() as cur:
             yield cur
 
@@ -187,15 +236,119 @@ class LocalStore:
     # --- events ----------------------------------------------------------------------------
 
     def _append_event(self, cur: duckdb.DuckDBPyConnection, actor: str, action: str,
-                      subject: str | None, details: dict[str, Any]) -> Event:
-        last = last_event(cur)
-        seq = (last[0] + 1) if last else 1
-        prev_hash = last[1] if last else GENESIS_HASH
-        at = utc_now()
-        text = canonical_details(details)
-        row_hash = event_hash(seq, at, actor, action, subject, text, prev_hash)
-        insert_event(cur, [seq, at, actor, action, subject, text, prev_hash, row_hash])
-        return Event(seq, at, actor, action, subject, text, prev_hash, row_hash)
+                      subject: str | None, details: dict[str, Any],
+                      tip: audit_rows.Tip | None = None,
+                      wrote: dict[str, Any] | None = None) -> Event:
+        """Append an event; with `tip` (reserved before writing rows with its seq) and `wrote`
+        (their claims per table, see core/store/audit_rows.py) it vouches for those rows."""
+        if wrote is not None:
+            details = {**details, "wrote": wrote}
+        event = audit_rows.append_event(cur, actor, action, subject, details,
+                                        tip or self._next_tip(cur))
+        noted = self._noted
+        self._noted = (noted[0] if noted else event.seq, event.seq, event.row_hash, event.at)
+        return event
+
+    def _next_tip(self, cur: duckdb.DuckDBPyConnection) -> audit_rows.Tip:
+        """The number and link of the next event: after this transaction's last one, else after
+        the last commit's, else read from the chain."""
+        noted = self._noted
+        if noted is not None:
+            return audit_rows.Tip(noted[1] + 1, noted[2])
+        return self._committed_tip or audit_rows.chain_tip(cur)
+
+    def _write_event(self, cur: duckdb.DuckDBPyConnection, tip: audit_rows.Tip,
+                     tables: Sequence[str], actor: str, action: str, subject: str | None,
+                     details: dict[str, Any]) -> Event:
+        """Append the event that wrote rows with `tip.seq` in `tables`, claiming them."""
+        return self._append_event(cur, actor, action, subject, details, tip,
+                                  audit_rows.claims(cur, tip.seq, tables))
+
+    def _note_head(self) -> None:
+        """After a commit: append the new head to the head file, if the write appended events.
+
+        Called with the write lock held (by the gate after it commits a transaction or a
+        batch of several threads' writes: one line for the batch), so lines are in chain order.
+        """
+        noted, self._noted = self._noted, None
+        if noted is None:
+            return
+        first, seq, row_hash, at = noted
+        self._committed_tip = audit_rows.Tip(seq + 1, row_hash)
+        if self._heads_fd is None:
+            return
+        try:
+            os.write(self._heads_fd, head_line(seq, row_hash, at, seq - first + 1).encode("ascii"))
+        except OSError as exc:
+            raise StoreError(f"{self._heads_path}: saved, but the audit head could not be noted: "
+                             f"{exc.strerror or exc}") from exc
+
+    def _forget_noted(self) -> None:
+        """A write transaction began, or was rolled back: no events of it to note."""
+        self._noted = None
+
+    def _open_heads(self, upgraded: bool) -> None:
+        """Open the head file for appending (created 0600) and make it cover the chain.
+
+        Events it does not cover yet (its lines lost, or events written while it was not kept)
+        are noted by one `audit.unnoted` event, which `verify_audit` reports; on the upgrade to
+        migration 007 the chain as it is then is noted as the first head.
+        """
+        if self._heads_path is None:
+            return
+        noted_through = _last_noted_seq(self._heads_path)
+        try:
+            self._heads_fd = os.open(self._heads_path,
+                                     os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            self.close()
+            raise StoreError(f"{self._heads_path}: cannot open the audit head file: "
+                             f"{exc.strerror or exc}",
+                             hint="it sits beside the store and belongs to the store's owner "
+                                  "(see docs/audit.md)") from exc
+        with self._transaction() as cur:
+            head = audit_rows.head(cur)
+            if head is None or head[0] <= noted_through:
+                return
+            if upgraded and noted_through == 0:
+                self._noted = (1, *head)
+                return
+            event = self._append_event(cur, audit_rows.SYSTEM_ACTOR, UNNOTED_ACTION, None, {
+                "from": noted_through + 1, "to": head[0],
+                "head_file": "missing or empty" if noted_through == 0 else "behind the chain"})
+            self._noted = (noted_through + 1, event.seq, event.row_hash, event.at)
+
+    def audit_head(self) -> AuditHead | None:
+        """The newest event's seq and hash (what an export manifest and an anchor keep)."""
+        head = audit_rows.head(self._cursor())
+        return AuditHead(*head) if head else None
+
+    def verify_audit(self, anchors: Sequence[AuditAnchor] = ()) -> AuditReport:
+        """Check the chain, every event's rows, the head file and `anchors` (heads kept elsewhere).
+
+        Reads one snapshot: the events and the head file are read under the write lock, so they
+        agree; the rows' digests come from the same transaction.
+        """
+        cur = self._con.cursor()
+        try:
+            with self._write_lock:
+                cur.execute("BEGIN TRANSACTION")
+                events = [Event(*row) for row in
+                          cur.execute("SELECT * FROM events ORDER BY seq").fetchall()]
+                own = _read_own_heads(self._heads_path)
+            try:
+                digests = {table: audit_rows.digests_by_event(cur, table)
+                           for table in audit_rows.COVERED}
+                return build_report(
+                    events, digests,
+                    lambda table, seqs: audit_rows.row_keys(cur, table, seqs, 5),
+                    own, anchors)
+            finally:
+                cur.execute("ROLLBACK")
+        except duckdb.Error as exc:
+            raise StoreError(f"audit check failed: {exc}") from exc
+        finally:
+            cur.close()
 
     @grouped
     def append_event(self, actor: str, action: str, subject: str | None,
@@ -215,8 +368,46 @@ class LocalStore:
 
     # --- prompts and candidates ------------------------------------------------------------
 
-    def import_file(self, path: str, kind: str, dimensions: list[str], *, dry_run: bool,
-                    actor: str) -> imports.RowProblem | ImportCounts:
+    # --- uploads: files the caller sends, so the store never opens a caller's path -----------
+
+    def upload(self, upload_id: str, data: bytes, actor: str) -> int:
+        """Append `data` to the caller's upload `upload_id` (created empty, 0600, on first use);
+        return its size so far. An import consumes it."""
+        if len(data) > EXPORT_CHUNK_BYTES * 2:
+            raise JudgmentError(f"an upload chunk is at most {EXPORT_CHUNK_BYTES * 2} bytes")
+        path = self._upload_path(upload_id, actor)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(descriptor, "ab") as handle:
+            handle.write(data)
+            return handle.tell()
+
+    def _upload_path(self, upload_id: str, actor: str) -> Path:
+        return self._spool / ("up_" + validation.record_id("u", actor, upload_id))
+
+    @contextmanager
+    def _uploaded(self, upload_id: str, name: str, actor: str) -> Iterator[str]:
+        """The path of an upload for the duration of an import; deleted afterwards. Reader
+        errors name the caller's file, not the spool."""
+        path = self._upload_path(upload_id, actor)
+        if not path.is_file():
+            raise JudgmentError("no such upload (send the file with upload first)")
+        try:
+            yield str(path)
+        except imports.ReaderFailed as exc:
+            raise imports.ReaderFailed(str(exc).replace(str(path), name), exc.line) from None
+        finally:
+            path.unlink(missing_ok=True)
+
+    def import_file(self, upload_id: str, name: str, kind: str, *, dry_run: bool,
+                    actor: str) -> RowProblem | ImportCounts:
+        """Validate and (unless `dry_run`) store an uploaded file of prompts in one transaction;
+        `name` (the caller's path) is recorded as its source."""
+        with self._uploaded(upload_id, name, actor) as path:
+            return self._import_prompts(path, name, kind, dry_run=dry_run, actor=actor)
+
+    def _import_prompts(self, path: str, name: str, kind: str, *, dry_run: bool,
+                        actor: str) -> RowProblem | ImportCounts:
         """Validate and (unless `dry_run`) store a file in one transaction.
 
         Returns the first bad row instead of storing anything when the file breaks a rule.
@@ -236,7 +427,7 @@ class LocalStore:
             else:
                 raise ValueError(f"unknown import kind {kind!r}")
             if problem is None:
-                problem = imports.first_problem(cur, dimensions)
+                problem = imports.first_problem(cur, list(self.rules().dimensions))
             if problem is not None:
                 return problem
             with self._write_lock:
@@ -248,22 +439,34 @@ class LocalStore:
                     if dry_run:
                         cur.execute("ROLLBACK")
                         return counts
-                    imports.insert_planned(cur, path, utc_now())
-                    self._append_event(cur, actor, "import", path, {
+                    self._noted = None
+                    tip = self._next_tip(cur)
+                    imports.insert_planned(cur, name, utc_now(), tip.seq)
+                    self._write_event(cur, tip, ("prompts", "candidates"), actor, "import", name, {
                         "rows": rows, "new_prompts": new, "new_candidates": new_cands,
                         "prompts_in_file": in_file, "candidates_in_file": cands,
                     })
                     cur.execute("COMMIT")
+                    self._note_head()
                 except BaseException:
                     cur.execute("ROLLBACK")
+                    self._noted = None
                     raise
             return counts
         finally:
             cur.close()
 
-    def import_judgments(self, path: str, kind: str, dimensions: list[str], *,
+    def import_judgments(self, upload_id: str, name: str, kind: str, *,
                          mapping: dict[str, str] | None = None, dry_run: bool = False,
-                         actor: str) -> imports.RowProblem | judgment_sql.JudgmentImportCounts:
+                         actor: str) -> RowProblem | JudgmentImportCounts:
+        """Validate and (unless `dry_run`) store an uploaded file of judgments made elsewhere."""
+        with self._uploaded(upload_id, name, actor) as path:
+            return self._import_judgments(path, name, kind, mapping=mapping, dry_run=dry_run,
+                                          actor=actor)
+
+    def _import_judgments(self, path: str, name: str, kind: str, *,
+                          mapping: dict[str, str] | None, dry_run: bool,
+                          actor: str) -> RowProblem | JudgmentImportCounts:
         """Validate and (unless `dry_run`) store judgments made elsewhere, in one transaction.
 
         Returns the first bad row instead of storing anything (see core/store/judgment_import).
@@ -279,29 +482,52 @@ class LocalStore:
             with self._write_lock:
                 cur.execute("BEGIN TRANSACTION")
                 try:
-                    planned = judgment_sql.plan(cur, source, dimensions, dry_run)
-                    if isinstance(planned, imports.RowProblem) or dry_run:
+                    planned = judgment_sql.plan(cur, source, list(self.rules().dimensions),
+                                                dry_run)
+                    if isinstance(planned, RowProblem) or dry_run:
                         cur.execute("ROLLBACK")
-                        return planned if isinstance(planned, imports.RowProblem) \
+                        return planned if isinstance(planned, RowProblem) \
                             else planned.counts
-                    judgment_sql.insert(cur, planned, path, utc_now())
-                    self._append_event(cur, actor, "import-judgments", path, planned.details())
+                    self._noted = None
+                    tip = self._next_tip(cur)
+                    rewrites = audit_rows.Rewrites(cur)
+                    if planned.replaced_pairwise:
+                        rewrites.before("pairwise_judgments", "list_contains(?, pairwise_id)",
+                                        [[r[0] for r in planned.replaced_pairwise]])
+                    judgment_sql.insert(cur, planned, name, utc_now(), tip.seq)
+                    self._write_event(cur, tip, _IMPORTED_JUDGMENT_TABLES, actor,
+                                      "import-judgments", name,
+                                      {**planned.details(), **rewrites.details()})
                     cur.execute("COMMIT")
+                    self._note_head()
                 except BaseException:
                     cur.execute("ROLLBACK")
+                    self._noted = None
                     raise
             return planned.counts
         finally:
             cur.close()
 
-    def fill_missing_languages(self) -> int:
-        """Detect the languages rows stored before migration 005 lack; return rows updated.
+    def fill_missing_languages(self, actor: str = audit_rows.SYSTEM_ACTOR) -> int:
+        """Detect the languages rows stored without one lack; return rows updated.
 
         Prompts get language_source ('given' when a language is stored, else the detected one
-        and 'detected'), candidates their language. See core/store/languages.py.
+        and 'detected'), candidates their language (see core/store/languages.py); the rows
+        changed move to one `languages.fill` event, appended only when some were.
         """
         with self._transaction() as cur:
-            return fill_missing_languages(cur)
+            return self._fill_languages(cur, actor)
+
+    def _fill_languages(self, cur: duckdb.DuckDBPyConnection, actor: str) -> int:
+        tip = self._next_tip(cur)
+        rewrites = audit_rows.Rewrites(cur)
+        for table, missing in MISSING.items():
+            rewrites.before(table, missing, [])
+        filled = fill_missing_languages(cur, tip.seq)
+        if filled:
+            self._write_event(cur, tip, tuple(MISSING), actor, "languages.fill", None,
+                              {"rows_updated": filled, **rewrites.details()})
+        return filled
 
     def get_item(self, prompt_id: str) -> Item | None:
         cur = self._cursor()
@@ -378,25 +604,29 @@ class LocalStore:
         batch_id = "a_" + hashlib.sha256(repr((utc_now(), pairs)).encode()).hexdigest()[:12]
         now = utc_now()
         with self._transaction() as cur:
-            cur.executemany("INSERT INTO assignments VALUES (?, ?, ?, ?, ?, NULL)",
-                            [[prompt_id, annotator, batch_id, actor, now]
-                             for prompt_id, annotator in pairs])
-            self._append_event(cur, actor, "assign", batch_id, {**details,
-                                                                  "assignments": len(pairs)})
+            tip = self._next_tip(cur)
+            cur.execute("INSERT INTO assignments SELECT unnest(?::VARCHAR[]), "
+                        "unnest(?::VARCHAR[]), ?, ?, ?, NULL, ?",
+                        [[p for p, _ in pairs], [a for _, a in pairs], batch_id, actor, now,
+                         tip.seq])
+            self._write_event(cur, tip, ("assignments",), actor, "assign", batch_id,
+                              {**details, "assignments": len(pairs)})
         return batch_id
 
     @grouped
     def release_open_assignments(self, annotator: str, actor: str) -> int:
         """Free `annotator`'s assigned items they have not ranked yet; return how many."""
+        open_items = (f"annotator = ? AND released_at IS NULL AND prompt_id NOT IN (SELECT "
+                      f"prompt_id FROM {_CURRENT} WHERE annotator = ? AND kind = 'ranked')")
         with self._transaction() as cur:
-            row = cur.execute(
-                f"""
-                UPDATE assignments SET released_at = ?
-                WHERE annotator = ? AND released_at IS NULL AND prompt_id NOT IN
-                      (SELECT prompt_id FROM {_CURRENT} WHERE annotator = ? AND kind = 'ranked')
-                RETURNING prompt_id
-                """, [utc_now(), annotator, annotator]).fetchall()
-            self._append_event(cur, actor, "unassign", annotator, {"released": len(row)})
+            tip = self._next_tip(cur)
+            rewrites = audit_rows.Rewrites(cur)
+            rewrites.before("assignments", open_items, [annotator, annotator])
+            row = cur.execute(f"UPDATE assignments SET released_at = ?, event_seq = ? "
+                              f"WHERE {open_items} RETURNING prompt_id",
+                              [utc_now(), tip.seq, annotator, annotator]).fetchall()
+            self._write_event(cur, tip, ("assignments",), actor, "unassign", annotator,
+                              {"released": len(row), **rewrites.details()})
         return len(row)
 
     # --- judgments -------------------------------------------------------------------------
@@ -413,7 +643,8 @@ class LocalStore:
         """An annotator's own judgments, oldest first."""
         source = "judgments" if include_superseded else _CURRENT
         rows = self._cursor().execute(
-            f"SELECT * FROM {source} WHERE annotator = ? ORDER BY created_at, judgment_id",
+            f"SELECT {_JUDGMENT_COLUMNS} FROM {source} WHERE annotator = ? "
+            "ORDER BY created_at, judgment_id",
             [annotator],
         ).fetchall()
         return [_judgment(r) for r in rows]
@@ -422,27 +653,41 @@ class LocalStore:
     def save_judgment(self, judgment: Judgment, actor: str | None = None) -> Judgment:
         """Append a judgment; it supersedes the annotator's current one for the item.
 
-        Committed (with its audit event) before returning. Saving the same judgment_id twice
-        stores it once and returns the stored row.
+        Validated first (core/store/validation.py). The stored id is made from the annotator
+        and the client's judgment_id (its retry key): saving the same key twice stores the
+        judgment once and returns it; a key reused for a different judgment is refused.
+        Committed (with its audit event) before returning.
         """
+        stored_id = validation.record_id("j", judgment.annotator, judgment.judgment_id)
+        rules = self.rules()
         with self._transaction() as cur:
-            existing = _stored_judgment(cur, judgment.judgment_id, judgment.prompt_id)
+            validation.check_judgment(judgment, review_sql.candidate_ids(cur, judgment.prompt_id,
+                                                                         limit=None), rules)
+            existing = cur.execute(f"SELECT {_JUDGMENT_COLUMNS} FROM judgments "
+                                   "WHERE judgment_id = ?", [stored_id]).fetchone()
+            judgment = dataclasses.replace(judgment, judgment_id=stored_id)
             if existing:
-                return _judgment(existing)
+                return _same_write(_judgment(existing), judgment, "judgment", (
+                    "prompt_id", "kind", "best_candidate_id", "worst_candidate_id", "ranking",
+                    "dimensions", "justification"))
             supersedes = _current_judgment_id(cur, judgment.annotator, judgment.prompt_id)
             created_at = utc_now()
-            append_row(
-                cur, "judgments",
+            tip = self._next_tip(cur)
+            # Inserted now, not deferred to the batch's commit: the event's digest reads it.
+            cur.execute(
+                "INSERT INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [judgment.judgment_id, judgment.annotator, judgment.prompt_id, judgment.kind,
                  judgment.best_candidate_id, judgment.worst_candidate_id,
                  list(judgment.ranking) if judgment.ranking is not None else None,
                  list(judgment.dimensions), judgment.justification, list(judgment.shown_order),
-                 judgment.guideline_version, judgment.seconds_spent, supersedes, created_at],
+                 judgment.guideline_version, judgment.seconds_spent, supersedes, created_at,
+                 tip.seq],
             )
             action = "judgment.revise" if supersedes else f"judgment.{judgment.kind}"
             self._append_event(cur, actor or judgment.annotator, action, judgment.prompt_id, {
                 "judgment_id": judgment.judgment_id, "supersedes": supersedes,
-            })
+            }, tip, {"judgments": audit_rows.claim_of(
+                [audit_rows.row_hash(cur, "judgments", judgment.judgment_id)])})
         return Judgment(**{**judgment.__dict__, "supersedes": supersedes,
                            "created_at": created_at})
 
@@ -494,10 +739,14 @@ class LocalStore:
             raise JudgmentError("an adjudication names the best and the worst (or a ranking)")
         if best is not None and best == worst:
             raise JudgmentError("best and worst must be different responses")
+        validation.check_adjudication(adjudication)
+        adjudication = dataclasses.replace(adjudication, note=note, adjudication_id=validation.record_id(
+            "adj", adjudication.reviewer, adjudication.adjudication_id))
         with self._transaction() as cur:
             existing = review_sql.adjudication_by_id(cur, adjudication.adjudication_id)
             if existing:
-                return existing
+                return _same_write(existing, adjudication, "adjudication",
+                                   ("prompt_id", "note"))
             allowed = set(review_sql.candidate_ids(cur, adjudication.prompt_id))
             named = {best, worst, *(c for group in groups or () for c in group)} - {None}
             if not allowed or not named <= allowed:
@@ -509,12 +758,14 @@ class LocalStore:
                 "worst_candidate_id": worst, "created_at": utc_now(),
                 "guideline_change": (adjudication.guideline_change or "").strip() or None,
                 "supersedes": previous.adjudication_id if previous else None})
-            review_sql.insert_adjudication(cur, stored)
+            # Flags first: each resolution is its own event, before the one that writes the row.
             resolved = [self._resolve_flag(cur, flag_id, adjudication.prompt_id,
                                            adjudication.reviewer, note, actor)
                         for flag_id in resolve_flags]
-            self._append_event(cur, actor or adjudication.reviewer, "adjudicate",
-                               adjudication.prompt_id, {
+            tip = self._next_tip(cur)
+            review_sql.insert_adjudication(cur, stored, tip.seq)
+            self._write_event(cur, tip, ("adjudications",), actor or adjudication.reviewer,
+                              "adjudicate", adjudication.prompt_id, {
                                    "adjudication_id": stored.adjudication_id,
                                    "best": best, "worst": worst,
                                    "groups": [list(g) for g in groups] if groups else None,
@@ -527,18 +778,18 @@ class LocalStore:
     def save_flag(self, flag: Flag, actor: str | None = None) -> Flag:
         """Record an annotator's flag on an item (open until resolved); committed on return."""
         note = flag.note.strip()
-        if not note:
-            raise JudgmentError("a flag needs a note saying what is wrong")
+        flag = dataclasses.replace(flag, flag_id=validation.record_id("f", flag.annotator,
+                                                                      flag.flag_id), note=note)
         with self._transaction() as cur:
+            validation.check_flag(flag, review_sql.candidate_ids(cur, flag.prompt_id))
             existing = review_sql.flag_by_id(cur, flag.flag_id)
             if existing:
-                return existing
-            if not review_sql.candidate_ids(cur, flag.prompt_id):
-                raise JudgmentError(f"no item {flag.prompt_id} to flag")
+                return _same_write(existing, flag, "flag", ("prompt_id", "note"))
             stored = Flag(flag.flag_id, flag.annotator, flag.prompt_id, note, utc_now())
-            review_sql.insert_flag(cur, stored, stored.created_at or utc_now())
-            self._append_event(cur, actor or flag.annotator, "flag", flag.prompt_id,
-                               {"flag_id": flag.flag_id})
+            tip = self._next_tip(cur)
+            review_sql.insert_flag(cur, stored, stored.created_at or utc_now(), tip.seq)
+            self._write_event(cur, tip, ("flags",), actor or flag.annotator, "flag",
+                              flag.prompt_id, {"flag_id": flag.flag_id})
         return stored
 
     def open_flags(self, prompt_id: str | None = None) -> list[Flag]:
@@ -549,8 +800,7 @@ class LocalStore:
     def resolve_flag(self, flag_id: str, resolved_by: str, resolution: str,
                      actor: str | None = None) -> Flag:
         """Close a flag with a reviewer's note; resolving a resolved flag changes nothing."""
-        if not resolution.strip():
-            raise JudgmentError("resolving a flag needs a note")
+        validation.check_resolution(resolution)
         with self._transaction() as cur:
             flag = self._resolve_flag(cur, flag_id, None, resolved_by, resolution.strip(), actor)
         if flag is None:
@@ -565,9 +815,10 @@ class LocalStore:
         if flag.resolution is not None:
             return flag
         at = utc_now()
-        review_sql.insert_resolution(cur, flag_id, resolved_by, resolution, at)
-        self._append_event(cur, actor or resolved_by, "flag.resolve", flag.prompt_id,
-                           {"flag_id": flag_id})
+        tip = self._next_tip(cur)
+        review_sql.insert_resolution(cur, flag_id, resolved_by, resolution, at, tip.seq)
+        self._write_event(cur, tip, ("flag_resolutions",), actor or resolved_by, "flag.resolve",
+                          flag.prompt_id, {"flag_id": flag_id})
         return Flag(**{**flag.__dict__, "resolved_by": resolved_by, "resolution": resolution,
                        "resolved_at": at})
 
@@ -623,31 +874,51 @@ class LocalStore:
         # first one arrives, so that commit is not held up (this runs where the store runs).
         language.preload()
         with self._transaction() as cur:
-            generation.insert_run(cur, run)
-            self._append_event(cur, run.actor, "generate.start", run.run_id, {
+            tip = self._next_tip(cur)
+            generation.insert_run(cur, run, tip.seq)
+            self._write_event(cur, tip, ("runs",), run.actor, "generate.start", run.run_id, {
                 "model": run.model, "hosts": list(run.hosts), "variants": list(run.variants),
                 "planned": run.planned, "skipped": run.skipped})
 
     @grouped
-    def record_generations(self, records: Sequence[GenerationRecord]) -> None:
-        """Store a batch of request outcomes and their candidates in one transaction."""
+    def record_generations(self, records: Sequence[GenerationRecord],
+                           actor: str | None = None) -> None:
+        """Store a batch of request outcomes and their candidates in one transaction.
+
+        One `generate.batch` event (by `actor`, else the run's) vouches for the rows written;
+        a batch that writes nothing (sent again after a dropped connection) appends none.
+        """
         if not records:
             return
-        # Stored in NFC like imported texts; the content-derived id is that of the stored text.
-        records = [dataclasses.replace(r, text=unicodedata.normalize("NFC", r.text))
+        # Stored stripped and in NFC like imported texts (core.text); the content-derived id is
+        # that of the stored text.
+        records = [dataclasses.replace(r, text=unicodedata.normalize("NFC", r.text.strip()))
                    if r.text else r for r in records]
         candidate_ids = [candidate_id_for(r.prompt_id, r.text)
                          if r.status == "ok" and r.text else None for r in records]
+        run_id = records[0].run_id
         with self._transaction() as cur:
-            generation.insert_records(cur, records, candidate_ids, f"run:{records[0].run_id}")
+            tip = self._next_tip(cur)
+            generation.insert_records(cur, records, candidate_ids, f"run:{run_id}", tip.seq)
+            wrote = audit_rows.claims(cur, tip.seq, ("candidates", "generations"))
+            if any(claim["count"] for claim in wrote.values()):
+                if actor is None:
+                    row = cur.execute("SELECT actor FROM runs WHERE run_id = ?", [run_id]).fetchone()
+                    actor = row[0] if row else audit_rows.SYSTEM_ACTOR
+                self._append_event(cur, actor, "generate.batch", run_id,
+                                   {"records": len(records)}, tip, wrote)
 
     @grouped
     def finish_run(self, run_id: str, status: str, actor: str) -> Run:
         with self._transaction() as cur:
-            generation.finish_run(cur, run_id, status, utc_now())
+            tip = self._next_tip(cur)
+            rewrites = audit_rows.Rewrites(cur)
+            rewrites.before("runs", "run_id = ?", [run_id])
+            generation.finish_run(cur, run_id, status, utc_now(), tip.seq)
             run = next(r for r in generation.list_runs(cur, 2**31) if r.run_id == run_id)
-            self._append_event(cur, actor, "generate.end", run_id, {
-                "status": status, "succeeded": run.succeeded, "failed": run.failed})
+            self._write_event(cur, tip, ("runs",), actor, "generate.end", run_id, {
+                "status": status, "succeeded": run.succeeded, "failed": run.failed,
+                **rewrites.details()})
         return run
 
     def runs(self, limit: int = 20) -> list[Run]:
@@ -667,10 +938,13 @@ class LocalStore:
                  note: str | None, actor: str) -> None:
         """Mark a calibration item with its expected answer (mixed into queues unmarked)."""
         with self._transaction() as cur:
+            tip = self._next_tip(cur)
+            rewrites = audit_rows.Rewrites(cur)
+            rewrites.before("gold_items", "prompt_id = ?", [prompt_id])
             analytics.set_gold(cur, prompt_id, best_candidate_id, worst_candidate_id, note, actor,
-                               utc_now())
-            self._append_event(cur, actor, "gold.set", prompt_id, {
-                "best": best_candidate_id, "worst": worst_candidate_id})
+                               utc_now(), tip.seq)
+            self._write_event(cur, tip, ("gold_items",), actor, "gold.set", prompt_id, {
+                "best": best_candidate_id, "worst": worst_candidate_id, **rewrites.details()})
 
     def gold_items(self) -> list[tuple]:
         return analytics.gold_items(self._cursor())
@@ -689,7 +963,7 @@ class LocalStore:
         """
         with self._build_lock:
             began = time.monotonic()
-            filled = self._fill_missing_languages_if_any()
+            filled = self._fill_missing_languages_if_any(actor)
             now = utc_now()
             build_id = "b_" + now.strftime("%Y%m%dT%H%M%S") + "_" + secrets.token_hex(3)
             cur = self._con.cursor()  # its own connection: its temp tables and its snapshot
@@ -725,16 +999,17 @@ class LocalStore:
                 "dropping_old_rows": time.monotonic() - recorded}]
         return result
 
-    def _fill_missing_languages_if_any(self) -> int:
-        """Languages of rows stored before migration 005 (a store's first build after the
-        upgrade): detected and written under the write lock, before the build's snapshot."""
-        row = self._cursor().execute(
-            "SELECT EXISTS (SELECT 1 FROM prompts WHERE language_source IS NULL) "
-            "OR EXISTS (SELECT 1 FROM candidates WHERE language IS NULL)").fetchone()
+    def _fill_missing_languages_if_any(self, actor: str) -> int:
+        """Languages of rows stored without one (before migration 005, or generated without
+        one): detected and written under the write lock, with their `languages.fill` event,
+        before the build's snapshot."""
+        row = self._cursor().execute("SELECT " + " OR ".join(
+            f"EXISTS (SELECT 1 FROM {table} WHERE {missing})"
+            for table, missing in MISSING.items())).fetchone()
         if not (row and row[0]):
             return 0
         with self._transaction() as cur:
-            return fill_missing_languages(cur)
+            return self._fill_languages(cur, actor)
 
     @grouped
     def save_balance_plan(self, by: str, targets: dict[str, float] | None, seed: int,
@@ -743,10 +1018,11 @@ class LocalStore:
         now = utc_now()
         with self._transaction() as cur:
             plan_id = "bp_" + now.strftime("%Y%m%dT%H%M%S") + "_" + secrets.token_hex(3)
-            pair_sql.insert_balance_plan(cur, plan_id, actor, now, by, targets, seed)
-            self._append_event(cur, actor, "balance.apply" if targets is not None
-                               else "balance.clear", plan_id,
-                               {"by": by, "targets": targets, "seed": seed})
+            tip = self._next_tip(cur)
+            pair_sql.insert_balance_plan(cur, plan_id, actor, now, by, targets, seed, tip.seq)
+            self._write_event(cur, tip, ("balance_plans",), actor, "balance.apply"
+                              if targets is not None else "balance.clear", plan_id,
+                              {"by": by, "targets": targets, "seed": seed})
 
     def balance_plan(self) -> tuple[str, dict[str, float], int] | None:
         return pair_sql.latest_balance_plan(self._cursor())
@@ -757,24 +1033,59 @@ class LocalStore:
 
     # --- export ----------------------------------------------------------------------------
 
-    def export_pairs(self, plan: exporting.ExportPlan, actor: str) -> exporting.ExportCounts:
-        """Write the split files of the latest (or plan.build_id's) build (see exporting), from
-        one snapshot, without the write lock: saves and builds go on meanwhile."""
+    def export_pairs(self, request: ExportRequest, actor: str) -> ExportCounts:
+        """Write the kept pairs' split files into the private spool; the caller copies them out.
+
+        The row layout and its SQL are the store's own (core/export_formats.py), chosen by name:
+        nothing in the request is executed and no path is taken from the caller. The files are
+        of the latest (or request.build_id's) build, from one snapshot, without the write lock:
+        saves and builds go on meanwhile.
+        """
+        spool_id = secrets.token_hex(16)
+        folder = self._spool / spool_id
+        folder.mkdir(mode=0o700, parents=True)
+        os.chmod(self._spool, 0o700)
+        self._spool_owners[spool_id] = actor
         cur = self._con.cursor()  # its own connection: its temp tables and its snapshot
         try:
             cur.execute("BEGIN TRANSACTION")
             try:
-                return exporting.write_pairs(cur, plan)
+                return dataclasses.replace(exporting.write_pairs(cur, request, folder),
+                                           spool_id=spool_id)
             finally:
                 rollback(cur)  # it only read (and wrote temp tables, dropped with it)
         except exporting.BuildReplaced as exc:
+            self.discard_export(spool_id, actor)
             raise StoreError(f"export failed: {exc}",
                              hint="another `prefer pairs` or export ran meanwhile; export again"
                              ) from exc
         except duckdb.Error as exc:
+            self.discard_export(spool_id, actor)
             raise StoreError(f"export failed: {exc}") from exc
+        except BaseException:
+            self.discard_export(spool_id, actor)
+            raise
         finally:
             cur.close()
+
+    def _spooled(self, spool_id: str, actor: str) -> Path:
+        if self._spool_owners.get(spool_id) != actor:
+            raise JudgmentError("no such export (it was discarded, or is another caller's)")
+        return self._spool / spool_id
+
+    def read_export_file(self, spool_id: str, split: str, offset: int, actor: str) -> bytes:
+        """Up to EXPORT_CHUNK_BYTES of a spooled split file from `offset` (b"" at the end)."""
+        path = self._spooled(spool_id, actor) / split
+        if split not in exporting.SPLITS or offset < 0 or not path.is_file():
+            raise JudgmentError(f"no file for split '{split}' in this export")
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            return handle.read(EXPORT_CHUNK_BYTES)
+
+    def discard_export(self, spool_id: str, actor: str) -> None:
+        folder = self._spooled(spool_id, actor)
+        shutil.rmtree(folder, ignore_errors=True)
+        del self._spool_owners[spool_id]
 
     def record_export(self, actor: str, out_dir: str, details: dict[str, Any]) -> Event:
         return self.append_event(actor, "export", out_dir, details)
@@ -782,7 +1093,7 @@ class LocalStore:
     # --- quality report ----------------------------------------------------------------------
 
     def quality_facts(self, stale_before: datetime,
-                      guideline_version: str | None = None) -> quality.QualityFacts:
+                      guideline_version: str | None = None) -> QualityFacts:
         """Facts about the kept pairs of the latest build, for `prefer report`."""
         cur = self._con.cursor()
         try:
@@ -800,7 +1111,31 @@ class LocalStore:
 
     def execute_for_test(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
         """Run raw SQL (tests use it to tamper with rows behind the tool's back)."""
+        self._committed_tip = None  # the SQL may change the chain's end
         return self._cursor().execute(sql, params or []).fetchall()
+
+
+def _last_noted_seq(path: Path) -> int:
+    """The seq of the head file's last line (0: no file, or no line)."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - 65536))
+            tail = handle.read().decode("ascii", errors="replace")
+    except OSError:  # missing (or unreadable: opening it for appending then says why)
+        return 0
+    lines, _bad = parse_head_lines(tail)
+    return lines[-1].seq if lines else 0
+
+
+def _read_own_heads(path: Path | None) -> tuple[str, list[HeadLine], list[int]] | None:
+    """The store's head file as verify_audit checks it: its name, lines and bad line numbers."""
+    if path is None:
+        return None
+    try:
+        text = path.read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        text = ""
+    return (path.name, *parse_head_lines(text))
 
 
 def _judgment(row: tuple) -> Judgment:
@@ -814,3 +1149,11 @@ def _judgment(row: tuple) -> Judgment:
         guideline_version=guideline_version, seconds_spent=seconds_spent,
         supersedes=supersedes, created_at=created_at,
     )
+
+
+def _same_write(stored: Any, sent: Any, what: str, fields: tuple[str, ...]) -> Any:
+    """The stored record when `sent` repeats it (a client retrying), else a refusal."""
+    if any(getattr(stored, name) != getattr(sent, name) for name in fields):
+        raise JudgmentError(f"this {what} id was already used for a different {what}",
+                            hint="send the new one with a new id")
+    return stored

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -43,8 +44,14 @@ def applied_versions(con: duckdb.DuckDBPyConnection) -> list[int]:
             .fetchall()]
 
 
-def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
-    """Apply every migration not yet recorded, each in its own transaction; return those applied."""
+def migrate(con: duckdb.DuckDBPyConnection,
+            after: Mapping[int, Callable[[duckdb.DuckDBPyConnection], object]] | None = None
+            ) -> list[int]:
+    """Apply every migration not yet recorded, each in its own transaction; return those applied.
+
+    `after[version]`, when given, runs in that migration's transaction right after its SQL: work
+    that must happen exactly once, with the migration (adopting old rows into the audit trail).
+    """
     done = set(applied_versions(con))
     newly_applied = []
     for migration in list_migrations():
@@ -53,6 +60,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(migration.sql)
+            if after and migration.version in after:
+                after[migration.version](con)
             con.execute(
                 "INSERT INTO schema_version VALUES (?, ?, ?)",
                 [migration.version, migration.name, datetime.now(UTC).replace(tzinfo=None)],

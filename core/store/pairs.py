@@ -295,10 +295,11 @@ def latest_balance_plan(con: duckdb.DuckDBPyConnection) -> tuple[str, dict[str, 
 
 
 def insert_balance_plan(con: duckdb.DuckDBPyConnection, plan_id: str, actor: str, at: datetime,
-                        by: str, targets: Mapping[str, float] | None, seed: int) -> None:
-    con.execute("INSERT INTO balance_plans VALUES (?, ?, ?, ?, ?, ?)",
+                        by: str, targets: Mapping[str, float] | None, seed: int,
+                        event_seq: int) -> None:
+    con.execute("INSERT INTO balance_plans VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [plan_id, actor, at, by, None if targets is None else json.dumps(dict(targets)),
-                 seed])
+                 seed, event_seq])
 
 
 def compute(con: duckdb.DuckDBPyConnection, settings: PairSettings, build_id: str,

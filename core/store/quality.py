@@ -9,10 +9,11 @@ each candidate text goes through the formatting regexes once, however many pairs
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 
 import duckdb
+
+from core.models import QualityFacts
 
 # Chosen/rejected length ratio, log2 buckets: [0, 1/4), [1/4, 1/2), [1/2, 1), [1, 2), [2, 4), [4, inf).
 RATIO_BUCKETS = ("under 1/4", "1/4 to 1/2", "1/2 to 1", "1 to 2", "2 to 4", "4 or more")
@@ -35,36 +36,6 @@ _KEPT = "(SELECT * FROM latest_pairs WHERE status = 'kept')"
 _VARIANTS = ("(SELECT candidate_id, arg_max(variant, finished_at) AS value FROM generations "
              "WHERE status = 'ok' AND candidate_id IS NOT NULL GROUP BY candidate_id)")
 _SOURCES = "(SELECT candidate_id, source AS value FROM candidates)"
-
-
-@dataclass(frozen=True)
-class QualityFacts:
-    """Everything `prefer report` reads from the store, as plain values (crosses the socket)."""
-
-    kept: int
-    statuses: dict[str, int] = field(default_factory=dict)  # pairs of the latest build by status
-    chosen_longer: int = 0
-    same_length: int = 0
-    rejected_longer: int = 0
-    ratio_quantiles: tuple[float, ...] = ()  # chosen/rejected characters at RATIO_QUANTILES
-    ratio_histogram: tuple[int, ...] = ()  # pairs per RATIO_BUCKETS
-    median_chars_chosen: float | None = None
-    median_chars_rejected: float | None = None
-    # feature -> (only chosen has it, only rejected, both, neither)
-    formatting: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
-    # (variant or None for imported, pairs where only chosen is from it, only rejected, both)
-    by_variant: tuple[tuple[str | None, int, int, int], ...] = ()
-    by_source: tuple[tuple[str | None, int, int, int], ...] = ()  # same, per candidate source
-    judged_before_cutoff: int = 0
-    stale: int = 0  # judged before the cutoff or under another guideline version (either)
-    judged_at_unknown: int = 0
-    oldest_judged_at: datetime | None = None
-    guideline_versions: dict[str | None, int] = field(default_factory=dict)
-    by_dimension: dict[str, int] = field(default_factory=dict)
-    by_language: dict[str, int] = field(default_factory=dict)
-    by_prompt_source: dict[str, int] = field(default_factory=dict)
-    # build_id, built_by, built_at, strategy, settings JSON, counts JSON (None: never built)
-    latest_build: tuple | None = None
 
 
 def facts(con: duckdb.DuckDBPyConnection, stale_before: datetime,

@@ -1,8 +1,10 @@
-"""RemoteStore: the Store interface as a client of `prefer serve` over its Unix socket.
+"""RemoteStore: the Store as a client of `prefer serve` over its Unix socket.
 
-Same methods as LocalStore, same dataclasses in and out. Every call is one JSON line out and one
-back; a dropped connection is re-opened and the call sent again, which is safe because writes
-are idempotent (a judgment or a generation outcome carries its own id).
+Its methods are derived from the Store declaration (core/store/api.py): one forwarder per
+operation, with the declared signature and documentation, installed when this module loads.
+Every call is one JSON line out and one back; a dropped connection is re-opened and the call
+sent again, which is safe because writes are idempotent (a judgment or a generation outcome
+carries its own retry key).
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from typing import Any
 
 from core import errors
 from core.store import codec
+from core.store.api import OPERATIONS, Operation, Store
 from core.store.imports import ReaderFailed
 
+SOCKET_FILE = "prefer.sock"
 _RETRIES = 8  # with backoff from 0.1 s, about 25 s: long enough for a server restart
 
 
-class RemoteStore:
+class RemoteStore(Store):
     """A connection to the store server; thread-safe (calls are serialised)."""
 
     def __init__(self, socket_path: Path, act_as: str | None = None,
@@ -98,17 +102,19 @@ class RemoteStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # --- the Store interface, forwarded ------------------------------------------------------
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
+def _forwarder(op: Operation) -> Any:
+    def forward(self: RemoteStore, *args: Any, **kwargs: Any) -> Any:
+        return self.call(op.name, *args, **kwargs)
 
-        def forward(*args: Any, **kwargs: Any) -> Any:
-            return self.call(name, *args, **kwargs)
+    forward.__name__ = forward.__qualname__ = op.name
+    forward.__doc__ = op.doc
+    forward.__signature__ = op.signature  # type: ignore[attr-defined]
+    return forward
 
-        forward.__name__ = name
-        return forward
+
+for _op in OPERATIONS.values():
+    setattr(RemoteStore, _op.name, _forwarder(_op))
 
 
 def _as_exception(error: dict[str, Any]) -> Exception:
@@ -120,3 +126,16 @@ def _as_exception(error: dict[str, Any]) -> Exception:
             cls is errors.ImportRowError:
         cls = errors.StoreError
     return cls(error.get("message", "the server failed"), hint=error.get("hint"))
+
+
+def server_answers(socket_path: Path, timeout: float = 2.0) -> bool:
+    """Whether a server accepts connections on `socket_path`."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(timeout)
+    try:
+        probe.connect(str(socket_path))
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()

@@ -89,6 +89,7 @@ import json, sys, time
 from pathlib import Path
 from core.models import Judgment
 from core.store.remote import RemoteStore
+from core.store.validation import record_id
 socket_path, me, tag, items_path, go_path, seconds, stop_path, out = sys.argv[1:9]
 items = json.loads(Path(items_path).read_text())
 store = RemoteStore(Path(socket_path), act_as=me)
@@ -96,7 +97,8 @@ def save(n, prompt_id, shown, best, worst):
     judgment = Judgment(f"j_{me}_{tag}_{n}", me, prompt_id, "ranked", tuple(shown),
                         best_candidate_id=best, worst_candidate_id=worst,
                         justification="Agrees with the first annotator: it cites the policy.")
-    assert store.save_judgment(judgment).judgment_id == judgment.judgment_id
+    # stored under the key namespaced by the annotator (core/store/validation.py)
+    assert store.save_judgment(judgment).judgment_id == record_id("j", me, judgment.judgment_id)
 # Connected and warm before the clock starts: the first save after the server opened the store
 # loads the judgments indexes from disk (seconds at this size), once.
 save(0, *items.pop(0))
@@ -143,7 +145,7 @@ con = duckdb.connect(sys.argv[1])
 seconds, threads = float(sys.argv[2]), int(sys.argv[3])
 row = ["", "bare", "p_x", "ranked", "c_a", "c_b", None, ["tone"],
        "Agrees with the first annotator: it cites the policy.", ["c_a", "c_b", "c_c"],
-       "g-0123456789ab", 10.0, None, "2026-01-06 09:00:00"]
+       "g-0123456789ab", 10.0, None, "2026-01-06 09:00:00", None]  # ..., event_seq
 latencies, lock = [], threading.Lock()
 start = threading.Barrier(threads + 1)
 def work(k):
@@ -153,7 +155,7 @@ def work(k):
     while time.perf_counter() < end:
         t0 = time.perf_counter()
         cur.execute("BEGIN TRANSACTION")
-        cur.execute("INSERT INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        cur.execute("INSERT INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [f"bare_{k}_{n}", *row[1:]])
         cur.execute("COMMIT")
         mine.append(time.perf_counter() - t0)

@@ -70,7 +70,7 @@ def _project(folder: Path, items: int) -> Path:
     path = folder / "items.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     with open_store(project.database_path) as store:
-        import_file(store, path, project.config.project.dimensions, actor="bench")
+        import_file(store, path, actor="bench")
     return project.root
 
 

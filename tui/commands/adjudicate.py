@@ -11,11 +11,13 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from core.adjudication import FLAGGED
 from core.errors import BadInputError
 from core.project import open_project
 from core.store import connect_store
+from core.text import printable
 from tui.commands.common import (
     JsonOption,
     ProjectOption,
@@ -55,7 +57,8 @@ def disagreements(
         stdout.print("No unresolved disagreements and no open flags." if not all_ else
                      "No disagreements and no flags.")
         return
-    rows = [(item.prompt_id, " ".join(item.prompt.split()), str(item.annotators),
+    rows = [(printable(item.prompt_id), printable(" ".join(item.prompt.split())),
+             str(item.annotators),
              ", ".join([*item.differs_on,
                         *([f"{FLAGGED} ({item.open_flags})"] if item.open_flags else [])]),
              "yes" if item.adjudicated else "no") for item in found]
@@ -68,7 +71,7 @@ def disagreements(
         table.add_column(title, no_wrap=True, overflow="ellipsis", width=width,
                          justify="right" if title == "judged" else "left")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(Text(cell) for cell in row))
     stdout.print(table)
     unresolved = sum(1 for d in found if d.unresolved)
     stdout.print(f"{unresolved} unresolved of {len(found)} listed: `prefer adjudicate` resolves "

@@ -13,12 +13,14 @@ from rich.text import Text
 
 from core.agreement_report import HEADLINE, AgreementReport, agreement_report
 from core.errors import BadInputError
+from core.text import printable
 from tui.commands.common import (
     JsonOption,
     ProjectOption,
     os_user,
     project_store,
     reports_errors,
+    shown,
     stderr,
     stdout,
 )
@@ -81,7 +83,7 @@ def _print(report: AgreementReport) -> None:
             alpha = next(r for r in breakdown if r.scope == scope and r.statistic == HEADLINE)
             share = next(r for r in breakdown if r.scope == scope
                          and r.statistic == "percent_agreement")
-            table.add_row(scope.split("=", 1)[1], _num(alpha.value),
+            table.add_row(shown(scope.split("=", 1)[1]), _num(alpha.value),
                           _interval(alpha.low, alpha.high), _num(share.value), str(alpha.items),
                           Text(alpha.verdict, style=VERDICT_STYLE.get(alpha.verdict, "")))
         stdout.print(table)
@@ -93,18 +95,18 @@ def _print(report: AgreementReport) -> None:
                      padding=(0, 1))
         heat.add_column("")
         for name in report.annotators:
-            heat.add_column(name[:10], justify="center")
+            heat.add_column(shown(name[:10]), justify="center")
         kappa = {(p.annotator_a, p.annotator_b): p.kappa for p in report.pairs}
         kappa.update({(b, a): v for (a, b), v in list(kappa.items())})
         for a in report.annotators:
-            heat.add_row(a[:12], *[Text("  ·  ", style="dim") if a == b else _cell(kappa.get((a, b)))
+            heat.add_row(shown(a[:12]), *[Text("  ·  ", style="dim") if a == b else _cell(kappa.get((a, b)))
                                    for b in report.annotators])
         stdout.print(heat)
         shared = Table(padding=(0, 1), title="Pairs", title_justify="left")
         for column in ("pair", "kappa", "95% interval", "shared items", "verdict"):
             shared.add_column(column)
         for p in report.pairs:
-            shared.add_row(f"{p.annotator_a} – {p.annotator_b}", _num(p.kappa),
+            shared.add_row(shown(f"{p.annotator_a} – {p.annotator_b}"), _num(p.kappa),
                            _interval(p.low, p.high), str(p.shared_items),
                            Text(p.verdict, style=VERDICT_STYLE.get(p.verdict, "")))
         stdout.print(shared)
@@ -115,7 +117,7 @@ def _print(report: AgreementReport) -> None:
     for row in report.per_annotator:
         kappas = [v for v in row.kappa_with.values() if v is not None and math.isfinite(v)]
         people.add_row(
-            row.annotator, str(row.items_done),
+            shown(row.annotator), str(row.items_done),
             f"{row.median_seconds:.0f}" if row.median_seconds is not None else "–",
             f"{row.skip_share:.0%}", f"{row.flag_share:.0%}",
             _num(sum(kappas) / len(kappas)) if kappas else "–",
@@ -195,8 +197,8 @@ def gold(
             if not found:
                 stdout.print("No calibration items yet.")
             for pid, b, w, why, by_whom, _at in found:
-                stdout.print(f"{pid}: best {b}, worst {w or '–'} (by {by_whom})"
-                             + (f": {why}" if why else ""))
+                stdout.print(printable(f"{pid}: best {b}, worst {w or '–'} (by {by_whom})"
+                                       + (f": {why}" if why else "")), markup=False)
             return
         if best is None:
             raise BadInputError("give the expected best: --best CANDIDATE_ID")
@@ -209,4 +211,5 @@ def gold(
                 raise BadInputError(f"{name} {value}: not a candidate of {prompt_id}",
                                     hint="candidates: " + ", ".join(sorted(ids)))
         store.set_gold(prompt_id, best, worst, note, os_user())
-    stdout.print(f"{prompt_id} is a calibration item now; it goes to every annotator, unmarked.")
+    stdout.print(f"{printable(prompt_id)} is a calibration item now; it goes to every annotator, "
+                 "unmarked.", markup=False)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from core.assign import check_annotator_names
 from core.errors import BadInputError
 from core.project import open_project
 from core.store import connect_store
@@ -36,6 +37,8 @@ def annotate(
     """
     from tui.app import make_app  # Textual loads only for this command
 
+    if as_ is not None:
+        check_annotator_names([as_], "--as")
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise BadInputError("prefer annotate needs a terminal",
                             hint="run it in a terminal, or over ssh with a TTY (ssh -t)")

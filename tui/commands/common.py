@@ -15,7 +15,8 @@ from rich.text import Text
 
 from core.errors import PreferError
 from core.project import Project, open_project
-from core.store import LocalStore, connect_store
+from core.store import Store, connect_store
+from core.text import printable
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -54,11 +55,20 @@ def share_bar(share: float, target: float | None, scale: float, width: int) -> T
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def shown(value: object) -> Text:
+    """A stored name, id or text as one line of terminal output: its control characters escaped
+    (core.text.printable), never read as markup. Use it for every value that came from a file,
+    the store or a user, in a table cell or appended to a Text."""
+    return Text(printable(str(value)))
+
+
 def print_error(error: PreferError) -> None:
-    stderr.print(f"[bold red]error:[/] {error.message}", markup=True, soft_wrap=True,
-                 highlight=False)
+    """`error: message` and `hint: hint` on stderr; both may quote a file's or a user's values,
+    so they are printed as text (escaped, never markup)."""
+    stderr.print(Text.assemble(("error:", "bold red"), " ", printable(error.message)),
+                 soft_wrap=True, highlight=False)
     if error.hint:
-        stderr.print(f"[dim]hint:[/] {error.hint}", soft_wrap=True)
+        stderr.print(Text.assemble(("hint:", "dim"), " ", printable(error.hint)), soft_wrap=True)
 
 
 def reports_errors(command: F) -> F:
@@ -84,7 +94,7 @@ def os_user() -> str:
 
 @contextmanager
 def project_store(project_dir: Path | None, act_as: str | None = None
-                  ) -> Iterator[tuple[Project, LocalStore]]:
+                  ) -> Iterator[tuple[Project, Store]]:
     """The project and its store: through `prefer serve` when it runs, else the file itself."""
     project = open_project(project_dir)
     store = connect_store(project.root, act_as=act_as)

@@ -11,7 +11,16 @@ import typer
 
 from core.agreement_report import agreement_summary
 from core.config import PAIR_STRATEGIES
-from core.export import AXOLOTL_TYPES, FORMATS, LLAMAFACTORY_STYLES, ExportOptions, data_files, export_dataset
+from core.export import (
+    AXOLOTL_TYPES,
+    FORMATS,
+    LLAMAFACTORY_STYLES,
+    ExportOptions,
+    check_out_dir,
+    data_files,
+    export_dataset,
+)
+from core.text import printable
 from tui.commands.common import (
     JsonOption,
     ProjectOption,
@@ -26,8 +35,8 @@ from tui.commands.common import (
 @reports_errors
 def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the split files, "
-                                      "the trainer's config and manifest.json into.",
-                                      file_okay=False)],
+                                      "the trainer's config and manifest.json into: a new or "
+                                      "empty folder, unless --overwrite.")],
     project: ProjectOption = None,
     format: Annotated[str, typer.Option("--format", "-f", help="Row format: "
                                         + ", ".join(FORMATS) + ".")] = "trl",
@@ -49,6 +58,9 @@ def export(
     strategy: Annotated[str | None, typer.Option(
         "--strategy", help="Pair strategy: " + ", ".join(PAIR_STRATEGIES)
         + " (default from prefer.toml).")] = None,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Write into a folder that already holds files, replacing those of "
+                            "the same names.")] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Build pairs from judgments, filter and balance them, and write them for training.
@@ -62,7 +74,8 @@ def export(
     and stratified by dimension. Every file is validated
     before it is moved into place. manifest.json records counts per split, dimension and
     language, what each filter dropped, the agreement summary, the settings, the guideline
-    version and each file's sha256.
+    version and each file's sha256. --out must be a new or empty folder unless --overwrite; a
+    failed export leaves nothing behind.
 
     **Examples**
 
@@ -72,17 +85,20 @@ def export(
       prefer export --format axolotl --axolotl-type user_defined -o ./axolotl
       prefer export --format llamafactory --llamafactory-style sharegpt -o ./lf
       prefer export --format hf -o ./hub
+      prefer export -o ./out --overwrite
     ```
     """
     options = ExportOptions(format=format, conversational=conversational,
                             validation_fraction=val_fraction, seed=seed,
                             axolotl_type=axolotl_type, llamafactory_style=llamafactory_style,
                             strategy=strategy)
+    check_out_dir(out.expanduser(), overwrite)  # before the agreement's bootstrap, not after
     with project_store(project) as (proj, store), \
             stderr.status("Building pairs and writing files …", spinner="dots"):
         summary = agreement_summary(store.agreement_rows(), seed=proj.config.export.seed)
         result = export_dataset(store, proj.config, out, options, actor=os_user(),
-                                guideline_version=proj.guideline_version(), agreement=summary)
+                                guideline_version=proj.guideline_version(), agreement=summary,
+                                overwrite=overwrite)
     if json_output:
         stdout.print_json(json.dumps(asdict(result)))
         return
@@ -92,13 +108,13 @@ def export(
         label = {"axolotl": f"Axolotl ({axolotl_type})",
                  "llamafactory": f"LLaMA-Factory ({llamafactory_style})",
                  "hf": "Hugging Face Parquet", "jsonl": "JSONL"}.get(result.format, result.format)
-    stdout.print(f"Wrote {label} preference pairs to {result.out_dir}")
+    stdout.print(f"Wrote {label} preference pairs to {printable(result.out_dir)}", markup=False)
     for split, name in data_files(result).items():
         dims = result.pairs_by_split_and_dimension.get(split, {})
         prompts = result.prompts_by_split[split]
         stdout.print(f"  {name:<10} {result.pairs_by_split[split]:>7} pairs from "
                      f"{prompts} prompt{'' if prompts == 1 else 's'}   "
-                     + " · ".join(f"{d} {n}" for d, n in dims.items()))
+                     + " · ".join(f"{printable(d)} {n}" for d, n in dims.items()), markup=False)
     dropped = {k: v for k, v in result.dropped.items() if v}
     if result.balanced_out:
         dropped["balanced_out"] = result.balanced_out
@@ -112,4 +128,5 @@ def export(
     others = [n for n in result.files if n not in data_files(result).values()]
     if others:
         stdout.print("  Also: " + ", ".join(others))
-    stdout.print(f"  manifest.json with sha256 of each file: {result.manifest_path}")
+    stdout.print(f"  manifest.json with sha256 of each file: {printable(result.manifest_path)}",
+                 markup=False)

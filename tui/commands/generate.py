@@ -16,9 +16,11 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from core.errors import EXIT_FAILED
 from core.generate import RunProgress, plan_generation, run_generation, shown_status
+from core.text import printable
 from tui.commands.common import (
     JsonOption,
     ProjectOption,
@@ -80,15 +82,17 @@ def generate(
             if json_output:
                 stdout.print_json(json.dumps(summary))
             else:
-                stdout.print(f"Would request {len(plan.jobs)} candidates from {chosen_model}: "
-                             f"{plan.prompts} prompts x {len(plan.variants)} variants "
-                             f"({', '.join(v.name for v in plan.variants)}), "
-                             f"{plan.skipped} already done; {per_host} at a time on each of "
-                             f"{', '.join(hosts)}.")
+                stdout.print(printable(
+                    f"Would request {len(plan.jobs)} candidates from {chosen_model}: "
+                    f"{plan.prompts} prompts x {len(plan.variants)} variants "
+                    f"({', '.join(v.name for v in plan.variants)}), "
+                    f"{plan.skipped} already done; {per_host} at a time on each of "
+                    f"{', '.join(hosts)}."), markup=False)
             return
         if not plan.jobs:
             stdout.print(f"Nothing to generate: all {plan.skipped} (prompt, variant) "
-                         f"combinations are done with {chosen_model}. --force generates again.")
+                         f"combinations are done with {printable(chosen_model)}. --force "
+                         "generates again.", markup=False)
             return
         bar = Progress(
             TextColumn("[bold]Generating[/]"), BarColumn(), MofNCompleteColumn(),
@@ -119,9 +123,9 @@ def generate(
     else:
         stdout.print(f"Run {run.run_id}: {result.progress.succeeded} succeeded, "
                      f"{result.progress.failed} failed, {plan.skipped} skipped (already done), "
-                     f"{result.progress.retries} retries.")
+                     f"{result.progress.retries} retries.", markup=False)
         for line in result.errors[:10]:
-            stderr.print(f"  failed: {line}", markup=False)
+            stderr.print(f"  failed: {printable(line)}", markup=False)
         if len(result.errors) > 10:
             stderr.print(f"  … and {len(result.errors) - 10} more: `prefer runs` has them all")
     if result.progress.failed:
@@ -156,9 +160,10 @@ def runs(project: ProjectOption = None,
     for r in found:
         took = (f" · took {(r.finished_at - r.started_at).total_seconds():.0f}s"
                 if r.finished_at else "")
-        stdout.print(f"[bold]{r.run_id}[/]  {r.started_at:%Y-%m-%d %H:%M} UTC  {r.model}  "
-                     f"[bold]{shown_status(r)}[/]  by {r.actor}")
+        stdout.print(Text.assemble(
+            (r.run_id, "bold"), f"  {r.started_at:%Y-%m-%d %H:%M} UTC  {printable(r.model)}  ",
+            (shown_status(r), "bold"), f"  by {printable(r.actor)}"))
         stdout.print(f"    {r.succeeded} ok · {r.failed} failed · {r.skipped} skipped of "
                      f"{r.planned + r.skipped}{took}")
-        stdout.print(f"    variants: {', '.join(r.variants)} · {r.concurrency} per host on "
-                     f"{', '.join(r.hosts)}", markup=False)
+        stdout.print(printable(f"    variants: {', '.join(r.variants)} · {r.concurrency} per "
+                               f"host on {', '.join(r.hosts)}"), markup=False)

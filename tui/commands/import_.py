@@ -10,12 +10,14 @@ from typing import Annotated
 import typer
 
 from core.sources import import_file
+from core.text import printable
 from tui.commands.common import (
     JsonOption,
     ProjectOption,
     os_user,
     project_store,
     reports_errors,
+    shown,
     stderr,
     stdout,
 )
@@ -23,8 +25,7 @@ from tui.commands.common import (
 
 @reports_errors
 def import_(
-    file: Annotated[Path, typer.Argument(help="A .jsonl, .csv or .parquet file.",
-                                         dir_okay=False)],
+    file: Annotated[Path, typer.Argument(help="A .jsonl, .csv or .parquet file.")],
     project: ProjectOption = None,
     format: Annotated[str | None, typer.Option("--format", help="jsonl, csv or parquet "
                                                "(default: from the extension).")] = None,
@@ -48,21 +49,22 @@ def import_(
       prefer import export.parquet --json
     ```
     """
-    with project_store(project) as (proj, store), \
-            stderr.status(f"Reading {file} …", spinner="dots"):
-        counts = import_file(store, file, proj.config.project.dimensions, actor=os_user(),
-                             kind=format, dry_run=dry_run)
+    with project_store(project) as (_proj, store), \
+            stderr.status(shown(f"Reading {file} …"), spinner="dots"):
+        counts = import_file(store, file, actor=os_user(), kind=format, dry_run=dry_run)
     if json_output:
         stdout.print_json(json.dumps(asdict(counts)))
         return
     verb = "Would add" if dry_run else "Added"
-    stdout.print(f"{file}: {counts.rows} rows, valid.")
+    stdout.print(f"{printable(str(file))}: {counts.rows} rows, valid.", markup=False)
     stdout.print(f"  {verb} {counts.new_prompts} of {counts.prompts_in_file} prompts "
                  f"and {counts.new_candidates} of {counts.candidates_in_file} candidates; "
                  "the rest were already stored." if (counts.new_prompts, counts.new_candidates)
                  != (counts.prompts_in_file, counts.candidates_in_file) else
-                 f"  {verb} {counts.new_prompts} prompts and {counts.new_candidates} candidates.")
+                 f"  {verb} {counts.new_prompts} prompts and {counts.new_candidates} candidates.",
+                 markup=False)
     if counts.ignored_fields:
-        stdout.print(f"  Ignored fields: {', '.join(counts.ignored_fields)}")
+        stdout.print(printable(f"  Ignored fields: {', '.join(counts.ignored_fields)}"),
+                     markup=False)
     if dry_run:
         stdout.print("  Dry run: nothing was stored.")

@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from core.project import init_project
 from core.store import open_store
+from core.text import printable
 from tui.commands.common import reports_errors, stdout
 
 
@@ -34,9 +36,10 @@ def init(
     """
     project = init_project(directory, force=force, name=name)
     open_store(project.database_path).close()
-    stdout.print(f"Created project [bold]{project.config.project.name}[/] in {project.root}")
+    stdout.print(Text.assemble("Created project ", (printable(project.config.project.name), "bold"),
+                               f" in {printable(str(project.root))}"))
     for path in (project.config_path, project.guidelines_path, project.database_path):
-        stdout.print(f"  {path.name:<14} {path}")
+        stdout.print(f"  {path.name:<14} {printable(str(path))}", markup=False)
     stdout.print("\nNext:")
-    stdout.print(f"  prefer import prompts.jsonl -p {directory}")
-    stdout.print(f"  prefer annotate -p {directory}")
+    stdout.print(f"  prefer import prompts.jsonl -p {printable(str(directory))}", markup=False)
+    stdout.print(f"  prefer annotate -p {printable(str(directory))}", markup=False)

@@ -10,12 +10,14 @@ from typing import Annotated
 import typer
 
 from core.judgment_import import import_judgments as import_judgments_file
+from core.text import printable
 from tui.commands.common import (
     JsonOption,
     ProjectOption,
     os_user,
     project_store,
     reports_errors,
+    shown,
     stderr,
     stdout,
 )
@@ -23,8 +25,7 @@ from tui.commands.common import (
 
 @reports_errors
 def import_judgments(
-    file: Annotated[Path, typer.Argument(help="A .jsonl, .csv or .parquet file of labels.",
-                                         dir_okay=False)],
+    file: Annotated[Path, typer.Argument(help="A .jsonl, .csv or .parquet file of labels.")],
     project: ProjectOption = None,
     map_: Annotated[str | None, typer.Option(
         "--map", help="Rename the file's fields first: old=new,old2=new2 "
@@ -61,16 +62,16 @@ def import_judgments(
       prefer import-judgments pairs.parquet --dry-run --json
     ```
     """
-    with project_store(project) as (proj, store), \
-            stderr.status(f"Reading {file} …", spinner="dots"):
-        counts = import_judgments_file(store, file, proj.config.project.dimensions,
+    with project_store(project) as (_proj, store), \
+            stderr.status(shown(f"Reading {file} …"), spinner="dots"):
+        counts = import_judgments_file(store, file,
                                        actor=os_user(), mapping=map_, kind=format,
                                        dry_run=dry_run)
     if json_output:
         stdout.print_json(json.dumps(asdict(counts)))
         return
     verb = "Would add" if dry_run else "Added"
-    say = lambda text: stdout.print(text, markup=False)  # noqa: E731
+    say = lambda text: stdout.print(printable(text), markup=False)  # noqa: E731
     say(f"{file}: {counts.rows} rows, valid.")
     if counts.new_prompts or counts.new_candidates:
         say(f"  {verb} {_n(counts.new_prompts, 'prompt')} and "

@@ -13,6 +13,7 @@ from core.balance import BalanceSummary, parse_targets, summarize
 from core.config import BALANCE_BY
 from core.models import PairBuild
 from core.pairs import build_pairs
+from core.text import printable
 from tui.commands.common import (
     JsonOption,
     ProjectOption,
@@ -84,7 +85,8 @@ def print_build(build: PairBuild, threshold: float) -> None:
                 if name == "balanced_out" and build.balance_plan is not None:
                     reason += f"; plan by {build.balance_by}: " + ", ".join(
                         f"{k}={v:g}" for k, v in build.balance_plan.items())
-                stdout.print(f"  {name.replace('_', ' '):<18} {count:>8,}   {reason}")
+                stdout.print(printable(f"  {name.replace('_', ' '):<18} {count:>8,}   {reason}"),
+                             markup=False)
     else:
         stdout.print("Dropped: none.")
     held = build.held_back_disputed + build.held_back_flagged
@@ -96,11 +98,12 @@ def print_build(build: PairBuild, threshold: float) -> None:
     if build.contradictions:
         stdout.print("Contradictions (both pairs held back; first ones):")
         for c in build.contradictions[:5]:
-            stdout.print(f"  {c.prompt_id} prefers “{_clip(c.chosen_start)}” over "
-                         f"“{_clip(c.rejected_start)}”; {c.other_prompt_id} the opposite", markup=False)
+            stdout.print(printable(f"  {c.prompt_id} prefers “{_clip(c.chosen_start)}” over "
+                                   f"“{_clip(c.rejected_start)}”; {c.other_prompt_id} the "
+                                   "opposite"), markup=False)
     if build.kept_by_dimension:
         stdout.print("Kept by dimension: " + " · ".join(
-            f"{d} {n:,}" for d, n in build.kept_by_dimension.items()))
+            f"{printable(d)} {n:,}" for d, n in build.kept_by_dimension.items()), markup=False)
     if build.languages_detected:
         stdout.print(f"Detected the language of {build.languages_detected:,} older rows.")
 
@@ -194,20 +197,22 @@ def print_balance(summary: BalanceSummary) -> None:
     scale = max([r.share for r in summary.rows] + [r.target for r in summary.rows] + [0.01])
     stdout.print(f"Balance of {summary.total:,} kept pairs by {summary.by} "
                  f"(┃ marks the target; a full bar is {scale:.0%}):")
-    width = max([len(r.value) for r in summary.rows] + [8])
+    values = {r.value: printable(r.value) for r in summary.rows}  # dimensions, languages, sources
+    width = max([len(v) for v in values.values()] + [8])
     for row in summary.rows:
-        line = Text(f"  {row.value:<{width}} ")
+        line = Text(f"  {values[row.value]:<{width}} ")
         line.append_text(share_bar(row.share, row.target, scale, BAR_WIDTH))
         line.append(f" {row.share:>6.1%}  target {row.target:>5.1%}  {row.pairs:>8,} pairs")
         stdout.print(line)
     for row in summary.rows:
+        value = values[row.value]
         if row.needed is None:
-            stdout.print(f"  {row.value} cannot reach {row.target:.0%} while other values have "
-                         "pairs: lower its target.")
+            stdout.print(f"  {value} cannot reach {row.target:.0%} while other values have "
+                         "pairs: lower its target.", markup=False)
         elif row.needed:
-            stdout.print(f"  [yellow]{row.value} needs {row.needed:,} more pair"
-                         f"{'' if row.needed == 1 else 's'} to reach {row.target:.0%}[/]",
-                         markup=True)
+            stdout.print(Text(f"  {value} needs {row.needed:,} more pair"
+                              f"{'' if row.needed == 1 else 's'} to reach {row.target:.0%}",
+                              style="yellow"))
         elif row.pairs > row.quota:
-            stdout.print(f"  {row.value} is over its target: --apply keeps {row.quota:,} of "
-                         f"{row.pairs:,}")
+            stdout.print(f"  {value} is over its target: --apply keeps {row.quota:,} of "
+                         f"{row.pairs:,}", markup=False)

@@ -15,6 +15,7 @@ from core.balance import BalanceSummary
 from core.errors import BadInputError
 from core.report import QualityReport, SideRow, quality_report, report_to_dict
 from core.report_html import render_html
+from core.text import printable
 from tui.commands.common import (
     JsonOption,
     ProjectOption,
@@ -33,7 +34,7 @@ SIDE_ROWS = 8  # variants and sources shown in the terminal; --html and --json l
 
 
 def _label(text: str, width: int = LABEL_WIDTH) -> str:
-    text = os.path.basename(text) if ("/" in text or os.sep in text) else text
+    text = printable(os.path.basename(text) if ("/" in text or os.sep in text) else text)
     return (text if len(text) <= width else text[:width - 1] + "…").ljust(width)
 
 
@@ -48,13 +49,13 @@ def _width() -> int:
 
 def _say(text: str, indent: int = 2, style: str = "") -> None:
     """A paragraph wrapped at the terminal's width (80 columns when piped), indented."""
-    for line in textwrap.wrap(text, _width() - indent, break_on_hyphens=False):
+    for line in textwrap.wrap(printable(text), _width() - indent, break_on_hyphens=False):
         stdout.print(Text(" " * indent + line, style=style), soft_wrap=True)
 
 
 def _warnings(warnings: list[str]) -> None:
     for warning in warnings:
-        lines = textwrap.wrap(warning, _width() - 4, break_on_hyphens=False)
+        lines = textwrap.wrap(printable(warning), _width() - 4, break_on_hyphens=False)
         for i, line in enumerate(lines):
             text = Text("  ! " if i == 0 else "    ", style="bold yellow")
             text.append(line, style="yellow")
@@ -130,7 +131,7 @@ def _confounds(report: QualityReport) -> None:
 
 def _print(report: QualityReport) -> None:
     f = report.filters
-    title = Text(f"Quality report: {report.project}", style="bold")
+    title = Text(f"Quality report: {printable(report.project)}", style="bold")
     if f.build_id:
         title.append(f"  (build {f.build_id}, {f.strategy})", style="dim")
     stdout.print(title, soft_wrap=False)
@@ -165,7 +166,8 @@ def _print(report: QualityReport) -> None:
              + ("; by dimension:" if a.by_dimension else "."))
         for r in a.by_dimension:
             alpha = "–" if r.alpha is None else f"{r.alpha:.2f}"
-            stdout.print(f"    {_label(r.scope)} {alpha:>5}  {r.verdict} ({r.items:,} items)")
+            stdout.print(f"    {_label(r.scope)} {alpha:>5}  {r.verdict} ({r.items:,} items)",
+                         markup=False)
 
     s = report.staleness
     _heading("Stale data")
@@ -180,12 +182,43 @@ def _print(report: QualityReport) -> None:
     _warnings(warnings)
 
 
+def _check_html(html: Path, overwrite: bool) -> None:
+    """Refuse an --html path before the report is computed: a folder, an existing file (unless
+    `overwrite`), or a file whose folder does not exist."""
+    try:
+        exists, folder = html.exists(), html.absolute().parent
+        if html.is_dir():
+            raise BadInputError(f"--html {html}: is a folder; give a file name")
+        if exists and not overwrite:
+            raise BadInputError(f"--html {html}: the file exists",
+                                hint="pass --overwrite to replace it, or give another file name")
+        if not exists and not folder.is_dir():
+            raise BadInputError(f"--html {html}: cannot write it (no folder {folder})")
+    except OSError as exc:
+        raise BadInputError(f"--html {html}: cannot write it ({exc.strerror or exc})") from None
+
+
+def _write_html(html: Path, page: str, overwrite: bool) -> None:
+    """Write the page; never replace a file that appeared meanwhile unless `overwrite`."""
+    try:
+        with html.open("w" if overwrite else "x", encoding="utf-8") as handle:
+            handle.write(page)
+    except FileExistsError:
+        raise BadInputError(f"--html {html}: the file exists",
+                            hint="pass --overwrite to replace it, or give another file name"
+                            ) from None
+    except OSError as exc:
+        raise BadInputError(f"--html {html}: cannot write it ({exc.strerror or exc})") from None
+
+
 @reports_errors
 def report(
     project: ProjectOption = None,
     html: Annotated[Path | None, typer.Option(
         "--html", help="Also write the report as one self-contained HTML page (charts, no "
-                       "network) to this file.", dir_okay=False)] = None,
+                       "network) to this file (a new one, unless --overwrite).")] = None,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace the --html file when it exists.")] = False,
     strategy: StrategyOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -203,20 +236,18 @@ def report(
     ```
       prefer report -p ./alignment
       prefer report --html report.html
+      prefer report --html report.html --overwrite
       prefer report --strategy best-vs-worst --json > report.json
     ```
     """
-    if html is not None and html.exists() and html.is_dir():
-        raise BadInputError(f"--html {html}: is a folder; give a file name")
+    if html is not None:
+        _check_html(html, overwrite)
     with project_store(project) as (proj, store), \
             stderr.status("Building pairs and checking them …", spinner="dots"):
         result = quality_report(store, proj, os_user(), strategy=strategy)
     written = None
     if html is not None:
-        try:
-            html.write_text(render_html(result), encoding="utf-8")
-        except OSError as exc:
-            raise BadInputError(f"--html {html}: cannot write it ({exc.strerror})") from None
+        _write_html(html, render_html(result), overwrite)
         written = html.resolve()
     if json_output:
         data = report_to_dict(result)

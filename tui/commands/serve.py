@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import logging
 import signal
 import sys
 from typing import Annotated
@@ -10,9 +10,11 @@ from typing import Annotated
 import typer
 
 from core.assign import assign as assign_prompts
+from core.assign import unassign as unassign_annotator
 from core.project import open_project
 from core.server import StoreServer
 from core.store import open_store
+from core.text import printable
 from tui.commands.common import (
     JsonOption,
     ProjectOption,
@@ -55,14 +57,16 @@ def serve(
     ```
     """
     proj = open_project(project)
-    store = open_store(proj.database_path)
-    os.chmod(proj.database_path, 0o600)
+    # Failures a client sees only by id are logged here with their details.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s prefer serve: %(message)s")
+    store = open_store(proj.database_path)  # makes prefer.duckdb, its WAL and spill files 0600
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     server = StoreServer(proj.root, store)
     try:
         server.bind(group or proj.config.server.socket_group)
         signal.signal(signal.SIGTERM, _stop_on_sigterm)
-        stderr.print(f"Serving {proj.root} on {server.socket_path} (Ctrl-C stops)")
+        stderr.print(printable(f"Serving {proj.root} on {server.socket_path} (Ctrl-C stops)"),
+                     markup=False)
         server.serve_forever()
     except KeyboardInterrupt:
         stderr.print("Stopped: everything accepted is committed.")
@@ -102,9 +106,10 @@ def assign(
     """
     with project_store(project) as (proj, store):
         if unassign:
-            freed = store.release_open_assignments(unassign, os_user())
-            stdout.print(f"Freed {freed} open items of {unassign}; `prefer assign` hands them "
-                         "to others.")
+            freed = unassign_annotator(store, unassign, actor=os_user(),
+                                       known_annotators=list(proj.config.annotators))
+            stdout.print(f"Freed {freed} open items of {printable(unassign)}; `prefer assign` "
+                         "hands them to others.", markup=False)
             return
         if not annotators:
             raise typer.BadParameter("name the annotators: --annotators alice,bob")
@@ -126,5 +131,5 @@ def assign(
         return
     stdout.print(f"Assigned {result.items} items ({result.assignments} assignments, "
                  f"{result.overlapped_items} shared by everyone) in batch {result.batch_id}.")
-    stdout.print("Load per annotator: " + " · ".join(f"{k} {v}" for k, v in
-                                                    sorted(result.loads.items())))
+    stdout.print("Load per annotator: " + " · ".join(f"{printable(k)} {v}" for k, v in
+                                                    sorted(result.loads.items())), markup=False)

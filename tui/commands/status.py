@@ -6,8 +6,17 @@ import json
 from dataclasses import asdict
 
 from rich.table import Table
+from rich.text import Text
 
-from tui.commands.common import JsonOption, ProjectOption, project_store, reports_errors, stdout
+from core.text import printable
+from tui.commands.common import (
+    JsonOption,
+    ProjectOption,
+    project_store,
+    reports_errors,
+    shown,
+    stdout,
+)
 
 
 @reports_errors
@@ -28,7 +37,8 @@ def status(project: ProjectOption = None, json_output: JsonOption = False) -> No
         data["project"] = {"name": proj.config.project.name, "root": str(proj.root)}
         stdout.print_json(json.dumps(data))
         return
-    stdout.print(f"[bold]{proj.config.project.name}[/]  {proj.root}")
+    stdout.print(Text.assemble((printable(proj.config.project.name), "bold"), "  ",
+                               printable(str(proj.root))))
     stages = Table(show_header=False, box=None, padding=(0, 2))
     stages.add_row("Prompts", str(report.prompts),
                    f"{report.prompts_ready} ready to annotate (2+ candidates)")
@@ -40,15 +50,15 @@ def status(project: ProjectOption = None, json_output: JsonOption = False) -> No
     stdout.print(stages)
     if report.prompts_by_dimension:
         stdout.print("By dimension: " + " · ".join(
-            f"{k} {v}" for k, v in report.prompts_by_dimension.items()))
+            f"{printable(k)} {v}" for k, v in report.prompts_by_dimension.items()), markup=False)
         stdout.print("By language:  " + " · ".join(
-            f"{k} {v}" for k, v in report.prompts_by_language.items()))
+            f"{printable(k)} {v}" for k, v in report.prompts_by_language.items()), markup=False)
     if report.annotators:
         people = Table(title="Annotators", title_justify="left", padding=(0, 2))
         for column in ("annotator", "ranked", "skipped", "remaining"):
             people.add_column(column, justify="left" if column == "annotator" else "right")
         for progress in report.annotators:
-            people.add_row(progress.annotator, f"{progress.judged}/{progress.total}",
+            people.add_row(shown(progress.annotator), f"{progress.judged}/{progress.total}",
                            str(progress.skipped), str(progress.remaining))
         stdout.print(people)
     elif report.prompts_ready:

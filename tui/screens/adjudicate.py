@@ -10,6 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
@@ -18,6 +19,7 @@ from textual.worker import Worker, WorkerState
 from core.errors import JudgmentError, PreferError
 from core.models import Adjudication
 from core.review import ReviewScreenful, ReviewSession, check_adjudication
+from core.text import printable
 from tui.bindings import MARK_BINDINGS, SCROLL_BINDINGS
 from tui.screens.dialogs import GuidelinesScreen, HelpScreen, PromptScreen
 from tui.widgets.candidate import CandidateCard
@@ -125,7 +127,7 @@ class AdjudicateScreen(Screen[None]):
     def show_item(self, event: ItemLoaded) -> None:
         self.busy = False
         if event.note:
-            self.notify(event.note, timeout=3)
+            self.notify(printable(event.note), markup=False, timeout=3)
         box = self.query_one("#review-candidates", Vertical)
         box.remove_children()
         screenful = event.screenful
@@ -144,13 +146,15 @@ class AdjudicateScreen(Screen[None]):
             self.query_one("#review-body").focus()
             return
         prompt = screenful.item.prompt
-        self.query_one("#system", Static).update(f"System: {prompt.system}" if prompt.system else "")
+        self.query_one("#system", Static).update(
+            printable(f"System: {prompt.system}", multiline=True) if prompt.system else "")
         self.query_one("#system", Static).display = bool(prompt.system)
-        self.query_one("#prompt", Static).update(prompt.prompt)
+        self.query_one("#prompt", Static).update(printable(prompt.prompt, multiline=True))
         self.query_one("#review-status", Static).update(self._status_text(screenful))
         box.mount_all(CandidateCard(n, c.text) for n, c in enumerate(screenful.shown, start=1))
         self.query_one("#review-annotators", Static).update(self._annotator_table(screenful))
-        flags = Text("\n").join(Text.assemble((f"Flag by {who}: ", "bold"), flag.note)
+        flags = Text("\n").join(Text.assemble((f"Flag by {printable(who)}: ", "bold"),
+                                              printable(flag.note, multiline=True))
                                 for who, flag in screenful.flags)
         self.query_one("#review-flags", Static).update(flags)
         self.query_one("#review-flags", Static).display = bool(screenful.flags)
@@ -174,7 +178,7 @@ class AdjudicateScreen(Screen[None]):
                         style="bold")
         if screenful.previous is not None:
             labels = {c.candidate_id: n for n, c in enumerate(screenful.shown, start=1)}
-            text.append(f"\nAdjudicated before by {screenful.previous.reviewer}: best "
+            text.append(f"\nAdjudicated before by {printable(screenful.previous.reviewer)}: best "
                         f"{labels.get(screenful.previous.best_candidate_id or '', '?')}, worst "
                         f"{labels.get(screenful.previous.worst_candidate_id or '', '?')}.")
         return text
@@ -184,11 +188,12 @@ class AdjudicateScreen(Screen[None]):
         table = Table(box=box.SIMPLE_HEAD, expand=True, padding=(0, 1), show_edge=False)
         table.add_column("", style="bold", no_wrap=True)
         for column in screenful.columns:
-            table.add_column(Text(column.name), ratio=1)
+            table.add_column(Text(printable(column.name)), ratio=1)
 
         def row(title: str, values: list[str | None]) -> None:
             if any(values):
-                table.add_row(title, *[Text(v or "–") for v in values])
+                table.add_row(title, *[Text(printable(v or "–", multiline=True))
+                                       for v in values])
 
         columns = screenful.columns
         row("best", [str(c.best) if c.best is not None else None for c in columns])
@@ -200,11 +205,12 @@ class AdjudicateScreen(Screen[None]):
         return table
 
     def _show_topbar(self) -> None:
-        parts = [f"[b]{self.project_name}[/b]", f"reviewing as {self.session.reviewer}",
+        parts = [f"[b]{escape(printable(self.project_name))}[/b]",
+                 f"reviewing as {escape(printable(self.session.reviewer))}",
                  f"{self.session.unresolved} unresolved"]
         current = self.session.current
         if current is not None:
-            parts.append(current.item.prompt.prompt_id)
+            parts.append(escape(printable(current.item.prompt.prompt_id)))
         self.query_one("#topbar", Static).update(" · ".join(parts))
 
     def _show_marks(self) -> None:
@@ -295,7 +301,7 @@ class AdjudicateScreen(Screen[None]):
         try:
             check_adjudication(current, note, self.session.config.annotation.min_justification_chars)
         except JudgmentError as error:
-            self.notify(error.message, severity="warning", timeout=4)
+            self.notify(printable(error.message), markup=False, severity="warning", timeout=4)
             if not current.marks.complete and current.needs_decision:
                 self.query_one("#review-body").focus()
             else:
@@ -319,4 +325,5 @@ class AdjudicateScreen(Screen[None]):
             self.busy = False
             error = event.worker.error
             message = error.message if isinstance(error, PreferError) else str(error)
-            self.notify(f"Not saved: {message}", severity="error", timeout=8)
+            self.notify(f"Not saved: {printable(message)}", markup=False, severity="error",
+                        timeout=8)

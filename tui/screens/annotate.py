@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
@@ -14,6 +15,7 @@ from core.adjudication import new_flag
 from core.annotation import AnnotationSession, Screenful, check_judgment
 from core.errors import JudgmentError, PreferError
 from core.models import Judgment
+from core.text import printable
 from tui.bindings import ANNOTATE_BINDINGS, help_rows
 from tui.screens.dialogs import GuidelinesScreen, HelpScreen, PromptScreen, TagScreen
 from tui.screens.flag import FlagScreen
@@ -90,7 +92,7 @@ class AnnotateScreen(Screen[None]):
     def show_item(self, event: ItemLoaded) -> None:
         self.busy = False
         if event.note:
-            self.notify(event.note, timeout=3)
+            self.notify(printable(event.note), markup=False, timeout=3)
         box = self.query_one("#candidates", VerticalScroll)
         box.remove_children()
         field = self.query_one("#justification", Input)
@@ -108,9 +110,11 @@ class AnnotateScreen(Screen[None]):
             return
         field.disabled = False
         system = screenful.item.prompt.system
-        self.query_one("#system", Static).update(f"System: {system}" if system else "")
+        self.query_one("#system", Static).update(
+            printable(f"System: {system}", multiline=True) if system else "")
         self.query_one("#system", Static).display = bool(system)
-        self.query_one("#prompt", Static).update(screenful.item.prompt.prompt)
+        self.query_one("#prompt", Static).update(
+            printable(screenful.item.prompt.prompt, multiline=True))
         self.query_one("#prompt-pane", VerticalScroll).scroll_home(animate=False)
         box.mount_all(CandidateCard(n, c.text) for n, c in enumerate(screenful.shown, start=1))
         box.scroll_home(animate=False)
@@ -126,12 +130,14 @@ class AnnotateScreen(Screen[None]):
         progress = self.session.progress()
         pace = self.session.pace()
         current = self.session.current
-        parts = [f"[b]{self.project_name}[/b]", self.session.annotator,
+        parts = [f"[b]{escape(printable(self.project_name))}[/b]",
+                 escape(printable(self.session.annotator)),
                  f"{progress.judged}/{progress.total} done",
                  f"{pace:.0f}/h" if pace is not None else "–/h"]
         if current is not None:
             lang = current.item.prompt.language
-            parts.append(current.item.prompt.prompt_id + (f" ({lang})" if lang else ""))
+            parts.append(escape(printable(current.item.prompt.prompt_id
+                                          + (f" ({lang})" if lang else ""))))
             if current.revising:
                 parts.append("[reverse] revising [/reverse]")
         self.query_one("#topbar", Static).update(" · ".join(parts))
@@ -146,7 +152,8 @@ class AnnotateScreen(Screen[None]):
         for card in self.query(CandidateCard):
             card.show_mark("best" if card.label == marks.best else
                            "worst" if card.label == marks.worst else None)
-        tags = f" · tags: {', '.join(current.dimensions)}" if current.dimensions else ""
+        tags = (f" · tags: {escape(printable(', '.join(current.dimensions)))}"
+                if current.dimensions else "")
         count = marks.count
         if marks.best is None:
             text = f"Press the number of the [b]best[/b] response (1-{count})."
@@ -247,8 +254,8 @@ class AnnotateScreen(Screen[None]):
 
     @on(FlagSaved)
     def confirm_flagged(self, event: FlagSaved) -> None:
-        self.notify(f"Flagged {event.prompt_id} for a reviewer; it stays in your queue.",
-                    timeout=3)
+        self.notify(f"Flagged {printable(event.prompt_id)} for a reviewer; it stays in your "
+                    "queue.", markup=False, timeout=3)
 
     def action_tag(self) -> None:
         current = self.session.current
@@ -283,7 +290,7 @@ class AnnotateScreen(Screen[None]):
             check_judgment(self.session.current.marks, event.value,
                            self.session.config.annotation.min_justification_chars)
         except JudgmentError as error:
-            self.notify(error.message, severity="warning", timeout=4)
+            self.notify(printable(error.message), markup=False, severity="warning", timeout=4)
             if self.session.current.marks.complete is False:
                 self.query_one("#candidates").focus()
             return
@@ -306,4 +313,5 @@ class AnnotateScreen(Screen[None]):
             self.busy = False
             error = event.worker.error
             message = error.message if isinstance(error, PreferError) else str(error)
-            self.notify(f"Not saved: {message}", severity="error", timeout=8)
+            self.notify(f"Not saved: {printable(message)}", markup=False, severity="error",
+                        timeout=8)

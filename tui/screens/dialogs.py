@@ -11,6 +11,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown, Static
 
+from core.text import printable
+
 
 class HelpScreen(ModalScreen[None]):
     """Every key of the annotation screen and what it does."""
@@ -85,8 +87,9 @@ class PromptScreen(GuidelinesScreen):
         with VerticalScroll(id="guidelines-box", classes="dialog"):
             yield Static("[b]Prompt[/b]  (Esc closes, ↑↓ scroll)", classes="dialog-title")
             if self.system:
-                yield Static(f"System: {self.system}", markup=False, id="whole-system")
-            yield Static(self.prompt, markup=False, id="whole-prompt")
+                yield Static(printable(f"System: {self.system}", multiline=True), markup=False,
+                             id="whole-system")
+            yield Static(printable(self.prompt, multiline=True), markup=False, id="whole-prompt")
 
 
 class TagScreen(ModalScreen[tuple[str, ...] | None]):
@@ -113,7 +116,7 @@ class TagScreen(ModalScreen[tuple[str, ...] | None]):
         self._refresh()
 
     def _refresh(self) -> None:
-        lines = [f"  {n}  [{'x' if dim in self.selected else ' '}] {dim}"
+        lines = [f"  {n}  [{'x' if dim in self.selected else ' '}] {printable(dim)}"
                  for n, dim in enumerate(self.dimensions, start=1)]
         self.query_one("#tag-list", Static).update("\n".join(lines).replace("[", r"\["))
 

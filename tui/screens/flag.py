@@ -12,6 +12,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from core.text import printable
+
 
 class FlagScreen(ModalScreen[str | None]):
     """Ask for a note; Enter returns it (a blank note is refused), Esc cancels with None."""
@@ -43,7 +45,7 @@ class FlagScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="flag-box"):
-            yield Static(f"[b]Flag {escape(self.prompt_id)} for a reviewer[/b]",
+            yield Static(f"[b]Flag {escape(printable(self.prompt_id))} for a reviewer[/b]",
                          classes="dialog-title")
             yield Static("What is wrong with this item? (a broken prompt, answers no one can "
                          "judge, a guideline that does not fit)", id="flag-hint")

@@ -7,7 +7,7 @@
 -- is unique within its build by construction (core/store/pairs.py), and keeping an index of a
 -- million rows costs more than the build's whole write (measured: a 1,000,000-row insert 10 s
 -- with the key, 2.5-4 s without; deleting them 43 s with it, 0.1 s without).
-CREATE TABLE pairs_007 (
+CREATE TABLE pairs_008 (
     pair_id            VARCHAR NOT NULL,      -- 'pr_' + sha256(prompt_id, chosen_id, rejected_id)
     build_id           VARCHAR NOT NULL,
     prompt_id          VARCHAR NOT NULL,
@@ -25,9 +25,9 @@ CREATE TABLE pairs_007 (
     guideline_version  VARCHAR,               -- guidelines.md hash of the earliest judgment
     status             VARCHAR NOT NULL
 );
-INSERT INTO pairs_007 SELECT * FROM pairs;
+INSERT INTO pairs_008 SELECT * FROM pairs;
 DROP TABLE pairs;
-ALTER TABLE pairs_007 RENAME TO pairs;
+ALTER TABLE pairs_008 RENAME TO pairs;
 
 -- The latest build is the newest row of pair_builds (written last, when its pairs are stored).
 CREATE VIEW latest_pairs AS

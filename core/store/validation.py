@@ -1,0 +1,133 @@
+"""The rules every write obeys inside the store, whatever the face (TUI, server, import).
+
+A write is checked here before anything is stored: the same rules for the annotation screen,
+a client of `prefer serve` and `prefer import-judgments`. The bounds are documented in
+docs/store.md; a refusal is a JudgmentError (exit 2) that names the field and reveals nothing
+about other callers' records.
+
+Record ids are made by the store: the id a client sends is only its key for retrying the same
+write, and the stored id is a hash of (owner, that key), so one caller can never address, read
+back or block another caller's record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from core.config import annotator_name_problem
+from core.errors import JudgmentError
+from core.models import Adjudication, Flag, Judgment
+
+# Bounds on what one write may carry (docs/store.md states them).
+MAX_ID_CHARS = 64
+MAX_NAME_CHARS = 64
+MAX_JUSTIFICATION_CHARS = 2_000
+MAX_NOTE_CHARS = 4_000
+MAX_DIMENSIONS = 16
+MAX_CANDIDATES = 64
+MAX_SECONDS_SPENT = 24 * 3600.0
+MAX_GUIDELINE_VERSION_CHARS = 128
+
+CLIENT_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+@dataclass(frozen=True)
+class WriteRules:
+    """The project's rules the store enforces (from prefer.toml beside the database)."""
+
+    dimensions: tuple[str, ...]
+    min_justification_chars: int = 0
+
+
+def record_id(prefix: str, owner: str, client_key: str) -> str:
+    """The stored id of a caller's record: the client's key, namespaced by its owner."""
+    if not CLIENT_KEY.fullmatch(client_key):
+        raise JudgmentError("a record id is 1-64 letters, digits, '_' or '-'")
+    digest = hashlib.sha256(f"{prefix}\x1f{owner}\x1f{client_key}".encode()).hexdigest()
+    return f"{prefix}_{digest[:32]}"
+
+
+def check_name(value: str, field: str) -> None:
+    problem = annotator_name_problem(value)
+    if problem:
+        raise JudgmentError(f"{field}: {problem}")
+
+
+def _check_text(value: str | None, field: str, limit: int) -> None:
+    if value is not None and len(value) > limit:
+        raise JudgmentError(f"{field}: at most {limit} characters ({len(value)} sent)")
+
+
+def _check_dimensions(dimensions: Sequence[str], rules: WriteRules) -> None:
+    if len(dimensions) > MAX_DIMENSIONS or len(set(dimensions)) != len(dimensions):
+        raise JudgmentError("dimensions: each configured dimension at most once")
+    unknown = [d for d in dimensions if d not in rules.dimensions]
+    if unknown:
+        raise JudgmentError(f"dimensions: unknown dimension '{unknown[0]}' (prefer.toml allows: "
+                            f"{', '.join(rules.dimensions)})")
+
+
+def check_judgment(judgment: Judgment, candidates: Sequence[str], rules: WriteRules) -> None:
+    """Refuse a judgment that breaks an annotation rule; `candidates` are the item's ids."""
+    check_name(judgment.annotator, "annotator")
+    if not candidates:
+        raise JudgmentError(f"no item {judgment.prompt_id}")
+    allowed = set(candidates)
+    if judgment.kind not in ("ranked", "skipped"):
+        raise JudgmentError("kind: 'ranked' or 'skipped'")
+    shown = judgment.shown_order
+    if len(shown) > MAX_CANDIDATES or len(set(shown)) != len(shown) or not set(shown) <= allowed:
+        raise JudgmentError("shown_order: the item's candidates, each at most once")
+    seconds = judgment.seconds_spent
+    if seconds is not None and not (math.isfinite(seconds) and 0 <= seconds <= MAX_SECONDS_SPENT):
+        raise JudgmentError(f"seconds_spent: from 0 to {MAX_SECONDS_SPENT:.0f}")
+    _check_text(judgment.guideline_version, "guideline_version", MAX_GUIDELINE_VERSION_CHARS)
+    _check_text(judgment.justification, "justification", MAX_JUSTIFICATION_CHARS)
+    _check_dimensions(judgment.dimensions, rules)
+    if judgment.kind == "skipped":
+        if judgment.best_candidate_id or judgment.worst_candidate_id or judgment.ranking:
+            raise JudgmentError("a skip names no best, worst or ranking")
+        return
+    best, worst = judgment.best_candidate_id, judgment.worst_candidate_id
+    if best is None or worst is None:
+        raise JudgmentError("a ranked judgment names the best and the worst response")
+    if best == worst:
+        raise JudgmentError("best and worst must be different responses")
+    if best not in allowed or worst not in allowed:
+        raise JudgmentError(f"best and worst must be candidates of item {judgment.prompt_id}")
+    if judgment.ranking is not None:
+        ranking = judgment.ranking
+        if len(set(ranking)) != len(ranking) or not set(ranking) <= allowed:
+            raise JudgmentError("ranking: the item's candidates, each at most once")
+    text = (judgment.justification or "").strip()
+    if len(text) < rules.min_justification_chars:
+        raise JudgmentError(f"justification: at least {rules.min_justification_chars} characters")
+
+
+def check_flag(flag: Flag, candidates: Sequence[str]) -> None:
+    check_name(flag.annotator, "annotator")
+    if not candidates:
+        raise JudgmentError(f"no item {flag.prompt_id} to flag")
+    if not flag.note.strip():
+        raise JudgmentError("a flag needs a note saying what is wrong")
+    _check_text(flag.note, "note", MAX_NOTE_CHARS)
+
+
+def check_adjudication(adjudication: Adjudication) -> None:
+    check_name(adjudication.reviewer, "reviewer")
+    _check_text(adjudication.note, "note", MAX_NOTE_CHARS)
+    _check_text(adjudication.guideline_change, "guideline_change", MAX_NOTE_CHARS)
+    groups = adjudication.groups or ()
+    named = [c for group in groups for c in group]
+    if len(named) > MAX_CANDIDATES or len(set(named)) != len(named):
+        raise JudgmentError("groups: the item's candidates, each at most once")
+
+
+def check_resolution(resolution: str) -> None:
+    if not resolution.strip():
+        raise JudgmentError("resolving a flag needs a note")
+    _check_text(resolution, "resolution", MAX_NOTE_CHARS)
