@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -293,3 +294,47 @@ def test_identity_and_roles_with_real_os_users() -> None:
             reach.__exit__(None, None, None)
             server.shutdown()
             store.close()
+
+
+def test_idle_connections_are_closed_and_clients_reconnect(project: Project,
+                                                           store: LocalStore) -> None:
+    server = StoreServer(project.root, store, idle_timeout=0.3)
+    server.bind()
+    server.start_in_thread()
+    try:
+        with RemoteStore(server.socket_path) as remote:
+            assert remote.status().prompts == 0
+            deadline = time.monotonic() + 10
+            while server.connections() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert server.connections() == 0  # the server hung up on the idle client
+            assert remote.status().prompts == 0  # which reconnects on its next call
+    finally:
+        server.shutdown()
+
+
+def test_connections_over_the_cap_are_refused_before_a_thread(project: Project,
+                                                               store: LocalStore) -> None:
+    import socket as sockets
+
+    server = StoreServer(project.root, store, max_per_user=2)
+    server.bind()
+    server.start_in_thread()
+    held = []
+    try:
+        for _ in range(2):
+            held.append(RemoteStore(server.socket_path))
+        extra = sockets.socket(sockets.AF_UNIX)
+        extra.connect(str(server.socket_path))
+        assert b"too many connections" in extra.makefile("rb").readline()
+        extra.close()
+        held.pop().close()
+        deadline = time.monotonic() + 10
+        while server.connections() > 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with RemoteStore(server.socket_path) as again:  # a freed slot is usable again
+            assert again.identity["role"] == "admin"
+    finally:
+        for remote in held:
+            remote.close()
+        server.shutdown()
