@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import subprocess
@@ -26,7 +25,7 @@ from core.sources import import_file
 from core.store import LocalStore, connect_store, open_store
 from core.store.remote import RemoteStore
 from tests.conftest import REPO_ROOT, item_rows, write_jsonl
-from tests.os_users import os_users, require_root_tools, traversable_for
+from tests.os_users import os_users, python_as, require_root_tools, traversable_for, with_roles
 from tui.cli import app
 
 
@@ -229,17 +228,7 @@ CLIENT = textwrap.dedent("""
 
 
 def _as_user(user: str, socket_path: Path, action: str, arg: str = "") -> dict:
-    import grp
-    import pwd
-
-    account = pwd.getpwnam(user)
-    groups = [g.gr_gid for g in grp.getgrall() if user in g.gr_mem]
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT)}
-    done = subprocess.run([sys.executable, "-c", CLIENT, str(socket_path), action, arg],
-                          capture_output=True, text=True, env=env, cwd="/", timeout=60,
-                          user=account.pw_uid, group=account.pw_gid, extra_groups=groups)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return python_as(user, CLIENT, str(socket_path), action, arg, timeout=60)
 
 
 def test_identity_and_roles_with_real_os_users() -> None:
@@ -250,9 +239,7 @@ def test_identity_and_roles_with_real_os_users() -> None:
         alice, bob, rita, mallory = names
         project = init_project(folder / "p")
         config = project.config_path.read_text()
-        project.config_path.write_text(config.replace(
-            "[annotators]\n", f'[annotators]\n{alice} = "annotator"\n{bob} = "annotator"\n'
-                              f'{rita} = "reviewer"\n'))
+        project.config_path.write_text(with_roles(config, [alice, bob], [rita]))
         store = open_store(project.database_path)
         import_file(store, write_jsonl(folder / "i.jsonl", item_rows(6)), actor="t")
         assign(store, [alice, bob], actor="root", per_item=1)
