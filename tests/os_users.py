@@ -65,3 +65,32 @@ def traversable_for(group: str, *paths: Path) -> Iterator[None]:
     finally:
         for folder in granted:
             subprocess.run(["setfacl", "-x", f"g:{group}", str(folder)], check=False)
+
+
+def python_as(user: str, code: str, *args: str, timeout: float = 120) -> dict:
+    """Run `code` (which prints one JSON line last) as OS `user` with this repo importable;
+    return that line's value. The user gets their groups, a bare PATH and `/` as cwd."""
+    import grp
+    import json
+    import pwd
+    import sys
+
+    account = pwd.getpwnam(user)
+    groups = [g.gr_gid for g in grp.getgrall() if user in g.gr_mem]
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          env=env, cwd="/", timeout=timeout, user=account.pw_uid,
+                          group=account.pw_gid, extra_groups=groups)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def with_roles(config_text: str, annotators: list[str], reviewers: list[str] = (),
+               socket_group: str | None = None) -> str:
+    """prefer.toml text with these users under [annotators] (and the socket's group)."""
+    lines = [f'{name} = "annotator"' for name in annotators] + \
+        [f'{name} = "reviewer"' for name in reviewers]
+    text = config_text.replace("[annotators]\n", "[annotators]\n" + "\n".join(lines) + "\n")
+    if socket_group:
+        text = text.replace("[server]\n", f'[server]\nsocket_group = "{socket_group}"\n')
+    return text

@@ -27,7 +27,13 @@ from core.project import init_project
 from core.sources import import_file
 from core.store import open_store
 from tests.conftest import REPO_ROOT, item_rows, write_jsonl
-from tests.os_users import os_users, require_root_tools, traversable_for
+from tests.os_users import (
+    os_users,
+    python_as,
+    require_root_tools,
+    traversable_for,
+    with_roles,
+)
 
 PREFER = Path(sys.executable).parent / "prefer"
 
@@ -66,18 +72,7 @@ class Deployment:
     log: Path
 
     def run(self, user: str, action: str, arg: object = None) -> dict:
-        import grp
-        import pwd
-
-        account = pwd.getpwnam(user)
-        groups = [g.gr_gid for g in grp.getgrall() if user in g.gr_mem]
-        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT)}
-        done = subprocess.run([sys.executable, "-c", CLIENT, str(self.socket), action,
-                               json.dumps(arg)], capture_output=True, text=True, env=env,
-                              cwd="/", timeout=120, user=account.pw_uid,
-                              group=account.pw_gid, extra_groups=groups)
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        return python_as(user, CLIENT, str(self.socket), action, json.dumps(arg))
 
     def rows(self, sql: str) -> list[tuple]:
         """Read the store while the server owns it: stop, read, start again."""
@@ -120,10 +115,7 @@ def deployment() -> Iterator[Deployment]:
         alice, bob, rita, mallory = names
         project = init_project(folder / "p")
         config = project.config_path.read_text()
-        project.config_path.write_text(config.replace(
-            "[annotators]\n", f'[annotators]\n{alice} = "annotator"\n{bob} = "annotator"\n'
-                              f'{rita} = "reviewer"\n'
-        ).replace("[server]\n", f'[server]\nsocket_group = "{group}"\n'))
+        project.config_path.write_text(with_roles(config, [alice, bob], [rita], group))
         with open_store(project.database_path) as store:
             import_file(store, write_jsonl(folder / "i.jsonl", item_rows(8, candidates=4)),
                         actor="t")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from core.sources import import_file
 from core.store import LocalStore, connect_store, open_store
 from core.store.remote import RemoteStore
 from tests.conftest import REPO_ROOT, item_rows, write_jsonl
-from tests.os_users import os_users, require_root_tools, traversable_for
+from tests.os_users import os_users, python_as, require_root_tools, traversable_for, with_roles
 from tui.cli import app
 
 
@@ -228,17 +228,7 @@ CLIENT = textwrap.dedent("""
 
 
 def _as_user(user: str, socket_path: Path, action: str, arg: str = "") -> dict:
-    import grp
-    import pwd
-
-    account = pwd.getpwnam(user)
-    groups = [g.gr_gid for g in grp.getgrall() if user in g.gr_mem]
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT)}
-    done = subprocess.run([sys.executable, "-c", CLIENT, str(socket_path), action, arg],
-                          capture_output=True, text=True, env=env, cwd="/", timeout=60,
-                          user=account.pw_uid, group=account.pw_gid, extra_groups=groups)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return python_as(user, CLIENT, str(socket_path), action, arg, timeout=60)
 
 
 def test_identity_and_roles_with_real_os_users() -> None:
@@ -249,9 +239,7 @@ def test_identity_and_roles_with_real_os_users() -> None:
         alice, bob, rita, mallory = names
         project = init_project(folder / "p")
         config = project.config_path.read_text()
-        project.config_path.write_text(config.replace(
-            "[annotators]\n", f'[annotators]\n{alice} = "annotator"\n{bob} = "annotator"\n'
-                              f'{rita} = "reviewer"\n'))
+        project.config_path.write_text(with_roles(config, [alice, bob], [rita]))
         store = open_store(project.database_path)
         import_file(store, write_jsonl(folder / "i.jsonl", item_rows(6)), actor="t")
         assign(store, [alice, bob], actor="root", per_item=1)
@@ -293,3 +281,47 @@ def test_identity_and_roles_with_real_os_users() -> None:
             reach.__exit__(None, None, None)
             server.shutdown()
             store.close()
+
+
+def test_idle_connections_are_closed_and_clients_reconnect(project: Project,
+                                                           store: LocalStore) -> None:
+    server = StoreServer(project.root, store, idle_timeout=0.3)
+    server.bind()
+    server.start_in_thread()
+    try:
+        with RemoteStore(server.socket_path) as remote:
+            assert remote.status().prompts == 0
+            deadline = time.monotonic() + 10
+            while server.connections() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert server.connections() == 0  # the server hung up on the idle client
+            assert remote.status().prompts == 0  # which reconnects on its next call
+    finally:
+        server.shutdown()
+
+
+def test_connections_over_the_cap_are_refused_before_a_thread(project: Project,
+                                                               store: LocalStore) -> None:
+    import socket as sockets
+
+    server = StoreServer(project.root, store, max_per_user=2)
+    server.bind()
+    server.start_in_thread()
+    held = []
+    try:
+        for _ in range(2):
+            held.append(RemoteStore(server.socket_path))
+        extra = sockets.socket(sockets.AF_UNIX)
+        extra.connect(str(server.socket_path))
+        assert b"too many connections" in extra.makefile("rb").readline()
+        extra.close()
+        held.pop().close()
+        deadline = time.monotonic() + 10
+        while server.connections() > 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with RemoteStore(server.socket_path) as again:  # a freed slot is usable again
+            assert again.identity["role"] == "admin"
+    finally:
+        for remote in held:
+            remote.close()
+        server.shutdown()
