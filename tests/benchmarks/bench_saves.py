@@ -68,7 +68,9 @@ from tui.commands.serve import SWITCH_INTERVAL_S
 root = Path(sys.argv[1])
 store = open_store(root / "prefer.duckdb")
 sys.setswitchinterval(SWITCH_INTERVAL_S)  # as `prefer serve`
-server = StoreServer(root, store)
+# Every annotator client and the builder connect as the one OS user running the benchmark: above
+# the server's per-user cap of connections (core/server.py), which is meant for real users.
+server = StoreServer(root, store, max_per_user=64)
 server.bind()
 stop = threading.Event()
 signal.signal(signal.SIGTERM, lambda *_: stop.set())
