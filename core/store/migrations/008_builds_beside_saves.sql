@@ -37,3 +37,7 @@ WHERE build_id = (SELECT build_id FROM pair_builds ORDER BY built_at DESC, build
 -- A save looks up the annotator's current judgment of the item: by prompt_id, an index scan of
 -- a few rows instead of a scan of every judgment (30 ms at 400,000 judgments, 1 ms with it).
 CREATE INDEX judgments_by_prompt ON judgments (prompt_id);
+
+-- A save's audit event hashes the rows it wrote (core/store/audit_rows.claims: WHERE event_seq =
+-- ?): by this index a lookup of one row, not a scan of every judgment (35 ms at 400,000).
+CREATE INDEX judgments_by_event ON judgments (event_seq);
