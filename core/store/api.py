@@ -19,6 +19,7 @@ not implemented, served, typed or documented (docs/store.md).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import types
 import typing
@@ -408,6 +409,10 @@ def wire_types() -> dict[str, type]:
     return found
 
 
+# A dataclass's field types, evaluated once: every call the server checks goes through here.
+_field_hints = functools.cache(typing.get_type_hints)
+
+
 class NonConforming(ValueError):
     """A decoded value does not have the declared type; the message names where."""
 
@@ -450,7 +455,7 @@ def check_type(value: Any, hint: Any, where: str) -> None:
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
         if type(value) is not hint:
             raise NonConforming(f"{where}: expected {hint.__name__}")
-        for name, field_hint in typing.get_type_hints(hint).items():
+        for name, field_hint in _field_hints(hint).items():
             check_type(getattr(value, name), field_hint, f"{where}.{name}")
         return
     if hint is tuple or hint is list or hint is dict:
