@@ -207,7 +207,12 @@ def export_dataset(store: Store, config: Config, out_dir: Path, options: ExportO
                          "near_duplicate_prompt_threshold":
                              config.pairs.near_duplicate_prompt_threshold,
                          "balance": ({"by": build.balance_by, "targets": build.balance_plan}
-                                     if build.balance_plan is not None else None)},
+                                     if build.balance_plan is not None else None),
+                         **({"standard_separator": fmt.STANDARD_SEPARATOR}
+                            if _row_format(options, counts.conversational) == "trl-standard"
+                            else {})},
+            "system_prompts": {"pairs_with_system_prompt": counts.pairs_with_system,
+                               "written_as": _system_handling(options, counts.conversational)},
             "guideline_version": guideline_version,
             "pair_build": build.build_id,
             "audit_head": ({"seq": audit_head.seq, "hash": audit_head.hash}
@@ -297,6 +302,21 @@ def _row_format(options: ExportOptions, conversational: bool) -> str:
     return "jsonl-with-metadata"
 
 
+def _system_handling(options: ExportOptions, conversational: bool) -> str:
+    """Where a row format puts a prompt's system prompt (docs/formats.md says what each trainer
+    does when there is none)."""
+    row_format = _row_format(options, conversational)
+    return {
+        "trl-standard": "folded into the prompt string: the system prompt, a blank line, the "
+                        "prompt",
+        "axolotl-user_defined.default": "the `system` field, used by axolotl.yaml's "
+                                        "prompt_format",
+        "llamafactory-alpaca": "the `system` column (\"\" without one: the template's default)",
+        "llamafactory-sharegpt": "a leading `system` turn in `conversations`",
+        "jsonl-with-metadata": "the `system` column (\"\" without one)",
+    }.get(row_format, "the first message of the prompt, role `system`")
+
+
 def _side_files(options: ExportOptions, layout: fmt.Layout, staging: Path,
                 split_files: dict[str, str], counts: ExportCounts, seed: int, fraction: float,
                 project: str) -> list[str]:
@@ -305,7 +325,8 @@ def _side_files(options: ExportOptions, layout: fmt.Layout, staging: Path,
         with_system = "system" in fmt.first_row_keys(staging / layout.train_file) or \
             "system" in fmt.first_row_keys(staging / layout.validation_file)
         text = fmt.axolotl_yaml(options.axolotl_type, layout.train_file, layout.validation_file,
-                                with_system)
+                                with_system,
+                                with_validation=bool(counts.pairs_by_split["validation"]))
         (staging / AXOLOTL_FILE).write_text(text, encoding="utf-8")
         return [AXOLOTL_FILE]
     if options.format == "llamafactory":

@@ -495,3 +495,4 @@ class ExportCounts:
     prompts_by_dimension_and_split: dict[str, dict[str, int]] = field(default_factory=dict)
     spool_id: str = ""  # where the files wait until the caller copies them (read_export_file)
     files: dict[str, SpoolFile] = field(default_factory=dict)  # split -> its file in the spool
+    pairs_with_system: int = 0  # exported pairs whose prompt has a system prompt

@@ -116,6 +116,9 @@ def write_pairs(con: duckdb.DuckDBPyConnection, request: ExportRequest,
         by_dim = counts.pairs_by_split_and_dimension.setdefault(split, {})
         counts.pairs_by_split[split] = sum(by_dim.values())
         counts.pairs_by_split_dimension_language.setdefault(split, {})
+    with_system = con.execute("SELECT count(*) FILTER (WHERE has_system) FROM export_pairs "
+                              "SEMI JOIN export_split USING (prompt_id)").fetchone()
+    counts.pairs_with_system = int(with_system[0]) if with_system else 0
     counts.prompts_by_split = {"train": 0, "validation": 0}
     for split, prompts in con.execute(
         "SELECT split, count(*) FROM export_split GROUP BY split"

@@ -48,7 +48,8 @@ def export(
         + " or ".join(LLAMAFACTORY_STYLES) + ".")] = "alpaca",
     conversational: Annotated[bool | None, typer.Option(
         "--conversational/--standard",
-        help="Force TRL's conversational rows (messages) or standard rows (plain strings). "
+        help="Force TRL's conversational rows (messages) or standard rows (plain strings; a "
+             "system prompt is folded into the prompt, each answer starts with a space). "
              "Default: conversational when any prompt has a system prompt.")] = None,
     val_fraction: Annotated[float | None, typer.Option(
         "--val-fraction", help="Share of prompts in val.jsonl (default from prefer.toml, "
