@@ -81,15 +81,18 @@ HF_CONVERSATIONAL = (
 )
 # Plain JSONL with the metadata: `system` is "" without a system prompt and `language` is 'und'
 # when unknown (never null: a column that is null in the first 10 MiB breaks `datasets`); the
-# annotators are those with a current ranked judgment of the item, `decision` says whether an
+# annotators are those with a current ranked judgment or a pairwise label of the item (the
+# raters a pair's agreement share counts), `decision` says whether an
 # adjudication decided it; agreement (share of annotators implying the pair) and
 # prompt_group (near-duplicate prompts share one) come from the pair build.
 PLAIN_JSONL = (
     "SELECT prompt_id, prompt, CASE WHEN has_system THEN system ELSE '' END AS system, chosen, "
     "rejected, chosen_id AS chosen_candidate_id, rejected_id AS rejected_candidate_id, dimension, "
     "pair_language AS language, "
-    "coalesce((SELECT list(DISTINCT j.annotator ORDER BY j.annotator) FROM current_judgments j "
-    "WHERE j.prompt_id = q.prompt_id AND j.kind = 'ranked'), []::VARCHAR[]) AS annotators, "
+    "coalesce((SELECT list(DISTINCT a ORDER BY a) FROM (SELECT j.annotator AS a "
+    "FROM current_judgments j WHERE j.prompt_id = q.prompt_id AND j.kind = 'ranked' UNION ALL "
+    "SELECT w.annotator FROM pairwise_judgments w WHERE w.prompt_id = q.prompt_id)), "
+    "[]::VARCHAR[]) AS annotators, "
     "CASE pair_decision WHEN 'adjudicated' THEN 'adjudication' ELSE 'annotators' END AS decision, "
     "split, pair_id, agreement, prompt_group"
 )

@@ -9,9 +9,13 @@ Strategies, for an item with best B, worst W and k candidates shown:
 - best-vs-rest (default): B against every other candidate (k - 1 pairs), and every candidate
   other than B and W against W (k - 2 pairs). k = 2 gives 1 pair, 3 gives 3, 4 gives 5.
 - best-vs-worst: the one pair (B, W): the clearest signal, the fewest pairs.
-- all-ordered: every (higher, lower) pair of a full ranking (rank mode or imported rankings;
-  tied candidates give none). An item judged by best and worst only gives its best-vs-rest pairs,
-  all the ordering it has.
+- all-ordered: for a reviewer's decision, every (higher, lower) pair of its ranking (tied
+  candidates give none), else its best-vs-rest pairs. For annotators who agree, every preference
+  any of them implies: each ranking's ordered pairs, each best/worst judgment's best-vs-rest
+  pairs, each pairwise label's winner over the other (their union; they never contradict each
+  other, or the item is held back). A pair's agreement says how many of them imply it.
+A ranking tied at the top names no best and one tied at the bottom no worst: best-vs-rest then
+gives the pairs of the end it has (`[[1, 2], 3]`: 1 > 3, 2 > 3; `[1, [2, 3]]`: 1 > 2, 1 > 3).
 
 Filters, applied in this order (a pair is counted under the first that drops it):
 empty (a field empty or whitespace only), encoding (control characters or U+FFFD, what invalid
@@ -45,12 +49,14 @@ def pairs_from_judgment(judgment: Judgment, strategy: str = "best-vs-rest",
     if strategy == "all-ordered" and groups is not None and len(groups) >= 2:
         return [(high, low) for i, upper in enumerate(groups) for lower in groups[i + 1:]
                 for high in upper for low in lower]
-    if best is None or worst is None:
-        return []
     if strategy == "best-vs-worst":
-        return [(best, worst)] if best != worst else []
-    pairs = [(best, other) for other in judgment.shown_order if other != best]
-    pairs += [(middle, worst) for middle in judgment.shown_order if middle not in (best, worst)]
+        return [(best, worst)] if best is not None and worst is not None and best != worst else []
+    # One end missing (its group is a tie): the other end's pairs still count, alike at the top
+    # and at the bottom.
+    pairs = [(best, other) for other in judgment.shown_order
+             if best is not None and other != best]
+    pairs += [(middle, worst) for middle in judgment.shown_order
+              if worst is not None and middle not in (best, worst)]
     return pairs
 
 
