@@ -367,7 +367,8 @@ def _row_dot(left: np.ndarray, right: np.ndarray) -> np.ndarray:
 # shares of "first" and "second" are then equal whatever the ids, and the statistic is invariant to them.
 # On two-candidate items without ties, Fleiss' kappa of the double-entered labels is Kendall & Babington
 # Smith's (1940, Biometrika 31, 324-345) coefficient of agreement for paired comparisons, u = 2P - 1 (P the
-# share of agreeing rater pairs), and alpha is u + (1 - P) / n. Mirroring only doubles sums, so it is done
+# share of agreeing rater pairs); alpha differs only by its small-sample correction (two raters per item:
+# u + (1 - P) / n). Mirroring only doubles sums, so it is done
 # on the column totals: count columns double, label columns become c + c[swapped].
 
 
