@@ -204,6 +204,10 @@ def export_dataset(store: Store, config: Config, out_dir: Path, options: ExportO
                          "conversational": counts.conversational,
                          "pair_strategy": build.strategy,
                          "near_identical_threshold": config.pairs.near_identical_threshold,
+                         "minimal_pairs": {
+                             "examine_from": config.pairs.minimal_examine_from,
+                             "max_changed_tokens": config.pairs.minimal_max_changed_tokens,
+                             "max_changed_sentences": config.pairs.minimal_max_changed_sentences},
                          "near_duplicate_prompt_threshold":
                              config.pairs.near_duplicate_prompt_threshold,
                          "balance": ({"by": build.balance_by, "targets": build.balance_plan}
@@ -228,6 +232,9 @@ def export_dataset(store: Store, config: Config, out_dir: Path, options: ExportO
                 "prompts_by_dimension": counts.prompts_by_dimension_and_split,
                 "pairs_built": build.pairs_built,
                 "dropped_pairs": build.dropped,
+                "trivial_pairs": build.trivial,
+                "minimal_pairs": build.minimal,
+                "minimal_pairs_by_reason": build.minimal_by_reason,
                 "balanced_out_pairs": build.balanced_out,
                 "held_back_items": {"disputed": build.held_back_disputed,
                                     "flagged": build.held_back_flagged},

@@ -68,7 +68,10 @@ def pair_settings(config: Config, strategy: str | None = None) -> PairSettings:
     return PairSettings(strategy=chosen,
                         near_identical_threshold=config.pairs.near_identical_threshold,
                         near_duplicate_prompt_threshold=config.pairs.near_duplicate_prompt_threshold,
-                        seed=config.export.seed)
+                        seed=config.export.seed,
+                        minimal_examine_from=config.pairs.minimal_examine_from,
+                        minimal_max_changed_tokens=config.pairs.minimal_max_changed_tokens,
+                        minimal_max_changed_sentences=config.pairs.minimal_max_changed_sentences)
 
 
 def build_pairs(store: Store, config: Config, actor: str, *,

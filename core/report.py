@@ -65,6 +65,9 @@ class Filters:
     held_back_flagged: int
     balance_by: str | None = None
     balance_plan: dict[str, float] | None = None
+    minimal: int = 0  # kept pairs alike but for a change that carries meaning (core/difference.py)
+    minimal_by_reason: dict[str, int] = field(default_factory=dict)
+    trivial: int = 0  # near_identical drops that differ only in whitespace, punctuation, case
 
 
 @dataclass(frozen=True)
@@ -289,6 +292,9 @@ def filters_of(facts: QualityFacts) -> Filters:
         held_back_disputed=int(counts.get("held_back_disputed") or 0),
         held_back_flagged=int(counts.get("held_back_flagged") or 0),
         balance_by=counts.get("balance_by"),
+        minimal=int(counts.get("minimal") or 0),
+        minimal_by_reason={str(k): int(v) for k, v in (counts.get("minimal_by_reason") or {}).items()},
+        trivial=int(counts.get("trivial") or 0),
         balance_plan={str(k): float(v) for k, v in plan.items()} if isinstance(plan, dict)
         else None)
 

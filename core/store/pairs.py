@@ -247,7 +247,8 @@ JOIN pb_candidates r ON r.candidate_id = o.rejected_id;
 
 # Pairs that survive the cheap filters and whose lengths allow the near-identical threshold.
 _SIMILARITY_CANDIDATES = """
-SELECT x.n, x.chosen_id, c.text AS chosen, x.rejected_id, r.text AS rejected FROM pb_raw x
+SELECT x.n, x.chosen_id, c.text AS chosen, x.rejected_id, r.text AS rejected, x.language
+FROM pb_raw x
 JOIN candidates c ON c.candidate_id = x.chosen_id
 JOIN candidates r ON r.candidate_id = x.rejected_id
 WHERE x.early_status IS NULL
@@ -257,11 +258,16 @@ ORDER BY x.n
 
 # Statuses in filter order; duplicates keep the first by position, comparing texts only where
 # the four hashes collide; contradictions compare texts of the (few) hash matches too.
+# A trivial pair (only whitespace, punctuation, case or markup differ) and a near-identical one
+# whose changes carry no meaning are dropped as near_identical; a minimal one is kept
+# (core/difference.py).
 _STATUS = """
 CREATE TEMP TABLE pb_status AS
-SELECT x.*, s.similarity, g.prompt_group,
+SELECT x.*, s.similarity, g.prompt_group, nullif(s.difference::VARCHAR, '') AS difference,
+       nullif(s.reason::VARCHAR, '') AS difference_reason,
        coalesce(x.early_status,
-                CASE WHEN s.similarity >= ? THEN 'near_identical'
+                CASE WHEN s.difference::VARCHAR IN ('trivial', 'near_identical')
+                     THEN 'near_identical'
                      WHEN x.language_mismatch THEN 'language_mismatch' END) AS status
 FROM pb_raw x
 LEFT JOIN pb_similarity s USING (n)
@@ -345,9 +351,9 @@ def compute(con: duckdb.DuckDBPyConnection, settings: PairSettings, build_id: st
     con.execute(_ordered_sql(settings.strategy))
     con.execute(_AGREEMENT)
     con.execute(_features_sql())
-    _near_identical(con, settings.near_identical_threshold)
+    _near_identical(con, settings)
     _prompt_groups(con, settings.near_duplicate_prompt_threshold)
-    con.execute(_STATUS, [settings.near_identical_threshold])
+    con.execute(_STATUS)
     con.execute(_DUPLICATES_AND_CONTRADICTIONS)
     plan = latest_balance_plan(con)
     balanced_out = 0
@@ -357,6 +363,11 @@ def compute(con: duckdb.DuckDBPyConnection, settings: PairSettings, build_id: st
     items_row = con.execute("SELECT count(*) FROM export_final").fetchone()
     held = con.execute(EXPORT_HELD_BACK).fetchone() or (0, 0)
     by_status = dict(con.execute("SELECT status, count(*) FROM pb_status GROUP BY 1").fetchall())
+    minimal_by_reason = dict(con.execute(
+        "SELECT difference_reason, count(*) FROM pb_status WHERE status = 'kept' "
+        "AND difference = 'minimal' GROUP BY 1 ORDER BY 1").fetchall())
+    trivial_row = con.execute("SELECT count(*) FROM pb_status WHERE status = 'near_identical' "
+                              "AND difference = 'trivial'").fetchone()
     kept_by_dimension = dict(con.execute(
         "SELECT dimension, count(*) FROM pb_status WHERE status = 'kept' GROUP BY 1 ORDER BY 1"
     ).fetchall())
@@ -378,6 +389,9 @@ def compute(con: duckdb.DuckDBPyConnection, settings: PairSettings, build_id: st
         held_back_disputed=int(held[0]) - int(held[1]), held_back_flagged=int(held[1]),
         contradictions=tuple(Contradiction(*row) for row in sample),
         kept_by_dimension={str(k): int(v) for k, v in kept_by_dimension.items()},
+        minimal=sum(int(v) for v in minimal_by_reason.values()),
+        minimal_by_reason={str(k): int(v) for k, v in minimal_by_reason.items()},
+        trivial=int(trivial_row[0]) if trivial_row else 0,
     )
 
 
@@ -397,7 +411,7 @@ def record(con: duckdb.DuckDBPyConnection, result: PairBuild, settings: PairSett
                  json.dumps({"near_identical_threshold": settings.near_identical_threshold,
                              "near_duplicate_prompt_threshold":
                                  settings.near_duplicate_prompt_threshold,
-                             "seed": settings.seed}),
+                             "seed": settings.seed, "minimal": difference_rules(settings)}),
                  json.dumps(counts)])
 
 
@@ -439,11 +453,22 @@ def apply_balance(con: duckdb.DuckDBPyConnection, by: str, explicit: Mapping[str
     return int(before[0]) - int(after[0]) if before and after else 0
 
 
-def _near_identical(con: duckdb.DuckDBPyConnection, threshold: float) -> None:
-    """pb_similarity(n, similarity) for the pairs whose lengths allow the threshold (computed
-    by core/store/pair_worker.py: in a child process for a large build)."""
-    pair_worker.run(con, "similarity", _SIMILARITY_CANDIDATES, [max(0.0, threshold - 0.05)],
-                    threshold, "pb_similarity")
+def difference_rules(settings: PairSettings) -> dict[str, float | int]:
+    """The settings core/difference.py classifies pairs by (a JSON-able dict for the worker)."""
+    return {"near_identical_threshold": settings.near_identical_threshold,
+            "examine_from": min(settings.minimal_examine_from, settings.near_identical_threshold),
+            "max_changed_tokens": settings.minimal_max_changed_tokens,
+            "max_changed_sentences": settings.minimal_max_changed_sentences}
+
+
+def _near_identical(con: duckdb.DuckDBPyConnection, settings: PairSettings) -> None:
+    """pb_similarity(n, similarity, difference, reason) for the pairs whose lengths allow the
+    lowest similarity examined (computed by core/store/pair_worker.py: in a child process for a
+    large build)."""
+    rules = difference_rules(settings)
+    floor = float(rules["examine_from"])
+    pair_worker.run(con, "similarity", _SIMILARITY_CANDIDATES, [max(0.0, floor - 0.05)],
+                    rules, "pb_similarity")
 
 
 def _prompt_groups(con: duckdb.DuckDBPyConnection, threshold: float) -> None:

@@ -144,6 +144,10 @@ def _print(report: QualityReport) -> None:
     _say(f"{f.pairs_built:,} built, {f.kept:,} kept"
          + (f"; dropped: {dropped}" if dropped else "; none dropped")
          + (f"; {f.balanced_out:,} removed by the balance plan" if f.balanced_out else "") + ".")
+    if f.minimal:
+        _say(f"Minimal pairs: {f.minimal:,} of the kept pairs are alike but for a change that "
+             "carries meaning (" + ", ".join(f"{k} {v:,}" for k, v in f.minimal_by_reason.items())
+             + "): the most informative kind.")
     if f.held_back_disputed or f.held_back_flagged:
         _say(f"Held back: {f.held_back_disputed:,} items where annotators disagree and nobody "
              f"decided, {f.held_back_flagged:,} flagged (`prefer disagreements` lists them).")
