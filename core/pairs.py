@@ -20,8 +20,9 @@ gives the pairs of the end it has (`[[1, 2], 3]`: 1 > 3, 2 > 3; `[1, [2, 3]]`: 1
 Filters, applied in this order (a pair is counted under the first that drops it):
 empty (a field empty or whitespace only), encoding (control characters or U+FFFD, what invalid
 bytes and lone surrogates decode to; stored texts are NFC), truncated (cut off by the generation
-length limit, or an imported response ending mid-sentence), near_identical (chosen and rejected
-at least `pairs.near_identical_threshold` similar, core/similarity.py), language_mismatch (a
+length limit, or an imported response ending mid-sentence), near_identical (a trivial pair, or one
+at least `pairs.near_identical_threshold` similar whose changes carry no meaning; a minimal pair is
+kept: core/difference.py, core/similarity.py), language_mismatch (a
 response in another language than its prompt), duplicate (same prompt, system, chosen and
 rejected texts as an earlier pair), contradiction (A over B and B over A for the same or a
 near-duplicate prompt: both held back). A balance plan (`prefer balance --apply`) then removes
