@@ -27,6 +27,12 @@ from core.models import ExportCounts, ExportRequest, ExportResult
 from core.pairs import build_pairs
 from core.store.api import Store
 from core.store.local import utc_now
+from core.token_lengths import (
+    LLAMAFACTORY_CUTOFF_LEN,
+    TRL_MAX_LENGTH,
+    load_tokenizer,
+    token_lengths,
+)
 
 FORMATS = fmt.FORMATS
 AXOLOTL_TYPES = fmt.AXOLOTL_TYPES
@@ -48,6 +54,9 @@ class ExportOptions:
     axolotl_type: str = "chat_template"  # or "user_defined"
     llamafactory_style: str = "alpaca"  # or "sharegpt"
     strategy: str | None = None  # pair strategy; None: prefer.toml's pairs.strategy
+    tokenizer: Path | None = None  # a tokenizer.json: token lengths in the manifest
+    max_length: int = TRL_MAX_LENGTH
+    cutoff_len: int = LLAMAFACTORY_CUTOFF_LEN
 
 
 def data_files(result: ExportResult) -> dict[str, str]:
@@ -131,6 +140,8 @@ def export_dataset(store: Store, config: Config, out_dir: Path, options: ExportO
     if conversational is None and config.export.conversational:
         conversational = True
 
+    if options.tokenizer is not None:
+        load_tokenizer(options.tokenizer)  # a bad file is refused before anything is written
     out_dir = out_dir.expanduser()
     check_out_dir(out_dir, overwrite)
     created = _create_out_dir(out_dir)
@@ -155,6 +166,9 @@ def export_dataset(store: Store, config: Config, out_dir: Path, options: ExportO
         # Exactly the pairs of this build (the export fails if another build replaced it).
         counts = store.export_pairs(replace(request, build_id=build.build_id), actor)
         _copy_spooled(store, counts, staging, actor)
+        lengths = (token_lengths(store, options.tokenizer, max_length=options.max_length,
+                                 cutoff_len=options.cutoff_len)
+                   if options.tokenizer is not None else None)
         total = sum(counts.pairs_by_split.values())
         if total == 0:
             held = build.held_back_disputed + build.held_back_flagged
@@ -240,6 +254,7 @@ def export_dataset(store: Store, config: Config, out_dir: Path, options: ExportO
                                     "flagged": build.held_back_flagged},
             },
             "agreement": agreement,
+            "token_lengths": lengths.as_dict() if lengths is not None else None,
         }
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False)
                                              + "\n", encoding="utf-8")

@@ -492,3 +492,18 @@ def kept_counts(con: duckdb.DuckDBPyConnection, by: str, before_balance: bool) -
     return {str(k): int(v) for k, v in con.execute(
         f"SELECT {value}, count(*) FROM latest_pairs x JOIN prompts p USING (prompt_id) "
         "WHERE list_contains(?, x.status) GROUP BY 1 ORDER BY 1", [statuses]).fetchall()}
+
+
+TEXT_PAGE_LIMIT = 10_000  # pairs' texts per kept_pair_texts call
+
+
+def kept_pair_texts(con: duckdb.DuckDBPyConnection, after: str, limit: int
+                    ) -> list[tuple[str, str, str, str, str]]:
+    """(pair_id, system or "", prompt, chosen, rejected) of the latest build's kept pairs after
+    `after` in pair id order, at most `limit` (token lengths read them page by page)."""
+    return [tuple(row) for row in con.execute(
+        "SELECT x.pair_id, coalesce(p.system, ''), p.prompt, c.text, r.text FROM latest_pairs x "
+        "JOIN prompts p USING (prompt_id) JOIN candidates c ON c.candidate_id = x.chosen_id "
+        "JOIN candidates r ON r.candidate_id = x.rejected_id "
+        "WHERE x.status = 'kept' AND x.pair_id > ? ORDER BY x.pair_id LIMIT ?",
+        [after, limit]).fetchall()]
