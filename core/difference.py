@@ -33,8 +33,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from rapidfuzz.distance import Indel
+from rapidfuzz.distance import Indel, Postfix, Prefix
 
 TRIVIAL = "trivial"
 MINIMAL = "minimal"
@@ -101,8 +102,7 @@ class DifferenceRules:
     max_changed_sentences: int = 1
 
 
-@dataclass(frozen=True)
-class _Token:
+class _Token(NamedTuple):
     folded: str
     text: str
     sentence_start: bool  # the first token of its sentence
@@ -111,24 +111,29 @@ class _Token:
 
 def tokens(text: str) -> list[_Token]:
     """The compared tokens of `text`, each knowing whether it starts or ends a sentence."""
-    text = unicodedata.normalize("NFC", text)
-    ends = [m.start() for m in _SENTENCE_END.finditer(text)]
-    found = list(_TOKEN.finditer(text))
     out: list[_Token] = []
-    end_index = 0
-    previous_sentence = -1
-    sentence_of: list[int] = []
-    for match in found:
-        while end_index < len(ends) and ends[end_index] < match.start():
-            end_index += 1
-        sentence_of.append(end_index)
-    for i, match in enumerate(found):
-        sentence = sentence_of[i]
-        last = i + 1 == len(found) or sentence_of[i + 1] != sentence
-        out.append(_Token(match.group(0).casefold(), match.group(0), sentence != previous_sentence,
-                          last))
-        previous_sentence = sentence
+    for sentence in _SENTENCE_END.split(unicodedata.normalize("NFC", text)):
+        words = _TOKEN.findall(sentence)
+        last = len(words) - 1
+        out.extend([_Token(word.casefold(), word, i == 0, i == last)
+                    for i, word in enumerate(words)])
     return out
+
+
+def _differing_sentences(left: str, right: str) -> tuple[str, str]:
+    """The two texts without the whole sentences they share at the start and at the end (their
+    tokens would compare equal): most pairs examined differ in one place, and tokenising only
+    the sentences around it is what keeps the classification fast."""
+    prefix = Prefix.similarity(left, right)
+    suffix = min(Postfix.similarity(left, right), min(len(left), len(right)) - prefix)
+    start = 0
+    for match in _SENTENCE_END.finditer(left, 0, prefix):
+        if match.end() < prefix:  # a match touching the cut may be one only because of the cut
+            start = match.end()
+    shared_end = left[len(left) - suffix:]
+    first_end = _SENTENCE_END.search(shared_end)
+    keep = first_end.end() if first_end else suffix
+    return left[start:len(left) - suffix + keep], right[start:len(right) - suffix + keep]
 
 
 def _kind(token: _Token, language: str) -> str | None:
@@ -169,7 +174,9 @@ def classify(chosen: str, rejected: str, similarity: float, rules: DifferenceRul
     """Classify one pair whose texts are `similarity` alike (core/similarity.py)."""
     if similarity < rules.examine_from:
         return Difference(None)
-    left, right = tokens(chosen), tokens(rejected)
+    left_text, right_text = _differing_sentences(unicodedata.normalize("NFC", chosen),
+                                                 unicodedata.normalize("NFC", rejected))
+    left, right = tokens(left_text), tokens(right_text)
     left_words = [t.folded for t in left]
     right_words = [t.folded for t in right]
     if left_words == right_words:

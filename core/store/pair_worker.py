@@ -36,12 +36,33 @@ CHILD_ROWS = 20_000  # fewer rows than this: in this process (a child costs ~1 s
 BATCH = 50_000  # rows fetched at once: keeps memory flat on a million pairs
 
 
+def score_batch(batch: list[tuple], rules: DifferenceRules
+                ) -> tuple[np.ndarray, list[str | None], list[str | None]]:
+    """Similarity, difference class and reason of each row (n, chosen_id, chosen, rejected_id,
+    rejected, language): RapidFuzz on the normalised texts, then the token diff
+    (core/difference.py) for the rows at least `rules.examine_from` alike."""
+    # A candidate is in several pairs of its item (and rows come item by item): normalise
+    # each once per batch.
+    normal: dict[str, str] = {}
+    left = [normal.get(row[1]) or normal.setdefault(row[1], similarity.normalise(row[2]))
+            for row in batch]
+    right = [normal.get(row[3]) or normal.setdefault(row[3], similarity.normalise(row[4]))
+             for row in batch]
+    scores = similarity.similarities(left, right)
+    kinds: list[str | None] = [None] * len(batch)
+    reasons: list[str | None] = [None] * len(batch)
+    for i in np.flatnonzero(scores >= rules.examine_from):
+        row = batch[int(i)]
+        found = classify(row[2], row[4], float(scores[i]), rules, row[5] or "und")
+        kinds[int(i)], reasons[int(i)] = found.kind, found.reason
+    return scores, kinds, reasons
+
+
 def similarity_scores(cursor: duckdb.DuckDBPyConnection, rules: dict[str, Any]
                       ) -> dict[str, np.ndarray]:
     """(n, similarity, difference, reason) for the rows (n, chosen_id, chosen, rejected_id,
     rejected, language) that `cursor` has just produced, read in batches (texts are fetched, not
-    kept). Pairs at least `rules["examine_from"]` alike are classified token by token
-    (core/difference.py); the rest have no difference class."""
+    kept); see `score_batch`."""
     difference_rules = DifferenceRules(**rules)
     numbers: list[np.ndarray] = []
     scores: list[np.ndarray] = []
@@ -51,25 +72,9 @@ def similarity_scores(cursor: duckdb.DuckDBPyConnection, rules: dict[str, Any]
         batch = cursor.fetchmany(BATCH)
         if not batch:
             break
-        ns = np.fromiter((row[0] for row in batch), dtype=np.int64, count=len(batch))
-        # A candidate is in several pairs of its item (and rows come item by item): normalise
-        # each once per batch.
-        normal: dict[str, str] = {}
-        left = [normal.get(row[1]) or normal.setdefault(row[1], similarity.normalise(row[2]))
-                for row in batch]
-        right = [normal.get(row[3]) or normal.setdefault(row[3], similarity.normalise(row[4]))
-                 for row in batch]
-        batch_scores = similarity.similarities(left, right)
-        numbers.append(ns)
+        numbers.append(np.fromiter((row[0] for row in batch), dtype=np.int64, count=len(batch)))
+        batch_scores, batch_kinds, batch_reasons = score_batch(batch, difference_rules)
         scores.append(batch_scores)
-        examined = batch_scores >= difference_rules.examine_from
-        batch_kinds: list[str | None] = [None] * len(batch)
-        batch_reasons: list[str | None] = [None] * len(batch)
-        for i in np.flatnonzero(examined):
-            row = batch[int(i)]
-            found = classify(row[2], row[4], float(batch_scores[i]), difference_rules,
-                             row[5] or "und")
-            batch_kinds[int(i)], batch_reasons[int(i)] = found.kind, found.reason
         kinds.extend(batch_kinds)
         reasons.extend(batch_reasons)
     return {"n": np.concatenate(numbers) if numbers else np.zeros(0, dtype=np.int64),
