@@ -210,13 +210,35 @@ def test_the_property_sees_mixed_labels() -> None:
 
 # --- crafted cases ----------------------------------------------------------------------------
 
+# Four complete, clearly different answers in each language of the sample data.
+ANSWERS_BY_LANGUAGE = {
+    "en": ANSWERS[:4],
+    "de": ("Sie können das Konto online unter Einstellungen, dann Konto, schließen.",
+           "Bitte kommen Sie mit Ausweis in eine Filiale; das dauert zwei Werktage.",
+           "Nein, das ist nicht möglich.",
+           "Rufen Sie uns unter 0800 123 456 an, wir schicken das Formular per Post."),
+    "fr": ("Vous pouvez clôturer le compte en ligne, dans Paramètres puis Compte.",
+           "Passez en agence avec une pièce d'identité ; la clôture prend deux jours.",
+           "Non, ce n'est pas possible.",
+           "Appelez le 0800 123 456 et nous vous enverrons le formulaire par courrier."),
+    "es": ("Puede cerrar la cuenta en línea, en Ajustes y luego Cuenta.",
+           "Acuda a una sucursal con su DNI; el cierre tarda dos días hábiles.",
+           "No, no es posible.",
+           "Llame al 0800 123 456 y le enviaremos el formulario por correo."),
+}
+PROMPT_BY_LANGUAGE = {"en": "Can I close my savings account online?",
+                      "de": "Kann ich mein Sparkonto online schließen?",
+                      "fr": "Puis-je clôturer mon compte d'épargne en ligne ?",
+                      "es": "¿Puedo cerrar mi cuenta de ahorro en línea?"}
+LANGUAGES = tuple(ANSWERS_BY_LANGUAGE)
+
 def _one_item(tmp_path: Path, candidates: list[str], labels: list[dict[str, Any]],
-              prompt_id: str = "q1") -> tuple[Project, LocalStore]:
+              prompt_id: str = "q1", language: str = "en") -> tuple[Project, LocalStore]:
     project = init_project(tmp_path / f"p-{prompt_id}")
     store = open_store(project.database_path)
     import_file(store, write_jsonl(tmp_path / f"{prompt_id}.jsonl", [
-        {"id": prompt_id, "prompt": "Can I close my savings account online?",
-         "candidates": candidates, "language": "en"}]), actor="t")
+        {"id": prompt_id, "prompt": PROMPT_BY_LANGUAGE[language],
+         "candidates": candidates, "language": language}]), actor="t")
     import_judgments(store, write_jsonl(tmp_path / f"{prompt_id}-labels.jsonl", [
         {"prompt_id": prompt_id, "candidates": candidates, **row} for row in labels]),
         actor="t")
@@ -230,15 +252,16 @@ def _kept(store: LocalStore) -> dict[tuple[str, str], float]:
         "JOIN candidates r ON r.candidate_id = x.rejected_id WHERE x.status = 'kept'")}
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("prompt_id", ["a-item", "z-item", "m-item"])
 def test_all_ordered_combines_a_ranking_and_a_best_worst_judgment_by_one_rule(
-        tmp_path: Path, prompt_id: str) -> None:
+        tmp_path: Path, prompt_id: str, language: str) -> None:
     """The issue's case: alice ranks A > C > B > D, bob names best A and worst D. Whatever the
     ids, all-ordered gives the union of what they imply: 6 pairs, C > B with agreement 0.5."""
-    a, b, c, d = ANSWERS[:4]
+    a, b, c, d = ANSWERS_BY_LANGUAGE[language]
     project, store = _one_item(tmp_path, [a, b, c, d], [
         {"annotator": "alice", "ranking": [a, c, b, d]},
-        {"annotator": "bob", "best": a, "worst": d}], prompt_id)
+        {"annotator": "bob", "best": a, "worst": d}], prompt_id, language)
     try:
         build_pairs(store, project.config, "t", strategy="all-ordered")
         kept = _kept(store)
@@ -249,16 +272,18 @@ def test_all_ordered_combines_a_ranking_and_a_best_worst_judgment_by_one_rule(
         store.close()
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("strategy", ["best-vs-rest", "all-ordered"])
-def test_ties_at_the_top_and_at_the_bottom_are_treated_alike(tmp_path: Path,
-                                                             strategy: str) -> None:
+def test_ties_at_the_top_and_at_the_bottom_are_treated_alike(tmp_path: Path, strategy: str,
+                                                             language: str) -> None:
     """[[1, 2], 3] gives 1 > 3 and 2 > 3 as [1, [2, 3]] gives 1 > 2 and 1 > 3."""
-    one, two, three = ANSWERS[:3]
+    one, two, three = ANSWERS_BY_LANGUAGE[language][:3]
     top_project, top = _one_item(tmp_path, [one, two, three],
-                                 [{"annotator": "alice", "ranking": [[one, two], three]}], "top")
+                                 [{"annotator": "alice", "ranking": [[one, two], three]}], "top",
+                                 language)
     bottom_project, bottom = _one_item(tmp_path, [one, two, three],
                                        [{"annotator": "alice", "ranking": [one, [two, three]]}],
-                                       "bottom")
+                                       "bottom", language)
     try:
         build_pairs(top, top_project.config, "t", strategy=strategy)
         build_pairs(bottom, bottom_project.config, "t", strategy=strategy)
@@ -269,13 +294,15 @@ def test_ties_at_the_top_and_at_the_bottom_are_treated_alike(tmp_path: Path,
         bottom.close()
 
 
-def test_a_pairwise_only_rater_counts_in_the_share_and_in_annotators(tmp_path: Path) -> None:
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_pairwise_only_rater_counts_in_the_share_and_in_annotators(tmp_path: Path,
+                                                                     language: str) -> None:
     """dan compared only two candidates: he is one of the item's raters in every pair's
     agreement share, and he is listed among the pair's annotators in the jsonl export."""
-    a, b, c = ANSWERS[:3]
+    a, b, c = ANSWERS_BY_LANGUAGE[language][:3]
     project, store = _one_item(tmp_path, [a, b, c], [
         {"annotator": "alice", "best": a, "worst": c},
-        {"annotator": "dan", "first": a, "second": b, "winner": "first"}])
+        {"annotator": "dan", "first": a, "second": b, "winner": "first"}], language=language)
     try:
         build_pairs(store, project.config, "t")
         kept = _kept(store)
