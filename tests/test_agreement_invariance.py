@@ -185,6 +185,18 @@ def test_relabelled_project_gives_the_same_pairs_and_figures(tmp_path: Path, see
             assert (build_a.kept, build_a.dropped, build_a.held_back_disputed) == \
                 (build_b.kept, build_b.dropped, build_b.held_back_disputed)
         assert _figures(store_a) == _figures(store_b)
+        # The dataset too: the same rows in the same split files.
+        exported = []
+        for project, store, name in ((original, store_a, "a"), (relabelled, store_b, "b")):
+            out = tmp_path / f"export-{name}"
+            export_dataset(store, project.config, out, ExportOptions(format="jsonl"), actor="t")
+            exported.append(sorted(
+                (row["split"], row["prompt"], row["system"], row["chosen"], row["rejected"],
+                 row["dimension"], row["agreement"], tuple(row["annotators"]), row["decision"])
+                for name_ in ("train.jsonl", "val.jsonl")
+                for row in map(json.loads, (out / name_).read_text().splitlines())))
+        assert exported[0] == exported[1]
+        assert {row[0] for row in exported[0]} == {"train", "validation"}
     finally:
         store_a.close()
         store_b.close()
