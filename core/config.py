@@ -136,7 +136,7 @@ class PairsSection:
         "trivial pairs (only whitespace, punctuation, case or markup differ) are dropped, "
         "minimal ones (a number, unit, negation, modal verb, date, name or whole sentence) "
         "kept and counted.",
-        default=0.75,
+        default=0.9,
     )
     minimal_max_changed_tokens: int = _doc(
         "A minimal pair changes at most this many tokens outside whole sentences (or its texts "

@@ -97,7 +97,7 @@ class DifferenceRules:
     """The thresholds of prefer.toml's [pairs] section the classification uses."""
 
     near_identical_threshold: float = 0.95
-    examine_from: float = 0.75  # pairs at least this similar are compared token by token
+    examine_from: float = 0.9  # pairs at least this similar are compared token by token
     max_changed_tokens: int = 5
     max_changed_sentences: int = 1
 

@@ -383,7 +383,7 @@ class PairSettings:
     seed: int = 42  # ties between equally agreed pairs when a balance plan downsamples
     # Minimal pairs (core/difference.py): pairs at least this alike are compared token by token,
     # and a change of at most so many tokens and whole sentences that carries meaning is minimal.
-    minimal_examine_from: float = 0.75
+    minimal_examine_from: float = 0.9
     minimal_max_changed_tokens: int = 5
     minimal_max_changed_sentences: int = 1
 

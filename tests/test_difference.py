@@ -24,6 +24,18 @@ def _classify(chosen: str, rejected: str, language: str) -> tuple[str | None, st
     return found.kind, found.reason
 
 
+FUND = ("The Global Tech fund invests in large technology companies in the US, Europe and "
+        "Asia, and it returned 12% last year after fees. Its annual fee is 0.85% of the amount "
+        "invested, taken from the fund each day, and there is no fee to switch into it.")
+FUND_END = ("You can switch online under Investments, then Switch funds, and the switch is "
+            "made at the next day's price. A confirmation is sent to your inbox when the switch "
+            "is done, usually within two working days.")
+CONTRATO = ("Puede cancelar el contrato en línea desde su área de cliente, en el apartado "
+            "Contratos, y la baja se hace efectiva al final del periodo de facturación en curso. "
+            "No necesita enviar ningún documento ni llamar por teléfono.")
+CONTRATO_END = ("Recibirá una confirmación por correo electrónico con el número de la baja, y la "
+                "última factura le llegará en los treinta días siguientes a la fecha de baja.")
+
 # (language, chosen, rejected, expected kind, expected reason)
 CASES: list[tuple[str, str, str, str | None, str | None]] = [
     # trivial: whitespace, punctuation, case, markup only
@@ -73,15 +85,11 @@ CASES: list[tuple[str, str, str, str | None, str | None]] = [
     ("de", "Überweisen Sie den Betrag bitte auf das Konto mit der IBAN DE89 aus Ihrem Vertrag.",
      "Überweisen Sie den Betrag bitte auf das Konto mit der BIC DE89 aus Ihrem Vertrag.",
      MINIMAL, "entity"),
-    # minimal: a whole sentence (a disclosure) removed
-    ("en", "The Global Tech fund returned 12% last year. Past performance is no guarantee of "
-     "future results. You can switch online under Investments.",
-     "The Global Tech fund returned 12% last year. You can switch online under Investments.",
-     MINIMAL, "sentence"),
-    ("es", "Puede cancelar el contrato en línea desde su área de cliente. Tenga en cuenta que "
-     "se aplica una penalización. Recibirá una confirmación por correo.",
-     "Puede cancelar el contrato en línea desde su área de cliente. Recibirá una confirmación "
-     "por correo.", MINIMAL, "sentence"),
+    # minimal: a whole sentence (a disclosure) removed from a longer answer
+    ("en", FUND + " Past performance is no guarantee of future results. " + FUND_END,
+     FUND + " " + FUND_END, MINIMAL, "sentence"),
+    ("es", CONTRATO + " Tenga en cuenta que se aplica una penalización. " + CONTRATO_END,
+     CONTRATO + " " + CONTRATO_END, MINIMAL, "sentence"),
     # near-identical without meaning: dropped as before
     ("en", "Thank you for your message. We have received your request and will reply soon, "
      "usually within the same working day, by email to the address on your account.",
@@ -193,3 +201,15 @@ def test_minimal_pairs_are_counted_in_pairs_report_and_manifest(
     report = runner.invoke(app, ["report", "-p", str(project.root)])
     assert report.exit_code == 0, report.output
     assert "Minimal pairs: 2 of the kept pairs" in " ".join(report.output.split())
+
+
+def test_a_sentence_removed_from_a_short_answer_needs_a_lower_examine_from() -> None:
+    full = ("The Global Tech fund returned 12% last year. Past performance is no guarantee of "
+            "future results. You can switch online under Investments.")
+    short = "The Global Tech fund returned 12% last year. You can switch online under Investments."
+    score = float(similarities([normalise(full)], [normalise(short)])[0])
+    assert 0.75 <= score < 0.9
+    assert classify(full, short, score, RULES, "en").kind is None  # an ordinary pair
+    lower = DifferenceRules(examine_from=0.75)
+    assert classify(full, short, score, lower, "en") == classify(short, full, score, lower, "en")
+    assert classify(full, short, score, lower, "en").reason == "sentence"

@@ -4,7 +4,7 @@ classification (core/difference.py) against bare RapidFuzz.
 Three measurements, each against baselines measured in the same run on the same texts:
 
 - minimal-pair classification: `core.store.pair_worker.score_batch` (what the build's worker does
-  per batch: normalise, similarities, and the token diff of every pair at least 0.75 alike) over
+  per batch: normalise, similarities, and the token diff of every pair at least 0.9 alike) over
   N / 5 pairs of similar texts, 7 in 8 made by one edit of a 300-600 character text (a number,
   a negation, a modal verb or a sentence changed; punctuation and case, or markup; a cosmetic
   word) and 1 in 8 unrelated, against `process.cpdist(fuzz.ratio)` on the raw texts; every
@@ -341,7 +341,7 @@ def markdown(result: dict) -> str:
         f"{rate(g.items, g.ours)} | bare sorted neighbourhood (raw texts, 2 x 4 `cpdist`) | "
         f"{rate(g.items, g.bare)} | {g.bare / g.ours:.2f} |",
         f"| minimal-pair classification, {c.items:,} similar pairs: `score_batch` (`normalise`, "
-        f"`similarities`, the token diff of every pair >= 0.75 alike) | {rate(c.items, c.ours)} | "
+        f"`similarities`, the token diff of every pair >= 0.9 alike) | {rate(c.items, c.ours)} | "
         f"`process.cpdist(fuzz.ratio)` on raw texts | {rate(c.items, c.raw_cpdist)} | "
         f"{c.raw_cpdist / c.ours:.2f} |",
         "",
