@@ -49,7 +49,6 @@ import inspect
 import math
 import types
 import warnings
-from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import chain, combinations
@@ -61,6 +60,8 @@ from scipy import sparse, stats
 FIRST = "first"
 SECOND = "second"
 TIE = "tie"
+# The two pairwise labels that exchange when a unit's candidates are taken the other way round.
+ORIENTATION = (FIRST, SECOND)
 
 STRONG_AGREEMENT = 0.7
 MODERATE_AGREEMENT = 0.5
@@ -222,9 +223,11 @@ def item_of_unit(unit: Hashable) -> Hashable:
 # --- encoding and per-item sums -------------------------------------------------------------------------
 
 
-def _codes(values: list[Hashable], excluded: Hashable | None = None) -> tuple[np.ndarray, list[Hashable]]:
-    """Integer codes of values numbered in order of first appearance; None and `excluded` get -1."""
-    first_seen = dict.fromkeys(values)
+def _codes(values: list[Hashable], excluded: Hashable | None = None,
+           preset: Sequence[Hashable] = ()) -> tuple[np.ndarray, list[Hashable]]:
+    """Integer codes of values numbered in order of first appearance (after `preset`, numbered
+    first whether they occur or not); None and `excluded` get -1."""
+    first_seen = dict.fromkeys(chain(preset, values))
     first_seen.pop(None, None)
     if excluded is not None:
         first_seen.pop(excluded, None)
@@ -246,21 +249,25 @@ class _LabelCounts:
     cell_count: np.ndarray  # ratings in the cell (float)
     ratings_per_unit: np.ndarray
     n_labels: int
+    labels: list[Hashable]  # the label of each code
 
 
-def _count_labels(ratings: Ratings, excluded_label: Hashable | None = None) -> _LabelCounts:
-    """Number the labels and count them per unit, skipping None labels and `excluded_label`."""
+def _count_labels(ratings: Ratings, excluded_label: Hashable | None = None,
+                  preset: Sequence[Hashable] = ()) -> _LabelCounts:
+    """Number the labels (`preset` first) and count them per unit, skipping None labels and
+    `excluded_label`."""
     units = list(ratings)
     labels_per_unit = np.fromiter(map(len, ratings.values()), dtype=np.int64, count=len(units))
     codes, labels = _codes(list(chain.from_iterable(labels.values() for labels in ratings.values())),
-                           excluded_label)
+                           excluded_label, preset)
     rated = codes >= 0
     rating_unit = np.repeat(np.arange(len(units), dtype=np.int64), labels_per_unit)[rated]
     n_labels = max(len(labels), 1)
     cells, cell_count = np.unique(rating_unit * n_labels + codes[rated], return_counts=True)
     return _LabelCounts(units=units, cell_unit=cells // n_labels, cell_label=cells % n_labels,
                         cell_count=cell_count.astype(np.float64),
-                        ratings_per_unit=np.bincount(rating_unit, minlength=len(units)), n_labels=n_labels)
+                        ratings_per_unit=np.bincount(rating_unit, minlength=len(units)), n_labels=n_labels,
+                        labels=labels)
 
 
 @dataclass(frozen=True, eq=False)
@@ -349,6 +356,60 @@ def _row_dot(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", left, right)
 
 
+# --- orientation-free (double-entry) statistics --------------------------------------------------------
+#
+# A pairwise unit (item, (low, high)) is oriented by sorted candidate id, which is arbitrary: the same
+# judgments under other ids label some units "first" where they said "second". Percent agreement does not
+# care, but every chance-corrected statistic does, through the pooled share of each label. Given
+# `swap=(FIRST, SECOND)`, a statistic is computed on the double-entered data instead: every unit once as
+# it is and once mirrored (its two candidates the other way round, "first" and "second" exchanged), the
+# exchangeable-dyad method of Griffin & Gonzalez (1995, Psychological Bulletin 118(3), 430-439). The pooled
+# shares of "first" and "second" are then equal whatever the ids, and the statistic is invariant to them.
+# On two-candidate items without ties, Fleiss' kappa of the double-entered labels is Kendall & Babington
+# Smith's (1940, Biometrika 31, 324-345) coefficient of agreement for paired comparisons, u = 2P - 1 (P the
+# share of agreeing rater pairs); alpha differs only by its small-sample correction (two raters per item:
+# u + (1 - P) / n). Mirroring only doubles sums, so it is done
+# on the column totals: count columns double, label columns become c + c[swapped].
+
+
+def double_entry(ratings: Mapping[PairUnit, Mapping[str, str]]) -> dict[PairUnit, dict[str, str]]:
+    """Pairwise ratings with every unit also entered mirrored: `(item, (high, low))` with "first" and
+    "second" exchanged. The plain statistics of this are the orientation-free ones (`swap=ORIENTATION`
+    computes the same from the totals without building it)."""
+    flipped = {FIRST: SECOND, SECOND: FIRST}
+    mirrored: dict[PairUnit, dict[str, str]] = {unit: dict(labels) for unit, labels in ratings.items()}
+    for unit, labels in ratings.items():
+        mirror = tuple.__new__(PairUnit, (unit[0], (unit[1][1], unit[1][0])))
+        mirrored[mirror] = {annotator: flipped.get(label, label) for annotator, label in labels.items()}
+    return mirrored
+
+
+def _swap_permutation(labels: Sequence[Hashable], swap: tuple[Hashable, Hashable] | None
+                      ) -> np.ndarray | None:
+    """Column permutation exchanging the two labels of `swap` (None: no mirroring)."""
+    if swap is None:
+        return None
+    permutation = np.arange(max(len(labels), 1))
+    first, second = labels.index(swap[0]), labels.index(swap[1])
+    permutation[first], permutation[second] = second, first
+    return permutation
+
+
+def _mirrored(totals: np.ndarray, count_columns: int, label_blocks: Sequence[int],
+              permutation: np.ndarray | None) -> np.ndarray:
+    """Column totals of the double-entered data: the first `count_columns` doubled, each block of
+    label columns (starting at the offsets in `label_blocks`) added to its swapped self."""
+    if permutation is None:
+        return totals
+    out = totals.copy()
+    out[:, :count_columns] *= 2
+    width = len(permutation)
+    for start in label_blocks:
+        block = totals[:, start:start + width]
+        out[:, start:start + width] = block + block[:, permutation]
+    return out
+
+
 # --- percent agreement ----------------------------------------------------------------------------------
 
 
@@ -386,6 +447,7 @@ class _AnnotatorCodes:
     units: list[Hashable]
     by_annotator: dict[str, tuple[np.ndarray, np.ndarray]]
     n_labels: int
+    labels: list[Hashable] = field(default_factory=list)  # label of each code
 
     def shared(self, annotator_a: str, annotator_b: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Codes of the units both labelled, and A's and B's label codes on them."""
@@ -396,11 +458,14 @@ class _AnnotatorCodes:
         return shared_units, labels_a[index_a], labels_b[index_b]
 
 
-def _encode_annotators(ratings_by_annotator: Mapping[str, LabelsByUnit]) -> _AnnotatorCodes:
-    """Number units and labels once across all annotators (None labels are dropped)."""
+def _encode_annotators(ratings_by_annotator: Mapping[str, LabelsByUnit],
+                       preset: Sequence[Hashable] = ()) -> _AnnotatorCodes:
+    """Number units and labels (`preset` labels first) once across all annotators (None labels are
+    dropped)."""
     unit_codes, units = _codes(list(chain.from_iterable(ratings_by_annotator.values())))
     label_codes, labels = _codes(list(chain.from_iterable(labels.values()
-                                                          for labels in ratings_by_annotator.values())))
+                                                          for labels in ratings_by_annotator.values())),
+                                 preset=preset)
     encoded: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     start = 0
     for annotator, labels_of_unit in ratings_by_annotator.items():
@@ -410,7 +475,8 @@ def _encode_annotators(ratings_by_annotator: Mapping[str, LabelsByUnit]) -> _Ann
         order = np.argsort(annotator_units, kind="stable")
         encoded[annotator] = (annotator_units[order], annotator_labels[order])
         start = stop
-    return _AnnotatorCodes(units=units, by_annotator=encoded, n_labels=max(len(labels), 1))
+    return _AnnotatorCodes(units=units, by_annotator=encoded, n_labels=max(len(labels), 1),
+                           labels=labels)
 
 
 def _cohen_from_codes(codes_a: np.ndarray, codes_b: np.ndarray, n_labels: int) -> float:
@@ -467,18 +533,23 @@ def cohen_kappa_matrix(ratings_by_annotator: Mapping[str, LabelsByUnit],
 
 
 def cohen_kappa_pair_sums(ratings_by_annotator: Mapping[str, LabelsByUnit], min_shared: int = 1,
-                          item_of: ItemOf | None = item_of_unit) -> dict[tuple[str, str], ItemSums]:
+                          item_of: ItemOf | None = item_of_unit,
+                          swap: tuple[Hashable, Hashable] | None = None
+                          ) -> dict[tuple[str, str], ItemSums]:
     """`cohen_kappa` as per-item sums for every annotator pair with at least `min_shared` shared units.
 
     Columns: shared units, agreements, A's count of each label, B's count of each label. Keys as in
-    `cohen_kappa_matrix`; units and labels are numbered once for all pairs.
+    `cohen_kappa_matrix`; units and labels are numbered once for all pairs. With `swap`, the kappa of
+    the double-entered labels (orientation-free, see above).
     """
-    codes = _encode_annotators(ratings_by_annotator)
+    codes = _encode_annotators(ratings_by_annotator, preset=swap or ())
     unit_items = codes.units if item_of is None else list(map(item_of, codes.units))
     item_codes, items = _codes(unit_items)
     n_labels = codes.n_labels
+    permutation = _swap_permutation(codes.labels, swap)
 
-    def finish(totals: np.ndarray) -> np.ndarray:
+    def finish(raw: np.ndarray) -> np.ndarray:
+        totals = _mirrored(raw, 2, (2, 2 + n_labels), permutation)
         n_shared = totals[:, 0]
         chance_products = _row_dot(totals[:, 2:2 + n_labels], totals[:, 2 + n_labels:])
         return _ratio(n_shared * totals[:, 1] - chance_products, n_shared * n_shared - chance_products)
@@ -508,43 +579,54 @@ def cohen_kappa_sums(labels_a: LabelsByUnit, labels_b: LabelsByUnit,
 
 
 def fleiss_kappa_sums(ratings: Ratings, raters_per_unit: int | None = None,
-                      item_of: ItemOf | None = item_of_unit) -> ItemSums:
-    """`fleiss_kappa` as per-item sums (columns: units, agreeing ordered rater pairs, label totals)."""
-    counts = _count_labels(ratings)
-    raters = counts.ratings_per_unit
-    if raters_per_unit is None:
-        rater_counts = Counter(int(count) for count in raters if count >= 2)
-        raters_per_unit = max(rater_counts, key=lambda count: (rater_counts[count], count), default=2)
-    if raters_per_unit < 2:
+                      item_of: ItemOf | None = item_of_unit,
+                      swap: tuple[Hashable, Hashable] | None = None) -> ItemSums:
+    """`fleiss_kappa` as per-item sums (columns: units, each unit's share of agreeing rater pairs,
+    each unit's share of each label)."""
+    counts = _count_labels(ratings, preset=swap or ())
+    raters = counts.ratings_per_unit.astype(np.float64)
+    if raters_per_unit is not None and raters_per_unit < 2:
         raise ValueError(f"Fleiss' kappa needs at least 2 raters per unit, not {raters_per_unit}")
-    m = float(raters_per_unit)
-    entries = [(np.arange(len(counts.units)), 0, 1.0),
-               (counts.cell_unit, 1, counts.cell_count * (counts.cell_count - 1)),
-               (counts.cell_unit, 2 + counts.cell_label, counts.cell_count)]
+    used = raters >= 2 if raters_per_unit is None else raters == raters_per_unit
+    cell_raters = raters[counts.cell_unit]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        agreeing_share = counts.cell_count * (counts.cell_count - 1) / (cell_raters * (cell_raters - 1))
+        label_share = counts.cell_count / cell_raters
+    entries = [(np.arange(len(counts.units)), 0, 1.0), (counts.cell_unit, 1, agreeing_share),
+               (counts.cell_unit, 2 + counts.cell_label, label_share)]
+    permutation = _swap_permutation(counts.labels, swap)
 
-    def finish(totals: np.ndarray) -> np.ndarray:
-        ratings_total = totals[:, 0] * m
-        mean_agreement = _ratio(totals[:, 1], ratings_total * (m - 1))
-        squared_totals = _row_dot(totals[:, 2:], totals[:, 2:])
-        return _ratio(mean_agreement * ratings_total**2 - squared_totals, ratings_total**2 - squared_totals)
+    def finish(raw: np.ndarray) -> np.ndarray:
+        totals = _mirrored(raw, 2, (2,), permutation)
+        observed = _ratio(totals[:, 1], totals[:, 0])
+        shares = totals[:, 2:] / np.where(totals[:, :1] != 0, totals[:, :1], 1)
+        chance = _row_dot(shares, shares)
+        return _ratio(observed - chance, 1 - chance)
 
-    return _item_sums(counts.units, raters == raters_per_unit, entries, 2 + counts.n_labels, finish, item_of)
+    return _item_sums(counts.units, used, entries, 2 + counts.n_labels, finish, item_of)
 
 
 def fleiss_kappa(ratings: Ratings, raters_per_unit: int | None = None) -> float:
-    """Fleiss' kappa (Fleiss 1971) over the units rated by exactly `raters_per_unit` annotators.
+    """Fleiss' kappa (Fleiss 1971), generalised to units with different numbers of raters.
 
-    Fleiss' kappa assumes the same number m of ratings per unit, so units with another count are dropped.
-    With `raters_per_unit=None`, m is the most common count among units with 2+ ratings (ties: the larger).
-    kappa = (P - P_e) / (1 - P_e): P the mean share of agreeing rater pairs per unit, P_e the sum of the
-    squared overall label shares. NaN when no unit has m ratings, or P_e = 1.
+    Over the units with 2 or more ratings (or, with `raters_per_unit`, exactly that many), each unit
+    weighing the same whatever its number of raters r_i (Gwet 2014, Handbook of Inter-Rater
+    Reliability, 4th ed., ch. 5, Fleiss' generalised kappa): kappa = (P - P_e) / (1 - P_e), P the
+    mean over units of the share of agreeing rater pairs, sum_c r_ic (r_ic - 1) / (r_i (r_i - 1)),
+    and P_e = sum_c pi_c^2, pi_c the mean over units of the share r_ic / r_i of label c. When every
+    unit has the same number of raters this is exactly Fleiss' kappa. NaN when no unit counts, or
+    P_e = 1.
     """
     return fleiss_kappa_sums(ratings, raters_per_unit=raters_per_unit, item_of=None).value()
 
 
-def krippendorff_alpha_sums(ratings: Ratings, item_of: ItemOf | None = item_of_unit) -> ItemSums:
-    """`krippendorff_alpha_nominal` as per-item sums (columns: pairable values, coincidence diagonal, n_c)."""
-    counts = _count_labels(ratings)
+def krippendorff_alpha_sums(ratings: Ratings, item_of: ItemOf | None = item_of_unit,
+                            swap: tuple[Hashable, Hashable] | None = None) -> ItemSums:
+    """`krippendorff_alpha_nominal` as per-item sums (columns: pairable values, coincidence diagonal, n_c).
+
+    With `swap`, the alpha of the double-entered labels (orientation-free, see above)."""
+    counts = _count_labels(ratings, preset=swap or ())
+    permutation = _swap_permutation(counts.labels, swap)
     raters = counts.ratings_per_unit.astype(np.float64)
     cell_raters = raters[counts.cell_unit]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -553,7 +635,8 @@ def krippendorff_alpha_sums(ratings: Ratings, item_of: ItemOf | None = item_of_u
     entries = [(np.arange(len(counts.units)), 0, raters), (counts.cell_unit, 1, diagonal),
                (counts.cell_unit, 2 + counts.cell_label, counts.cell_count)]
 
-    def finish(totals: np.ndarray) -> np.ndarray:
+    def finish(raw: np.ndarray) -> np.ndarray:
+        totals = _mirrored(raw, 2, (2,), permutation)
         n_pairable = totals[:, 0]
         squared_totals = _row_dot(totals[:, 2:], totals[:, 2:])
         observed_disagreement = (n_pairable - 1) * (n_pairable - totals[:, 1])

@@ -142,8 +142,10 @@ def _scope_sums(ratings: dict[ag.PairUnit, dict[str, str]],
         # Without a single tie both figures are the same: skip the second count.
         "percent_agreement_without_ties": (ag.percent_agreement_sums(ratings, with_ties=False)
                                            if has_ties else with_ties),
-        "krippendorff_alpha": ag.krippendorff_alpha_sums(ratings),
-        "fleiss_kappa": ag.fleiss_kappa_sums(ratings),
+        # Orientation-free (double entry): a unit's "first" is only the candidate with the lower
+        # id, so the chance terms must not depend on which one that is (core/agreement.py).
+        "krippendorff_alpha": ag.krippendorff_alpha_sums(ratings, swap=ag.ORIENTATION),
+        "fleiss_kappa": ag.fleiss_kappa_sums(ratings, swap=ag.ORIENTATION),
     }
     for name, choice in choices.items():
         sums[f"{name}_choice_alpha"] = ag.krippendorff_alpha_sums(choice, item_of=None)
@@ -190,7 +192,7 @@ def agreement_report(rows: dict[str, list[tuple]], *, by: Sequence[str] = (), mi
     # Annotator pairs: kappa on the pairwise labels of the items both judged.
     per_annotator = ag.by_annotator(ratings)
     items_of = {a: {ag.item_of_unit(u) for u in units} for a, units in per_annotator.items()}
-    pair_sums = ag.cohen_kappa_pair_sums(per_annotator, min_shared=1)
+    pair_sums = ag.cohen_kappa_pair_sums(per_annotator, min_shared=1, swap=ag.ORIENTATION)
     eligible = {pair: sums for pair, sums in pair_sums.items()
                 if len(items_of[pair[0]] & items_of[pair[1]]) >= min_shared}
 

@@ -127,8 +127,25 @@ class PairsSection:
     )
     near_identical_threshold: float = _doc(
         "Drop a pair whose chosen and rejected texts are at least this similar (0..1, "
-        "normalised Indel similarity after case folding and whitespace collapsing).",
+        "normalised Indel similarity after case folding and whitespace collapsing), unless "
+        "they differ in a change that carries meaning (a minimal pair, kept).",
         default=0.95,
+    )
+    minimal_examine_from: float = _doc(
+        "Compare chosen and rejected token by token when they are at least this similar: "
+        "trivial pairs (only whitespace, punctuation, case or markup differ) are dropped, "
+        "minimal ones (a number, unit, negation, modal verb, date, name or whole sentence) "
+        "kept and counted.",
+        default=0.9,
+    )
+    minimal_max_changed_tokens: int = _doc(
+        "A minimal pair changes at most this many tokens outside whole sentences (or its texts "
+        "are near-identical).",
+        default=5,
+    )
+    minimal_max_changed_sentences: int = _doc(
+        "A minimal pair adds or removes at most this many whole sentences.",
+        default=1,
     )
     near_duplicate_prompt_threshold: float = _doc(
         "Prompts at least this similar count as one prompt for contradictions and the split.",
@@ -323,7 +340,12 @@ def _check_values(config: Config, path: Path) -> None:
     if config.pairs.strategy not in PAIR_STRATEGIES:
         raise ConfigError(f"{path}: key 'pairs.strategy': expected one of "
                           f"{', '.join(PAIR_STRATEGIES)}, got \"{config.pairs.strategy}\"")
-    for key in ("near_identical_threshold", "near_duplicate_prompt_threshold"):
+    for key in ("minimal_max_changed_tokens", "minimal_max_changed_sentences"):
+        if getattr(config.pairs, key) < 0:
+            raise ConfigError(f"{path}: key 'pairs.{key}': expected 0 or more, got "
+                              f"{getattr(config.pairs, key)}")
+    for key in ("near_identical_threshold", "near_duplicate_prompt_threshold",
+                "minimal_examine_from"):
         value = getattr(config.pairs, key)
         if not 0.0 < value <= 1.0:
             raise ConfigError(f"{path}: key 'pairs.{key}': expected a number above 0 and at "

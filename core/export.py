@@ -27,6 +27,12 @@ from core.models import ExportCounts, ExportRequest, ExportResult
 from core.pairs import build_pairs
 from core.store.api import Store
 from core.store.local import utc_now
+from core.token_lengths import (
+    LLAMAFACTORY_CUTOFF_LEN,
+    TRL_MAX_LENGTH,
+    load_tokenizer,
+    token_lengths,
+)
 
 FORMATS = fmt.FORMATS
 AXOLOTL_TYPES = fmt.AXOLOTL_TYPES
@@ -48,6 +54,9 @@ class ExportOptions:
     axolotl_type: str = "chat_template"  # or "user_defined"
     llamafactory_style: str = "alpaca"  # or "sharegpt"
     strategy: str | None = None  # pair strategy; None: prefer.toml's pairs.strategy
+    tokenizer: Path | None = None  # a tokenizer.json: token lengths in the manifest
+    max_length: int = TRL_MAX_LENGTH
+    cutoff_len: int = LLAMAFACTORY_CUTOFF_LEN
 
 
 def data_files(result: ExportResult) -> dict[str, str]:
@@ -131,6 +140,8 @@ def export_dataset(store: Store, config: Config, out_dir: Path, options: ExportO
     if conversational is None and config.export.conversational:
         conversational = True
 
+    if options.tokenizer is not None:
+        load_tokenizer(options.tokenizer)  # a bad file is refused before anything is written
     out_dir = out_dir.expanduser()
     check_out_dir(out_dir, overwrite)
     created = _create_out_dir(out_dir)
@@ -155,6 +166,9 @@ def export_dataset(store: Store, config: Config, out_dir: Path, options: ExportO
         # Exactly the pairs of this build (the export fails if another build replaced it).
         counts = store.export_pairs(replace(request, build_id=build.build_id), actor)
         _copy_spooled(store, counts, staging, actor)
+        lengths = (token_lengths(store, options.tokenizer, max_length=options.max_length,
+                                 cutoff_len=options.cutoff_len)
+                   if options.tokenizer is not None else None)
         total = sum(counts.pairs_by_split.values())
         if total == 0:
             held = build.held_back_disputed + build.held_back_flagged
@@ -204,10 +218,19 @@ def export_dataset(store: Store, config: Config, out_dir: Path, options: ExportO
                          "conversational": counts.conversational,
                          "pair_strategy": build.strategy,
                          "near_identical_threshold": config.pairs.near_identical_threshold,
+                         "minimal_pairs": {
+                             "examine_from": config.pairs.minimal_examine_from,
+                             "max_changed_tokens": config.pairs.minimal_max_changed_tokens,
+                             "max_changed_sentences": config.pairs.minimal_max_changed_sentences},
                          "near_duplicate_prompt_threshold":
                              config.pairs.near_duplicate_prompt_threshold,
                          "balance": ({"by": build.balance_by, "targets": build.balance_plan}
-                                     if build.balance_plan is not None else None)},
+                                     if build.balance_plan is not None else None),
+                         **({"standard_separator": fmt.STANDARD_SEPARATOR}
+                            if _row_format(options, counts.conversational) == "trl-standard"
+                            else {})},
+            "system_prompts": {"pairs_with_system_prompt": counts.pairs_with_system,
+                               "written_as": _system_handling(options, counts.conversational)},
             "guideline_version": guideline_version,
             "pair_build": build.build_id,
             "audit_head": ({"seq": audit_head.seq, "hash": audit_head.hash}
@@ -223,11 +246,15 @@ def export_dataset(store: Store, config: Config, out_dir: Path, options: ExportO
                 "prompts_by_dimension": counts.prompts_by_dimension_and_split,
                 "pairs_built": build.pairs_built,
                 "dropped_pairs": build.dropped,
+                "trivial_pairs": build.trivial,
+                "minimal_pairs": build.minimal,
+                "minimal_pairs_by_reason": build.minimal_by_reason,
                 "balanced_out_pairs": build.balanced_out,
                 "held_back_items": {"disputed": build.held_back_disputed,
                                     "flagged": build.held_back_flagged},
             },
             "agreement": agreement,
+            "token_lengths": lengths.as_dict() if lengths is not None else None,
         }
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False)
                                              + "\n", encoding="utf-8")
@@ -297,6 +324,21 @@ def _row_format(options: ExportOptions, conversational: bool) -> str:
     return "jsonl-with-metadata"
 
 
+def _system_handling(options: ExportOptions, conversational: bool) -> str:
+    """Where a row format puts a prompt's system prompt (docs/formats.md says what each trainer
+    does when there is none)."""
+    row_format = _row_format(options, conversational)
+    return {
+        "trl-standard": "folded into the prompt string: the system prompt, a blank line, the "
+                        "prompt",
+        "axolotl-user_defined.default": "the `system` field, used by axolotl.yaml's "
+                                        "prompt_format",
+        "llamafactory-alpaca": "the `system` column (\"\" without one: the template's default)",
+        "llamafactory-sharegpt": "a leading `system` turn in `conversations`",
+        "jsonl-with-metadata": "the `system` column (\"\" without one)",
+    }.get(row_format, "the first message of the prompt, role `system`")
+
+
 def _side_files(options: ExportOptions, layout: fmt.Layout, staging: Path,
                 split_files: dict[str, str], counts: ExportCounts, seed: int, fraction: float,
                 project: str) -> list[str]:
@@ -305,7 +347,8 @@ def _side_files(options: ExportOptions, layout: fmt.Layout, staging: Path,
         with_system = "system" in fmt.first_row_keys(staging / layout.train_file) or \
             "system" in fmt.first_row_keys(staging / layout.validation_file)
         text = fmt.axolotl_yaml(options.axolotl_type, layout.train_file, layout.validation_file,
-                                with_system)
+                                with_system,
+                                with_validation=bool(counts.pairs_by_split["validation"]))
         (staging / AXOLOTL_FILE).write_text(text, encoding="utf-8")
         return [AXOLOTL_FILE]
     if options.format == "llamafactory":

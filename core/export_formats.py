@@ -25,7 +25,18 @@ JSON_COPY = "FORMAT JSON"
 JSON_TEXT_COPY = "FORMAT CSV, HEADER false, QUOTE '', ESCAPE '', DELIMITER '\x01'"
 PARQUET_COPY = "FORMAT PARQUET"
 
-TRL_STANDARD = "SELECT prompt, chosen, rejected"
+# TRL's standard rows are plain strings it joins as prompt + chosen before tokenizing, so the
+# separator belongs at the start of each answer (the reference's `"The sky is"` / `" blue."`:
+# no trailing whitespace on the prompt). A system prompt has no column of its own there
+# (the reference: "it must already be rendered into the prompt string"), so it is folded in
+# before the prompt, a blank line between them, rather than silently dropped.
+STANDARD_SEPARATOR = " "
+SYSTEM_FOLD = "\n\n"  # between a folded system prompt and the prompt
+TRL_STANDARD = (
+    "SELECT CASE WHEN has_system THEN system || chr(10) || chr(10) || prompt ELSE prompt END "
+    "AS prompt, "
+    "' ' || chosen AS chosen, ' ' || rejected AS rejected"  # stored texts never start blank
+)
 TRL_CONVERSATIONAL = (
     "SELECT CASE WHEN has_system "
     "THEN [{'role': 'system', 'content': system}, {'role': 'user', 'content': prompt}] "
@@ -70,15 +81,18 @@ HF_CONVERSATIONAL = (
 )
 # Plain JSONL with the metadata: `system` is "" without a system prompt and `language` is 'und'
 # when unknown (never null: a column that is null in the first 10 MiB breaks `datasets`); the
-# annotators are those with a current ranked judgment of the item, `decision` says whether an
+# annotators are those with a current ranked judgment or a pairwise label of the item (the
+# raters a pair's agreement share counts), `decision` says whether an
 # adjudication decided it; agreement (share of annotators implying the pair) and
 # prompt_group (near-duplicate prompts share one) come from the pair build.
 PLAIN_JSONL = (
     "SELECT prompt_id, prompt, CASE WHEN has_system THEN system ELSE '' END AS system, chosen, "
     "rejected, chosen_id AS chosen_candidate_id, rejected_id AS rejected_candidate_id, dimension, "
     "pair_language AS language, "
-    "coalesce((SELECT list(DISTINCT j.annotator ORDER BY j.annotator) FROM current_judgments j "
-    "WHERE j.prompt_id = q.prompt_id AND j.kind = 'ranked'), []::VARCHAR[]) AS annotators, "
+    "coalesce((SELECT list(DISTINCT a ORDER BY a) FROM (SELECT j.annotator AS a "
+    "FROM current_judgments j WHERE j.prompt_id = q.prompt_id AND j.kind = 'ranked' UNION ALL "
+    "SELECT w.annotator FROM pairwise_judgments w WHERE w.prompt_id = q.prompt_id)), "
+    "[]::VARCHAR[]) AS annotators, "
     "CASE pair_decision WHEN 'adjudicated' THEN 'adjudication' ELSE 'annotators' END AS decision, "
     "split, pair_id, agreement, prompt_group"
 )
@@ -142,11 +156,15 @@ def _yaml_str(text: str) -> str:
 
 
 def axolotl_yaml(axolotl_type: str, train_file: str, validation_file: str,
-                 with_system: bool) -> str:
-    """The reference's Axolotl config with the file paths filled in (paths relative to DIR)."""
+                 with_system: bool, with_validation: bool = True) -> str:
+    """The reference's Axolotl config with the file paths filled in (paths relative to DIR):
+    `datasets` reads the train file and `test_datasets` the validation file (Axolotl's eval
+    set; a JSON file's only split is `train`), left out when the validation split is empty."""
     head = ("# Axolotl DPO config written by `prefer export --format axolotl`.\n"
             "# Paths are relative to this folder; set base_model and the rest of your config.\n"
-            f"# The validation pairs are in ./{validation_file} (same row format).\n")
+            + (f"# test_datasets is the validation split (./{validation_file}): do not also set "
+               "val_set_size.\n" if with_validation else
+               "# The validation split is empty: no test_datasets.\n"))
     if axolotl_type == "user_defined":
         if with_system:
             prompt_format = ("<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{prompt}"
@@ -155,32 +173,33 @@ def axolotl_yaml(axolotl_type: str, train_file: str, validation_file: str,
         else:  # no exported prompt has a system prompt: the rows have no `system` key
             prompt_format = "<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n"
             system_line = ""
-        return (head + "rl: dpo\n"
-                "datasets:\n"
-                f"  - path: ./{train_file}\n"
-                "    ds_type: json\n"
-                "    split: train\n"
-                "    type:\n"
-                f"{system_line}"
-                "      field_prompt: prompt\n"
-                "      field_chosen: chosen\n"
-                "      field_rejected: rejected\n"
-                f"      prompt_format: {_yaml_str(prompt_format)}\n"
-                f"      chosen_format: {_yaml_str('{chosen}<|im_end|>')}\n"
-                f"      rejected_format: {_yaml_str('{rejected}<|im_end|>')}\n")
-    return (head + "rl: dpo\n"
-            "chat_template: tokenizer_default   # or llama3 / qwen_25 / chatml / "
-            "tokenizer_default_fallback_chatml\n"
-            "datasets:\n"
-            f"  - path: ./{train_file}\n"
-            "    ds_type: json\n"
-            "    split: train\n"
-            "    type: chat_template.default\n"
-            "    field_messages: messages\n"
-            "    field_chosen: chosen\n"
-            "    field_rejected: rejected\n"
-            "    message_property_mappings: {role: role, content: content}\n"
-            "    roles: {system: [system], user: [user], assistant: [assistant], tool: [tool]}\n")
+        dataset_type = ("    type:\n"
+                        f"{system_line}"
+                        "      field_prompt: prompt\n"
+                        "      field_chosen: chosen\n"
+                        "      field_rejected: rejected\n"
+                        f"      prompt_format: {_yaml_str(prompt_format)}\n"
+                        f"      chosen_format: {_yaml_str('{chosen}<|im_end|>')}\n"
+                        f"      rejected_format: {_yaml_str('{rejected}<|im_end|>')}\n")
+        chat_template = ""
+    else:
+        dataset_type = ("    type: chat_template.default\n"
+                        "    field_messages: messages\n"
+                        "    field_chosen: chosen\n"
+                        "    field_rejected: rejected\n"
+                        "    message_property_mappings: {role: role, content: content}\n"
+                        "    roles: {system: [system], user: [user], assistant: [assistant], "
+                        "tool: [tool]}\n")
+        chat_template = ("chat_template: tokenizer_default   # or llama3 / qwen_25 / chatml / "
+                         "tokenizer_default_fallback_chatml\n")
+
+    def entry(path: str) -> str:
+        return f"  - path: ./{path}\n    ds_type: json\n    split: train\n" + dataset_type
+
+    text = head + "rl: dpo\n" + chat_template + "datasets:\n" + entry(train_file)
+    if with_validation:
+        text += "test_datasets:\n" + entry(validation_file)
+    return text
 
 
 def llamafactory_dataset_info(style: str, files: dict[str, str]) -> str:

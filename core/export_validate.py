@@ -215,6 +215,12 @@ def _trl(row: dict[str, Any]) -> None:
         _strings(row, "prompt", "chosen", "rejected")
         if prompt != prompt.rstrip():
             raise _Broken("a standard-format prompt must not end with whitespace")
+        # TRL tokenizes prompt + chosen as one string: without a separator at the start of
+        # the answer, "...Okafor?" and "Chest pressure..." would be glued together.
+        for key in ("chosen", "rejected"):
+            if not row[key][:1].isspace():
+                raise _Broken(f"a standard-format '{key}' must start with the separator "
+                              "(a space) after the prompt")
     else:
         if isinstance(chosen, str) or isinstance(rejected, str):
             raise _Broken("prompt, chosen and rejected must all be strings or all message lists")

@@ -381,6 +381,11 @@ class PairSettings:
     near_identical_threshold: float = 0.95
     near_duplicate_prompt_threshold: float = 0.95
     seed: int = 42  # ties between equally agreed pairs when a balance plan downsamples
+    # Minimal pairs (core/difference.py): pairs at least this alike are compared token by token,
+    # and a change of at most so many tokens and whole sentences that carries meaning is minimal.
+    minimal_examine_from: float = 0.9
+    minimal_max_changed_tokens: int = 5
+    minimal_max_changed_sentences: int = 1
 
 
 @dataclass(frozen=True)
@@ -414,6 +419,9 @@ class PairBuild:
     languages_detected: int = 0  # rows of an older store given a language during this build
     contradictions: tuple[Contradiction, ...] = ()  # a sample, for the terminal
     kept_by_dimension: dict[str, int] = field(default_factory=dict)
+    minimal: int = 0  # kept pairs whose texts differ in a few tokens that carry meaning
+    minimal_by_reason: dict[str, int] = field(default_factory=dict)  # core.difference.KINDS
+    trivial: int = 0  # of the near_identical drops: only whitespace, punctuation, case, markup
 
 
 @dataclass(frozen=True)
@@ -495,3 +503,4 @@ class ExportCounts:
     prompts_by_dimension_and_split: dict[str, dict[str, int]] = field(default_factory=dict)
     spool_id: str = ""  # where the files wait until the caller copies them (read_export_file)
     files: dict[str, SpoolFile] = field(default_factory=dict)  # split -> its file in the spool
+    pairs_with_system: int = 0  # exported pairs whose prompt has a system prompt

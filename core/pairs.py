@@ -9,15 +9,20 @@ Strategies, for an item with best B, worst W and k candidates shown:
 - best-vs-rest (default): B against every other candidate (k - 1 pairs), and every candidate
   other than B and W against W (k - 2 pairs). k = 2 gives 1 pair, 3 gives 3, 4 gives 5.
 - best-vs-worst: the one pair (B, W): the clearest signal, the fewest pairs.
-- all-ordered: every (higher, lower) pair of a full ranking (rank mode or imported rankings;
-  tied candidates give none). An item judged by best and worst only gives its best-vs-rest pairs,
-  all the ordering it has.
+- all-ordered: for a reviewer's decision, every (higher, lower) pair of its ranking (tied
+  candidates give none), else its best-vs-rest pairs. For annotators who agree, every preference
+  any of them implies: each ranking's ordered pairs, each best/worst judgment's best-vs-rest
+  pairs, each pairwise label's winner over the other (their union; they never contradict each
+  other, or the item is held back). A pair's agreement says how many of them imply it.
+A ranking tied at the top names no best and one tied at the bottom no worst: best-vs-rest then
+gives the pairs of the end it has (`[[1, 2], 3]`: 1 > 3, 2 > 3; `[1, [2, 3]]`: 1 > 2, 1 > 3).
 
 Filters, applied in this order (a pair is counted under the first that drops it):
 empty (a field empty or whitespace only), encoding (control characters or U+FFFD, what invalid
 bytes and lone surrogates decode to; stored texts are NFC), truncated (cut off by the generation
-length limit, or an imported response ending mid-sentence), near_identical (chosen and rejected
-at least `pairs.near_identical_threshold` similar, core/similarity.py), language_mismatch (a
+length limit, or an imported response ending mid-sentence), near_identical (a trivial pair, or one
+at least `pairs.near_identical_threshold` similar whose changes carry no meaning; a minimal pair is
+kept: core/difference.py, core/similarity.py), language_mismatch (a
 response in another language than its prompt), duplicate (same prompt, system, chosen and
 rejected texts as an earlier pair), contradiction (A over B and B over A for the same or a
 near-duplicate prompt: both held back). A balance plan (`prefer balance --apply`) then removes
@@ -45,12 +50,14 @@ def pairs_from_judgment(judgment: Judgment, strategy: str = "best-vs-rest",
     if strategy == "all-ordered" and groups is not None and len(groups) >= 2:
         return [(high, low) for i, upper in enumerate(groups) for lower in groups[i + 1:]
                 for high in upper for low in lower]
-    if best is None or worst is None:
-        return []
     if strategy == "best-vs-worst":
-        return [(best, worst)] if best != worst else []
-    pairs = [(best, other) for other in judgment.shown_order if other != best]
-    pairs += [(middle, worst) for middle in judgment.shown_order if middle not in (best, worst)]
+        return [(best, worst)] if best is not None and worst is not None and best != worst else []
+    # One end missing (its group is a tie): the other end's pairs still count, alike at the top
+    # and at the bottom.
+    pairs = [(best, other) for other in judgment.shown_order
+             if best is not None and other != best]
+    pairs += [(middle, worst) for middle in judgment.shown_order
+              if worst is not None and middle not in (best, worst)]
     return pairs
 
 
@@ -62,7 +69,10 @@ def pair_settings(config: Config, strategy: str | None = None) -> PairSettings:
     return PairSettings(strategy=chosen,
                         near_identical_threshold=config.pairs.near_identical_threshold,
                         near_duplicate_prompt_threshold=config.pairs.near_duplicate_prompt_threshold,
-                        seed=config.export.seed)
+                        seed=config.export.seed,
+                        minimal_examine_from=config.pairs.minimal_examine_from,
+                        minimal_max_changed_tokens=config.pairs.minimal_max_changed_tokens,
+                        minimal_max_changed_sentences=config.pairs.minimal_max_changed_sentences)
 
 
 def build_pairs(store: Store, config: Config, actor: str, *,

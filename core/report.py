@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from core import agreement_report as agreement_stats
@@ -22,6 +23,13 @@ from core.pairs import build_pairs
 from core.project import Project
 from core.store.api import Store
 from core.store.quality import FORMATTING_PATTERNS, RATIO_BUCKETS, RATIO_QUANTILES, QualityFacts
+from core.token_lengths import (
+    LLAMAFACTORY_CUTOFF_LEN,
+    TRL_MAX_LENGTH,
+    TokenLengths,
+    load_tokenizer,
+    token_lengths,
+)
 
 # Fewer pairs than this behind a figure: too few to call it a pattern, no warning.
 MIN_PAIRS_FOR_WARNING = 20
@@ -65,6 +73,9 @@ class Filters:
     held_back_flagged: int
     balance_by: str | None = None
     balance_plan: dict[str, float] | None = None
+    minimal: int = 0  # kept pairs alike but for a change that carries meaning (core/difference.py)
+    minimal_by_reason: dict[str, int] = field(default_factory=dict)
+    trivial: int = 0  # near_identical drops that differ only in whitespace, punctuation, case
 
 
 @dataclass(frozen=True)
@@ -192,6 +203,7 @@ class QualityReport:
     agreement: AgreementSummary
     staleness: Staleness
     scale_warnings: list[str] = field(default_factory=list)
+    token_lengths: TokenLengths | None = None  # with a tokenizer (core/token_lengths.py)
 
     @property
     def warnings(self) -> list[str]:
@@ -203,10 +215,19 @@ class QualityReport:
 # --- entry points ---------------------------------------------------------------------------
 
 def quality_report(store: Store, project: Project, actor: str, *, strategy: str | None = None,
-                   now: datetime | None = None) -> QualityReport:
-    """Rebuild the pairs from the current judgments, then report on the kept ones."""
+                   now: datetime | None = None, tokenizer: Path | None = None,
+                   max_length: int = TRL_MAX_LENGTH,
+                   cutoff_len: int = LLAMAFACTORY_CUTOFF_LEN) -> QualityReport:
+    """Rebuild the pairs from the current judgments, then report on the kept ones (with
+    `tokenizer`, a tokenizer.json, their token lengths against max_length and cutoff_len)."""
+    if tokenizer is not None:
+        load_tokenizer(tokenizer)  # a bad file is refused before the build
     build_pairs(store, project.config, actor, strategy=strategy)
-    return build_report(store, project.config, project, now=now)
+    report = build_report(store, project.config, project, now=now)
+    if tokenizer is None:
+        return report
+    return replace(report, token_lengths=token_lengths(store, tokenizer, max_length=max_length,
+                                                      cutoff_len=cutoff_len))
 
 
 def build_report(store: Store, config: Config, project: Project,
@@ -289,6 +310,9 @@ def filters_of(facts: QualityFacts) -> Filters:
         held_back_disputed=int(counts.get("held_back_disputed") or 0),
         held_back_flagged=int(counts.get("held_back_flagged") or 0),
         balance_by=counts.get("balance_by"),
+        minimal=int(counts.get("minimal") or 0),
+        minimal_by_reason={str(k): int(v) for k, v in (counts.get("minimal_by_reason") or {}).items()},
+        trivial=int(counts.get("trivial") or 0),
         balance_plan={str(k): float(v) for k, v in plan.items()} if isinstance(plan, dict)
         else None)
 

@@ -11,6 +11,7 @@ import itertools
 import json
 import math
 import random
+from collections import Counter
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from statsmodels.stats import inter_rater
 from core.agreement import (
     BCA_MAX_ITEMS,
     FIRST,
+    ORIENTATION,
     SECOND,
     TIE,
     ItemSums,
@@ -38,6 +40,7 @@ from core.agreement import (
     cohen_kappa_matrix,
     cohen_kappa_pair_sums,
     cohen_kappa_sums,
+    double_entry,
     fleiss_kappa,
     fleiss_kappa_sums,
     implied_pairwise_labels,
@@ -303,9 +306,43 @@ def test_fleiss_kappa_matches_statsmodels(seed: int) -> None:
     modal_count = max(set(rater_counts), key=lambda count: (rater_counts.count(count), count))
     equal_units = [list(labels.values()) for labels in ratings.values() if len(labels) == modal_count]
     expected = inter_rater.fleiss_kappa(inter_rater.aggregate_raters(np.array(equal_units))[0])
-    assert fleiss_kappa(ratings) == pytest.approx(expected, abs=1e-12)
-    assert fleiss_kappa_sums(ratings).n_units == len(equal_units)
     assert fleiss_kappa(ratings, raters_per_unit=modal_count) == pytest.approx(expected, abs=1e-12)
+    assert fleiss_kappa_sums(ratings, raters_per_unit=modal_count).n_units == len(equal_units)
+    # Units that all have the same number of raters: the generalised rule is Fleiss' own.
+    equal = {unit: labels for unit, labels in ratings.items() if len(labels) == modal_count}
+    assert fleiss_kappa(equal) == pytest.approx(expected, abs=1e-12)
+
+
+def _gwet_generalised_fleiss(ratings: dict[Any, dict[str, Any]]) -> float:
+    """Gwet (2014), ch. 5: Fleiss' kappa over units with 2+ ratings, each unit weighing the same."""
+    units = [list(labels.values()) for labels in ratings.values() if len(labels) >= 2]
+    categories = sorted({label for unit in units for label in unit}, key=str)
+    observed = sum(sum(unit.count(c) * (unit.count(c) - 1) for c in categories)
+                   / (len(unit) * (len(unit) - 1)) for unit in units) / len(units)
+    shares = [sum(unit.count(c) / len(unit) for unit in units) / len(units) for c in categories]
+    chance = sum(share * share for share in shares)
+    return (observed - chance) / (1 - chance)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_fleiss_kappa_over_mixed_rater_counts_follows_the_documented_rule(seed: int) -> None:
+    ratings = _random_ratings(seed, missing=0.25)
+    counts = Counter(len(labels) for labels in ratings.values() if len(labels) >= 2)
+    assert len(counts) >= 2  # the data mixes rater counts
+    assert fleiss_kappa(ratings) == pytest.approx(_gwet_generalised_fleiss(ratings), abs=1e-12)
+    assert fleiss_kappa_sums(ratings).n_units == sum(counts.values())  # no unit set aside
+
+
+def test_fleiss_kappa_has_no_silent_tie_between_rater_counts() -> None:
+    """As many 2-rater as 3-rater units: every unit counts, none is chosen over another."""
+    ratings = {1: {"a": "x", "b": "x"}, 2: {"a": "x", "b": "y"},
+               3: {"a": "y", "b": "y", "c": "y"}, 4: {"a": "x", "b": "y", "c": "y"}}
+    # P = (1 + 0 + 1 + 1/3) / 4; pi_x = (1 + 1/2 + 0 + 1/3) / 4, pi_y = 1 - pi_x.
+    observed = (1 + 0 + 1 + 1 / 3) / 4
+    pi_x = (1 + 0.5 + 0 + 1 / 3) / 4
+    chance = pi_x**2 + (1 - pi_x) ** 2
+    assert fleiss_kappa(ratings) == pytest.approx((observed - chance) / (1 - chance), abs=1e-12)
+    assert fleiss_kappa_sums(ratings).n_units == 4
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -570,3 +607,55 @@ def test_verdict_thresholds() -> None:
     assert verdict(0.49, n_items=100, min_items=30) == "ambiguous"
     assert verdict(0.95, n_items=10, min_items=30) == "too few items"
     assert verdict(math.nan, n_items=100, min_items=30) == "undefined"
+
+
+# --- orientation-free statistics on pairwise units ------------------------------------------------------
+
+def _two_candidate_ratings(seed: int, flip: set[int]) -> dict[PairUnit, dict[str, str]]:
+    """Labels of 40 two-candidate items by 2-4 raters; the items in `flip` have their candidate
+    ids the other way round (what other ids do to the sorted orientation)."""
+    rng = random.Random(seed)
+    ratings: dict[PairUnit, dict[str, str]] = {}
+    for item in range(40):
+        lean = rng.random()
+        labels = {f"r{k}": (FIRST if rng.random() < lean else SECOND)
+                  for k in range(rng.randint(2, 4))}
+        if item in flip:
+            labels = {a: {FIRST: SECOND, SECOND: FIRST}[v] for a, v in labels.items()}
+        ratings[PairUnit(f"i{item}", ("a", "b"))] = labels
+    return ratings
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pairwise_statistics_do_not_depend_on_orientation(seed: int) -> None:
+    """The same judgments under other candidate ids: plain alpha moves, the orientation-free
+    (double-entry) alpha, Fleiss' kappa and Cohen's kappa do not."""
+    base = _two_candidate_ratings(seed, set())
+    flipped = _two_candidate_ratings(seed, set(range(0, 40, 3)))
+    assert krippendorff_alpha_nominal(base) != pytest.approx(krippendorff_alpha_nominal(flipped))
+    for statistic in (krippendorff_alpha_sums, fleiss_kappa_sums):
+        assert statistic(base, swap=ORIENTATION).value() == pytest.approx(
+            statistic(flipped, swap=ORIENTATION).value(), abs=1e-12)
+    pair = ("r0", "r1")
+    kappa_base = cohen_kappa_pair_sums(by_annotator(base), swap=ORIENTATION)[pair].value()
+    kappa_flipped = cohen_kappa_pair_sums(by_annotator(flipped), swap=ORIENTATION)[pair].value()
+    assert kappa_base == pytest.approx(kappa_flipped, abs=1e-12)
+    # The totals-level mirroring is the double-entered data's plain statistic.
+    assert krippendorff_alpha_sums(base, swap=ORIENTATION).value() == pytest.approx(
+        krippendorff_alpha_nominal(double_entry(base)), abs=1e-12)
+    assert fleiss_kappa_sums(base, swap=ORIENTATION).value() == pytest.approx(
+        fleiss_kappa(double_entry(base)), abs=1e-12)
+
+
+def test_orientation_free_fleiss_is_kendalls_u_on_two_candidate_items() -> None:
+    """Kendall & Babington Smith (1940): u = 2 sum_items [C(a, 2) + C(m - a, 2)] / (N C(m, 2)) - 1
+    for N paired comparisons each judged by m raters, a of them preferring the first."""
+    votes = [(3, 0), (2, 1), (0, 3), (1, 2), (3, 0), (2, 1)]  # (prefer first, prefer second), m = 3
+    ratings = {PairUnit(f"i{n}", ("a", "b")):
+               {f"r{k}": (FIRST if k < first else SECOND) for k in range(first + second)}
+               for n, (first, second) in enumerate(votes)}
+    m, n_items = 3, len(votes)
+    agreeing = sum(math.comb(a, 2) + math.comb(b, 2) for a, b in votes)
+    u = 2 * agreeing / (n_items * math.comb(m, 2)) - 1
+    assert u == pytest.approx(2 * 12 / 18 - 1)  # 3 + 1 + 3 + 1 + 3 + 1 agreeing rater pairs
+    assert fleiss_kappa_sums(ratings, swap=ORIENTATION).value() == pytest.approx(u, abs=1e-12)

@@ -60,6 +60,8 @@ def _check_trl_rows(rows: list[dict[str, Any]], conversational: bool) -> None:
             assert all(isinstance(t, str) for t in texts)
             assert row["chosen"] != row["rejected"]
             assert row["prompt"] == row["prompt"].rstrip()
+            # The separator TRL needs between prompt and answer, once.
+            assert row["chosen"][0] == row["rejected"][0] == " "
         assert all(t.strip() for t in texts)
         assert not any(token in t for t in texts for token in TEMPLATE_TOKENS)
 
@@ -89,7 +91,7 @@ def test_export_follows_the_pair_rule(project: Project, store: LocalStore,
     export_dataset(store, project.config, tmp_path / "out",
                    ExportOptions(validation_fraction=0.0), actor="alice")
     rows = _read(tmp_path / "out" / "train.jsonl")
-    got = sorted((r["chosen"], r["rejected"]) for r in rows)
+    got = sorted((r["chosen"].removeprefix(" "), r["rejected"].removeprefix(" ")) for r in rows)
     best, worst = texts[1], texts[3]
     expected = sorted([(best, texts[0]), (best, texts[2]), (best, worst),
                        (texts[0], worst), (texts[2], worst)])
@@ -286,8 +288,8 @@ def test_an_adjudication_releases_the_item_and_its_decision_is_used(
     assert result.held_back_prompts == 0
     assert result.pairs_by_split["train"] == 9
     prompt = item.prompt.prompt
-    got = sorted((r["chosen"], r["rejected"]) for r in _read(tmp_path / "out" / "train.jsonl")
-                 if r["prompt"] == prompt)
+    got = sorted((r["chosen"][1:], r["rejected"][1:])
+                 for r in _read(tmp_path / "out" / "train.jsonl") if r["prompt"] == prompt)
     assert got == sorted([(texts[best], texts[middle]), (texts[best], texts[worst]),
                           (texts[middle], texts[worst])])
 

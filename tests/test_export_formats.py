@@ -139,6 +139,15 @@ def _conversational_trl(row: dict[str, Any]) -> None:
     assert row["chosen"][0]["role"] == row["rejected"][0]["role"] == "assistant", row
 
 
+def _standard_trl(row: dict[str, Any]) -> None:
+    """TRL joins prompt + chosen into one string: the answer brings the separator (the
+    reference's `"The sky is"` / `" blue."`), and the prompt ends with no whitespace."""
+    _strings("prompt", "chosen", "rejected")(row)
+    assert row["prompt"] == row["prompt"].rstrip(), row
+    for key in ("chosen", "rejected"):
+        assert row[key].startswith(" ") and not row[key][1:2].isspace(), row
+
+
 def _axolotl_chat_template(row: dict[str, Any]) -> None:
     assert row["messages"] and all(_message(m) for m in row["messages"]), row
     assert row["messages"][-1]["role"] == "user", row
@@ -176,7 +185,7 @@ def _jsonl(row: dict[str, Any]) -> None:
 # What each trainer reads from a row once `datasets` has loaded it (shared/reference/export-formats.md).
 ROW_SHAPES = {
     "trl": _conversational_trl,
-    "trl-standard": _strings("prompt", "chosen", "rejected"),
+    "trl-standard": _standard_trl,
     "axolotl": _axolotl_chat_template,
     "axolotl-user_defined": _strings("system", "prompt", "chosen", "rejected"),
     "llamafactory": _alpaca,
@@ -293,6 +302,55 @@ def test_every_export_loads_with_datasets_in_any_chunking(case: str, project: Pr
             assert by_row.to_list() == whole.to_list()
 
 
+def test_standard_rows_fold_every_system_prompt_into_the_prompt(
+        project: Project, store: LocalStore, tmp_path: Path) -> None:
+    """`--standard` never drops a system prompt: it is rendered into the prompt string (the
+    reference: standard rows have no place for it), and the manifest counts and says so."""
+    _fill(store, project, tmp_path, "some")
+    out = tmp_path / "out"
+    result = export_dataset(store, project.config, out, CASES["trl-standard"], actor="a")
+    assert not result.conversational
+    rows = [json.loads(line) for name in ("train.jsonl", "val.jsonl")
+            for line in (out / name).read_text().splitlines()]
+    by_prompt = {row["prompt"]: row for row in _items(project.config.project.dimensions[0])}
+    folded = 0
+    for row in rows:
+        _standard_trl(row)
+        system, _, prompt = row["prompt"].rpartition("\n\n")
+        item = by_prompt[prompt]
+        assert system == item.get("system", ""), row  # the system prompt, whole, before it
+        folded += bool(system)
+        assert row["chosen"][1:] in item["candidates"] and row["rejected"][1:] in item["candidates"]
+    assert folded == 6  # q1 and q3 have a system prompt, 3 pairs each
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["row_format"] == "trl-standard"
+    assert manifest["settings"]["standard_separator"] == " "
+    assert manifest["system_prompts"]["pairs_with_system_prompt"] == 6
+    assert "folded into the prompt" in manifest["system_prompts"]["written_as"]
+
+
+@pytest.mark.parametrize("case", ["axolotl", "axolotl-user_defined"])
+def test_axolotl_yaml_lists_the_validation_file_as_test_dataset(
+        case: str, project: Project, store: LocalStore, tmp_path: Path) -> None:
+    import yaml  # PyYAML: what Axolotl reads its config with
+
+    _fill(store, project, tmp_path, "all" if case == "axolotl-user_defined" else "some")
+    out = tmp_path / "out"
+    export_dataset(store, project.config, out, CASES[case], actor="a")
+    config = yaml.safe_load((out / "axolotl.yaml").read_text())
+    assert [d["path"] for d in config["datasets"]] == ["./train.jsonl"]
+    assert [d["path"] for d in config["test_datasets"]] == ["./val.jsonl"]
+    # The same row reading for both (a JSON file's only split is `train`).
+    assert config["test_datasets"][0] | {"path": "./train.jsonl"} == config["datasets"][0]
+    assert config["test_datasets"][0]["split"] == "train"
+    assert (out / "val.jsonl").read_text().strip()
+    no_val = tmp_path / "no-val"
+    export_dataset(store, project.config, no_val,
+                   ExportOptions(format="axolotl", axolotl_type=CASES[case].axolotl_type,
+                                 validation_fraction=0.0), actor="a")
+    assert "test_datasets" not in yaml.safe_load((no_val / "axolotl.yaml").read_text())
+
+
 def test_user_defined_without_any_system_has_no_system_field(project: Project, store: LocalStore,
                                                              tmp_path: Path) -> None:
     _fill(store, project, tmp_path, "none")
@@ -379,6 +437,8 @@ BAD: list[tuple[str, str, Any, str]] = [
     ("trl-standard", "chosen", "[INST] blue", "template token [INST]"),
     ("trl-standard", "chosen", "<|begin_of_text|>blue", "template token <|begin_of_text|>"),
     ("trl-standard", "chosen", "", "is empty"),
+    ("trl-standard", "chosen", "blue.", "must start with the separator"),
+    ("trl-standard", "rejected", "green.", "must start with the separator"),
     ("axolotl-chat_template", "chosen", {"role": "user", "content": "Blue."},
      "must be an assistant message"),
     ("axolotl-chat_template", "chosen", {"role": "assistant", "content": "Green."}, "identical"),

@@ -200,6 +200,21 @@ def test_near_identical_with_the_configured_threshold(project: Project, store: L
     similarity = store.execute_for_test(
         "SELECT similarity FROM pairs WHERE chosen_id = ? AND rejected_id = ?", [ids[0], ids[2]])
     assert 0.95 <= similarity[0][0] < 1.0
+    # Only case and punctuation differ: a trivial pair, dropped whatever the threshold.
+    assert build.trivial == 1
+    project.config.pairs.near_identical_threshold = 0.995
+    assert build_pairs(store, project.config, "t").dropped["near_identical"] == 1
+
+
+def test_near_identical_without_meaning_follows_the_threshold(project: Project,
+                                                              store: LocalStore,
+                                                              tmp_path: Path) -> None:
+    ids = _one_item_with(store, tmp_path, "You can close the account online under Settings, "
+                                          "then Account, too.")
+    _judge(store, "alice", "q1", 1, 3)
+    build = build_pairs(store, project.config, "t")
+    assert (build.dropped["near_identical"], build.trivial, build.minimal) == (1, 0, 0)
+    assert _status_of(store)[("q1", ids[0], ids[2])] == "near_identical"
     project.config.pairs.near_identical_threshold = 0.995
     assert build_pairs(store, project.config, "t").dropped["near_identical"] == 0
 

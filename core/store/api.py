@@ -229,6 +229,12 @@ class Store(Protocol):
         """Kept pairs of the latest build per dimension, language or source."""
         ...
 
+    @operation(R)
+    def kept_pair_texts(self, after: str, limit: int) -> list[tuple[str, str, str, str, str]]:
+        """Texts of the latest build's kept pairs in pair id order after `after` ("" first), at
+        most `limit` (1 to 10,000) a call: (pair_id, system or "", prompt, chosen, rejected)."""
+        ...
+
     @operation(ADMIN, actor="actor", writes=True)
     def save_balance_plan(self, by: str, targets: dict[str, float] | None, seed: int,
                           actor: str) -> None:

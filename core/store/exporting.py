@@ -34,13 +34,17 @@ class BuildReplaced(Exception):
 # The split unit is a group of near-duplicate prompts (so no prompt leaks into validation
 # through a near copy), stratified by dimension: within each dimension, groups in seeded
 # order go to validation until round(fraction x its prompts) are there.
+# A group's draw and dimension come from its texts (the smallest sha256 of a prompt's system
+# prompt and text), never from ids: the same labels under other prompt ids give the same split.
 _SPLIT = """
 CREATE TEMP TABLE export_split AS
-WITH prompts_in AS (SELECT prompt_id, any_value(prompt_group) AS grp,
-                           any_value(dimension) AS dimension
-                    FROM export_pairs GROUP BY prompt_id),
-groups_in AS (SELECT grp, count(*) AS prompts, arg_min(dimension, prompt_id) AS dimension,
-                     sha256($seed || ':' || grp) AS draw
+WITH prompts_in AS (SELECT x.prompt_id, any_value(x.prompt_group) AS grp,
+                           any_value(x.dimension) AS dimension,
+                           any_value(sha256(coalesce(p.system, '') || chr(31) || p.prompt))
+                               AS text_key
+                    FROM export_pairs x JOIN prompts p USING (prompt_id) GROUP BY x.prompt_id),
+groups_in AS (SELECT grp, count(*) AS prompts, arg_min(dimension, text_key) AS dimension,
+                     sha256($seed || ':' || min(text_key)) AS draw
               FROM prompts_in GROUP BY grp),
 totals AS (SELECT dimension, sum(prompts) AS n FROM groups_in GROUP BY dimension),
 ordered AS (SELECT g.*, sum(prompts) OVER (PARTITION BY dimension ORDER BY draw, grp
@@ -116,6 +120,9 @@ def write_pairs(con: duckdb.DuckDBPyConnection, request: ExportRequest,
         by_dim = counts.pairs_by_split_and_dimension.setdefault(split, {})
         counts.pairs_by_split[split] = sum(by_dim.values())
         counts.pairs_by_split_dimension_language.setdefault(split, {})
+    with_system = con.execute("SELECT count(*) FILTER (WHERE has_system) FROM export_pairs "
+                              "SEMI JOIN export_split USING (prompt_id)").fetchone()
+    counts.pairs_with_system = int(with_system[0]) if with_system else 0
     counts.prompts_by_split = {"train": 0, "validation": 0}
     for split, prompts in con.execute(
         "SELECT split, count(*) FROM export_split GROUP BY split"

@@ -36,7 +36,7 @@ from core.audit import (
     parse_head_lines,
 )
 from core.config import CONFIG_FILE, Config, load_config
-from core.errors import JudgmentError, StoreError, StoreLockedError
+from core.errors import BadInputError, JudgmentError, StoreError, StoreLockedError
 from core.models import (
     Adjudication,
     AuditAnchor,
@@ -1026,6 +1026,12 @@ class LocalStore:
 
     def balance_plan(self) -> tuple[str, dict[str, float], int] | None:
         return pair_sql.latest_balance_plan(self._cursor())
+
+    def kept_pair_texts(self, after: str, limit: int) -> list[tuple[str, str, str, str, str]]:
+        if not 1 <= limit <= pair_sql.TEXT_PAGE_LIMIT:
+            raise BadInputError(f"limit must be from 1 to {pair_sql.TEXT_PAGE_LIMIT:,}, "
+                                f"got {limit}")
+        return pair_sql.kept_pair_texts(self._cursor(), after, limit)
 
     def pair_counts(self, by: str, before_balance: bool = False) -> dict[str, int]:
         """Kept pairs of the latest build per dimension, language or (prompt) source."""

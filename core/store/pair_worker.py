@@ -1,4 +1,5 @@
-"""The pair build's Python steps (near-identical scores, near-duplicate prompt groups), in this
+"""The pair build's Python steps (similarity scores and minimal/trivial classes, near-duplicate
+prompt groups), in this
 process for small builds and in a child process for large ones.
 
 Why a child: these steps are pure Python for tens of seconds at a million pairs, and in
@@ -8,7 +9,7 @@ saves fell from 342/s to 35/s beside such a thread, and to 250/s beside the same
 process (docs/benchmarks.md). So above CHILD_ROWS rows the build hands the rows over in a
 Parquet file (written by DuckDB from the build's snapshot, without the GIL), runs
 
-    python -m core.store.pair_worker similarity|groups IN.parquet OUT.parquet THRESHOLD
+    python -m core.store.pair_worker similarity|groups IN.parquet OUT.parquet SETTINGS_JSON
 
 and reads the result back; the files live in a private temporary folder (mode 0700) and are
 deleted at once. Both paths compute the same thing with the same code (tests hold them equal).
@@ -16,43 +17,70 @@ deleted at once. Both paths compute the same thing with the same code (tests hol
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
 
 from core import similarity
+from core.difference import DifferenceRules, classify
 
 CHILD_ROWS = 20_000  # fewer rows than this: in this process (a child costs ~1 s to start)
 BATCH = 50_000  # rows fetched at once: keeps memory flat on a million pairs
 
 
-def similarity_scores(cursor: duckdb.DuckDBPyConnection) -> dict[str, np.ndarray]:
-    """(n, similarity) for the rows (n, chosen_id, chosen, rejected_id, rejected) that
-    `cursor` has just produced, read in batches (texts are fetched, not kept)."""
+def score_batch(batch: list[tuple], rules: DifferenceRules
+                ) -> tuple[np.ndarray, list[str | None], list[str | None]]:
+    """Similarity, difference class and reason of each row (n, chosen_id, chosen, rejected_id,
+    rejected, language): RapidFuzz on the normalised texts, then the token diff
+    (core/difference.py) for the rows at least `rules.examine_from` alike."""
+    # A candidate is in several pairs of its item (and rows come item by item): normalise
+    # each once per batch.
+    normal: dict[str, str] = {}
+    left = [normal.get(row[1]) or normal.setdefault(row[1], similarity.normalise(row[2]))
+            for row in batch]
+    right = [normal.get(row[3]) or normal.setdefault(row[3], similarity.normalise(row[4]))
+             for row in batch]
+    scores = similarity.similarities(left, right)
+    kinds: list[str | None] = [None] * len(batch)
+    reasons: list[str | None] = [None] * len(batch)
+    for i in np.flatnonzero(scores >= rules.examine_from):
+        row = batch[int(i)]
+        found = classify(row[2], row[4], float(scores[i]), rules, row[5] or "und")
+        kinds[int(i)], reasons[int(i)] = found.kind, found.reason
+    return scores, kinds, reasons
+
+
+def similarity_scores(cursor: duckdb.DuckDBPyConnection, rules: dict[str, Any]
+                      ) -> dict[str, np.ndarray]:
+    """(n, similarity, difference, reason) for the rows (n, chosen_id, chosen, rejected_id,
+    rejected, language) that `cursor` has just produced, read in batches (texts are fetched, not
+    kept); see `score_batch`."""
+    difference_rules = DifferenceRules(**rules)
     numbers: list[np.ndarray] = []
     scores: list[np.ndarray] = []
+    kinds: list[str | None] = []
+    reasons: list[str | None] = []
     while True:
         batch = cursor.fetchmany(BATCH)
         if not batch:
             break
-        ns = np.fromiter((row[0] for row in batch), dtype=np.int64, count=len(batch))
-        # A candidate is in several pairs of its item (and rows come item by item): normalise
-        # each once per batch.
-        normal: dict[str, str] = {}
-        left = [normal.get(row[1]) or normal.setdefault(row[1], similarity.normalise(row[2]))
-                for row in batch]
-        right = [normal.get(row[3]) or normal.setdefault(row[3], similarity.normalise(row[4]))
-                 for row in batch]
-        numbers.append(ns)
-        scores.append(similarity.similarities(left, right))
+        numbers.append(np.fromiter((row[0] for row in batch), dtype=np.int64, count=len(batch)))
+        batch_scores, batch_kinds, batch_reasons = score_batch(batch, difference_rules)
+        scores.append(batch_scores)
+        kinds.extend(batch_kinds)
+        reasons.extend(batch_reasons)
     return {"n": np.concatenate(numbers) if numbers else np.zeros(0, dtype=np.int64),
-            "similarity": np.concatenate(scores) if scores else np.zeros(0, dtype=np.float64)}
+            "similarity": np.concatenate(scores) if scores else np.zeros(0, dtype=np.float64),
+            "difference": np.array(kinds, dtype=object),
+            "reason": np.array(reasons, dtype=object)}
 
 
 def prompt_groups(cursor: duckdb.DuckDBPyConnection, threshold: float
@@ -68,8 +96,8 @@ def prompt_groups(cursor: duckdb.DuckDBPyConnection, threshold: float
 
 _STEPS: dict[str, tuple[str, Callable[..., dict[str, np.ndarray]]]] = {
     # In the file's order (item by item, as the build wrote it), streamed in batches.
-    "similarity": ("SELECT n, chosen_id, chosen, rejected_id, rejected FROM read_parquet(?)",
-                   lambda cur, _threshold: similarity_scores(cur)),
+    "similarity": ("SELECT n, chosen_id, chosen, rejected_id, rejected, language "
+                   "FROM read_parquet(?)", similarity_scores),
     "groups": ("SELECT prompt_id, prompt FROM read_parquet(?) ORDER BY prompt_id",
                prompt_groups),
 }
@@ -80,9 +108,10 @@ def _quoted(path: Path) -> str:
 
 
 def run(con: duckdb.DuckDBPyConnection, step: str, sql: str, params: list,
-        threshold: float, table: str) -> None:
+        threshold: float | dict[str, Any], table: str) -> None:
     """Create the temp table `table` from the rows of `sql` (in `con`'s transaction) by
-    `step` ('similarity' or 'groups'): here, or in a child process for CHILD_ROWS or more."""
+    `step` ('similarity' with the difference rules, or 'groups' with a threshold): here, or in
+    a child process for CHILD_ROWS or more."""
     rows = con.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()
     if rows is None or rows[0] < CHILD_ROWS:
         result = _STEPS[step][1](con.execute(sql, params), threshold)
@@ -92,7 +121,8 @@ def run(con: duckdb.DuckDBPyConnection, step: str, sql: str, params: list,
             con.execute(f"COPY ({sql}) TO {_quoted(source)} (FORMAT parquet)", params)
             child = subprocess.run(
                 [sys.executable, "-m", "core.store.pair_worker", step, str(source),
-                 str(target), repr(threshold)], capture_output=True, text=True, check=False)
+                 str(target), json.dumps(threshold)], capture_output=True, text=True,
+                check=False)
             if child.returncode != 0:
                 raise RuntimeError(f"the pair build's {step} step failed in its worker process: "
                                    f"{child.stderr.strip()[-2000:]}")
@@ -111,7 +141,7 @@ def main(argv: list[str]) -> None:
     os.nice(10)  # on a busy machine the annotators' saves go first
     con = duckdb.connect()  # in memory: only the files are shared
     con.execute("SET threads = 1")  # one core, as the build in the server would use
-    result = compute(con.execute(sql, [source]), float(threshold))
+    result = compute(con.execute(sql, [source]), json.loads(threshold))
     con.register("result_view", result)
     con.execute(f"COPY result_view TO {_quoted(Path(target))} (FORMAT parquet)")
 

@@ -72,27 +72,40 @@ FROM (SELECT j.judgment_id, j.annotator, j.prompt_id, j.created_at, j.guideline_
       FROM current_judgments j LEFT JOIN judgment_rankings r USING (judgment_id)
       WHERE j.kind = 'ranked');
 
--- The earliest judgment of an item speaks for it (its annotators agree, or it is held back);
--- one struct so every field comes from the same row (arg_min skips NULL arguments).
+-- What the item's annotators say together (they agree, or the item is held back), the same
+-- whatever the ids or the order of the judgments: the best and the worst any of them names (when
+-- they agree there is at most one of each), the candidates any of them was shown, the dimension
+-- tagged most often (ties: the first in name order), and the ranking of the earliest judgment
+-- (by time, then annotator; only the disagreement check reads it).
 CREATE TEMP TABLE export_decisions AS
-SELECT prompt_id, first.best AS best_candidate_id, first.worst AS worst_candidate_id,
-       first.shown AS shown_order, first.dims AS dimensions, first.groups AS groups,
-       first.gv AS guideline_version, judged_at
-FROM (SELECT prompt_id,
-             arg_min({{'best': best_candidate_id, 'worst': worst_candidate_id,
-                       'shown': shown_order, 'dims': dimensions, 'groups': groups,
-                       'gv': guideline_version}}, (created_at, judgment_id)) AS first,
+WITH tags AS (SELECT prompt_id, dimensions[1] AS tag, count(*) AS n FROM export_current
+              WHERE len(dimensions) > 0 GROUP BY ALL),
+top_tag AS (SELECT prompt_id, arg_min(tag, (-n, tag)) AS tag FROM tags GROUP BY prompt_id),
+shown AS (SELECT prompt_id, list(DISTINCT candidate_id ORDER BY candidate_id) AS shown_order
+          FROM (SELECT prompt_id, unnest(shown_order) AS candidate_id FROM export_current)
+          GROUP BY prompt_id)
+SELECT d.prompt_id, d.best_candidate_id, d.worst_candidate_id, s.shown_order,
+       CASE WHEN t.tag IS NULL THEN []::VARCHAR[] ELSE [t.tag] END AS dimensions,
+       d.first.groups AS groups, d.first.gv AS guideline_version, d.judged_at
+FROM (SELECT prompt_id, min(best_candidate_id) AS best_candidate_id,
+             min(worst_candidate_id) AS worst_candidate_id,
+             arg_min({{'groups': groups, 'gv': guideline_version}}, (created_at, annotator))
+                 AS first,
              max(created_at) AS judged_at
-      FROM export_current GROUP BY prompt_id);
+      FROM export_current GROUP BY prompt_id) d
+JOIN shown s USING (prompt_id)
+LEFT JOIN top_tag t USING (prompt_id);
 {EXPORT_DECISIONS}
 """
 
+# With one end missing (a ranking tied at the top or at the bottom), the other end's pairs
+# still count: [[1, 2], 3] gives 1 > 3 and 2 > 3 as [1, [2, 3]] gives 1 > 2 and 1 > 3.
 _BEST_VS_REST = """
 SELECT prompt_id, best_candidate_id AS chosen_id, candidate_id AS rejected_id FROM shown
 WHERE candidate_id <> best_candidate_id
 UNION ALL
 SELECT prompt_id, candidate_id, worst_candidate_id FROM shown
-WHERE candidate_id NOT IN (best_candidate_id, worst_candidate_id)
+WHERE candidate_id <> worst_candidate_id AND candidate_id IS DISTINCT FROM best_candidate_id
 """
 _STRATEGY_SQL = {
     "best-vs-rest": _BEST_VS_REST,
@@ -100,14 +113,21 @@ _STRATEGY_SQL = {
 SELECT prompt_id, best_candidate_id, worst_candidate_id FROM export_final
 WHERE best_candidate_id <> worst_candidate_id
 """,
-    # Every ordered pair of a full ranking (ties give none); an item judged by best and worst
-    # only is ordered as far as that goes, which is what best-vs-rest gives.
+    # A reviewer's decision: every ordered pair of its ranking (ties give none), else its
+    # best-vs-rest pairs. The annotators' (they agree, else the item is held back): every
+    # preference any of them implies (pb_implied: rankings, best and worst, pairwise labels),
+    # so no one judgment's form decides for the others.
     "all-ordered": """
 SELECT a.prompt_id, a.candidate_id, b.candidate_id FROM members a
 JOIN members b ON a.prompt_id = b.prompt_id AND a.gi < b.gi
+WHERE a.prompt_id IN (SELECT prompt_id FROM export_final WHERE decision = 'adjudicated')
 UNION ALL
 SELECT * FROM (""" + _BEST_VS_REST + """) WHERE prompt_id IN
-    (SELECT prompt_id FROM export_final WHERE groups IS NULL OR len(groups) < 2)
+    (SELECT prompt_id FROM export_final
+     WHERE decision = 'adjudicated' AND (groups IS NULL OR len(groups) < 2))
+UNION ALL
+SELECT prompt_id, high, low FROM pb_implied
+WHERE prompt_id IN (SELECT prompt_id FROM export_final WHERE decision <> 'adjudicated')
 """,
 }
 
@@ -126,9 +146,11 @@ WHERE chosen_id IS NOT NULL AND rejected_id IS NOT NULL AND chosen_id <> rejecte
 
 
 # Per item: which annotators imply which preference (best/worst, rankings, pairwise labels), so
-# a pair's agreement is the share of the item's annotators who imply it.
-_AGREEMENT = f"""
-CREATE TEMP TABLE pb_agreement AS
+# a pair's agreement is the share of the item's annotators who imply it. Every annotator with a
+# current ranked judgment or a pairwise label on the item counts (the same people the `jsonl`
+# export lists under `annotators`).
+_IMPLIED = f"""
+CREATE TEMP TABLE pb_implied AS
 WITH items AS (SELECT prompt_id FROM export_final),
 cur AS (SELECT * FROM export_current SEMI JOIN items USING (prompt_id)),
 bw AS (SELECT annotator, prompt_id, best_candidate_id AS best, worst_candidate_id AS worst,
@@ -136,18 +158,25 @@ bw AS (SELECT annotator, prompt_id, best_candidate_id AS best, worst_candidate_i
 members AS (SELECT judgment_id, annotator, prompt_id, gi, unnest(grp) AS candidate_id
             FROM (SELECT judgment_id, annotator, prompt_id, unnest(groups) AS grp,
                          generate_subscripts(groups, 1) AS gi FROM cur WHERE groups IS NOT NULL)),
-pw AS (SELECT * FROM pairwise_judgments SEMI JOIN items USING (prompt_id)),
-implied AS ({implied_preferences("bw", "members", "pw")}),
-raters AS (SELECT prompt_id, count(DISTINCT annotator) AS raters
-           FROM (SELECT prompt_id, annotator FROM cur UNION ALL
-                 SELECT prompt_id, annotator FROM pw) GROUP BY prompt_id),
-support AS (SELECT prompt_id, high, low, count(DISTINCT annotator) AS support
-            FROM implied GROUP BY ALL)
+pw AS (SELECT * FROM pairwise_judgments SEMI JOIN items USING (prompt_id))
+SELECT DISTINCT * FROM ({implied_preferences("bw", "members", "pw")});
+
+CREATE TEMP TABLE pb_raters AS
+SELECT prompt_id, count(DISTINCT annotator) AS raters
+FROM (SELECT prompt_id, annotator FROM export_current UNION ALL
+      SELECT prompt_id, annotator FROM pairwise_judgments)
+WHERE prompt_id IN (SELECT prompt_id FROM export_final) GROUP BY prompt_id;
+"""
+
+_AGREEMENT = """
+CREATE TEMP TABLE pb_agreement AS
+WITH support AS (SELECT prompt_id, high, low, count(DISTINCT annotator) AS support
+                 FROM pb_implied GROUP BY ALL)
 SELECT o.prompt_id, o.chosen_id, o.rejected_id,
        CASE WHEN coalesce(r.raters, 0) = 0 THEN 1.0
             ELSE coalesce(s.support, 0) / r.raters END AS agreement
 FROM pb_ordered o
-LEFT JOIN raters r USING (prompt_id)
+LEFT JOIN pb_raters r USING (prompt_id)
 LEFT JOIN support s ON s.prompt_id = o.prompt_id AND s.high = o.chosen_id
                    AND s.low = o.rejected_id;
 """
@@ -218,7 +247,8 @@ JOIN pb_candidates r ON r.candidate_id = o.rejected_id;
 
 # Pairs that survive the cheap filters and whose lengths allow the near-identical threshold.
 _SIMILARITY_CANDIDATES = """
-SELECT x.n, x.chosen_id, c.text AS chosen, x.rejected_id, r.text AS rejected FROM pb_raw x
+SELECT x.n, x.chosen_id, c.text AS chosen, x.rejected_id, r.text AS rejected, x.language
+FROM pb_raw x
 JOIN candidates c ON c.candidate_id = x.chosen_id
 JOIN candidates r ON r.candidate_id = x.rejected_id
 WHERE x.early_status IS NULL
@@ -228,11 +258,16 @@ ORDER BY x.n
 
 # Statuses in filter order; duplicates keep the first by position, comparing texts only where
 # the four hashes collide; contradictions compare texts of the (few) hash matches too.
+# A trivial pair (only whitespace, punctuation, case or markup differ) and a near-identical one
+# whose changes carry no meaning are dropped as near_identical; a minimal one is kept
+# (core/difference.py).
 _STATUS = """
 CREATE TEMP TABLE pb_status AS
-SELECT x.*, s.similarity, g.prompt_group,
+SELECT x.*, s.similarity, g.prompt_group, nullif(s.difference::VARCHAR, '') AS difference,
+       nullif(s.reason::VARCHAR, '') AS difference_reason,
        coalesce(x.early_status,
-                CASE WHEN s.similarity >= ? THEN 'near_identical'
+                CASE WHEN s.difference::VARCHAR IN ('trivial', 'near_identical')
+                     THEN 'near_identical'
                      WHEN x.language_mismatch THEN 'language_mismatch' END) AS status
 FROM pb_raw x
 LEFT JOIN pb_similarity s USING (n)
@@ -280,7 +315,8 @@ FROM pb_status ORDER BY n;
 """
 
 _TEMP_TABLES = ("export_current", "export_decisions", "export_disputed", "export_open_flags",
-                "export_adjudicated", "export_final", "pb_ordered", "pb_agreement",
+                "export_adjudicated", "export_final", "pb_implied", "pb_raters", "pb_ordered",
+                "pb_agreement",
                 "pb_candidates", "pb_prompts", "pb_raw", "pb_similarity", "pb_groups",
                 "pb_status", "pb_duplicates", "pb_contradictions", "pb_balance")
 
@@ -311,12 +347,13 @@ def compute(con: duckdb.DuckDBPyConnection, settings: PairSettings, build_id: st
     """
     drop_temp(con)
     con.execute(_DECISIONS)
+    con.execute(_IMPLIED)
     con.execute(_ordered_sql(settings.strategy))
     con.execute(_AGREEMENT)
     con.execute(_features_sql())
-    _near_identical(con, settings.near_identical_threshold)
+    _near_identical(con, settings)
     _prompt_groups(con, settings.near_duplicate_prompt_threshold)
-    con.execute(_STATUS, [settings.near_identical_threshold])
+    con.execute(_STATUS)
     con.execute(_DUPLICATES_AND_CONTRADICTIONS)
     plan = latest_balance_plan(con)
     balanced_out = 0
@@ -326,6 +363,11 @@ def compute(con: duckdb.DuckDBPyConnection, settings: PairSettings, build_id: st
     items_row = con.execute("SELECT count(*) FROM export_final").fetchone()
     held = con.execute(EXPORT_HELD_BACK).fetchone() or (0, 0)
     by_status = dict(con.execute("SELECT status, count(*) FROM pb_status GROUP BY 1").fetchall())
+    minimal_by_reason = dict(con.execute(
+        "SELECT difference_reason, count(*) FROM pb_status WHERE status = 'kept' "
+        "AND difference = 'minimal' GROUP BY 1 ORDER BY 1").fetchall())
+    trivial_row = con.execute("SELECT count(*) FROM pb_status WHERE status = 'near_identical' "
+                              "AND difference = 'trivial'").fetchone()
     kept_by_dimension = dict(con.execute(
         "SELECT dimension, count(*) FROM pb_status WHERE status = 'kept' GROUP BY 1 ORDER BY 1"
     ).fetchall())
@@ -347,6 +389,9 @@ def compute(con: duckdb.DuckDBPyConnection, settings: PairSettings, build_id: st
         held_back_disputed=int(held[0]) - int(held[1]), held_back_flagged=int(held[1]),
         contradictions=tuple(Contradiction(*row) for row in sample),
         kept_by_dimension={str(k): int(v) for k, v in kept_by_dimension.items()},
+        minimal=sum(int(v) for v in minimal_by_reason.values()),
+        minimal_by_reason={str(k): int(v) for k, v in minimal_by_reason.items()},
+        trivial=int(trivial_row[0]) if trivial_row else 0,
     )
 
 
@@ -366,7 +411,7 @@ def record(con: duckdb.DuckDBPyConnection, result: PairBuild, settings: PairSett
                  json.dumps({"near_identical_threshold": settings.near_identical_threshold,
                              "near_duplicate_prompt_threshold":
                                  settings.near_duplicate_prompt_threshold,
-                             "seed": settings.seed}),
+                             "seed": settings.seed, "minimal": difference_rules(settings)}),
                  json.dumps(counts)])
 
 
@@ -408,11 +453,22 @@ def apply_balance(con: duckdb.DuckDBPyConnection, by: str, explicit: Mapping[str
     return int(before[0]) - int(after[0]) if before and after else 0
 
 
-def _near_identical(con: duckdb.DuckDBPyConnection, threshold: float) -> None:
-    """pb_similarity(n, similarity) for the pairs whose lengths allow the threshold (computed
-    by core/store/pair_worker.py: in a child process for a large build)."""
-    pair_worker.run(con, "similarity", _SIMILARITY_CANDIDATES, [max(0.0, threshold - 0.05)],
-                    threshold, "pb_similarity")
+def difference_rules(settings: PairSettings) -> dict[str, float | int]:
+    """The settings core/difference.py classifies pairs by (a JSON-able dict for the worker)."""
+    return {"near_identical_threshold": settings.near_identical_threshold,
+            "examine_from": min(settings.minimal_examine_from, settings.near_identical_threshold),
+            "max_changed_tokens": settings.minimal_max_changed_tokens,
+            "max_changed_sentences": settings.minimal_max_changed_sentences}
+
+
+def _near_identical(con: duckdb.DuckDBPyConnection, settings: PairSettings) -> None:
+    """pb_similarity(n, similarity, difference, reason) for the pairs whose lengths allow the
+    lowest similarity examined (computed by core/store/pair_worker.py: in a child process for a
+    large build)."""
+    rules = difference_rules(settings)
+    floor = float(rules["examine_from"])
+    pair_worker.run(con, "similarity", _SIMILARITY_CANDIDATES, [max(0.0, floor - 0.05)],
+                    rules, "pb_similarity")
 
 
 def _prompt_groups(con: duckdb.DuckDBPyConnection, threshold: float) -> None:
@@ -436,3 +492,18 @@ def kept_counts(con: duckdb.DuckDBPyConnection, by: str, before_balance: bool) -
     return {str(k): int(v) for k, v in con.execute(
         f"SELECT {value}, count(*) FROM latest_pairs x JOIN prompts p USING (prompt_id) "
         "WHERE list_contains(?, x.status) GROUP BY 1 ORDER BY 1", [statuses]).fetchall()}
+
+
+TEXT_PAGE_LIMIT = 10_000  # pairs' texts per kept_pair_texts call
+
+
+def kept_pair_texts(con: duckdb.DuckDBPyConnection, after: str, limit: int
+                    ) -> list[tuple[str, str, str, str, str]]:
+    """(pair_id, system or "", prompt, chosen, rejected) of the latest build's kept pairs after
+    `after` in pair id order, at most `limit` (token lengths read them page by page)."""
+    return [tuple(row) for row in con.execute(
+        "SELECT x.pair_id, coalesce(p.system, ''), p.prompt, c.text, r.text FROM latest_pairs x "
+        "JOIN prompts p USING (prompt_id) JOIN candidates c ON c.candidate_id = x.chosen_id "
+        "JOIN candidates r ON r.candidate_id = x.rejected_id "
+        "WHERE x.status = 'kept' AND x.pair_id > ? ORDER BY x.pair_id LIMIT ?",
+        [after, limit]).fetchall()]

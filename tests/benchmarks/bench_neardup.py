@@ -1,6 +1,14 @@
-"""Benchmark: near-duplicate filtering throughput (core/similarity.py) against bare RapidFuzz.
+"""Benchmark: near-duplicate filtering throughput (core/similarity.py) and minimal-pair
+classification (core/difference.py) against bare RapidFuzz.
 
-Two measurements, each against baselines measured in the same run on the same texts:
+Three measurements, each against baselines measured in the same run on the same texts:
+
+- minimal-pair classification: `core.store.pair_worker.score_batch` (what the build's worker does
+  per batch: normalise, similarities, and the token diff of every pair at least 0.9 alike) over
+  N / 5 pairs of similar texts, 7 in 8 made by one edit of a 300-600 character text (a number,
+  a negation, a modal verb or a sentence changed; punctuation and case, or markup; a cosmetic
+  word) and 1 in 8 unrelated, against `process.cpdist(fuzz.ratio)` on the raw texts; every
+  pair's class is checked against its edit.
 
 - near-identical chosen/rejected (the `near_identical` pair filter): `normalise` both texts and
   `similarities` (RapidFuzz `process.cpdist` with `fuzz.ratio`), exactly what
@@ -35,6 +43,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
@@ -209,8 +218,95 @@ def bench_groups(n: int) -> GroupThroughput:
     return GroupThroughput(n, ours, bare, grouped, len(planted))
 
 
-def run(pairs: int, prompts: int) -> dict:
+# Edits that make a (chosen, rejected) pair out of one text, each with the class core/difference.py
+# must give it: (name, edit, expected class, expected reason). Texts are the corpus slices above
+# with a fixed head, so the edits land in readable places.
+_EDITS: list[tuple[str, Any, str | None, str | None]] = [
+    ("number", lambda t: t.replace("take 4 g", "take 8 g"), "minimal", "number"),
+    ("negation", lambda t: t.replace("do not exceed", "do exceed"), "minimal", "negation"),
+    ("modal", lambda t: t.replace("You must", "You may"), "minimal", "modal"),
+    ("sentence", lambda t: t.replace(" Ask a pharmacist first.", ""), "minimal", "sentence"),
+    ("punctuation and case", lambda t: t.replace(",", "").replace(".", "!").lower(), "trivial",
+     None),
+    ("markup", lambda t: "**" + t.replace(" first.", " **first**."), "trivial", None),
+    ("cosmetic word", lambda t: t.replace("Thank you", "Thanks"), "near_identical", None),
+]
+
+
+def classification_rows(n: int, seed: int = 13) -> tuple[list[tuple], list[str]]:
+    """n pair rows (n, chosen_id, chosen, rejected_id, rejected, language) in the shape the
+    build hands to the worker: every 8th pair unrelated texts, the others one of _EDITS applied
+    to a 300-600 character text; and the edit name of each row ('unrelated' for the others)."""
+    corpus, _ = _corpus(seed, 60_000)
+    rng = random.Random(seed + 1)
+    rows: list[tuple] = []
+    kinds: list[str] = []
+    for k in range(n):
+        a = rng.randrange(0, 29_000)
+        body = corpus[a:a + rng.randint(300, 600)]
+        text = (f"Thank you for asking. You must take 4 g at most, and do not exceed it, for "
+                f"case {k}. {body}. Ask a pharmacist first. More: {body[:80]}.")
+        if k % 8 == 7:
+            b = rng.randrange(30_000, 59_000)
+            other = f"Answer to {k}: " + corpus[b:b + rng.randint(300, 600)] + "."
+            rows.append((k, f"a{k}", text, f"b{k}", other, "en"))
+            kinds.append("unrelated")
+            continue
+        name, edit, _, _ = _EDITS[k % len(_EDITS)]
+        rows.append((k, f"a{k}", text, f"b{k}", edit(text), "en"))
+        kinds.append(name)
+    return rows, kinds
+
+
+@dataclass
+class ClassifyThroughput:
+    items: int
+    ours: float  # seconds: normalise + similarities + the token diff of the examined pairs
+    raw_cpdist: float  # RapidFuzz alone on the raw texts
+    examined: int
+    minimal: int
+    trivial: int
+
+
+def bench_classification(n: int) -> ClassifyThroughput:
+    from core.difference import DifferenceRules
+    from core.store.pair_worker import score_batch
+
+    rules = DifferenceRules()
+    ours = raw = 0.0
+    examined = minimal = trivial = 0
+    for start in range(0, n, BATCH):
+        rows, kinds = classification_rows(min(BATCH, n - start), seed=13 + start)
+        chosen = [r[2] for r in rows]
+        rejected = [r[4] for r in rows]
+        for first in ("ours", "raw") if (start // BATCH) % 2 == 0 else ("raw", "ours"):
+            t0 = time.perf_counter()
+            if first == "ours":
+                scores, classes, reasons = score_batch(rows, rules)
+                ours += time.perf_counter() - t0
+            else:
+                process.cpdist(chosen, rejected, scorer=fuzz.ratio, workers=1, dtype=np.float32)
+                raw += time.perf_counter() - t0
+        examined += int((scores >= rules.examine_from).sum())
+        expected = {name: (kind, reason) for name, _, kind, reason in _EDITS}
+        expected["unrelated"] = (None, None)
+        for kind, got, why in zip(kinds, classes, reasons, strict=True):
+            if (got, why) != expected[kind]:
+                sys.exit(f"BENCH FAILED: a '{kind}' pair was classified {got} ({why}), "
+                         f"expected {expected[kind]}")
+        minimal += sum(c == "minimal" for c in classes)
+        trivial += sum(c == "trivial" for c in classes)
+    return ClassifyThroughput(n, ours, raw, examined, minimal, trivial)
+
+
+def run(pairs: int, prompts: int, classify_pairs: int | None = None) -> dict:
     t0 = time.perf_counter()
+    classify_n = classify_pairs if classify_pairs is not None else max(1000, pairs // 5)
+    c = bench_classification(classify_n)
+    print(f"  minimal-pair classification, {classify_n:,} pairs: ours {c.ours:.1f} s "
+          f"({classify_n / c.ours:,.0f}/s), raw cpdist {c.raw_cpdist:.1f} s "
+          f"({classify_n / c.raw_cpdist:,.0f}/s); {c.examined:,} examined, {c.minimal:,} "
+          f"minimal, {c.trivial:,} trivial", flush=True)
     p = bench_pairs(pairs)
     print(f"  near-identical, {pairs:,} pairs: ours {p.ours:.1f} s ({pairs / p.ours:,.0f}/s), "
           f"raw cpdist {p.raw_cpdist:.1f} s ({pairs / p.raw_cpdist:,.0f}/s), fuzz.ratio loop "
@@ -222,12 +318,13 @@ def run(pairs: int, prompts: int) -> dict:
           f"({prompts / g.ours:,.0f}/s), bare sorted neighbourhood {g.bare:.1f} s "
           f"({prompts / g.bare:,.0f}/s); {g.grouped:,} prompts grouped ({g.planted:,} planted "
           "copies, all found)", flush=True)
-    return {"pairs": p, "groups": g, "seconds": time.perf_counter() - t0}
+    return {"pairs": p, "groups": g, "classify": c, "seconds": time.perf_counter() - t0}
 
 
 def markdown(result: dict) -> str:
     p: Throughput = result["pairs"]
     g: GroupThroughput = result["groups"]
+    c: ClassifyThroughput = result["classify"]
 
     def rate(items: int, seconds: float) -> str:
         return f"{items / seconds:,.0f}"
@@ -243,11 +340,20 @@ def markdown(result: dict) -> str:
         f"| near-duplicate prompt groups, {g.items:,} prompts: `near_duplicate_groups` | "
         f"{rate(g.items, g.ours)} | bare sorted neighbourhood (raw texts, 2 x 4 `cpdist`) | "
         f"{rate(g.items, g.bare)} | {g.bare / g.ours:.2f} |",
+        f"| minimal-pair classification, {c.items:,} similar pairs: `score_batch` (`normalise`, "
+        f"`similarities`, the token diff of every pair >= 0.9 alike) | {rate(c.items, c.ours)} | "
+        f"`process.cpdist(fuzz.ratio)` on raw texts | {rate(c.items, c.raw_cpdist)} | "
+        f"{c.raw_cpdist / c.ours:.2f} |",
         "",
         f"- near-identical: {p.ours:.1f} s for prefer ({p.normalising:.1f} s of it `normalise`, "
         f"{p.ours - p.normalising:.1f} s `similarities`), {p.raw_cpdist:.1f} s raw `cpdist`, "
         f"{p.python_loop:.1f} s Python loop, summed over batches of {BATCH:,}; {p.flagged:,} "
         f"pairs >= {THRESHOLD} (exactly the planted ones).",
+        f"- classification: {c.ours:.1f} s for prefer, {c.raw_cpdist:.1f} s raw `cpdist`, in "
+        f"batches of {BATCH:,}; {c.examined:,} pairs examined token by token, {c.minimal:,} "
+        f"minimal and {c.trivial:,} trivial, each pair's class checked against its planted "
+        "edit (a number, negation, modal verb or sentence changed: minimal; punctuation, case "
+        "or markup: trivial; a cosmetic word: near-identical; 1 in 8 unrelated: none).",
         f"- prompt groups: {g.ours:.1f} s for prefer, {g.bare:.1f} s bare; {g.grouped:,} prompts "
         f"in groups of two or more ({g.planted:,} planted copies, each grouped with its "
         "original).",
@@ -258,8 +364,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=1_000_000)
     parser.add_argument("--prompts", type=int, default=300_000)
+    parser.add_argument("--classify", type=int, default=None,
+                        help="pairs for the classification benchmark (default: pairs / 5)")
     args = parser.parse_args()
-    print(markdown(run(args.pairs, args.prompts)))
+    print(markdown(run(args.pairs, args.prompts, args.classify)))
 
 
 if __name__ == "__main__":

@@ -206,7 +206,8 @@ def fill_export_store(db: Path, base_db: Path, pairs: int) -> tuple[int, int]:
     judgment with another decision and 1 in 10 a second annotator who agrees (work for the
     decision step that changes no pair). Planted items (2 candidates, 1 pair each, see
     ITEM_KINDS): candidate 2 blank (spaces, tab + newline, U+3000); with a BEL or U+FFFD; ending
-    mid-sentence; differing from candidate 1 in one character; in the other language than its
+    mid-sentence; differing from candidate 1 only in case (one character: a trivial pair); in
+    the other language than its
     prompt. Duplicates: a second prompt id with the same prompt, system and candidate texts
     judged the same way (one pair dropped, one kept). Contradictions: a second prompt id with
     the same prompt text (every other one with a '!' appended: a near-duplicate, not an equal
@@ -249,7 +250,8 @@ def fill_export_store(db: Path, base_db: Path, pairs: int) -> tuple[int, int]:
         "     || CASE WHEN i % 2 = 0 THEN chr(7) ELSE chr(65533) END || slice_of(t, 2) || '.' "
         "WHEN j = 2 AND kind = 'truncated' THEN 'Answer 2 to ' || t || ': ' || slice_of(t, 2) "
         "     || ' and the policy covers' "
-        "WHEN j = 2 AND kind = 'near_identical' THEN reply(t, 2, 1) "
+        "WHEN j = 2 AND kind = 'near_identical' THEN 'answer 1 to ' || t || ': ' "
+        "     || slice_of(t, 1) || '.' "
         "ELSE reply(t, j, j) END, "
         f"'import', 'bench.jsonl', {ts}, "
         "CASE WHEN j = 2 AND kind = 'language_mismatch' THEN lang_other(t) ELSE lang_given(t) END "

@@ -30,6 +30,13 @@ from tui.commands.common import (
     stderr,
     stdout,
 )
+from tui.commands.lengths import (
+    DEFAULT_CUTOFF_LEN,
+    DEFAULT_MAX_LENGTH,
+    CutoffLenOption,
+    MaxLengthOption,
+    TokenizerOption,
+)
 
 
 @reports_errors
@@ -48,7 +55,8 @@ def export(
         + " or ".join(LLAMAFACTORY_STYLES) + ".")] = "alpaca",
     conversational: Annotated[bool | None, typer.Option(
         "--conversational/--standard",
-        help="Force TRL's conversational rows (messages) or standard rows (plain strings). "
+        help="Force TRL's conversational rows (messages) or standard rows (plain strings; a "
+             "system prompt is folded into the prompt, each answer starts with a space). "
              "Default: conversational when any prompt has a system prompt.")] = None,
     val_fraction: Annotated[float | None, typer.Option(
         "--val-fraction", help="Share of prompts in val.jsonl (default from prefer.toml, "
@@ -61,6 +69,9 @@ def export(
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Write into a folder that already holds files, replacing those of "
                             "the same names.")] = False,
+    tokenizer: TokenizerOption = None,
+    max_length: MaxLengthOption = DEFAULT_MAX_LENGTH,
+    cutoff_len: CutoffLenOption = DEFAULT_CUTOFF_LEN,
     json_output: JsonOption = False,
 ) -> None:
     """Build pairs from judgments, filter and balance them, and write them for training.
@@ -86,12 +97,18 @@ def export(
       prefer export --format llamafactory --llamafactory-style sharegpt -o ./lf
       prefer export --format hf -o ./hub
       prefer export -o ./out --overwrite
+      prefer export -o ./out --tokenizer ./model/tokenizer.json --max-length 2048
     ```
+
+    With --tokenizer (a local tokenizer.json), manifest.json records the token lengths of
+    prompt, chosen and rejected and how many pairs run over --max-length (TRL) and --cutoff-len
+    (LLaMA-Factory).
     """
     options = ExportOptions(format=format, conversational=conversational,
                             validation_fraction=val_fraction, seed=seed,
                             axolotl_type=axolotl_type, llamafactory_style=llamafactory_style,
-                            strategy=strategy)
+                            strategy=strategy, tokenizer=tokenizer, max_length=max_length,
+                            cutoff_len=cutoff_len)
     check_out_dir(out.expanduser(), overwrite)  # before the agreement's bootstrap, not after
     with project_store(project) as (proj, store), \
             stderr.status("Building pairs and writing files …", spinner="dots"):
@@ -130,3 +147,8 @@ def export(
         stdout.print("  Also: " + ", ".join(others))
     stdout.print(f"  manifest.json with sha256 of each file: {printable(result.manifest_path)}",
                  markup=False)
+    if tokenizer is not None:
+        lengths = json.loads(Path(result.manifest_path).read_text(encoding="utf-8"))
+        for setting, check in (lengths.get("token_lengths") or {}).get("limits", {}).items():
+            stdout.print(f"  Token lengths: {check['pairs_over']:,} pairs over {setting} "
+                         f"{check['limit']:,} (see manifest.json token_lengths)", markup=False)

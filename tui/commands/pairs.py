@@ -31,7 +31,7 @@ FILTER_REASONS = {
     "empty": "a field is empty or only whitespace",
     "encoding": "control characters or invalid bytes in a text",
     "truncated": "a response cut off by the length limit, or ending mid-sentence",
-    "near_identical": "chosen and rejected are nearly the same text",
+    "near_identical": "chosen and rejected differ in nothing that matters",
     "language_mismatch": "a response in another language than its prompt",
     "duplicate": "the same prompt, chosen and rejected as an earlier pair",
     "contradiction": "A over B here, B over A for the same or a near-duplicate prompt",
@@ -81,7 +81,9 @@ def print_build(build: PairBuild, threshold: float) -> None:
             if count:
                 reason = FILTER_REASONS[name]
                 if name == "near_identical":
-                    reason += f" (≥ {threshold:.0%} similar)"
+                    reason += (f" ({build.trivial:,} only in whitespace, punctuation, case or "
+                               f"markup; the rest ≥ {threshold:.0%} similar with no change that "
+                               "carries meaning)")
                 if name == "balanced_out" and build.balance_plan is not None:
                     reason += f"; plan by {build.balance_by}: " + ", ".join(
                         f"{k}={v:g}" for k, v in build.balance_plan.items())
@@ -101,6 +103,11 @@ def print_build(build: PairBuild, threshold: float) -> None:
             stdout.print(printable(f"  {c.prompt_id} prefers “{_clip(c.chosen_start)}” over "
                                    f"“{_clip(c.rejected_start)}”; {c.other_prompt_id} the "
                                    "opposite"), markup=False)
+    if build.minimal:
+        stdout.print(f"Minimal pairs kept: {build.minimal:,} (alike but for a change that carries "
+                     "meaning: " + ", ".join(f"{reason} {n:,}" for reason, n in
+                                            build.minimal_by_reason.items()) + ")",
+                     markup=False)
     if build.kept_by_dimension:
         stdout.print("Kept by dimension: " + " · ".join(
             f"{printable(d)} {n:,}" for d, n in build.kept_by_dimension.items()), markup=False)

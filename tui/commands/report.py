@@ -27,6 +27,14 @@ from tui.commands.common import (
     stderr,
     stdout,
 )
+from tui.commands.lengths import (
+    DEFAULT_CUTOFF_LEN,
+    DEFAULT_MAX_LENGTH,
+    CutoffLenOption,
+    MaxLengthOption,
+    TokenizerOption,
+    length_lines,
+)
 
 BAR_WIDTH = 20
 LABEL_WIDTH = 14
@@ -144,9 +152,18 @@ def _print(report: QualityReport) -> None:
     _say(f"{f.pairs_built:,} built, {f.kept:,} kept"
          + (f"; dropped: {dropped}" if dropped else "; none dropped")
          + (f"; {f.balanced_out:,} removed by the balance plan" if f.balanced_out else "") + ".")
+    if f.minimal:
+        _say(f"Minimal pairs: {f.minimal:,} of the kept pairs are alike but for a change that "
+             "carries meaning (" + ", ".join(f"{k} {v:,}" for k, v in f.minimal_by_reason.items())
+             + "): the most informative kind.")
     if f.held_back_disputed or f.held_back_flagged:
         _say(f"Held back: {f.held_back_disputed:,} items where annotators disagree and nobody "
              f"decided, {f.held_back_flagged:,} flagged (`prefer disagreements` lists them).")
+
+    if report.token_lengths is not None:
+        _heading("Token lengths")
+        for line in length_lines(report.token_lengths):
+            stdout.print(printable(line), markup=False)
 
     _balance(report.balance.dimension, "Balance by dimension")
     _balance(report.balance.language, "By language")
@@ -220,6 +237,9 @@ def report(
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Replace the --html file when it exists.")] = False,
     strategy: StrategyOption = None,
+    tokenizer: TokenizerOption = None,
+    max_length: MaxLengthOption = DEFAULT_MAX_LENGTH,
+    cutoff_len: CutoffLenOption = DEFAULT_CUTOFF_LEN,
     json_output: JsonOption = False,
 ) -> None:
     """Quality report on the pairs: scale, balance, confounds, agreement, stale data.
@@ -238,13 +258,20 @@ def report(
       prefer report --html report.html
       prefer report --html report.html --overwrite
       prefer report --strategy best-vs-worst --json > report.json
+      prefer report --tokenizer ./model/tokenizer.json --max-length 2048
     ```
+
+    With --tokenizer (a local tokenizer.json), the report adds the token lengths of prompt,
+    chosen and rejected and how many pairs run over TRL's max_length and LLaMA-Factory's
+    cutoff_len.
     """
     if html is not None:
         _check_html(html, overwrite)
     with project_store(project) as (proj, store), \
             stderr.status("Building pairs and checking them …", spinner="dots"):
-        result = quality_report(store, proj, os_user(), strategy=strategy)
+        result = quality_report(store, proj, os_user(), strategy=strategy,
+                                tokenizer=tokenizer, max_length=max_length,
+                                cutoff_len=cutoff_len)
     written = None
     if html is not None:
         _write_html(html, render_html(result), overwrite)
