@@ -22,6 +22,7 @@ They never reach an annotator's screen, never make pairs and never enter human a
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import math
@@ -135,6 +136,7 @@ class JudgeRequest:
     user: str
     schema: dict[str, Any]
     options: dict[str, float | int]
+    dimensions: tuple[str, ...] = ()
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -162,7 +164,7 @@ def build_request(item: Item, order_index: int, guidelines: str, dimensions: Seq
                .hexdigest()[:8], 16)
     return JudgeRequest(item, order_index, tuple(c.candidate_id for c in candidates), system,
                         user, judge_schema(labels, dimensions),
-                        {"temperature": temperature, "seed": seed})
+                        {"temperature": temperature, "seed": seed}, tuple(dimensions))
 
 
 class InvalidReply(ValueError):
@@ -176,14 +178,21 @@ class ParsedReply:
     reason: str
 
 
+@functools.lru_cache(maxsize=64)
+def _validator(labels: tuple[str, ...], dimensions: tuple[str, ...]) -> Any:
+    """The schema's validator, built once per shape (building one costs more than a check)."""
+    import jsonschema
+    return jsonschema.Draft202012Validator(judge_schema(labels, dimensions))
+
+
 def parse_reply(text: str, request: JudgeRequest) -> ParsedReply:
     """Validate a reply against the request's schema; InvalidReply says what is wrong."""
-    import jsonschema
     try:
         value = json.loads(text)
     except (json.JSONDecodeError, TypeError) as exc:
         raise InvalidReply(f"not JSON: {exc}") from None
-    errors = sorted(jsonschema.Draft202012Validator(request.schema).iter_errors(value),
+    # request.schema is judge_schema(labels, dimensions) (build_request): its validator is cached
+    errors = sorted(_validator(request.labels, request.dimensions).iter_errors(value),
                     key=lambda e: list(e.absolute_path))
     if errors:
         where = "/".join(str(p) for p in errors[0].absolute_path) or "reply"
@@ -506,6 +515,8 @@ def run_judging(store: Store, plan: JudgePlan, config: Config, *, hosts: Sequenc
         raise BadInputError(f"--concurrency must be at least 1, got {concurrency}")
     if digests is None:
         digests = asyncio.run(preflight(hosts, plan.model))
+    for labels, dimensions in {(r.labels, r.dimensions) for r in plan.requests}:
+        _validator(labels, dimensions)  # loads jsonschema and builds the validators up front
     max_invalid = config.judge.max_invalid_replies
     run = JudgeRun(
         judge_run_id="jr_" + uuid.uuid4().hex[:16], actor=actor, model=plan.model,
