@@ -699,8 +699,10 @@ def judge_calibration(rows: dict[str, list[tuple]], verdicts: Sequence[JudgeVerd
             for prompt_id, dim, lang in rows["items"]}
     scopes: dict[str, set[str]] = {"overall": {u.item_id for u in compared}}
     for key in by:
+        groups: dict[str, set[str]] = defaultdict(set)
         for item in scopes["overall"]:
-            scopes.setdefault(f"{key}={meta.get(item, {}).get(key, 'unknown')}", set()).add(item)
+            groups[meta.get(item, {}).get(key, "unknown")].add(item)
+        scopes.update({f"{key}={value}": groups[value] for value in sorted(groups)})
 
     statistics: dict[str, Any] = {}
     for scope, items in scopes.items():
@@ -755,6 +757,15 @@ class PossibleSlip:
     judge_best: str | None
     judge_worst: str | None
     margin: float
+    candidate_ids: tuple[str, ...] = ()  # the item's candidates in stored order
+
+    def position(self, candidate_id: str | None) -> str:
+        """A candidate as "#n", its place in stored order (what `prefer adjudicate` shows)."""
+        if candidate_id is None:
+            return "–"
+        if candidate_id in self.candidate_ids:
+            return f"#{self.candidate_ids.index(candidate_id) + 1}"
+        return candidate_id
 
 
 def is_confident(verdict: JudgeVerdict, margin: float) -> bool:
@@ -793,7 +804,7 @@ def possible_slips(rows: dict[str, list[tuple]], verdicts: Sequence[JudgeVerdict
         else:
             continue
         found.append(PossibleSlip(prompt_id, who, kind, best, worst, judge_best, judge_worst,
-                                  float(verdict.margin or 0.0)))
+                                  float(verdict.margin or 0.0), verdict.candidate_ids))
     rank = {"swapped": 0, "best is the judge's worst": 1, "worst is the judge's best": 2,
             "another best": 3}
     return sorted(found, key=lambda s: (rank[s.kind], -s.margin, s.prompt_id, s.decided_by))

@@ -210,12 +210,14 @@ def print_calibration(calibration: Calibration, json_output: bool) -> None:
     if bias.judged:
         stdout.print(f"Position bias: its two orders disagreed on {bias.orders_disagree} of "
                      f"{bias.judged} items ({bias.share or 0:.0%}).", markup=False)
-    table = Table(title="Judge vs experts (pairwise labels; 95% bootstrap intervals)",
-                  title_justify="left", padding=(0, 1))
-    for column in ("scope", "kappa", "95% interval", "alpha", "agreement", "same best",
-                   "items", "verdict"):
+    stdout.print("Judge vs experts: kappa with its 95% bootstrap interval, alpha and share "
+                 "agreeing on the pairwise labels, share of judgments with the judge's best.")
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False)
+    for column in ("scope", "kappa", "95% interval", "alpha", "agree", "best", "items",
+                   "verdict"):
         table.add_column(column, justify="left" if column in ("scope", "verdict") else "right",
-                         no_wrap=column == "scope")
+                         no_wrap=True, overflow="ellipsis", max_width=22 if column == "scope"
+                         else None)
     for row in calibration.rows:
         table.add_row(shown(row.scope), _num(row.kappa), _interval(row.kappa_low, row.kappa_high),
                       _num(row.alpha), _num(row.percent_agreement), _num(row.best_match),
@@ -242,16 +244,19 @@ def print_slips(slips: list[PossibleSlip], json_output: bool, confident_margin: 
                      f"{confident_margin:.2f}, both orders agreeing).", markup=False)
         return
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False)
-    for column in ("item", "decided by", "what", "human best/worst", "judge best/worst",
-                   "margin"):
-        table.add_column(column, no_wrap=column != "what",
+    for column in ("item", "decided by", "what", "human best/worst", "judge's", "margin"):
+        table.add_column(column, no_wrap=True, overflow="ellipsis",
                          justify="right" if column == "margin" else "left")
     for slip in slips:
         table.add_row(shown(slip.prompt_id), shown(slip.decided_by), shown(slip.kind),
-                      shown(f"{slip.human_best} / {slip.human_worst or '–'}"),
-                      shown(f"{slip.judge_best} / {slip.judge_worst or '–'}"),
+                      shown(f"{slip.position(slip.human_best)} / "
+                            f"{slip.position(slip.human_worst)}"),
+                      shown(f"{slip.position(slip.judge_best)} / "
+                            f"{slip.position(slip.judge_worst)}"),
                       f"{slip.margin:.2f}")
     stdout.print(table)
+    stdout.print("Candidates as #n: their place in the item's stored order (--json gives "
+                 "their ids).", markup=False)
     stdout.print(f"{len(slips)} possible slips: a reviewer should look at each (`prefer "
                  "adjudicate`); the judge can be wrong, so never change a decision on its word "
                  "alone.", markup=False)
