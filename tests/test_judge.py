@@ -476,10 +476,15 @@ def test_prefer_judge_command_against_a_stand_in(project: Project, tmp_path: Pat
         assert again.exit_code == 0 and "Nothing to judge" in again.stdout
         runs = runner.invoke(app, ["judge", "--runs", "-p", str(project.root)])
         assert "done" in runs.stdout and PROMPT_VERSION in runs.stdout
+        bad = runner.invoke(app, ["judge", "--force", "--concurrency", "0", "--host",
+                                  server.url, "-p", str(project.root)])
+        assert bad.exit_code == 2 and "--concurrency must be at least 1" in bad.output
         server.go_down()
         down = runner.invoke(app, ["judge", "--force", "--host", server.url,
                                    "-p", str(project.root)])
         assert down.exit_code != 0 and "cannot reach Ollama" in down.output
+    with open_store(project.database_path) as store:
+        assert len(store.judge_runs()) == 1  # neither refused run started
 
 
 # --- triage --------------------------------------------------------------------------------------

@@ -118,7 +118,7 @@ def judge(
         generation = proj.config.generation
         chosen_model = model or proj.config.judge.model or generation.model
         hosts = host or generation.hosts
-        per_host = concurrency or generation.concurrency
+        per_host = concurrency if concurrency is not None else generation.concurrency
         plan = plan_judging(store, proj.config, proj.guidelines_text(), proj.guideline_version(),
                             model=chosen_model, limit=limit, force=force)
         if dry_run:
