@@ -48,6 +48,12 @@ class AnnotationSection:
     )
     order_seed: int = _doc("Seed of that shuffle; the order shown is stored with each judgment.",
                            default=7)
+    order: str = _doc(
+        "Which item an annotator gets next: \"import\" (import order) or \"informative\" (the "
+        "items the judge of `prefer judge` is least certain of first, obvious ones last; read "
+        "docs/judge.md on calibration before turning it on).",
+        default="import",
+    )
 
 
 @dataclass
@@ -111,6 +117,31 @@ class GenerationSection:
     timeout_s: float = _doc("Longest wait for one response, in seconds.", default=300.0)
     variants: list[Variant] = _doc("The ways a candidate is asked for (one request each).",
                                    default_factory=_default_variants)
+
+
+QUEUE_ORDERS = ("import", "informative")
+
+
+@dataclass
+class JudgeSection:
+    model: str | None = _doc("Ollama model of `prefer judge` (default: generation.model); hosts, "
+                             "concurrency, attempts and timeout are generation's.", default=None)
+    temperature: float = _doc("Sampling temperature of the judge.", default=0.0)
+    max_invalid_replies: int = _doc(
+        "Replies that do not fit the schema a request may get before it is recorded as failed.",
+        default=3,
+    )
+    confident_margin: float = _doc(
+        "Margin (0..1: the best's lead over the runner-up, in a 1-10 score, divided by 9) from "
+        "which a verdict whose two orders agree counts as confident for `prefer disagreements "
+        "--judge`.",
+        default=0.3,
+    )
+    obvious_margin: float = _doc(
+        "Margin from which an item counts as obvious in `prefer report` when its annotators "
+        "were unanimous too.",
+        default=0.5,
+    )
 
 
 PAIR_STRATEGIES = ("best-vs-rest", "best-vs-worst", "all-ordered")
@@ -213,6 +244,7 @@ class Config:
     annotation: AnnotationSection = field(default_factory=AnnotationSection)
     export: ExportSection = field(default_factory=ExportSection)
     generation: GenerationSection = field(default_factory=GenerationSection)
+    judge: JudgeSection = field(default_factory=JudgeSection)
     server: ServerSection = field(default_factory=ServerSection)
     pairs: PairsSection = field(default_factory=PairsSection)
     balance: BalanceSection = field(default_factory=BalanceSection)
@@ -337,6 +369,15 @@ def _check_values(config: Config, path: Path) -> None:
     if config.generation.timeout_s <= 0 or config.generation.backoff_s < 0:
         raise ConfigError(f"{path}: keys 'generation.timeout_s' and 'generation.backoff_s' must "
                           "be positive")
+    if config.annotation.order not in QUEUE_ORDERS:
+        raise ConfigError(f"{path}: key 'annotation.order': expected one of "
+                          f"{', '.join(QUEUE_ORDERS)}, got \"{config.annotation.order}\"")
+    if config.judge.max_invalid_replies < 1:
+        raise ConfigError(f"{path}: key 'judge.max_invalid_replies': expected at least 1")
+    for key in ("confident_margin", "obvious_margin"):
+        value = getattr(config.judge, key)
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{path}: key 'judge.{key}': expected 0 to 1, got {value}")
     if config.pairs.strategy not in PAIR_STRATEGIES:
         raise ConfigError(f"{path}: key 'pairs.strategy': expected one of "
                           f"{', '.join(PAIR_STRATEGIES)}, got \"{config.pairs.strategy}\"")

@@ -19,6 +19,7 @@ from typing import Any
 from core import agreement_report as agreement_stats
 from core.balance import BalanceSummary, summarize
 from core.config import Config
+from core.judge import ObviousItems, judge_checks
 from core.pairs import build_pairs
 from core.project import Project
 from core.store.api import Store
@@ -204,12 +205,15 @@ class QualityReport:
     staleness: Staleness
     scale_warnings: list[str] = field(default_factory=list)
     token_lengths: TokenLengths | None = None  # with a tokenizer (core/token_lengths.py)
+    judge: ObviousItems | None = None  # None: nothing judged by `prefer judge`
 
     @property
     def warnings(self) -> list[str]:
-        """Every warning, most basic first (scale, balance, confounds, agreement, staleness)."""
+        """Every warning, most basic first (scale, balance, confounds, agreement, staleness,
+        then the judge's obvious items)."""
         return [*self.scale_warnings, *self.balance.warnings, *self.confounds.warnings,
-                *self.agreement.warnings, *self.staleness.warnings]
+                *self.agreement.warnings, *self.staleness.warnings,
+                *(self.judge.warnings if self.judge else [])]
 
 
 # --- entry points ---------------------------------------------------------------------------
@@ -244,7 +248,7 @@ def build_report(store: Store, config: Config, project: Project,
         balance=balance_of(facts, config), confounds=confounds_of(facts, config),
         agreement=agreement_of(store.agreement_rows()),
         staleness=staleness_of(facts, config, version),
-        scale_warnings=scale_warnings(scale))
+        scale_warnings=scale_warnings(scale), judge=judge_checks(store, config))
 
 
 def _utc_now() -> datetime:

@@ -22,6 +22,9 @@ and the Python client's ``_client.py`` / ``_types.py``):
   :func:`response_text`. ``options.num_predict`` truncates (``done_reason: "length"``) and ``eval_count``
   is the number of tokens produced (``tokens_per_word`` per word).
 
+Scripted replies: :meth:`StandinOllama.answer_when` lets a test choose the content of chosen requests (a judge
+test scripts structured replies, valid or not); the rest keep the deterministic reply.
+
 Fault injection: :meth:`StandinOllama.fail_next`, :meth:`~StandinOllama.fail_when`,
 :meth:`~StandinOllama.reset_connection_next`, :meth:`~StandinOllama.go_down` / :meth:`~StandinOllama.come_up`.
 Injected failures are answered at once, without taking a slot or waiting ``latency``.
@@ -596,6 +599,7 @@ class StandinOllama:
         self._fail_next: deque[tuple[int, str]] = deque()
         self._reset_next = 0
         self._fail_when: Callable[[dict[str, Any]], Any] | None = None
+        self._answer_when: Callable[[dict[str, Any]], str | None] | None = None
         self._loaded: dict[str, float | None] = {}  # model -> monotonic expiry (None = forever)
         self._created_ns = time.time_ns()
 
@@ -732,6 +736,16 @@ class StandinOllama:
             self._fail_next.clear()
             self._reset_next = 0
             self._fail_when = None
+
+    # -- scripted replies -------------------------------------------------------------------------
+
+    def answer_when(self, responder: Callable[[dict[str, Any]], str | None] | None) -> None:
+        """Per chat/generate request that is served (not failed): ``responder(body)`` returns the assistant
+        content to answer with instead of the deterministic reply, or None to keep that. It runs on the
+        server's thread, once per request, before the request waits for a slot; streaming, truncation and
+        token counts apply to the scripted text as to any other. ``answer_when(None)`` removes it."""
+        with self._lock:
+            self._answer_when = responder
 
     # -- expected answers (for tests) --------------------------------------------------------------
 
@@ -1091,7 +1105,11 @@ class StandinOllama:
 
     def _plan(self, endpoint: str, wanted: str, resolved: str, messages: list[dict[str, Any]],
               options: dict[str, Any], request: dict[str, Any], *, thinking: bool) -> _Plan:
-        text = response_text(resolved, messages, options, format=request.get("format"))
+        with self._lock:
+            responder = self._answer_when
+        scripted = responder(request) if responder is not None else None
+        text = scripted if scripted is not None else response_text(resolved, messages, options,
+                                                                   format=request.get("format"))
         words = text.split(" ")
         tpw = self.tokens_per_word
         sequence: list[tuple[str, str]] = []

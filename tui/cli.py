@@ -13,6 +13,7 @@ from tui.commands.export import export
 from tui.commands.generate import generate, runs
 from tui.commands.import_ import import_
 from tui.commands.init import init
+from tui.commands.judge import judge
 from tui.commands.judgments import import_judgments
 from tui.commands.pairs import balance, pairs
 from tui.commands.report import report
@@ -64,6 +65,7 @@ app.command("import-judgments")(import_judgments)
 app.command("status")(status)
 app.command("generate")(generate)
 app.command("runs")(runs)
+app.command("judge")(judge)
 app.command("assign")(assign)
 app.command("annotate")(annotate)
 app.command("serve")(serve)

@@ -29,6 +29,7 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any, Protocol, TypeVar
 
+from core.judge_models import JudgeOutcome, JudgeRun, JudgeVerdict
 from core.models import (
     Adjudication,
     AuditAnchor,
@@ -339,6 +340,44 @@ class Store(Protocol):
     @operation(ADMIN)
     def runs(self, limit: int = 20) -> list[Run]:
         """The newest generation runs."""
+        ...
+
+    # --- the local judge (reviewers and admins only: never an annotator's) -------------------
+
+    @operation(ADMIN)
+    def judge_items(self, limit: int | None = None) -> list[Item]:
+        """Items ready to judge (two or more candidates) with their candidates, in import order."""
+        ...
+
+    @operation(ADMIN)
+    def judge_done_keys(self, model: str, prompt_version: str) -> set[tuple[str, str]]:
+        """(prompt_id, candidates_key) already judged with `model` and this judge prompt."""
+        ...
+
+    @operation(ADMIN, actor="run.actor", writes=True)
+    def start_judge_run(self, run: JudgeRun) -> None:
+        """Record the start of a judge run."""
+        ...
+
+    @operation(ADMIN, actor="actor", writes=True)
+    def record_judge_outcomes(self, outcomes: Sequence[JudgeOutcome],
+                              actor: str | None = None) -> None:
+        """Store a batch of judged items: each verdict with the requests behind it."""
+        ...
+
+    @operation(ADMIN, actor="actor", writes=True)
+    def finish_judge_run(self, judge_run_id: str, status: str, actor: str) -> JudgeRun:
+        """Record how a judge run ended."""
+        ...
+
+    @operation(R)
+    def judge_runs(self, limit: int = 20) -> list[JudgeRun]:
+        """The newest judge runs."""
+        ...
+
+    @operation(R)
+    def judge_verdicts(self, model: str | None = None) -> list[JudgeVerdict]:
+        """The judge's latest verdict per item (of `model`, or any), for calibration and checks."""
         ...
 
     # --- export -----------------------------------------------------------------------------

@@ -68,6 +68,19 @@ COVERED: dict[str, tuple[str, ...]] = {
                     "total_duration_ns", "load_duration_ns", "prompt_eval_duration_ns",
                     "eval_duration_ns", "latency_s", "started_at", "finished_at"),
     "balance_plans": ("plan_id", "applied_by", "applied_at", "balance_by", "targets", "seed"),
+    "judge_runs": ("judge_run_id", "actor", "model", "hosts", "concurrency", "prompt_version",
+                   "settings", "planned", "skipped", "succeeded", "failed", "status",
+                   "started_at", "finished_at"),
+    "judge_requests": ("request_id", "verdict_id", "judge_run_id", "prompt_id", "order_index",
+                       "shown_order", "model", "model_digest", "host", "status", "error",
+                       "attempts", "system", "options", "reply", "scores", "dimensions",
+                       "reason", "prompt_eval_count", "eval_count", "total_duration_ns",
+                       "latency_s", "started_at", "finished_at"),
+    "judge_verdicts": ("verdict_id", "judge_run_id", "prompt_id", "model", "model_digest",
+                       "prompt_version", "guideline_version", "candidates_key", "status",
+                       "error", "candidate_ids", "scores", "best_candidate_id",
+                       "worst_candidate_id", "margin", "orders_agree", "dimensions",
+                       "created_at"),
 }
 # How a report names a row of each table.
 ROW_KEY: dict[str, str] = {
@@ -76,6 +89,7 @@ ROW_KEY: dict[str, str] = {
     "adjudications": "adjudication_id", "flags": "flag_id", "flag_resolutions": "flag_id",
     "assignments": "prompt_id || ' to ' || annotator", "gold_items": "prompt_id",
     "runs": "run_id", "generations": "generation_id", "balance_plans": "plan_id",
+    "judge_runs": "judge_run_id", "judge_requests": "request_id", "judge_verdicts": "verdict_id",
 }
 
 
@@ -183,8 +197,11 @@ def adopt(con: duckdb.DuckDBPyConnection) -> Event | None:
     Runs in migration 007's transaction, so it happens once: a row without an event later on was
     written behind prefer's back, and `verify` reports it.
     """
+    # Tables later migrations add are covered too, but do not exist yet at migration 007.
+    existing = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     counts = con.execute(" UNION ALL ".join(
-        f"SELECT '{t}', count(*) FROM {t} WHERE event_seq IS NULL" for t in COVERED)).fetchall()
+        f"SELECT '{t}', count(*) FROM {t} WHERE event_seq IS NULL" for t in COVERED
+        if t in existing)).fetchall()
     tables = [t for t, n in counts if n]
     if not tables:
         return None

@@ -37,6 +37,8 @@ from core.audit import (
 )
 from core.config import CONFIG_FILE, Config, load_config
 from core.errors import BadInputError, JudgmentError, StoreError, StoreLockedError
+from core.errors import JudgmentError, StoreError, StoreLockedError
+from core.judge_models import JudgeOutcome, JudgeRun, JudgeVerdict
 from core.models import (
     Adjudication,
     AuditAnchor,
@@ -66,6 +68,7 @@ from core.models import (
 )
 from core.store import adjudication as review_sql
 from core.store import analytics, audit_rows, exporting, generation, imports, quality, validation
+from core.store import judge as judge_sql
 from core.store import judgment_import as judgment_sql
 from core.store import pairs as pair_sql
 from core.store.group_commit import (
@@ -168,7 +171,8 @@ class LocalStore:
         if self._rules is None or self._rules[0] != mtime:
             config = load_config(config_path) if mtime >= 0 else Config()
             self._rules = (mtime, validation.WriteRules(
-                tuple(config.project.dimensions), config.annotation.min_justification_chars))
+                tuple(config.project.dimensions), config.annotation.min_justification_chars,
+                config.annotation.order))
         return self._rules[1]
 
     @classmethod
@@ -543,16 +547,20 @@ class LocalStore:
     # --- work ------------------------------------------------------------------------------
 
     def next_prompt_id(self, annotator: str, exclude: tuple[str, ...] = ()) -> str | None:
-        """The next item for `annotator`: not yet ranked by them, items they skipped last."""
+        """The next item for `annotator`: not yet ranked by them, items they skipped last; with
+        annotation.order = "informative", those the judge is least certain of first."""
+        join, order = _queue_order(self.rules().queue_order)
         row = self._cursor().execute(
             f"""
             SELECT p.prompt_id FROM prompts p
             JOIN {_READY} r USING (prompt_id)
             LEFT JOIN (SELECT prompt_id, kind FROM {_CURRENT} WHERE annotator = ?) c
                    USING (prompt_id)
+            {join}
             WHERE (c.kind IS NULL OR c.kind = 'skipped') AND NOT list_contains(?, p.prompt_id)
               AND {_MINE}
-            ORDER BY c.kind IS NOT NULL, p.imported_at, p.source, p.source_line, p.prompt_id
+            ORDER BY c.kind IS NOT NULL, {order}p.imported_at, p.source, p.source_line,
+                     p.prompt_id
             LIMIT 1
             """,
             [annotator, list(exclude), annotator],
@@ -927,6 +935,71 @@ class LocalStore:
     def provenance(self, candidate_ids: Sequence[str]) -> dict[str, Provenance]:
         return generation.provenance(self._cursor(), candidate_ids)
 
+    # --- the local judge (core/judge.py): stored apart, never an annotator's -------------------
+
+    def judge_items(self, limit: int | None = None) -> list[Item]:
+        return judge_sql.items(self._cursor(), limit)
+
+    def judge_done_keys(self, model: str, prompt_version: str) -> set[tuple[str, str]]:
+        return judge_sql.done_keys(self._cursor(), model, prompt_version)
+
+    @grouped
+    def start_judge_run(self, run: JudgeRun) -> None:
+        with self._transaction() as cur:
+            tip = self._next_tip(cur)
+            judge_sql.insert_run(cur, run, tip.seq)
+            self._write_event(cur, tip, ("judge_runs",), run.actor, "judge.start",
+                              run.judge_run_id, {"model": run.model, "hosts": list(run.hosts),
+                                                 "prompt_version": run.prompt_version,
+                                                 "planned": run.planned, "skipped": run.skipped})
+
+    @grouped
+    def record_judge_outcomes(self, outcomes: Sequence[JudgeOutcome],
+                              actor: str | None = None) -> None:
+        """Store judged items in one transaction: each verdict with its two requests.
+
+        One `judge.batch` event (by `actor`, else the run's) vouches for the rows written; a
+        batch that writes nothing (sent again after a dropped connection) appends none.
+        """
+        if not outcomes:
+            return
+        for outcome in outcomes:
+            judge_sql.check_outcome(outcome)
+        run_id = outcomes[0].verdict.judge_run_id
+        with self._transaction() as cur:
+            tip = self._next_tip(cur)
+            judge_sql.insert_outcomes(cur, outcomes, tip.seq)
+            wrote = audit_rows.claims(cur, tip.seq, ("judge_verdicts", "judge_requests"))
+            if any(claim["count"] for claim in wrote.values()):
+                if actor is None:
+                    row = cur.execute("SELECT actor FROM judge_runs WHERE judge_run_id = ?",
+                                      [run_id]).fetchone()
+                    actor = row[0] if row else audit_rows.SYSTEM_ACTOR
+                self._append_event(cur, actor, "judge.batch", run_id,
+                                   {"items": len(outcomes)}, tip, wrote)
+
+    @grouped
+    def finish_judge_run(self, judge_run_id: str, status: str, actor: str) -> JudgeRun:
+        with self._transaction() as cur:
+            tip = self._next_tip(cur)
+            rewrites = audit_rows.Rewrites(cur)
+            rewrites.before("judge_runs", "judge_run_id = ?", [judge_run_id])
+            judge_sql.finish_run(cur, judge_run_id, status, utc_now(), tip.seq)
+            run = next((r for r in judge_sql.list_runs(cur, 2**31)
+                        if r.judge_run_id == judge_run_id), None)
+            if run is None:
+                raise JudgmentError(f"no judge run {judge_run_id}")
+            self._write_event(cur, tip, ("judge_runs",), actor, "judge.end", judge_run_id, {
+                "status": status, "succeeded": run.succeeded, "failed": run.failed,
+                **rewrites.details()})
+        return run
+
+    def judge_runs(self, limit: int = 20) -> list[JudgeRun]:
+        return judge_sql.list_runs(self._cursor(), limit)
+
+    def judge_verdicts(self, model: str | None = None) -> list[JudgeVerdict]:
+        return judge_sql.current_verdicts(self._cursor(), model)
+
     # --- analytics and calibration ---------------------------------------------------------
 
     def agreement_rows(self) -> dict[str, list[tuple]]:
@@ -1119,6 +1192,16 @@ class LocalStore:
         """Run raw SQL (tests use it to tamper with rows behind the tool's back)."""
         self._committed_tip = None  # the SQL may change the chain's end
         return self._cursor().execute(sql, params or []).fetchall()
+
+
+def _queue_order(queue_order: str) -> tuple[str, str]:
+    """(JOIN clause, leading ORDER BY terms) of the next-item query for annotation.order:
+    "import" adds nothing; "informative" puts what the judge is least certain of first
+    (core/store/judge.py), then import order breaks ties."""
+    if queue_order == "informative":
+        join, order = judge_sql.informative_order("p")
+        return join, f"{order}, "
+    return "", ""
 
 
 def _last_noted_seq(path: Path) -> int:

@@ -41,6 +41,7 @@ class WriteRules:
 
     dimensions: tuple[str, ...]
     min_justification_chars: int = 0
+    queue_order: str = "import"  # annotation.order: how the next item is chosen
 
 
 def record_id(prefix: str, owner: str, client_key: str) -> str:

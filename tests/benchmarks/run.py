@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bench_agreement
+import bench_judge
 import bench_neardup
 import bench_saves
 import bench_server
@@ -643,7 +644,7 @@ def main() -> None:
                              "near-duplicate check (default 1,000,000); only a full run writes "
                              "docs/benchmarks.md")
     parser.add_argument("--only", choices=["import", "export", "neardup", "generate", "server",
-                                           "saves", "agreement"],
+                                           "saves", "agreement", "judge"],
                         help="run one benchmark only (a full-size run still writes its section)")
     parser.add_argument("--no-write", action="store_true",
                         help="print only, even after a full run")
@@ -690,6 +691,14 @@ def main() -> None:
             sections.append(("generation", generate_report(generated)
                              + f"\n\nRun {started:%Y-%m-%d %H:%M} UTC on {info}; the generation "
                              f"benchmarks took {seconds:.0f} s.", GEN_START, GEN_END))
+        if args.only in (None, "judge"):
+            judged, seconds = timed("judge", bench_judge.bench_judge, work, prefer,
+                                    bench_judge.JudgeSizes() if args.rows == FULL
+                                    else bench_judge.JudgeSizes.smoke())
+            sections.append(("judge", bench_judge.report(judged)
+                             + f"\n\nRun {started:%Y-%m-%d %H:%M} UTC on {info}; took "
+                             f"{seconds:.0f} s.", "<!-- bench-judge:start -->",
+                             "<!-- bench-judge:end -->"))
         if args.only in (None, "server"):
             per = 100 if args.rows == FULL else 10
             server_results, seconds = timed("server", bench_server.run, 20, per)

@@ -32,6 +32,9 @@ from tui.commands.common import (
 def disagreements(
     project: ProjectOption = None,
     all_: Annotated[bool, typer.Option("--all", help="Also list items already adjudicated.")] = False,
+    judge: Annotated[bool, typer.Option(
+        "--judge", help="Instead, list human decisions a confident judge (`prefer judge`) "
+        "contradicts: possible slips for a reviewer (docs/judge.md).")] = False,
     json_output: JsonOption = False,
 ) -> None:
     """List items whose annotators disagree, and items annotators flagged.
@@ -46,8 +49,16 @@ def disagreements(
     ```
       prefer disagreements -p ./alignment
       prefer disagreements --all --json | jq '.[].prompt_id'
+      prefer disagreements --judge
     ```
     """
+    if judge:
+        from tui.commands.judge import print_slips, slips_of
+        with project_store(project) as (proj, store):
+            margin = proj.config.judge.confident_margin
+            slips = slips_of(store, margin)
+        print_slips(slips, json_output, margin)
+        return
     with project_store(project) as (_proj, store):
         found = store.disagreements(include_adjudicated=all_)
     if json_output:

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from core.agreement_report import HEADLINE, AgreementReport, agreement_report
 from core.errors import BadInputError
+from core.judge import MIN_CALIBRATION_ITEMS
 from core.text import printable
 from tui.commands.common import (
     JsonOption,
@@ -140,6 +141,11 @@ def agreement(
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 42,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals.",
                                            min=100)] = 2000,
+    judge: Annotated[bool, typer.Option(
+        "--judge", help="Calibrate the judge of `prefer judge` against the experts instead "
+        "(per dimension and language unless --by says otherwise; see docs/judge.md).")] = False,
+    judge_model: Annotated[str | None, typer.Option(
+        help="With --judge: only this model's verdicts (default: the latest per item).")] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Inter-annotator agreement, overall and per annotator pair, with 95% intervals.
@@ -154,11 +160,21 @@ def agreement(
       prefer agreement -p ./alignment
       prefer agreement --by dimension --by language
       prefer agreement --json > agreement.json
+      prefer agreement --judge
     ```
     """
     for key in by or []:
         if key not in ("dimension", "language"):
             raise BadInputError(f"--by {key}: choose dimension or language")
+    if judge:
+        from tui.commands.judge import calibration_of, print_calibration
+        with project_store(project) as (proj, store), \
+                stderr.status("Calibrating the judge with bootstrap intervals …", spinner="dots"):
+            calibration = calibration_of(proj, store, model=judge_model, by=by or [],
+                                         min_items=MIN_CALIBRATION_ITEMS, seed=seed,
+                                         resamples=resamples)
+        print_calibration(calibration, json_output)
+        return
     with project_store(project) as (_proj, store), \
             stderr.status("Computing agreement with bootstrap intervals …", spinner="dots"):
         rows = store.agreement_rows()

@@ -192,6 +192,12 @@ def _print(report: QualityReport) -> None:
          f"{s.older_guideline_version:,} under an older guideline version · "
          f"{s.unknown_guideline_version:,} of unknown version.")
 
+    if report.judge is not None:
+        j = report.judge
+        _heading("Second opinion (prefer judge)")
+        _say(f"{j.count:,} obvious items: of the {j.judged_by_two_or_more:,} items several "
+             f"experts ranked, {j.unanimous:,} were unanimous, and on {j.count:,} of those the "
+             "judge also found the best answer far ahead (docs/judge.md).")
     warnings = report.warnings
     _heading(f"Warnings ({len(warnings)})" if warnings else "Warnings")
     if not warnings:
