@@ -37,7 +37,6 @@ from core.audit import (
 )
 from core.config import CONFIG_FILE, Config, load_config
 from core.errors import BadInputError, JudgmentError, StoreError, StoreLockedError
-from core.errors import JudgmentError, StoreError, StoreLockedError
 from core.judge_models import JudgeOutcome, JudgeRun, JudgeVerdict
 from core.models import (
     Adjudication,
