@@ -18,8 +18,20 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class Turn:
+    """One message of a conversation before its last user turn: role user or assistant."""
+
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
 class Prompt:
-    """A prompt as stored: the user message, an optional system prompt and its labels."""
+    """A prompt as stored: the user message, an optional system prompt and its labels.
+
+    A multi-turn prompt keeps its last user turn in `prompt` and the turns before it in
+    `turns`, oldest first (empty for a single-turn prompt).
+    """
 
     prompt_id: str
     prompt: str
@@ -27,6 +39,7 @@ class Prompt:
     dimension: str | None = None
     language: str | None = None
     source: str | None = None
+    turns: tuple[Turn, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -173,6 +186,44 @@ class ImportCounts:
     new_prompts: int
     candidates_in_file: int
     new_candidates: int
+    ignored_fields: tuple[str, ...] = ()
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """How `prefer import --kind KIND` reads a source: trust it, and the A/B test threshold."""
+
+    trust: bool = False  # its preferences also count as judgments by 'source:KIND'
+    max_p: float = 0.05  # abtest: a result implies a preference only at p <= max_p
+
+
+@dataclass(frozen=True)
+class IgnoredRows:
+    """Rows of a source file that imply no preference, for one reason."""
+
+    reason: str
+    rows: int
+    first_line: int
+
+
+@dataclass(frozen=True)
+class SourceImportCounts:
+    """What an import of a preference source found and, unless a dry run, stored."""
+
+    kind: str
+    rows: int
+    prompts_in_file: int
+    new_prompts: int
+    multi_turn_prompts: int
+    candidates_in_file: int
+    new_candidates: int
+    preferences_in_file: int
+    new_preferences: int
+    trusted: bool = False
+    source_judgments: int = 0  # judgments by 'source:KIND' stored (with --trust)
+    not_a_ranking: int = 0  # trusted items whose preferences form no ranking: pre-labels only
+    ignored: tuple[IgnoredRows, ...] = ()
     ignored_fields: tuple[str, ...] = ()
     dry_run: bool = False
 

@@ -53,6 +53,8 @@ from core.models import (
     QualityFacts,
     RowProblem,
     Run,
+    SourceImportCounts,
+    SourceOptions,
     StoreStatus,
 )
 
@@ -279,6 +281,15 @@ class Store(Protocol):
                          mapping: dict[str, str] | None = None, dry_run: bool = False,
                          actor: str) -> RowProblem | JudgmentImportCounts:
         """Validate and store the judgments (made elsewhere) of an uploaded file."""
+        ...
+
+    @operation(ADMIN, actor="actor", writes=True)
+    def import_source(self, upload_id: str, name: str, file_format: str, source_kind: str, *,
+                      mapping: dict[str, str] | None = None,
+                      options: SourceOptions = SourceOptions(), dry_run: bool = False,
+                      actor: str) -> RowProblem | SourceImportCounts:
+        """Validate and store the prompts, responses and preferences of an uploaded source
+        (feedback, A/B tests, corrections, ratings, DPO data; core/store/sources/)."""
         ...
 
     @operation(ADMIN)

@@ -68,6 +68,14 @@ COVERED: dict[str, tuple[str, ...]] = {
                     "total_duration_ns", "load_duration_ns", "prompt_eval_duration_ns",
                     "eval_duration_ns", "latency_s", "started_at", "finished_at"),
     "balance_plans": ("plan_id", "applied_by", "applied_at", "balance_by", "targets", "seed"),
+    "source_preferences": ("preference_id", "kind", "prompt_id", "chosen_id", "rejected_id",
+                           "source", "source_line", "p_value", "score_gap", "reviewer", "signal",
+                           "trusted", "created_at"),
+}
+# Columns a migration after 007 added to a covered table (after event_seq): hashed after the
+# row's object and only when not NULL, so the rows stored before keep their text and digest.
+ADDED_LATER: dict[str, tuple[str, ...]] = {
+    "prompts": ("turns",),
 }
 # How a report names a row of each table.
 ROW_KEY: dict[str, str] = {
@@ -76,17 +84,26 @@ ROW_KEY: dict[str, str] = {
     "adjudications": "adjudication_id", "flags": "flag_id", "flag_resolutions": "flag_id",
     "assignments": "prompt_id || ' to ' || annotator", "gold_items": "prompt_id",
     "runs": "run_id", "generations": "generation_id", "balance_plans": "plan_id",
+    "source_preferences": "preference_id",
 }
 
 
-def row_text_sql(table: str) -> str:
+# Tables a migration after 007 created: migration 007's adoption (which runs before them) skips
+# them, and hashes no column of ADDED_LATER.
+CREATED_LATER = ("source_preferences",)
+
+
+def row_text_sql(table: str, added_later: bool = True) -> str:
     """SQL for the canonical text of a row of `table` (its columns referenced by bare name)."""
-    return f"to_json(struct_pack({', '.join(COVERED[table])}))"
+    text = f"to_json(struct_pack({', '.join(COVERED[table])}))"
+    for column in ADDED_LATER.get(table, ()) if added_later else ():
+        text += f" || coalesce(',\"{column}\":' || to_json({column}), '')"
+    return text
 
 
-def row_hash_sql(table: str) -> str:
+def row_hash_sql(table: str, added_later: bool = True) -> str:
     """SQL for the sha256 (hex) of a row of `table`."""
-    return f"sha256({row_text_sql(table)})"
+    return f"sha256({row_text_sql(table, added_later)})"
 
 
 def row_hash(con: duckdb.DuckDBPyConnection, table: str, key: str) -> str:
@@ -107,10 +124,12 @@ def claim_of(hashes: Iterable[str]) -> dict[str, Any]:
 _DIGEST = "sha256(coalesce(string_agg(h, '' ORDER BY h), ''))"
 
 
-def claims(con: duckdb.DuckDBPyConnection, seq: int, tables: Sequence[str]) -> dict[str, Any]:
+def claims(con: duckdb.DuckDBPyConnection, seq: int, tables: Sequence[str],
+           added_later: bool = True) -> dict[str, Any]:
     """The count and digest of the rows event `seq` wrote in each of `tables` (one query)."""
     parts = [f"SELECT '{table}', count(*), {_DIGEST} FROM "
-             f"(SELECT {row_hash_sql(table)} AS h FROM {table} WHERE event_seq = $1)"
+             f"(SELECT {row_hash_sql(table, added_later)} AS h FROM {table} "
+             "WHERE event_seq = $1)"
              for table in tables if table in COVERED]
     rows = con.execute(" UNION ALL ".join(parts), [seq]).fetchall()
     return {table: {"count": int(count), "sha256": digest} for table, count, digest in rows}
@@ -184,7 +203,8 @@ def adopt(con: duckdb.DuckDBPyConnection) -> Event | None:
     written behind prefer's back, and `verify` reports it.
     """
     counts = con.execute(" UNION ALL ".join(
-        f"SELECT '{t}', count(*) FROM {t} WHERE event_seq IS NULL" for t in COVERED)).fetchall()
+        f"SELECT '{t}', count(*) FROM {t} WHERE event_seq IS NULL" for t in COVERED
+        if t not in CREATED_LATER)).fetchall()
     tables = [t for t, n in counts if n]
     if not tables:
         return None
@@ -192,7 +212,7 @@ def adopt(con: duckdb.DuckDBPyConnection) -> Event | None:
     for table in tables:
         con.execute(f"UPDATE {table} SET event_seq = ? WHERE event_seq IS NULL", [tip.seq])
     return append_event(con, SYSTEM_ACTOR, ADOPT_ACTION, None, {
-        "wrote": claims(con, tip.seq, tables),
+        "wrote": claims(con, tip.seq, tables, added_later=False),
         "why": "rows stored before migration 007: vouched for from this event on"}, tip)
 
 

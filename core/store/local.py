@@ -36,7 +36,7 @@ from core.audit import (
     parse_head_lines,
 )
 from core.config import CONFIG_FILE, Config, load_config
-from core.errors import JudgmentError, StoreError, StoreLockedError
+from core.errors import BadInputError, JudgmentError, StoreError, StoreLockedError
 from core.models import (
     Adjudication,
     AuditAnchor,
@@ -62,10 +62,13 @@ from core.models import (
     QualityFacts,
     RowProblem,
     Run,
+    SourceImportCounts,
+    SourceOptions,
     StoreStatus,
+    Turn,
 )
 from core.store import adjudication as review_sql
-from core.store import analytics, audit_rows, exporting, generation, imports, quality, validation
+from core.store import analytics, audit_rows, exporting, generation, imports, quality, sources, validation
 from core.store import judgment_import as judgment_sql
 from core.store import pairs as pair_sql
 from core.store.group_commit import (
@@ -78,12 +81,15 @@ from core.store.group_commit import (
 from core.store.languages import MISSING, fill_missing_languages
 from core.store.migrate import migrate
 from core.store.private import make_private
+from core.store.sources import common as source_common
 
 SPOOL_FOLDER = ".prefer-spool"  # private: exports wait here until the caller copies them out
 EXPORT_CHUNK_BYTES = 4 * 1024 * 1024
 _CURRENT = "current_judgments"  # the view of migration 006 (re-created by 007)
 _IMPORTED_JUDGMENT_TABLES = ("prompts", "candidates", "judgments", "judgment_rankings",
                              "pairwise_judgments")
+_IMPORTED_SOURCE_TABLES = ("prompts", "candidates", "source_preferences", "judgments",
+                           "judgment_rankings")
 _JUDGMENT_COLUMNS = ("judgment_id, annotator, prompt_id, kind, best_candidate_id, worst_candidate_id, "
                      "ranking, dimensions, justification, shown_order, guideline_version, "
                      "seconds_spent, supersedes, created_at")
@@ -508,6 +514,60 @@ class LocalStore:
         finally:
             cur.close()
 
+    def import_source(self, upload_id: str, name: str, file_format: str, source_kind: str, *,
+                      mapping: dict[str, str] | None = None,
+                      options: SourceOptions = SourceOptions(), dry_run: bool = False,
+                      actor: str) -> RowProblem | SourceImportCounts:
+        """Validate and (unless `dry_run`) store an uploaded preference source in one
+        transaction (see core/store/sources/); the first bad row instead of storing anything."""
+        with self._uploaded(upload_id, name, actor) as path:
+            return self._import_source(path, name, file_format, source_kind, mapping=mapping,
+                                       options=options, dry_run=dry_run, actor=actor)
+
+    def _import_source(self, path: str, name: str, file_format: str, source_kind: str, *,
+                       mapping: dict[str, str] | None, options: SourceOptions, dry_run: bool,
+                       actor: str) -> RowProblem | SourceImportCounts:
+        kind = sources.kind_named(source_kind)
+        if kind is None:
+            raise BadInputError(f"unknown import kind '{source_kind}'",
+                                hint=f"one of: prompts, {', '.join(sources.KINDS)}")
+        if not 0 <= options.max_p <= 1:
+            raise BadInputError(f"--max-p {options.max_p:g}: expected a number from 0 to 1")
+        cur = self._con.cursor()
+        try:
+            source = judgment_sql.read_file(cur, path, file_format)
+            if source.problem is not None:
+                return source.problem
+            source = judgment_sql.apply_map(source, mapping or {})
+            collected = source_common.Collected(source_kind, tuple(self.rules().dimensions),
+                                                rows=len(source.rows))
+            try:
+                kind.read(source.rows, collected, options)
+            except source_common.LineBad as bad:
+                return bad.problem
+            ignored = tuple(sorted(f for f in source.fields if f not in kind.fields))
+            with self._write_lock:
+                cur.execute("BEGIN TRANSACTION")
+                try:
+                    planned = source_common.plan(cur, collected, options, ignored, dry_run)
+                    if isinstance(planned, RowProblem) or dry_run:
+                        cur.execute("ROLLBACK")
+                        return planned if isinstance(planned, RowProblem) else planned.counts
+                    self._noted = None
+                    tip = self._next_tip(cur)
+                    source_common.insert(cur, planned, name, utc_now(), tip.seq)
+                    self._write_event(cur, tip, _IMPORTED_SOURCE_TABLES, actor, "import-source",
+                                      name, planned.details())
+                    cur.execute("COMMIT")
+                    self._note_head()
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    self._noted = None
+                    raise
+            return planned.counts
+        finally:
+            cur.close()
+
     def fill_missing_languages(self, actor: str = audit_rows.SYSTEM_ACTOR) -> int:
         """Detect the languages rows stored without one lack; return rows updated.
 
@@ -531,10 +591,11 @@ class LocalStore:
 
     def get_item(self, prompt_id: str) -> Item | None:
         cur = self._cursor()
-        row = cur.execute("SELECT prompt_id, prompt, system, dimension, language, source "
+        row = cur.execute("SELECT prompt_id, prompt, system, dimension, language, source, turns "
                           "FROM prompts WHERE prompt_id = ?", [prompt_id]).fetchone()
         if row is None:
             return None
+        row = (*row[:6], tuple(Turn(t["role"], t["content"]) for t in row[6] or ()))
         cands = cur.execute("SELECT candidate_id, prompt_id, position, text, origin "
                             "FROM candidates WHERE prompt_id = ? ORDER BY position",
                             [prompt_id]).fetchall()
