@@ -71,7 +71,7 @@ def test_every_registered_kind_is_implemented_documented_and_has_an_example(
         store: LocalStore) -> None:
     doc = (ROOT / "docs" / "sources.md").read_text(encoding="utf-8")
     assert set(KINDS) == {"feedback", "abtest", "corrections", "ratings", "dpo"}
-    assert IMPORT_KINDS == ("prompts", *KINDS)
+    assert ("prompts", *KINDS) == IMPORT_KINDS
     for name, kind in KINDS.items():
         module = importlib.import_module(f"core.store.sources.{name}")
         assert module.KIND is kind and callable(kind.read), name
@@ -174,7 +174,8 @@ def test_hh_rlhf_real_data_round_trips_through_a_jsonl_export(
     if source is None:
         pytest.fail("shared/realdata/hh-rlhf_harmless-base_test.jsonl.gz is missing")
     path = tmp_path / "hh.jsonl"
-    raw_rows = gzip.open(source, "rt", encoding="utf-8").read()
+    with gzip.open(source, "rt", encoding="utf-8") as handle:
+        raw_rows = handle.read()
     path.write_text(raw_rows, encoding="utf-8")
     rows = [json.loads(line) for line in raw_rows.splitlines()]
     assert len(rows) == 2312
