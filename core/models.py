@@ -229,6 +229,23 @@ class SourceImportCounts:
 
 
 @dataclass(frozen=True)
+class SourcePreference:
+    """A preference an imported source implies on one item, with its provenance and strength."""
+
+    kind: str
+    prompt_id: str
+    chosen_candidate_id: str
+    rejected_candidate_id: str
+    source: str
+    source_line: int
+    trusted: bool
+    p_value: float | None = None
+    score_gap: float | None = None
+    reviewer: str | None = None
+    signal: str | None = None
+
+
+@dataclass(frozen=True)
 class StoreStatus:
     """Counts per pipeline stage, for `prefer status`."""
 

@@ -525,3 +525,57 @@ def test_formats_that_cannot_carry_a_conversation_refuse_it(
     assert "1 of the pairs have a multi-turn prompt" in caught.value.message
     assert "--llamafactory-style sharegpt" in (caught.value.hint or "")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+# --- the annotation screen: earlier turns folded, pre-labels pre-selected -----------------
+
+
+async def test_the_screen_folds_earlier_turns_and_preselects_the_pre_label(
+        project: Project, store: LocalStore, tmp_path: Path) -> None:
+    from textual.widgets import Collapsible, Input, Static
+
+    from core.prompt_view import prompt_view
+    from tui.app import make_app
+    from tui.screens.annotate import AnnotateScreen
+    from tui.widgets.candidate import CandidateCard
+
+    messages = [{"role": "user", "content": "I lost my card."},
+                {"role": "assistant", "content": "I've frozen it. Want a replacement?"},
+                {"role": "user", "content": "Yes, send it home."}]
+    rows = [{"messages": messages, "a": "OK.", "b": "Done: it arrives within 5 working days.",
+             "winner": "b", "p_value": 0.01}]
+    _run(store, write_jsonl(tmp_path / "ab.jsonl", rows), "abtest")
+    item = store.get_item(store.execute_for_test("SELECT prompt_id FROM prompts")[0][0])
+    assert item is not None
+    view = prompt_view(store, item)
+    assert [t.content for t in view.earlier_turns] == [m["content"] for m in messages[:2]]
+    assert view.last_user_turn == "Yes, send it home."
+    assert [p.note for p in view.pre_labels] == ["from A/B test (p = 0.01)"]
+
+    app = make_app(project, store, annotator="alice")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = pilot.app.screen
+        assert isinstance(screen, AnnotateScreen)
+        folded = screen.query_one("#earlier-turns", Collapsible)
+        assert folded.collapsed and folded.title == "2 earlier turns"
+        assert "from A/B test (p = 0.01)" in str(screen.query_one("#pre-labels",
+                                                                   Static).render())
+        assert "Yes, send it home." in str(screen.query_one("#prompt", Static).render())
+        cards = {c.label: c for c in screen.query(CandidateCard)}
+        winner = next(n for n, c in cards.items()
+                      if "Done: it arrives" in str(c.render()))
+        assert "best" in cards[winner].classes  # pre-selected, for the expert to confirm
+        await pilot.press("enter")
+        assert isinstance(pilot.app.focused, Input)
+        await pilot.press(*[{" ": "space"}.get(ch, ch) for ch in "Confirmed: it says when."])
+        await pilot.press("enter")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+    chosen = store.execute_for_test("SELECT chosen_id, rejected_id FROM source_preferences")[0]
+    assert store.execute_for_test(
+        "SELECT annotator, best_candidate_id, worst_candidate_id FROM judgments") == [
+        ("alice", *chosen)]
+
+

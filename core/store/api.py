@@ -55,6 +55,7 @@ from core.models import (
     Run,
     SourceImportCounts,
     SourceOptions,
+    SourcePreference,
     StoreStatus,
 )
 
@@ -138,6 +139,11 @@ class Store(Protocol):
     @operation(A)
     def provenance(self, candidate_ids: Sequence[str]) -> dict[str, Provenance]:
         """How generated candidates were made (variant, model), shown only on request."""
+        ...
+
+    @operation(A, item="prompt_id")
+    def source_preferences(self, prompt_id: str) -> list[SourcePreference]:
+        """What imported sources say about an item (pre-labels), strongest first."""
         ...
 
     # --- judgments --------------------------------------------------------------------------

@@ -64,6 +64,7 @@ from core.models import (
     Run,
     SourceImportCounts,
     SourceOptions,
+    SourcePreference,
     StoreStatus,
     Turn,
 )
@@ -987,6 +988,11 @@ class LocalStore:
 
     def provenance(self, candidate_ids: Sequence[str]) -> dict[str, Provenance]:
         return generation.provenance(self._cursor(), candidate_ids)
+
+    def source_preferences(self, prompt_id: str) -> list[SourcePreference]:
+        """What imported sources say about an item, strongest first (see core/prompt_view.py)."""
+        return [SourcePreference(*row) for row in
+                source_common.preferences_of(self._cursor(), prompt_id)]
 
     # --- analytics and calibration ---------------------------------------------------------
 

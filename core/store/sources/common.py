@@ -560,3 +560,13 @@ def insert(con: duckdb.DuckDBPyConnection, planned: SourcePlan, source: str, now
                 "INSERT INTO judgment_rankings SELECT unnest(?::VARCHAR[]), "
                 "unnest(?::VARCHAR[][][]), ?",
                 [[j[0] for j in ranked], [[list(g) for g in j[3]] for j in ranked], event_seq])
+
+
+def preferences_of(con: duckdb.DuckDBPyConnection, prompt_id: str) -> list[tuple]:
+    """An item's source preferences as SourcePreference fields: trusted first, then the
+    smallest p-value, the largest score gap, file order."""
+    return con.execute(
+        "SELECT kind, prompt_id, chosen_id, rejected_id, source, source_line, trusted, p_value, "
+        "score_gap, reviewer, signal FROM source_preferences WHERE prompt_id = ? "
+        "ORDER BY trusted DESC, p_value NULLS LAST, score_gap DESC NULLS LAST, source, "
+        "source_line, preference_id", [prompt_id]).fetchall()
