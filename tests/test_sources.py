@@ -579,3 +579,31 @@ async def test_the_screen_folds_earlier_turns_and_preselects_the_pre_label(
         ("alice", *chosen)]
 
 
+
+
+def test_import_kinds_work_through_the_server(project: Project, store: LocalStore,
+                                              tmp_path: Path) -> None:
+    """Through `prefer serve`: the file is uploaded, parsed and checked by the store; a bad row
+    is reported with its line; the counts and pre-labels cross the wire typed."""
+    from core.server import StoreServer
+    from core.store.remote import RemoteStore
+
+    server = StoreServer(project.root, store)
+    server.bind()
+    server.start_in_thread()
+    try:
+        with RemoteStore(server.socket_path) as remote:
+            counts = import_source(remote, ROOT / "sample_data" / "sources" / "abtest.jsonl",  # type: ignore[arg-type]
+                                   source_kind="abtest", actor="t",
+                                   options=SourceOptions(max_p=0.5))
+            assert counts.new_preferences == 3 and _ignored(counts) == {"a tie": 1}
+            bad = write_jsonl(tmp_path / "bad.jsonl", [{"prompt": "Q", "original": 4,
+                                                        "corrected": "x"}])
+            with pytest.raises(ImportRowError, match=r"bad\.jsonl:1: field .original."):
+                import_source(remote, bad, source_kind="corrections", actor="t")  # type: ignore[arg-type]
+            prompt_id = store.execute_for_test(
+                "SELECT prompt_id FROM source_preferences ORDER BY source_line LIMIT 1")[0][0]
+            labels = remote.source_preferences(prompt_id)
+            assert [(p.kind, p.p_value, p.source_line) for p in labels] == [("abtest", 0.01, 1)]
+    finally:
+        server.shutdown()
