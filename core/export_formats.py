@@ -102,9 +102,8 @@ PLAIN_JSONL_TURNS = ", coalesce(turns, []::STRUCT(role VARCHAR, content VARCHAR)
 # train on a prompt nobody wrote, so these refuse.
 MULTI_TURN_REFUSED = ("trl-standard", "axolotl-chat_template", "axolotl-user_defined",
                       "llamafactory-alpaca")
-MULTI_TURN_FORMATS = ("--format trl with [export] conversational = true in prefer.toml "
-                      "(TRL conversational)", "--format llamafactory --llamafactory-style sharegpt",
-                      "--format hf", "--format jsonl")
+MULTI_TURN_FORMATS = ("--format trl --conversational", "--format llamafactory "
+                      "--llamafactory-style sharegpt", "--format hf", "--format jsonl")
 
 
 def refuses_multi_turn(layout_kind: str, conversational: bool) -> bool:

@@ -246,6 +246,47 @@ class SourcePreference:
 
 
 @dataclass(frozen=True)
+class RefreshCriteria:
+    """Which current decisions `prefer refresh` finds stale, and whom it asks again.
+
+    A decision is stale when made before `older_than`, or (with `guideline`) under another
+    guideline version before that version was first used. Sources' judgments are never stale.
+    """
+
+    older_than: datetime | None = None
+    guideline: str | None = None
+    to: tuple[str, ...] = ()  # ask these annotators instead of the ones who decided
+
+
+@dataclass(frozen=True)
+class RefreshCounts:
+    """What `prefer refresh` re-queued (or, in a dry run, would)."""
+
+    stale_decisions: int
+    requests: int  # new re-queued (item, annotator) pairs
+    already_queued: int
+    items: int
+    by_dimension: dict[str, int]
+    by_annotator: dict[str, int]
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    """A refresh request answered: the stale decision and the new one on the same item."""
+
+    prompt_id: str
+    annotator: str
+    dimension: str
+    stale_best: str | None
+    stale_worst: str | None
+    new_best: str | None
+    new_worst: str | None
+    stale_groups: tuple[tuple[str, ...], ...] | None = None
+    new_groups: tuple[tuple[str, ...], ...] | None = None
+
+
+@dataclass(frozen=True)
 class StoreStatus:
     """Counts per pipeline stage, for `prefer status`."""
 
@@ -524,6 +565,21 @@ class QualityFacts:
 
 
 @dataclass(frozen=True)
+class SourceFilter:
+    """Which decisions pairs may rest on, by who made them: `experts` (people, adjudications
+    included) or an import kind trusted as 'source:KIND'. An item is kept when one of its
+    current judgments comes from an `include`d source (any, when none is named) and none from an
+    `exclude`d one."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.include or self.exclude)
+
+
+@dataclass(frozen=True)
 class ExportRequest:
     """What to export, declared: the store builds the rows and its SQL itself from these values.
 
@@ -540,6 +596,7 @@ class ExportRequest:
     # The pair build to write (the one the caller just made); None: the latest. The export
     # fails when another build has replaced it meanwhile, rather than write other pairs.
     build_id: str | None = None
+    sources: SourceFilter = SourceFilter()  # limit to or exclude pairs by who decided them
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from core.balance import BalanceSummary, summarize
 from core.config import Config
 from core.pairs import build_pairs
 from core.project import Project
+from core.refresh import SourcesSection, sources_section
 from core.store.api import Store
 from core.store.quality import FORMATTING_PATTERNS, RATIO_BUCKETS, RATIO_QUANTILES, QualityFacts
 
@@ -192,6 +193,7 @@ class QualityReport:
     agreement: AgreementSummary
     staleness: Staleness
     scale_warnings: list[str] = field(default_factory=list)
+    sources: SourcesSection | None = None  # who decided, turns, changes at refresh
 
     @property
     def warnings(self) -> list[str]:
@@ -223,7 +225,7 @@ def build_report(store: Store, config: Config, project: Project,
         balance=balance_of(facts, config), confounds=confounds_of(facts, config),
         agreement=agreement_of(store.agreement_rows()),
         staleness=staleness_of(facts, config, version),
-        scale_warnings=scale_warnings(scale))
+        scale_warnings=scale_warnings(scale), sources=sources_section(store))
 
 
 def _utc_now() -> datetime:

@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 
 from core.errors import BadInputError, ImportRowError
-from core.models import ImportCounts, RowProblem, SourceImportCounts, SourceOptions
+from core.models import ImportCounts, RowProblem, SourceFilter, SourceImportCounts, SourceOptions
 from core.store.api import Store
 from core.store.imports import ReaderFailed
 from core.store.sources import KINDS
@@ -144,3 +144,26 @@ def import_source(store: Store, path: Path, *, source_kind: str, actor: str,
     if isinstance(outcome, RowProblem):
         raise ImportRowError(shown, outcome.line, outcome.field, outcome.problem)
     return outcome
+
+
+DECIDERS = ("experts", *KINDS)  # who may decide an item: people, or a trusted source kind
+
+
+def parse_source_filter(text: str | None) -> SourceFilter:
+    """`--source abtest,experts` (limit to) and `--source no-abtest` (exclude) as a SourceFilter;
+    BadInputError on an unknown name."""
+    include: list[str] = []
+    exclude: list[str] = []
+    for piece in (p.strip() for p in (text or "").split(",")):
+        if not piece:
+            continue
+        name = piece.removeprefix("no-")
+        if name not in DECIDERS:
+            raise BadInputError(f"--source: '{piece}' names no source",
+                                hint=f"one of: {', '.join(DECIDERS)}, each optionally "
+                                     "prefixed with no- to exclude it")
+        (exclude if piece.startswith("no-") else include).append(name)
+    both = set(include) & set(exclude)
+    if both:
+        raise BadInputError(f"--source: '{sorted(both)[0]}' is both included and excluded")
+    return SourceFilter(tuple(include), tuple(exclude))

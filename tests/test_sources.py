@@ -607,3 +607,118 @@ def test_import_kinds_work_through_the_server(project: Project, store: LocalStor
             assert [(p.kind, p.p_value, p.source_line) for p in labels] == [("abtest", 0.01, 1)]
     finally:
         server.shutdown()
+
+
+# --- refresh --------------------------------------------------------------------------------
+
+
+def test_refresh_requeues_stale_decisions_and_the_report_counts_flips(
+        project: Project, store: LocalStore, tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from core.annotation import AnnotationSession
+    from core.refresh import changes_at_refresh, refresh
+    from core.report import quality_report
+    from core.sources import import_file
+    from tests.conftest import item_rows
+
+    rows = item_rows(4, candidates=3)
+    for row, dimension in zip(rows, ["tone", "tone", "safety", "safety"], strict=True):
+        row["dimension"] = dimension
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", rows), actor="t")
+    _run(store, ROOT / "sample_data" / "sources" / "corrections.jsonl", "corrections",
+         options=SourceOptions(trust=True))  # a source's judgments are never stale
+    alice = AnnotationSession(store, project.config, "alice", "g-old")
+    while alice.next_item() is not None:
+        alice.press(1)
+        alice.press(2)
+        alice.save("One is clearer than two, which misses the point.")
+    assert store.next_prompt_id("alice") is None
+    later = datetime.now(UTC).replace(tzinfo=None) + timedelta(days=100)
+
+    with pytest.raises(BadInputError, match="--older-than DURATION"):
+        refresh(store, project, actor="t")
+    with pytest.raises(BadInputError, match="expected a duration"):
+        refresh(store, project, actor="t", older_than="soon")
+    dry = refresh(store, project, actor="t", older_than="90d", now=later, dry_run=True)
+    # Alice's 4 decisions and her 3 on the corrections' items; the source's 3 are never stale.
+    assert (dry.stale_decisions, dry.requests, dry.items) == (7, 7, 7)
+    assert store.next_prompt_id("alice") is None  # a dry run re-queues nothing
+    counts = refresh(store, project, actor="t", older_than="90d", now=later)
+    assert counts.by_dimension == {"compliance": 2, "safety": 2, "tone": 2, "unspecified": 1}
+    assert counts.by_annotator == {"alice": 7}
+    again = refresh(store, project, actor="t", older_than="90d", now=later)
+    assert (again.requests, again.already_queued) == (0, 7)
+    assert refresh(store, project, actor="t", older_than="200d", now=later).stale_decisions == 0
+    event = [e for e in store.events() if e.action == "refresh"]
+    assert len(event) == 1 and json.loads(event[0].details)["requests"] == 7
+
+    # Alice judges the re-queued items again: she flips the two tone items.
+    alice = AnnotationSession(store, project.config, "alice", "g-new")
+    seen = []
+    while (screen := alice.next_item()) is not None:
+        seen.append(screen.item.prompt.prompt_id)
+        assert screen.revising  # her old decision is shown, to keep or change
+        if screen.item.prompt.dimension == "tone":
+            alice.press(3)
+            alice.press(1)
+        else:
+            alice.press(1)
+            alice.press(2)
+        alice.save("Re-checked under the new tone guidelines.")
+    assert len(seen) == 7 and store.next_prompt_id("alice") is None
+    assert store.execute_for_test(
+        "SELECT count(*) FROM current_judgments WHERE annotator = 'alice'") == [(7,)]
+    changes = changes_at_refresh(store.refresh_outcomes())
+    assert (changes.answered, changes.flipped) == (7, 2)
+    assert changes.by_dimension == {"compliance": (2, 0), "safety": (2, 0), "tone": (2, 2),
+                                    "unspecified": (1, 0)}
+    report = quality_report(store, project, "t")
+    assert report.sources is not None and report.sources.refresh == changes
+    assert "experts" in report.sources.decided_by
+    assert store.verify_audit().ok
+
+    # By guideline version: alice's decisions under g-new are current, nothing before it.
+    assert refresh(store, project, actor="t", guideline_before="g-new").stale_decisions == 0
+    moved = refresh(store, project, actor="t", guideline_before="g-newer", to=("bob",))
+    assert moved.by_annotator == {"bob": 7}
+    assert store.next_prompt_id("bob") is not None
+    with pytest.raises(BadInputError, match="--to"):
+        refresh(store, project, actor="t", guideline_before="x", to=("source:abtest",))
+
+
+def test_cli_refresh_and_report(project: Project, store: LocalStore, tmp_path: Path) -> None:
+    _run(store, ROOT / "sample_data" / "sources" / "dpo.jsonl", "dpo",
+         options=SourceOptions(trust=True))
+    store.close()
+    where = ["-p", str(project.root)]
+    result = runner.invoke(app, ["refresh", "--older-than", "30d", "--dry-run", *where])
+    assert result.exit_code == 0, result.output
+    assert "0 stale decisions" in result.output and "Dry run" in result.output
+    result = runner.invoke(app, ["refresh", *where])
+    assert result.exit_code == 2 and "--older-than DURATION" in result.output
+    result = runner.invoke(app, ["report", *where], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "Kept pairs by who decided: dpo" in result.output
+    assert "Kept pairs by the prompt's user turns: 1 3 · 2 1." in result.output
+    assert "Changed at refresh: no refreshed decision re-made yet." in result.output
+    result = runner.invoke(app, ["pairs", "--source", "experts", *where], terminal_width=200)
+    assert result.exit_code == 0 and "With --source experts: 0 kept." in result.output
+
+
+def test_experts_confirm_or_overturn_pre_labels_and_the_report_counts_it(
+        project: Project, store: LocalStore) -> None:
+    from core.annotation import AnnotationSession
+    from core.refresh import sources_section
+
+    _run(store, ROOT / "sample_data" / "sources" / "corrections.jsonl", "corrections")
+    for annotator, keep in (("alice", True), ("bob", False)):
+        session = AnnotationSession(store, project.config, annotator, "g")
+        while (screen := session.next_item()) is not None:
+            assert screen.marks.complete  # the correction is pre-selected as best
+            if not keep:
+                session.press(screen.marks.worst)  # bob prefers the original: a new best
+            session.save("The corrected text is right; the original is not." if keep else
+                         "The original is shorter and says enough for a customer.")
+    assert store.pre_label_outcomes() == [("corrections", 6, 3, 3)]
+    assert sources_section(store).pre_labels == {"corrections": (6, 3, 3)}

@@ -51,8 +51,12 @@ from core.models import (
     Prompt,
     Provenance,
     QualityFacts,
+    RefreshCounts,
+    RefreshCriteria,
+    RefreshOutcome,
     RowProblem,
     Run,
+    SourceFilter,
     SourceImportCounts,
     SourceOptions,
     SourcePreference,
@@ -233,8 +237,11 @@ class Store(Protocol):
         ...
 
     @operation(R)
-    def pair_counts(self, by: str, before_balance: bool = False) -> dict[str, int]:
-        """Kept pairs of the latest build per dimension, language or source."""
+    def pair_counts(self, by: str, before_balance: bool = False,
+                    sources: SourceFilter = SourceFilter()) -> dict[str, int]:
+        """Kept pairs of the latest build per dimension, language, (prompt) source, `turns`
+        (the prompt's user turns) or `decided_by` (experts or a trusted import kind); limited
+        by `sources`."""
         ...
 
     @operation(ADMIN, actor="actor", writes=True)
@@ -296,6 +303,23 @@ class Store(Protocol):
                       actor: str) -> RowProblem | SourceImportCounts:
         """Validate and store the prompts, responses and preferences of an uploaded source
         (feedback, A/B tests, corrections, ratings, DPO data; core/store/sources/)."""
+        ...
+
+    @operation(ADMIN, actor="actor", writes=True)
+    def refresh(self, criteria: RefreshCriteria, *, dry_run: bool = False,
+                actor: str) -> RefreshCounts:
+        """Re-queue the items whose current decisions are stale, for the annotators who made
+        them (or `criteria.to`); one `refresh` audit event."""
+        ...
+
+    @operation(R)
+    def pre_label_outcomes(self) -> list[tuple[str, int, int, int]]:
+        """Per import kind: pre-labels experts have judged, confirmed and overturned."""
+        ...
+
+    @operation(R)
+    def refresh_outcomes(self) -> list[RefreshOutcome]:
+        """Refresh requests answered: each stale decision with the new one."""
         ...
 
     @operation(ADMIN)

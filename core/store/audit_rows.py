@@ -71,6 +71,8 @@ COVERED: dict[str, tuple[str, ...]] = {
     "source_preferences": ("preference_id", "kind", "prompt_id", "chosen_id", "rejected_id",
                            "source", "source_line", "p_value", "score_gap", "reviewer", "signal",
                            "trusted", "created_at"),
+    "refresh_requests": ("request_id", "prompt_id", "annotator", "stale_judgment_id", "reason",
+                         "requested_by", "requested_at"),
 }
 # Columns a migration after 007 added to a covered table (after event_seq): hashed after the
 # row's object and only when not NULL, so the rows stored before keep their text and digest.
@@ -84,13 +86,13 @@ ROW_KEY: dict[str, str] = {
     "adjudications": "adjudication_id", "flags": "flag_id", "flag_resolutions": "flag_id",
     "assignments": "prompt_id || ' to ' || annotator", "gold_items": "prompt_id",
     "runs": "run_id", "generations": "generation_id", "balance_plans": "plan_id",
-    "source_preferences": "preference_id",
+    "source_preferences": "preference_id", "refresh_requests": "request_id",
 }
 
 
 # Tables a migration after 007 created: migration 007's adoption (which runs before them) skips
 # them, and hashes no column of ADDED_LATER.
-CREATED_LATER = ("source_preferences",)
+CREATED_LATER = ("source_preferences", "refresh_requests")
 
 
 def row_text_sql(table: str, added_later: bool = True) -> str:

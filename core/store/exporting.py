@@ -13,6 +13,7 @@ from core import export_formats as fmt
 from core.errors import BadInputError
 from core.models import ExportCounts, ExportRequest, SpoolFile
 from core.store.imports import blank as _blank
+from core.store.sources import common as source_common
 
 SPLITS = ("train", "validation")  # the spool's file names, one per split
 
@@ -86,6 +87,10 @@ def write_pairs(con: duckdb.DuckDBPyConnection, request: ExportRequest,
                                 f"{latest[0] if latest else 'none'} before the export read it")
     con.execute("DROP TABLE IF EXISTS export_pairs; DROP TABLE IF EXISTS export_split")
     con.execute(_EXPORT_PAIRS)
+    if request.sources.active:
+        condition, params = source_common.source_filter_sql(request.sources.include,
+                                                            request.sources.exclude)
+        con.execute(f"DELETE FROM export_pairs WHERE NOT ({condition})", params)
     con.execute(_SPLIT, {"seed": str(request.seed), "fraction": request.validation_fraction})
     _keep_both_splits(con, request.validation_fraction)
 

@@ -20,10 +20,12 @@ from core.export import (
     data_files,
     export_dataset,
 )
+from core.sources import parse_source_filter
 from core.text import printable
 from tui.commands.common import (
     JsonOption,
     ProjectOption,
+    SourceOption,
     os_user,
     project_store,
     reports_errors,
@@ -61,6 +63,7 @@ def export(
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Write into a folder that already holds files, replacing those of "
                             "the same names.")] = False,
+    source: SourceOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Build pairs from judgments, filter and balance them, and write them for training.
@@ -86,12 +89,14 @@ def export(
       prefer export --format llamafactory --llamafactory-style sharegpt -o ./lf
       prefer export --format hf -o ./hub
       prefer export -o ./out --overwrite
+      prefer export -o ./experts-only --source experts
+      prefer export -o ./out --source no-abtest
     ```
     """
     options = ExportOptions(format=format, conversational=conversational,
                             validation_fraction=val_fraction, seed=seed,
                             axolotl_type=axolotl_type, llamafactory_style=llamafactory_style,
-                            strategy=strategy)
+                            strategy=strategy, sources=parse_source_filter(source))
     check_out_dir(out.expanduser(), overwrite)  # before the agreement's bootstrap, not after
     with project_store(project) as (proj, store), \
             stderr.status("Building pairs and writing files …", spinner="dots"):

@@ -25,3 +25,18 @@ CREATE TABLE source_preferences (
     event_seq      BIGINT
 );
 CREATE INDEX source_preferences_by_prompt ON source_preferences (prompt_id);
+
+-- `prefer refresh`: an item re-queued for an annotator because a decision on it is stale (older
+-- than a date, or made under earlier guidelines). Open until that annotator judges the item
+-- again after `requested_at`; their new judgment supersedes their old one.
+CREATE TABLE refresh_requests (
+    request_id         VARCHAR PRIMARY KEY,
+    prompt_id          VARCHAR NOT NULL,
+    annotator          VARCHAR NOT NULL,   -- who is asked to judge it again
+    stale_judgment_id  VARCHAR NOT NULL,   -- the decision found stale
+    reason             VARCHAR NOT NULL,   -- 'older than 2026-01-01', 'guidelines before g-…'
+    requested_by       VARCHAR NOT NULL,
+    requested_at       TIMESTAMP NOT NULL,
+    event_seq          BIGINT
+);
+CREATE INDEX refresh_requests_by_annotator ON refresh_requests (annotator, prompt_id);

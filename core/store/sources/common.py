@@ -570,3 +570,84 @@ def preferences_of(con: duckdb.DuckDBPyConnection, prompt_id: str) -> list[tuple
         "score_gap, reviewer, signal FROM source_preferences WHERE prompt_id = ? "
         "ORDER BY trusted DESC, p_value NULLS LAST, score_gap DESC NULLS LAST, source, "
         "source_line, preference_id", [prompt_id]).fetchall()
+
+
+# Who decided each item: 'experts' (a person's judgment or an adjudication) or the kind of a
+# trusted source ('source:abtest' -> 'abtest'; 'source:ratings:ann' -> 'ratings').
+_DECIDED_BY = """
+SELECT prompt_id, CASE WHEN starts_with(annotator, 'source:') THEN split_part(annotator, ':', 2)
+                       ELSE 'experts' END AS decided_by
+FROM current_judgments WHERE kind = 'ranked'
+UNION SELECT prompt_id, 'experts' FROM adjudications"""
+
+
+def source_filter_sql(include: Iterable[str], exclude: Iterable[str],
+                      column: str = "prompt_id") -> tuple[str, list[Any]]:
+    """SQL condition on `column` (a prompt id) keeping items decided by an included source (any,
+    when none) and by no excluded one; with its parameters."""
+    include, exclude = list(include), list(exclude)
+    conditions, params = [], []
+    if include:
+        conditions.append(f"{column} IN (SELECT prompt_id FROM ({_DECIDED_BY}) "
+                          "WHERE list_contains(?, decided_by))")
+        params.append(include)
+    if exclude:
+        conditions.append(f"{column} NOT IN (SELECT prompt_id FROM ({_DECIDED_BY}) "
+                          "WHERE list_contains(?, decided_by))")
+        params.append(exclude)
+    return (" AND ".join(conditions) or "true"), params
+
+
+def kept_counts_from(con: duckdb.DuckDBPyConnection, value_sql: str, before_balance: bool,
+                     include: Iterable[str], exclude: Iterable[str]) -> dict[str, int]:
+    """Kept pairs of the latest build per value, limited by source (see source_filter_sql)."""
+    condition, params = source_filter_sql(include, exclude, "x.prompt_id")
+    statuses = ["kept", "balanced_out"] if before_balance else ["kept"]
+    return {str(k): int(v) for k, v in con.execute(
+        f"SELECT {value_sql}, count(*) FROM latest_pairs x JOIN prompts p USING (prompt_id) "
+        f"WHERE list_contains(?, x.status) AND {condition} GROUP BY 1 ORDER BY 1",
+        [statuses, *params]).fetchall()}
+
+
+def decided_by_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Kept pairs of the latest build per source that decided their item (a pair whose item
+    experts and a source both judged counts under each)."""
+    return {str(k): int(v) for k, v in con.execute(
+        f"SELECT d.decided_by, count(*) FROM latest_pairs x JOIN ({_DECIDED_BY}) d "
+        "USING (prompt_id) WHERE x.status = 'kept' GROUP BY 1 ORDER BY 1").fetchall()}
+
+
+def pre_label_outcomes(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, int, int]]:
+    """Per kind: pre-labels (untrusted source preferences) an expert has judged the item of, how
+    many the expert's current judgment confirms (ranks chosen above rejected) and how many it
+    overturns (the reverse); judgments that order neither way count in the first only."""
+    from core.store.adjudication import _CURRENT_RANKED_WITH_GROUPS, _GROUPS, implied_preferences
+
+    return [tuple(r) for r in con.execute(f"""
+        WITH cur AS (SELECT j.judgment_id, j.annotator, j.prompt_id, j.shown_order,
+                            j.best_candidate_id, j.worst_candidate_id, {_GROUPS} AS groups
+                     FROM {_CURRENT_RANKED_WITH_GROUPS}
+                     AND NOT starts_with(j.annotator, 'source:')
+                     AND j.prompt_id IN (SELECT prompt_id FROM source_preferences
+                                         WHERE NOT trusted)),
+        bw AS (SELECT annotator, prompt_id, best_candidate_id AS best,
+                      worst_candidate_id AS worst, unnest(shown_order) AS other
+               FROM cur WHERE groups IS NULL),
+        members AS (SELECT judgment_id, annotator, prompt_id, gi, unnest(grp) AS candidate_id
+                    FROM (SELECT judgment_id, annotator, prompt_id, unnest(groups) AS grp,
+                                 generate_subscripts(groups, 1) AS gi
+                          FROM cur WHERE groups IS NOT NULL)),
+        pw AS (SELECT * FROM pairwise_judgments WHERE false),
+        implied AS ({implied_preferences("bw", "members", "pw")}),
+        judged AS (SELECT s.kind, s.preference_id, c.annotator,
+                          EXISTS (SELECT 1 FROM implied i WHERE i.annotator = c.annotator
+                                  AND i.prompt_id = s.prompt_id AND i.high = s.chosen_id
+                                  AND i.low = s.rejected_id) AS confirmed,
+                          EXISTS (SELECT 1 FROM implied i WHERE i.annotator = c.annotator
+                                  AND i.prompt_id = s.prompt_id AND i.high = s.rejected_id
+                                  AND i.low = s.chosen_id) AS overturned
+                   FROM source_preferences s JOIN cur c USING (prompt_id)
+                   WHERE NOT s.trusted)
+        SELECT kind, count(*), count(*) FILTER (WHERE confirmed),
+               count(*) FILTER (WHERE overturned)
+        FROM judged GROUP BY kind ORDER BY kind""").fetchall()]
