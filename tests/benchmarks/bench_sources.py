@@ -15,7 +15,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-_WORDS = ["account", "card", "transfer", "refund", "fee", "limit", "branch", "statement", "loan", "deposit", "interest", "policy", "claim", "contract", "notice", "advisor", "balance", "payment", "overdraft", "savings"]
+_WORDS = ["account", "card", "transfer", "refund", "fee", "limit", "branch", "statement",
+          "loan", "deposit", "interest", "policy", "claim", "contract", "notice", "advisor",
+          "balance", "payment", "overdraft", "savings"]
 
 
 def _sentence(rng: random.Random, words: int) -> str:
