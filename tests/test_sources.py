@@ -722,3 +722,19 @@ def test_experts_confirm_or_overturn_pre_labels_and_the_report_counts_it(
                          "The original is shorter and says enough for a customer.")
     assert store.pre_label_outcomes() == [("corrections", 6, 3, 3)]
     assert sources_section(store).pre_labels == {"corrections": (6, 3, 3)}
+
+
+def test_parquet_message_lists(store: LocalStore, tmp_path: Path) -> None:
+    path = tmp_path / "conv.parquet"
+    con = duckdb.connect()
+    con.execute(
+        "COPY (SELECT [{'role': 'user', 'content': 'Hi there'}, {'role': 'assistant', "
+        "'content': 'Hello'}, {'role': 'user', 'content': 'Fees?'}] AS messages, "
+        "[{'role': 'assistant', 'content': 'None in the euro area.'}] AS chosen, "
+        f"[{{'role': 'assistant', 'content': 'Yes.'}}] AS rejected) TO '{path}' (FORMAT PARQUET)")
+    con.close()
+    counts = _run(store, path, "dpo")
+    assert (counts.multi_turn_prompts, counts.new_preferences) == (1, 1)
+    assert _rows(store, "SELECT prompt, turns FROM prompts") == [
+        ("Fees?", [{"role": "user", "content": "Hi there"},
+                   {"role": "assistant", "content": "Hello"}])]

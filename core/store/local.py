@@ -10,6 +10,7 @@ own and hold the write lock only to record a build (see build_pairs).
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import os
 import secrets
@@ -542,18 +543,19 @@ class LocalStore:
         if not 0 <= options.max_p <= 1:
             raise BadInputError(f"--max-p {options.max_p:g}: expected a number from 0 to 1")
         cur = self._con.cursor()
+        gc_was_on = gc.isenabled()
+        gc.disable()  # a million small rows, no cycles: the collector would only cost time
         try:
-            source = judgment_sql.read_file(cur, path, file_format)
-            if source.problem is not None:
-                return source.problem
-            source = judgment_sql.apply_map(source, mapping or {})
-            collected = source_common.Collected(source_kind, tuple(self.rules().dimensions),
-                                                rows=len(source.rows))
+            stream = source_common.RowStream(cur, path, file_format, mapping or {})
+            collected = source_common.Collected(source_kind, tuple(self.rules().dimensions))
             try:
-                kind.read(source.rows, collected, options)
+                kind.read(stream, collected, options)
             except source_common.LineBad as bad:
+                stream.check_map()  # a mapped field no row had so far explains more
                 return bad.problem
-            ignored = tuple(sorted(f for f in source.fields if f not in kind.fields))
+            stream.check_map()
+            collected.rows = stream.count
+            ignored = stream.ignored_fields(kind.fields)
             with self._write_lock:
                 cur.execute("BEGIN TRANSACTION")
                 try:
@@ -574,6 +576,8 @@ class LocalStore:
                     raise
             return planned.counts
         finally:
+            if gc_was_on:
+                gc.enable()
             cur.close()
 
     def refresh(self, criteria: RefreshCriteria, *, dry_run: bool = False,

@@ -12,14 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import duckdb
 
+from core.errors import BadInputError
 from core.models import IgnoredRows, RowProblem, SourceImportCounts, SourceOptions
+from core.store import judgment_import as judgment_sql
 from core.store.judgment_import import (
     _Bad as Bad,
 )
@@ -312,10 +314,13 @@ class Collected:
     responses: dict[str, dict[str, int]] = field(default_factory=dict)  # prompt -> text -> line
     preferences: list[Implied] = field(default_factory=list)
     ignored: dict[str, list[int]] = field(default_factory=dict)  # reason -> [rows, first line]
+    _ids: dict[Conversation, str] = field(default_factory=dict)
 
     def add_conversation(self, line: int, conv: Conversation) -> str:
         """Record the row's prompt; its id. Bad when the id names another prompt."""
-        prompt_id = conv.prompt_id
+        prompt_id = self._ids.get(conv)
+        if prompt_id is None:  # a log repeats its prompts: hash each once
+            prompt_id = self._ids[conv] = conv.prompt_id
         earlier = self.conversations.get(prompt_id)
         if earlier is None:
             self.conversations[prompt_id] = (line, conv)
@@ -342,7 +347,7 @@ class Collected:
         entry[0] += 1
 
 
-def read_rows(kind: SourceKind, rows: list[tuple[int, dict[str, Any]]],
+def read_rows(kind: SourceKind, rows: Iterable[tuple[int, dict[str, Any]]],
               reader: Callable[[int, dict[str, Any]], None]) -> None:
     """Call `reader` on every row, turning the first Bad into LineBad with the row's line."""
     del kind
@@ -353,12 +358,103 @@ def read_rows(kind: SourceKind, rows: list[tuple[int, dict[str, Any]]],
             raise LineBad(line, bad) from None
 
 
+_CHUNK_LINES = 20_000
+
+
+class RowStream:
+    """A file's rows as (line, {field: value}), `--map` applied, missing values left out.
+
+    JSONL is read in chunks of lines and parsed one line at a time, so a million-record log is
+    never held twice (as text and as objects); CSV and Parquet come from core.store.
+    judgment_import.read_file. A line that is not a JSON object raises LineBad when reached.
+    After the rows are consumed, `check_map` refuses a mapping the file did not fit.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: str, file_format: str,
+                 mapping: dict[str, str]) -> None:
+        self._con, self._path, self._format = con, path, file_format
+        self.mapping = mapping
+        self.fields: dict[str, None] = {}
+        self.count = 0
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        mapping = self.mapping
+        if self._format != "jsonl":
+            source = judgment_sql.read_file(self._con, self._path, self._format)
+            if source.problem is not None:
+                raise LineBad(source.problem.line, Bad(source.problem.field,
+                                                       source.problem.problem))
+            self.fields.update(dict.fromkeys(source.fields))
+            self._check_targets(lambda name: name in self.fields)
+            self.check_map()
+            for line, values in source.rows:
+                self.count += 1
+                yield line, ({mapping.get(k, k): v for k, v in values.items()} if mapping
+                             else values)
+            return
+        try:
+            cursor = self._con.execute(judgment_sql._READ_LINES, [self._path])
+            while chunk := cursor.fetchmany(_CHUNK_LINES):
+                for line, raw in chunk:
+                    if raw is None or not trim(raw):
+                        continue
+                    try:
+                        value = json.loads(raw, parse_constant=judgment_sql._no_constants)
+                    except ValueError:
+                        raise LineBad(int(line), Bad(None, "not valid JSON")) from None
+                    if not isinstance(value, dict):
+                        raise LineBad(int(line), Bad(None, "expected a JSON object per line"))
+                    self.fields.update(dict.fromkeys(value))
+                    self.count += 1
+                    values = {k: v for k, v in value.items() if v is not None}
+                    if mapping:
+                        for old, new in mapping.items():
+                            if new in values and new not in mapping and old in values:
+                                raise BadInputError(
+                                    f"--map {old}={new}: the file already has a field "
+                                    f"'{new}' (line {line})",
+                                    hint=f"map '{new}' away too, or leave '{old}' unmapped")
+                        values = {mapping.get(k, k): v for k, v in values.items()}
+                    yield int(line), values
+        except duckdb.Error as exc:
+            raise judgment_sql._reader_error(exc) from exc
+
+    def _check_targets(self, has: Callable[[str], bool]) -> None:
+        for old, new in self.mapping.items():
+            if has(new) and new not in self.mapping:
+                raise BadInputError(f"--map {old}={new}: the file already has a field '{new}'",
+                                    hint=f"map '{new}' away too, or leave '{old}' unmapped")
+
+    def check_map(self) -> None:
+        """Refuse a mapping naming a field the file does not have (once the rows are read)."""
+        for old, new in self.mapping.items():
+            if old not in self.fields:
+                have = ", ".join(self.fields) or "none"
+                raise BadInputError(f"--map {old}={new}: the file has no field '{old}' (it has: "
+                                    f"{have})", hint="map a field of the file to one of prefer's")
+
+    def ignored_fields(self, known: Iterable[str]) -> tuple[str, ...]:
+        """The file's fields (after --map) that the kind does not read."""
+        known_fields = set(known)
+        return tuple(sorted(f for f in (self.mapping.get(k, k) for k in self.fields)
+                            if f not in known_fields))
+
+
 # --- the plan ------------------------------------------------------------------------------------
 
 
 def _digest(prefix: str, parts: list[Any]) -> str:
     text_ = json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
     return prefix + hashlib.sha256(text_.encode()).hexdigest()[:32]
+
+
+def _preference_id(kind: str, prompt_id: str, chosen: str, rejected: str,
+                   reviewer: str | None) -> str:
+    """Content-derived: the same preference from the same kind (and reviewer) is stored once.
+    Ids and kinds hold no \x1f; a reviewer is text, so it comes last."""
+    text_ = "\x1f".join((kind, prompt_id, chosen, rejected, "" if reviewer is None
+                         else "r" + reviewer))
+    return "sp_" + hashlib.sha256(text_.encode()).hexdigest()[:32]
 
 
 @dataclass
@@ -448,8 +544,8 @@ def plan(con: duckdb.DuckDBPyConnection, collected: Collected, options: SourceOp
     for implied in collected.preferences:
         chosen = known[implied.prompt_id][implied.chosen][0]
         rejected = known[implied.prompt_id][implied.rejected][0]
-        preference_id = _digest("sp_", [collected.kind, implied.prompt_id, chosen, rejected,
-                                        implied.reviewer])
+        preference_id = _preference_id(collected.kind, implied.prompt_id, chosen, rejected,
+                                       implied.reviewer)
         if preference_id in unique:
             collected.ignore(implied.line, "a duplicate of an earlier record")
             continue
