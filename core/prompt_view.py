@@ -94,13 +94,10 @@ def suggested_labels(view: PromptView, shown: Sequence[Candidate]) -> tuple[int 
     return best, worst
 
 
-def candidate_notes(view: PromptView, shown: Sequence[Candidate]) -> dict[int, str]:
-    """Per on-screen number, what the pre-labels say about that candidate ("preferred over 2
-    from A/B test (p = 0.01)"), for the screen to put beside it."""
+def pre_label_lines(view: PromptView, shown: Sequence[Candidate]) -> list[str]:
+    """The pre-labels in the on-screen numbers (1..k, in `shown` order), strongest first:
+    "2 over 1, from A/B test (p = 0.01)"."""
     number = {c.candidate_id: n for n, c in enumerate(shown, start=1)}
-    notes: dict[int, list[str]] = {}
-    for label in view.pre_labels:
-        if label.chosen_candidate_id in number and label.rejected_candidate_id in number:
-            notes.setdefault(number[label.chosen_candidate_id], []).append(
-                f"preferred over {number[label.rejected_candidate_id]} {label.note}")
-    return {n: "; ".join(texts) for n, texts in notes.items()}
+    return [f"{number[label.chosen_candidate_id]} over {number[label.rejected_candidate_id]}, "
+            f"{label.note}" for label in view.pre_labels
+            if label.chosen_candidate_id in number and label.rejected_candidate_id in number]

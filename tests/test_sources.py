@@ -560,12 +560,12 @@ async def test_the_screen_folds_earlier_turns_and_preselects_the_pre_label(
         assert isinstance(screen, AnnotateScreen)
         folded = screen.query_one("#earlier-turns", Collapsible)
         assert folded.collapsed and folded.title == "2 earlier turns"
-        assert "from A/B test (p = 0.01)" in str(screen.query_one("#pre-labels",
-                                                                   Static).render())
         assert "Yes, send it home." in str(screen.query_one("#prompt", Static).render())
         cards = {c.label: c for c in screen.query(CandidateCard)}
         winner = next(n for n, c in cards.items()
                       if "Done: it arrives" in str(c.render()))
+        assert f"Pre-label: {winner} over {3 - winner}, from A/B test (p = 0.01)" in str(
+            screen.query_one("#pre-labels", Static).render())
         assert "best" in cards[winner].classes  # pre-selected, for the expert to confirm
         await pilot.press("enter")
         assert isinstance(pilot.app.focused, Input)

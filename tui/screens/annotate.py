@@ -117,7 +117,7 @@ class AnnotateScreen(Screen[None]):
         self.query_one("#system", Static).update(
             printable(f"System: {system}", multiline=True) if system else "")
         self.query_one("#system", Static).display = bool(system)
-        self.query_one(PromptContext).show(screenful.view)
+        self.query_one(PromptContext).show(screenful.view, screenful.shown)
         last_turn = printable(screenful.item.prompt.prompt, multiline=True)
         self.query_one("#prompt", Static).update(
             Text.assemble(("User: ", "bold"), (last_turn, "bold")) if screenful.item.prompt.turns

@@ -7,7 +7,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Collapsible, Static
 
-from core.prompt_view import PromptView
+from core.models import Candidate
+from core.prompt_view import PromptView, pre_label_lines
 from core.text import printable
 
 _ROLE = {"user": "User", "assistant": "Assistant"}
@@ -29,8 +30,9 @@ class PromptContext(Vertical):
             yield Static(id="earlier-turns-text", markup=False)
         yield Static(id="pre-labels", markup=False)
 
-    def show(self, view: PromptView | None) -> None:
-        """Show `view`'s earlier turns (folded again) and pre-labels; hide what it lacks."""
+    def show(self, view: PromptView | None, shown: tuple[Candidate, ...] = ()) -> None:
+        """Show `view`'s earlier turns (folded again) and its pre-labels in the numbers of the
+        candidates as `shown`; hide what it lacks."""
         turns = view.earlier_turns if view else ()
         folded = self.query_one("#earlier-turns", Collapsible)
         folded.collapsed = True
@@ -38,7 +40,7 @@ class PromptContext(Vertical):
         folded.display = bool(turns)
         self.query_one("#earlier-turns-text", Static).update(printable("\n\n".join(
             f"{_ROLE.get(t.role, t.role)}: {t.content}" for t in turns), multiline=True))
-        notes = [f"Pre-label: {label.note}" for label in (view.pre_labels if view else ())]
+        notes = [f"Pre-label: {line}" for line in (pre_label_lines(view, shown) if view else [])]
         pre = self.query_one("#pre-labels", Static)
         pre.update(printable("\n".join(notes[:3]) + (f"\n(+{len(notes) - 3} more)"
                                                       if len(notes) > 3 else ""), multiline=True))
