@@ -676,6 +676,10 @@ def test_refresh_requeues_stale_decisions_and_the_report_counts_flips(
     report = quality_report(store, project, "t")
     assert report.sources is not None and report.sources.refresh == changes
     assert "experts" in report.sources.decided_by
+    from core.report_html import render_html
+    page = render_html(report)
+    assert "Changed at refresh: 2 of 7 decisions re-made flipped" in page
+    assert "<th scope=\"row\">tone</th><td>2</td><td>2</td>" in page
     assert store.verify_audit().ok
 
     # By guideline version: alice's decisions under g-new are current, nothing before it.
