@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from core.config import Config
 from core.errors import JudgmentError
 from core.models import Candidate, Item, Judgment, Progress, Provenance
+from core.prompt_view import PromptView, prompt_view, suggested_labels
 from core.store import Store
 
 MAX_CANDIDATES_SHOWN = 9  # one digit key per candidate
@@ -96,6 +97,7 @@ class Screenful:
     justification: str
     dimensions: tuple[str, ...]
     revising: bool  # an earlier judgment of this item is being changed
+    view: PromptView | None = None  # earlier turns, last user turn, pre-labels
 
 
 class AnnotationSession:
@@ -137,7 +139,12 @@ class AnnotationSession:
             marks = Marks(len(shown), best, worst)
             justification = existing.justification or ""
             dimensions = existing.dimensions
-        self.current = Screenful(item, shown, marks, justification, dimensions, revising)
+        view = prompt_view(self.store, item)
+        if not revising:  # what imported sources say is pre-selected, for the expert to confirm
+            best, worst = suggested_labels(view, shown)
+            if best is not None or worst is not None:
+                marks = Marks(len(shown), best, worst if worst != best else None)
+        self.current = Screenful(item, shown, marks, justification, dimensions, revising, view)
         self._shown_at = self._clock()
         return self.current
 

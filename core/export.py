@@ -23,7 +23,7 @@ from core import export_formats as fmt
 from core.config import Config
 from core.errors import BadInputError, NothingToExportError, PreferError
 from core.export_validate import ExportInvalidError, validate_file
-from core.models import ExportCounts, ExportRequest, ExportResult
+from core.models import ExportCounts, ExportRequest, ExportResult, SourceFilter
 from core.pairs import build_pairs
 from core.store.api import Store
 from core.store.local import utc_now
@@ -57,6 +57,7 @@ class ExportOptions:
     tokenizer: Path | None = None  # a tokenizer.json: token lengths in the manifest
     max_length: int = TRL_MAX_LENGTH
     cutoff_len: int = LLAMAFACTORY_CUTOFF_LEN
+    sources: SourceFilter = SourceFilter()  # only (or not) pairs decided by these sources
 
 
 def data_files(result: ExportResult) -> dict[str, str]:
@@ -161,7 +162,7 @@ def export_dataset(store: Store, config: Config, out_dir: Path, options: ExportO
                             llamafactory_style=options.llamafactory_style)
         request = ExportRequest(layout="trl" if not custom else layout.kind,
                                 validation_fraction=fraction, seed=seed,
-                                conversational=conversational)
+                                conversational=conversational, sources=options.sources)
         build = build_pairs(store, config, actor, strategy=options.strategy)
         # Exactly the pairs of this build (the export fails if another build replaced it).
         counts = store.export_pairs(replace(request, build_id=build.build_id), actor)
@@ -170,6 +171,10 @@ def export_dataset(store: Store, config: Config, out_dir: Path, options: ExportO
                                  cutoff_len=options.cutoff_len)
                    if options.tokenizer is not None else None)
         total = sum(counts.pairs_by_split.values())
+        if total == 0 and options.sources.active and build.kept:
+            raise NothingToExportError(
+                f"no pair to export: none of the {build.kept} kept pairs was decided by the "
+                "sources --source names", hint="see who decided them with `prefer pairs`")
         if total == 0:
             held = build.held_back_disputed + build.held_back_flagged
             raise NothingToExportError(
@@ -214,6 +219,8 @@ def export_dataset(store: Store, config: Config, out_dir: Path, options: ExportO
             "format": options.format,
             "row_format": _row_format(options, counts.conversational),
             "settings": {"validation_fraction": fraction, "seed": seed,
+                         "sources": {"include": list(options.sources.include),
+                                     "exclude": list(options.sources.exclude)},
                          "split": "grouped by near-duplicate prompts, stratified by dimension",
                          "conversational": counts.conversational,
                          "pair_strategy": build.strategy,

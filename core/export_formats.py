@@ -37,10 +37,14 @@ TRL_STANDARD = (
     "AS prompt, "
     "' ' || chosen AS chosen, ' ' || rejected AS rejected"  # stored texts never start blank
 )
+# A multi-turn prompt's earlier turns (prompts.turns) go between the system prompt and the last
+# user turn, in the formats that can carry a conversation; the others refuse it
+# (MULTI_TURN_REFUSED).
+_TURN_TYPE = "STRUCT(role VARCHAR, content VARCHAR)[]"
 TRL_CONVERSATIONAL = (
-    "SELECT CASE WHEN has_system "
-    "THEN [{'role': 'system', 'content': system}, {'role': 'user', 'content': prompt}] "
-    "ELSE [{'role': 'user', 'content': prompt}] END AS prompt, "
+    "SELECT list_concat(CASE WHEN has_system "
+    f"THEN [{{'role': 'system', 'content': system}}] ELSE []::{_TURN_TYPE} END, "
+    f"coalesce(turns, []::{_TURN_TYPE}), [{{'role': 'user', 'content': prompt}}]) AS prompt, "
     "[{'role': 'assistant', 'content': chosen}] AS chosen, "
     "[{'role': 'assistant', 'content': rejected}] AS rejected"
 )
@@ -64,18 +68,22 @@ LLAMAFACTORY_ALPACA = (
     "SELECT json_object('instruction', prompt, 'input', '', 'chosen', chosen, 'rejected', rejected, "
     "'system', CASE WHEN has_system THEN system ELSE '' END, 'history', []::VARCHAR[])::VARCHAR"
 )
+_SHAREGPT_TYPE = "STRUCT(\"from\" VARCHAR, \"value\" VARCHAR)[]"
 LLAMAFACTORY_SHAREGPT = (
-    "SELECT json_object('conversations', CASE WHEN has_system "
-    "THEN [{'from': 'system', 'value': system}, {'from': 'human', 'value': prompt}] "
-    "ELSE [{'from': 'human', 'value': prompt}] END, "
+    "SELECT json_object('conversations', list_concat(CASE WHEN has_system "
+    f"THEN [{{'from': 'system', 'value': system}}] ELSE []::{_SHAREGPT_TYPE} END, "
+    "list_transform(coalesce(turns, []), lambda t: {'from': CASE t.role WHEN 'user' "
+    "THEN 'human' ELSE 'gpt' END, 'value': t.content}), [{'from': 'human', 'value': prompt}]), "
     "'chosen', {'from': 'gpt', 'value': chosen}, 'rejected', {'from': 'gpt', 'value': rejected})"
     "::VARCHAR"
 )
 # Hugging Face stores messages as list<struct<content, role>> (push_to_hub's field order).
+_HF_TYPE = "STRUCT(content VARCHAR, role VARCHAR)[]"
 HF_CONVERSATIONAL = (
-    "SELECT CASE WHEN has_system "
-    "THEN [{'content': system, 'role': 'system'}, {'content': prompt, 'role': 'user'}] "
-    "ELSE [{'content': prompt, 'role': 'user'}] END AS prompt, "
+    "SELECT list_concat(CASE WHEN has_system "
+    f"THEN [{{'content': system, 'role': 'system'}}] ELSE []::{_HF_TYPE} END, "
+    "list_transform(coalesce(turns, []), lambda t: {'content': t.content, 'role': t.role}), "
+    "[{'content': prompt, 'role': 'user'}]) AS prompt, "
     "[{'content': chosen, 'role': 'assistant'}] AS chosen, "
     "[{'content': rejected, 'role': 'assistant'}] AS rejected"
 )
@@ -96,6 +104,26 @@ PLAIN_JSONL = (
     "CASE pair_decision WHEN 'adjudicated' THEN 'adjudication' ELSE 'annotators' END AS decision, "
     "split, pair_id, agreement, prompt_group"
 )
+
+
+# An export with a multi-turn prompt adds, as the last key of every plain JSONL row, the turns
+# before `prompt` (oldest first; [] for a single-turn prompt); exports without one are unchanged.
+PLAIN_JSONL_TURNS = ", coalesce(turns, []::STRUCT(role VARCHAR, content VARCHAR)[]) AS turns"
+
+# Layouts whose rows cannot carry a conversation, and the layouts that can (shared/reference/
+# export-formats.md): TRL standard rows are one prompt string; Axolotl's DPO strategies and
+# LLaMA-Factory's alpaca rows take a single-turn prompt. Flattening turns into one string would
+# train on a prompt nobody wrote, so these refuse.
+MULTI_TURN_REFUSED = ("trl-standard", "axolotl-chat_template", "axolotl-user_defined",
+                      "llamafactory-alpaca")
+MULTI_TURN_FORMATS = ("--format trl --conversational", "--format llamafactory "
+                      "--llamafactory-style sharegpt", "--format hf", "--format jsonl")
+
+
+def refuses_multi_turn(layout_kind: str, conversational: bool) -> bool:
+    """Whether rows of this layout cannot carry a multi-turn prompt."""
+    name = "trl-standard" if layout_kind == "trl" and not conversational else layout_kind
+    return name in MULTI_TURN_REFUSED
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,10 @@ def check_row(row: dict[str, Any], kind: str, first: dict[str, Any], *, values: 
     """Raise _Broken with the rule a row breaks (`first` is the file's first row)."""
     expected = set(_KEYS[kind])
     keys = set(row) - ({"system"} if kind in _OPTIONAL_SYSTEM else set())
+    if kind == "jsonl" and "turns" in first:  # an export with multi-turn prompts: every row
+        keys -= {"turns"}
+        if "turns" not in row:
+            raise _Broken("same keys in every row: 'turns' is missing here")
     if keys != expected:
         raise _Broken(f"keys must be {sorted(expected)}, got {sorted(row)}")
     if kind == "axolotl-user_defined" and ("system" in row) != ("system" in first):
@@ -136,7 +140,7 @@ def check_row(row: dict[str, Any], kind: str, first: dict[str, Any], *, values: 
                       "which Axolotl's user_defined type cannot read; export with "
                       "--axolotl-type chat_template")
     for key in set(row) & set(first):
-        if _shape(row[key]) != _shape(first[key]) and row[key] != [] and not (
+        if _shape(row[key]) != _shape(first[key]) and [] not in (row[key], first[key]) and not (
                 key in _MAY_BE_EMPTY.get(kind, ()) and row[key] == ""):
             raise _Broken(f"same types in every row: '{key}' is a {_shape(row[key])} here and a "
                           f"{_shape(first[key])} in the first row")
@@ -147,7 +151,7 @@ def check_row(row: dict[str, Any], kind: str, first: dict[str, Any], *, values: 
             continue
         if key == "system" and value == "" and kind in _EMPTY_SYSTEM_ALLOWED:
             continue
-        if kind == "jsonl" and key == "annotators" and value == []:
+        if kind == "jsonl" and key in ("annotators", "turns") and value == []:
             continue
         _check_values(value, key)
     _LAYOUT_CHECKS[kind](row)
@@ -281,6 +285,10 @@ def _llamafactory_sharegpt(row: dict[str, Any]) -> None:
 def _plain(row: dict[str, Any]) -> None:
     _strings(row, "prompt_id", "prompt", "system", "chosen", "rejected", "chosen_candidate_id",
              "rejected_candidate_id", "dimension", "language", "decision", "split")
+    if row.get("turns"):
+        for i, turn in enumerate(_messages(row["turns"], "turns")):
+            if turn["role"] != ("user" if i % 2 == 0 else "assistant"):
+                raise _Broken("'turns' must alternate user/assistant, starting with user")
     _differ(row["chosen"], row["rejected"])
 
 

@@ -18,8 +18,10 @@ from core.store.imports import ReaderFailed
 from core.store.judgment_import import KNOWN_FIELDS
 
 
-def parse_map(text: str | dict[str, str] | None) -> dict[str, str]:
-    """`old=new,old2=new2` as {old: new}; BadInputError on a malformed, unknown or duplicate one."""
+def parse_map(text: str | dict[str, str] | None,
+              known_fields: tuple[str, ...] = KNOWN_FIELDS) -> dict[str, str]:
+    """`old=new,old2=new2` as {old: new}; BadInputError on a malformed, unknown or duplicate one
+    (`known_fields`: the fields the import reads, which a mapping may target)."""
     if text is None or isinstance(text, dict):
         mapping = dict(text or {})
     else:
@@ -36,9 +38,9 @@ def parse_map(text: str | dict[str, str] | None) -> dict[str, str]:
             mapping[old] = new
     targets: dict[str, str] = {}
     for old, new in mapping.items():
-        if new not in KNOWN_FIELDS:
+        if new not in known_fields:
             raise BadInputError(f"--map {old}={new}: '{new}' is not a field prefer reads",
-                                hint=f"fields: {', '.join(KNOWN_FIELDS)}")
+                                hint=f"fields: {', '.join(known_fields)}")
         if new in targets:
             raise BadInputError(f"--map: both '{targets[new]}' and '{old}' map to '{new}'")
         targets[new] = old

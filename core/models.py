@@ -18,8 +18,20 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class Turn:
+    """One message of a conversation before its last user turn: role user or assistant."""
+
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
 class Prompt:
-    """A prompt as stored: the user message, an optional system prompt and its labels."""
+    """A prompt as stored: the user message, an optional system prompt and its labels.
+
+    A multi-turn prompt keeps its last user turn in `prompt` and the turns before it in
+    `turns`, oldest first (empty for a single-turn prompt).
+    """
 
     prompt_id: str
     prompt: str
@@ -27,6 +39,7 @@ class Prompt:
     dimension: str | None = None
     language: str | None = None
     source: str | None = None
+    turns: tuple[Turn, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -175,6 +188,102 @@ class ImportCounts:
     new_candidates: int
     ignored_fields: tuple[str, ...] = ()
     dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """How `prefer import --kind KIND` reads a source: trust it, and the A/B test threshold."""
+
+    trust: bool = False  # its preferences also count as judgments by 'source:KIND'
+    max_p: float = 0.05  # abtest: a result implies a preference only at p <= max_p
+
+
+@dataclass(frozen=True)
+class IgnoredRows:
+    """Rows of a source file that imply no preference, for one reason."""
+
+    reason: str
+    rows: int
+    first_line: int
+
+
+@dataclass(frozen=True)
+class SourceImportCounts:
+    """What an import of a preference source found and, unless a dry run, stored."""
+
+    kind: str
+    rows: int
+    prompts_in_file: int
+    new_prompts: int
+    multi_turn_prompts: int
+    candidates_in_file: int
+    new_candidates: int
+    preferences_in_file: int
+    new_preferences: int
+    trusted: bool = False
+    source_judgments: int = 0  # judgments by 'source:KIND' stored (with --trust)
+    not_a_ranking: int = 0  # trusted items whose preferences form no ranking: pre-labels only
+    ignored: tuple[IgnoredRows, ...] = ()
+    ignored_fields: tuple[str, ...] = ()
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class SourcePreference:
+    """A preference an imported source implies on one item, with its provenance and strength."""
+
+    kind: str
+    prompt_id: str
+    chosen_candidate_id: str
+    rejected_candidate_id: str
+    source: str
+    source_line: int
+    trusted: bool
+    p_value: float | None = None
+    score_gap: float | None = None
+    reviewer: str | None = None
+    signal: str | None = None
+
+
+@dataclass(frozen=True)
+class RefreshCriteria:
+    """Which current decisions `prefer refresh` finds stale, and whom it asks again.
+
+    A decision is stale when made before `older_than`, or (with `guideline`) under another
+    guideline version before that version was first used. Sources' judgments are never stale.
+    """
+
+    older_than: datetime | None = None
+    guideline: str | None = None
+    to: tuple[str, ...] = ()  # ask these annotators instead of the ones who decided
+
+
+@dataclass(frozen=True)
+class RefreshCounts:
+    """What `prefer refresh` re-queued (or, in a dry run, would)."""
+
+    stale_decisions: int
+    requests: int  # new re-queued (item, annotator) pairs
+    already_queued: int
+    items: int
+    by_dimension: dict[str, int]
+    by_annotator: dict[str, int]
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    """A refresh request answered: the stale decision and the new one on the same item."""
+
+    prompt_id: str
+    annotator: str
+    dimension: str
+    stale_best: str | None
+    stale_worst: str | None
+    new_best: str | None
+    new_worst: str | None
+    stale_groups: tuple[tuple[str, ...], ...] | None = None
+    new_groups: tuple[tuple[str, ...], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -464,6 +573,21 @@ class QualityFacts:
 
 
 @dataclass(frozen=True)
+class SourceFilter:
+    """Which decisions pairs may rest on, by who made them: `experts` (people, adjudications
+    included) or an import kind trusted as 'source:KIND'. An item is kept when one of its
+    current judgments comes from an `include`d source (any, when none is named) and none from an
+    `exclude`d one."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.include or self.exclude)
+
+
+@dataclass(frozen=True)
 class ExportRequest:
     """What to export, declared: the store builds the rows and its SQL itself from these values.
 
@@ -480,6 +604,7 @@ class ExportRequest:
     # The pair build to write (the one the caller just made); None: the latest. The export
     # fails when another build has replaced it meanwhile, rather than write other pairs.
     build_id: str | None = None
+    sources: SourceFilter = SourceFilter()  # limit to or exclude pairs by who decided them
 
 
 @dataclass(frozen=True)

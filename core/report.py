@@ -22,6 +22,7 @@ from core.config import Config
 from core.judge import ObviousItems, judge_checks
 from core.pairs import build_pairs
 from core.project import Project
+from core.refresh import SourcesSection, sources_section
 from core.store.api import Store
 from core.store.quality import FORMATTING_PATTERNS, RATIO_BUCKETS, RATIO_QUANTILES, QualityFacts
 from core.token_lengths import (
@@ -206,6 +207,7 @@ class QualityReport:
     scale_warnings: list[str] = field(default_factory=list)
     token_lengths: TokenLengths | None = None  # with a tokenizer (core/token_lengths.py)
     judge: ObviousItems | None = None  # None: nothing judged by `prefer judge`
+    sources: SourcesSection | None = None  # who decided, turns, changes at refresh
 
     @property
     def warnings(self) -> list[str]:
@@ -249,6 +251,7 @@ def build_report(store: Store, config: Config, project: Project,
         agreement=agreement_of(store.agreement_rows()),
         staleness=staleness_of(facts, config, version),
         scale_warnings=scale_warnings(scale), judge=judge_checks(store, config))
+        scale_warnings=scale_warnings(scale), sources=sources_section(store))
 
 
 def _utc_now() -> datetime:

@@ -75,6 +75,7 @@ def render_html(report: QualityReport) -> str:
         _confounds(report, ids),
         _agreement(report),
         _staleness(report),
+        _sources(report),
         "</main>",
         '<footer>Thresholds come from <code>[report]</code> in prefer.toml; '
         "docs/report.md explains each section and how to act on each warning.</footer>",
@@ -430,6 +431,31 @@ def _agreement(report: QualityReport) -> str:
                    "annotator pair and per annotator.</p>")
     out.append("</section>")
     return "\n".join(out)
+
+
+def _sources(report: QualityReport) -> str:
+    """Who decided the kept pairs, their prompts' user turns, pre-labels, changes at refresh."""
+    sources = report.sources
+    if sources is None:
+        return ""
+    out = ['<section aria-labelledby="s-sources"><h2 id="s-sources">Sources and conversations'
+           "</h2>"]
+    out.append(_table("Kept pairs by who decided their item", ["decided by", "pairs"],
+                      [[name, f"{n:,}"] for name, n in sources.decided_by.items()]))
+    out.append(_table("Kept pairs by the prompt's user turns", ["user turns", "pairs"],
+                      [[turns, f"{n:,}"] for turns, n in
+                       sorted(sources.by_turns.items(), key=lambda kv: int(kv[0]))]))
+    if sources.pre_labels:
+        out.append(_table("Pre-labels experts judged", ["kind", "judged", "confirmed",
+                                                        "overturned"],
+                          [[kind, f"{j:,}", f"{c:,}", f"{o:,}"]
+                           for kind, (j, c, o) in sources.pre_labels.items()]))
+    changes = sources.refresh
+    out.append(_table(f"Changed at refresh: {changes.flipped:,} of {changes.answered:,} "
+                      "decisions re-made flipped", ["dimension", "re-made", "flipped"],
+                      [[d, f"{a:,}", f"{f:,}"] for d, (a, f) in changes.by_dimension.items()]))
+    out.append("</section>")
+    return "".join(out)
 
 
 def _staleness(report: QualityReport) -> str:

@@ -1,4 +1,6 @@
-"""Importers: prompts (optionally with candidate responses) from JSONL, CSV or Parquet.
+"""Importers: prompts (optionally with candidate responses) from JSONL, CSV or Parquet, and the
+preference signal an organisation already has (`--kind feedback|abtest|corrections|ratings|dpo`,
+one module per kind in core/store/sources/, documented in docs/sources.md).
 
 Files are read by DuckDB's own readers, so a million-row file streams instead of filling memory.
 A file is all or nothing: the first bad row stops the import and nothing from it is stored.
@@ -12,9 +14,10 @@ import stat
 from pathlib import Path
 
 from core.errors import BadInputError, ImportRowError
-from core.models import ImportCounts, RowProblem
+from core.models import ImportCounts, RowProblem, SourceFilter, SourceImportCounts, SourceOptions
 from core.store.api import Store
 from core.store.imports import ReaderFailed
+from core.store.sources import KINDS
 
 UPLOAD_CHUNK_BYTES = 4 * 1024 * 1024
 
@@ -104,3 +107,63 @@ def import_file(store: Store, path: Path, *, actor: str,
     if isinstance(outcome, RowProblem):
         raise ImportRowError(shown, outcome.line, outcome.field, outcome.problem)
     return outcome
+
+
+IMPORT_KINDS = ("prompts", *KINDS)
+
+
+def import_source(store: Store, path: Path, *, source_kind: str, actor: str,
+                  file_format: str | None = None, mapping: str | dict[str, str] | None = None,
+                  options: SourceOptions | None = None,
+                  dry_run: bool = False) -> SourceImportCounts:
+    """Validate `path` as a source of kind `source_kind` and store its prompts, responses and
+    the preferences they imply; raise ImportRowError on the first bad row (nothing stored)."""
+    from core.judgment_import import parse_map  # judgment_import imports this module
+
+    kind = KINDS.get(source_kind)
+    if kind is None:
+        raise BadInputError(f"--kind {source_kind}: unknown import kind",
+                            hint=f"one of: {', '.join(IMPORT_KINDS)}")
+    fields = parse_map(mapping, kind.fields)
+    require_regular_file(path)
+    file_format = detect_kind(path, file_format)
+    shown = str(path)
+    try:
+        outcome = store.import_source(upload(store, path, actor), str(path.resolve()),
+                                      file_format, source_kind, mapping=fields,
+                                      options=options or SourceOptions(), dry_run=dry_run,
+                                      actor=actor)
+    except ReaderFailed as exc:
+        if file_format != "parquet":
+            located = locate_bad_bytes(path)
+            if located:
+                raise ImportRowError(shown, located[0], None, located[1]) from exc
+        first_line = str(exc).splitlines()[0] if str(exc) else "the reader refused it"
+        raise ImportRowError(shown, exc.line or 1, None,
+                             f"unreadable {file_format}: {first_line}") from exc
+    if isinstance(outcome, RowProblem):
+        raise ImportRowError(shown, outcome.line, outcome.field, outcome.problem)
+    return outcome
+
+
+DECIDERS = ("experts", *KINDS)  # who may decide an item: people, or a trusted source kind
+
+
+def parse_source_filter(text: str | None) -> SourceFilter:
+    """`--source abtest,experts` (limit to) and `--source no-abtest` (exclude) as a SourceFilter;
+    BadInputError on an unknown name."""
+    include: list[str] = []
+    exclude: list[str] = []
+    for piece in (p.strip() for p in (text or "").split(",")):
+        if not piece:
+            continue
+        name = piece.removeprefix("no-")
+        if name not in DECIDERS:
+            raise BadInputError(f"--source: '{piece}' names no source",
+                                hint=f"one of: {', '.join(DECIDERS)}, each optionally "
+                                     "prefixed with no- to exclude it")
+        (exclude if piece.startswith("no-") else include).append(name)
+    both = set(include) & set(exclude)
+    if both:
+        raise BadInputError(f"--source: '{sorted(both)[0]}' is both included and excluded")
+    return SourceFilter(tuple(include), tuple(exclude))

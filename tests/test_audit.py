@@ -445,7 +445,7 @@ def test_rows_of_an_older_store_are_adopted_once(tmp_path: Path) -> None:
         assert [p.kind for p in store.verify_audit().problems] == ["rows_changed"]
     with open_store(path) as store:  # adopted once: later rows without an event are reported
         store.execute_for_test("INSERT INTO prompts VALUES ('p2', 'Forged', NULL, NULL, NULL, NULL,"
-                               " 1, now(), NULL, NULL)")
+                               " 1, now(), NULL, NULL, NULL)")
     with open_store(path) as store:
         assert len(store.events()) == 1
         kinds = {p.kind for p in store.verify_audit().problems}
@@ -461,7 +461,7 @@ def test_covered_columns_are_the_tables_columns(store: LocalStore) -> None:
         stored = [c for (c,) in store.execute_for_test(
             "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
             "ORDER BY ordinal_position", [table])]
-        assert stored == [*columns, "event_seq"], table
+        assert stored == [*columns, "event_seq", *audit_rows.ADDED_LATER.get(table, ())], table
 
 
 def test_the_canonical_row_text_is_pinned(store: LocalStore) -> None:

@@ -50,7 +50,7 @@ def _store_pairs(store: LocalStore, pairs: list[dict[str, Any]], version: str) -
     for i, p in enumerate(pairs):
         prompt_id = f"p{i:04d}"
         prompts.append([prompt_id, f"Prompt {i}", None, p["dimension"], p["language"],
-                        p["prompt_source"], i, NOW, "given", None])
+                        p["prompt_source"], i, NOW, "given", None, None])
         for side in ("chosen", "rejected"):
             candidate_id = f"c{i:04d}{side[0]}"
             variant = p[f"{side}_variant"]

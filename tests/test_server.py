@@ -62,6 +62,7 @@ def test_annotators_reach_only_their_own_work(assigned: LocalStore) -> None:
     authorize(store, ALICE, "get_item", [alice_item], {})
     authorize(store, ALICE, "save_judgment", [_judgment(store, "alice", alice_item)], {})
     authorize(store, ALICE, "judgments_of", ["alice"], {})
+    authorize(store, ALICE, "source_preferences", [alice_item], {})
     refusals = [
         ("get_item", [bob_item], {}, "not assigned to alice"),
         ("next_prompt_id", ["bob"], {}, "only their own work"),
@@ -73,6 +74,8 @@ def test_annotators_reach_only_their_own_work(assigned: LocalStore) -> None:
         ("status", [], {}, "'status' needs reviewer"),
         ("events", [], {}, "needs admin"),
         ("import_file", ["x.jsonl", "jsonl", []], {"dry_run": False, "actor": "a"}, "needs admin"),
+        ("import_source", ["u1", "x.jsonl", "jsonl", "dpo"], {"actor": "a"}, "needs admin"),
+        ("source_preferences", [bob_item], {}, "not assigned to alice"),
         ("add_assignments", [[], "alice", {}], {}, "needs admin"),
         ("export_pairs", [None, "alice"], {}, "needs admin"),
         ("build_pairs", [None, "alice", {}], {}, "needs reviewer"),

@@ -16,6 +16,7 @@ from tui.commands.init import init
 from tui.commands.judge import judge
 from tui.commands.judgments import import_judgments
 from tui.commands.pairs import balance, pairs
+from tui.commands.refresh import refresh
 from tui.commands.report import report
 from tui.commands.serve import assign, serve
 from tui.commands.status import status
@@ -76,6 +77,7 @@ app.command("adjudicate")(adjudicate)
 app.command("pairs")(pairs)
 app.command("balance")(balance)
 app.command("report")(report)
+app.command("refresh")(refresh)
 app.command("export")(export)
 app.command("audit")(audit)
 

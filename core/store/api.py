@@ -52,8 +52,15 @@ from core.models import (
     Prompt,
     Provenance,
     QualityFacts,
+    RefreshCounts,
+    RefreshCriteria,
+    RefreshOutcome,
     RowProblem,
     Run,
+    SourceFilter,
+    SourceImportCounts,
+    SourceOptions,
+    SourcePreference,
     StoreStatus,
 )
 
@@ -137,6 +144,11 @@ class Store(Protocol):
     @operation(A)
     def provenance(self, candidate_ids: Sequence[str]) -> dict[str, Provenance]:
         """How generated candidates were made (variant, model), shown only on request."""
+        ...
+
+    @operation(A, item="prompt_id")
+    def source_preferences(self, prompt_id: str) -> list[SourcePreference]:
+        """What imported sources say about an item (pre-labels), strongest first."""
         ...
 
     # --- judgments --------------------------------------------------------------------------
@@ -226,8 +238,11 @@ class Store(Protocol):
         ...
 
     @operation(R)
-    def pair_counts(self, by: str, before_balance: bool = False) -> dict[str, int]:
-        """Kept pairs of the latest build per dimension, language or source."""
+    def pair_counts(self, by: str, before_balance: bool = False,
+                    sources: SourceFilter = SourceFilter()) -> dict[str, int]:
+        """Kept pairs of the latest build per dimension, language, (prompt) source, `turns`
+        (the prompt's user turns) or `decided_by` (experts or a trusted import kind); limited
+        by `sources`."""
         ...
 
     @operation(R)
@@ -286,6 +301,32 @@ class Store(Protocol):
                          mapping: dict[str, str] | None = None, dry_run: bool = False,
                          actor: str) -> RowProblem | JudgmentImportCounts:
         """Validate and store the judgments (made elsewhere) of an uploaded file."""
+        ...
+
+    @operation(ADMIN, actor="actor", writes=True)
+    def import_source(self, upload_id: str, name: str, file_format: str, source_kind: str, *,
+                      mapping: dict[str, str] | None = None,
+                      options: SourceOptions = SourceOptions(), dry_run: bool = False,
+                      actor: str) -> RowProblem | SourceImportCounts:
+        """Validate and store the prompts, responses and preferences of an uploaded source
+        (feedback, A/B tests, corrections, ratings, DPO data; core/store/sources/)."""
+        ...
+
+    @operation(ADMIN, actor="actor", writes=True)
+    def refresh(self, criteria: RefreshCriteria, *, dry_run: bool = False,
+                actor: str) -> RefreshCounts:
+        """Re-queue the items whose current decisions are stale, for the annotators who made
+        them (or `criteria.to`); one `refresh` audit event."""
+        ...
+
+    @operation(R)
+    def pre_label_outcomes(self) -> list[tuple[str, int, int, int]]:
+        """Per import kind: pre-labels experts have judged, confirmed and overturned."""
+        ...
+
+    @operation(R)
+    def refresh_outcomes(self) -> list[RefreshOutcome]:
+        """Refresh requests answered: each stale decision with the new one."""
         ...
 
     @operation(ADMIN)

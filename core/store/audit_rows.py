@@ -81,6 +81,16 @@ COVERED: dict[str, tuple[str, ...]] = {
                        "error", "candidate_ids", "scores", "best_candidate_id",
                        "worst_candidate_id", "margin", "orders_agree", "dimensions",
                        "created_at"),
+    "source_preferences": ("preference_id", "kind", "prompt_id", "chosen_id", "rejected_id",
+                           "source", "source_line", "p_value", "score_gap", "reviewer", "signal",
+                           "trusted", "created_at"),
+    "refresh_requests": ("request_id", "prompt_id", "annotator", "stale_judgment_id", "reason",
+                         "requested_by", "requested_at"),
+}
+# Columns a migration after 007 added to a covered table (after event_seq): hashed after the
+# row's object and only when not NULL, so the rows stored before keep their text and digest.
+ADDED_LATER: dict[str, tuple[str, ...]] = {
+    "prompts": ("turns",),
 }
 # How a report names a row of each table.
 ROW_KEY: dict[str, str] = {
@@ -90,17 +100,23 @@ ROW_KEY: dict[str, str] = {
     "assignments": "prompt_id || ' to ' || annotator", "gold_items": "prompt_id",
     "runs": "run_id", "generations": "generation_id", "balance_plans": "plan_id",
     "judge_runs": "judge_run_id", "judge_requests": "request_id", "judge_verdicts": "verdict_id",
+    "source_preferences": "preference_id", "refresh_requests": "request_id",
 }
 
 
-def row_text_sql(table: str) -> str:
+
+
+def row_text_sql(table: str, added_later: bool = True) -> str:
     """SQL for the canonical text of a row of `table` (its columns referenced by bare name)."""
-    return f"to_json(struct_pack({', '.join(COVERED[table])}))"
+    text = f"to_json(struct_pack({', '.join(COVERED[table])}))"
+    for column in ADDED_LATER.get(table, ()) if added_later else ():
+        text += f" || coalesce(',\"{column}\":' || to_json({column}), '')"
+    return text
 
 
-def row_hash_sql(table: str) -> str:
+def row_hash_sql(table: str, added_later: bool = True) -> str:
     """SQL for the sha256 (hex) of a row of `table`."""
-    return f"sha256({row_text_sql(table)})"
+    return f"sha256({row_text_sql(table, added_later)})"
 
 
 def row_hash(con: duckdb.DuckDBPyConnection, table: str, key: str) -> str:
@@ -121,10 +137,12 @@ def claim_of(hashes: Iterable[str]) -> dict[str, Any]:
 _DIGEST = "sha256(coalesce(string_agg(h, '' ORDER BY h), ''))"
 
 
-def claims(con: duckdb.DuckDBPyConnection, seq: int, tables: Sequence[str]) -> dict[str, Any]:
+def claims(con: duckdb.DuckDBPyConnection, seq: int, tables: Sequence[str],
+           added_later: bool = True) -> dict[str, Any]:
     """The count and digest of the rows event `seq` wrote in each of `tables` (one query)."""
     parts = [f"SELECT '{table}', count(*), {_DIGEST} FROM "
-             f"(SELECT {row_hash_sql(table)} AS h FROM {table} WHERE event_seq = $1)"
+             f"(SELECT {row_hash_sql(table, added_later)} AS h FROM {table} "
+             "WHERE event_seq = $1)"
              for table in tables if table in COVERED]
     rows = con.execute(" UNION ALL ".join(parts), [seq]).fetchall()
     return {table: {"count": int(count), "sha256": digest} for table, count, digest in rows}
@@ -209,7 +227,7 @@ def adopt(con: duckdb.DuckDBPyConnection) -> Event | None:
     for table in tables:
         con.execute(f"UPDATE {table} SET event_seq = ? WHERE event_seq IS NULL", [tip.seq])
     return append_event(con, SYSTEM_ACTOR, ADOPT_ACTION, None, {
-        "wrote": claims(con, tip.seq, tables),
+        "wrote": claims(con, tip.seq, tables, added_later=False),
         "why": "rows stored before migration 007: vouched for from this event on"}, tip)
 
 

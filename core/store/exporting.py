@@ -4,13 +4,16 @@ by near-duplicate prompts and stratified by dimension, files written by DuckDB's
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import duckdb
 
 from core import export_formats as fmt
+from core.errors import BadInputError
 from core.models import ExportCounts, ExportRequest, SpoolFile
 from core.store.imports import blank as _blank
+from core.store.sources import common as source_common
 
 SPLITS = ("train", "validation")  # the spool's file names, one per split
 
@@ -59,7 +62,7 @@ FROM prompts_in p JOIN ordered o USING (grp) JOIN totals t ON t.dimension = o.di
 # The rows of one split with their texts, joined only here (has_system is the pair's
 # `system IS NOT NULL AND trim(system) <> ''`, computed once per prompt).
 _SPLIT_ROWS = (
-    "FROM (SELECT x.chosen_pos, x.rejected_pos, x.has_system, s.rank, p.prompt, p.system, "
+    "FROM (SELECT x.chosen_pos, x.rejected_pos, x.has_system, s.rank, p.prompt, p.system, p.turns, "
     "c.text AS chosen, r.text AS rejected, x.prompt_id, x.chosen_id, x.rejected_id, "
     "x.dimension, p.language, s.split, x.pair_id, x.agreement, x.similarity, x.prompt_group, "
     "x.decision AS pair_decision, x.language AS pair_language FROM export_pairs x "
@@ -88,16 +91,29 @@ def write_pairs(con: duckdb.DuckDBPyConnection, request: ExportRequest,
                                 f"{latest[0] if latest else 'none'} before the export read it")
     con.execute("DROP TABLE IF EXISTS export_pairs; DROP TABLE IF EXISTS export_split")
     con.execute(_EXPORT_PAIRS)
+    if request.sources.active:
+        condition, params = source_common.source_filter_sql(request.sources.include,
+                                                            request.sources.exclude)
+        con.execute(f"DELETE FROM export_pairs WHERE NOT ({condition})", params)
     con.execute(_SPLIT, {"seed": str(request.seed), "fraction": request.validation_fraction})
     _keep_both_splits(con, request.validation_fraction)
 
+    found = con.execute(
+        "SELECT count(*) FILTER (WHERE has_system), count(*) FILTER (WHERE p.turns IS NOT NULL) "
+        "FROM export_pairs JOIN prompts p USING (prompt_id)").fetchone()
+    with_system, multi_turn = (int(found[0]), int(found[1])) if found else (0, 0)
     conversational = request.conversational
     if conversational is None:
-        has_system = con.execute(
-            "SELECT count(*) > 0 FROM export_pairs WHERE has_system"
-        ).fetchone()
-        conversational = bool(has_system and has_system[0])
+        conversational = with_system > 0 or multi_turn > 0
+    if multi_turn and fmt.refuses_multi_turn(request.layout, conversational):
+        label = fmt.layout_by_kind(request.layout, conversational=conversational).label
+        raise BadInputError(
+            f"{multi_turn} of the pairs have a multi-turn prompt, which {label} rows cannot "
+            "carry (prefer does not flatten a conversation into one prompt)",
+            hint="export with " + "; or ".join(fmt.MULTI_TURN_FORMATS))
     layout = fmt.layout_by_kind(request.layout, conversational=conversational)
+    if multi_turn and layout.kind == "jsonl":
+        layout = dataclasses.replace(layout, row_sql=layout.row_sql + fmt.PLAIN_JSONL_TURNS)
     for split in SPLITS:
         # DuckDB writes one JSON object per line; struct field order is kept as written.
         con.execute(

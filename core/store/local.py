@@ -10,6 +10,7 @@ own and hold the write lock only to record a build (see build_pairs).
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import os
 import secrets
@@ -35,7 +36,7 @@ from core.audit import (
     heads_path,
     parse_head_lines,
 )
-from core.config import CONFIG_FILE, Config, load_config
+from core.config import CONFIG_FILE, Config, annotator_name_problem, load_config
 from core.errors import BadInputError, JudgmentError, StoreError, StoreLockedError
 from core.judge_models import JudgeOutcome, JudgeRun, JudgeVerdict
 from core.models import (
@@ -61,15 +62,33 @@ from core.models import (
     Prompt,
     Provenance,
     QualityFacts,
+    RefreshCounts,
+    RefreshCriteria,
+    RefreshOutcome,
     RowProblem,
     Run,
+    SourceFilter,
+    SourceImportCounts,
+    SourceOptions,
+    SourcePreference,
     StoreStatus,
+    Turn,
 )
 from core.store import adjudication as review_sql
-from core.store import analytics, audit_rows, exporting, generation, imports, quality, validation
+from core.store import (
+    analytics,
+    audit_rows,
+    exporting,
+    generation,
+    imports,
+    quality,
+    sources,
+    validation,
+)
 from core.store import judge as judge_sql
 from core.store import judgment_import as judgment_sql
 from core.store import pairs as pair_sql
+from core.store import refresh as refresh_sql
 from core.store.group_commit import (
     WriteGate,
     deferred_rows,
@@ -80,12 +99,15 @@ from core.store.group_commit import (
 from core.store.languages import MISSING, fill_missing_languages
 from core.store.migrate import migrate
 from core.store.private import make_private
+from core.store.sources import common as source_common
 
 SPOOL_FOLDER = ".prefer-spool"  # private: exports wait here until the caller copies them out
 EXPORT_CHUNK_BYTES = 4 * 1024 * 1024
 _CURRENT = "current_judgments"  # the view of migration 006 (re-created by 007)
 _IMPORTED_JUDGMENT_TABLES = ("prompts", "candidates", "judgments", "judgment_rankings",
                              "pairwise_judgments")
+_IMPORTED_SOURCE_TABLES = ("prompts", "candidates", "source_preferences", "judgments",
+                           "judgment_rankings")
 _JUDGMENT_COLUMNS = ("judgment_id, annotator, prompt_id, kind, best_candidate_id, worst_candidate_id, "
                      "ranking, dimensions, justification, shown_order, guideline_version, "
                      "seconds_spent, supersedes, created_at")
@@ -95,6 +117,8 @@ _ASSIGNING = "EXISTS (SELECT 1 FROM assignments WHERE released_at IS NULL)"
 _MINE = (f"(NOT {_ASSIGNING} OR EXISTS (SELECT 1 FROM assignments a WHERE a.prompt_id = "
          "p.prompt_id AND a.annotator = ? AND a.released_at IS NULL) "
          "OR EXISTS (SELECT 1 FROM gold_items g WHERE g.prompt_id = p.prompt_id))")
+# Items `prefer refresh` re-queued for the annotator (?) that they have not judged again since.
+_REQUEUED = refresh_sql.OPEN_REQUEST
 
 
 def _item_judgments(cur: duckdb.DuckDBPyConnection, prompt_id: str) -> list[tuple]:
@@ -511,6 +535,116 @@ class LocalStore:
         finally:
             cur.close()
 
+    def import_source(self, upload_id: str, name: str, file_format: str, source_kind: str, *,
+                      mapping: dict[str, str] | None = None,
+                      options: SourceOptions = SourceOptions(), dry_run: bool = False,
+                      actor: str) -> RowProblem | SourceImportCounts:
+        """Validate and (unless `dry_run`) store an uploaded preference source in one
+        transaction (see core/store/sources/); the first bad row instead of storing anything."""
+        with self._uploaded(upload_id, name, actor) as path:
+            return self._import_source(path, name, file_format, source_kind, mapping=mapping,
+                                       options=options, dry_run=dry_run, actor=actor)
+
+    def _import_source(self, path: str, name: str, file_format: str, source_kind: str, *,
+                       mapping: dict[str, str] | None, options: SourceOptions, dry_run: bool,
+                       actor: str) -> RowProblem | SourceImportCounts:
+        kind = sources.kind_named(source_kind)
+        if kind is None:
+            raise BadInputError(f"unknown import kind '{source_kind}'",
+                                hint=f"one of: prompts, {', '.join(sources.KINDS)}")
+        if not 0 <= options.max_p <= 1:
+            raise BadInputError(f"--max-p {options.max_p:g}: expected a number from 0 to 1")
+        cur = self._con.cursor()
+        gc_was_on = gc.isenabled()
+        gc.disable()  # a million small rows, no cycles: the collector would only cost time
+        try:
+            stream = source_common.RowStream(cur, path, file_format, mapping or {})
+            collected = source_common.Collected(source_kind, tuple(self.rules().dimensions))
+            try:
+                kind.read(stream, collected, options)
+            except source_common.LineBad as bad:
+                stream.check_map()  # a mapped field no row had so far explains more
+                return bad.problem
+            stream.check_map()
+            collected.rows = stream.count
+            ignored = stream.ignored_fields(kind.fields)
+            with self._write_lock:
+                cur.execute("BEGIN TRANSACTION")
+                try:
+                    planned = source_common.plan(cur, collected, options, ignored, dry_run)
+                    if isinstance(planned, RowProblem) or dry_run:
+                        cur.execute("ROLLBACK")
+                        return planned if isinstance(planned, RowProblem) else planned.counts
+                    self._noted = None
+                    tip = self._next_tip(cur)
+                    source_common.insert(cur, planned, name, utc_now(), tip.seq)
+                    self._write_event(cur, tip, _IMPORTED_SOURCE_TABLES, actor, "import-source",
+                                      name, planned.details())
+                    cur.execute("COMMIT")
+                    self._note_head()
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    self._noted = None
+                    raise
+            return planned.counts
+        finally:
+            if gc_was_on:
+                gc.enable()
+            cur.close()
+
+    def refresh(self, criteria: RefreshCriteria, *, dry_run: bool = False,
+                actor: str) -> RefreshCounts:
+        """Re-queue the items whose current decisions are stale (see core/store/refresh.py)."""
+        if criteria.older_than is None and criteria.guideline is None:
+            raise BadInputError("refresh needs --older-than or --guideline-before")
+        for name in criteria.to:
+            problem = annotator_name_problem(name)
+            if problem:
+                raise BadInputError(f"--to: {problem}")
+        with self._transaction() as cur:
+            found = refresh_sql.stale(cur, criteria.older_than, criteria.guideline)
+            rows: list[tuple[str, str, str, str]] = []
+            by_dimension: dict[str, int] = {}
+            by_annotator: dict[str, int] = {}
+            for judgment_id, annotator, prompt_id, _dimension in found:
+                for asked in criteria.to or (annotator,):
+                    rows.append((refresh_sql.request_id_for(prompt_id, asked, judgment_id),
+                                 prompt_id, asked, judgment_id))
+            if criteria.to:  # one request per item and annotator asked
+                rows = list({(r[1], r[2]): r for r in rows}.values())
+            queued = refresh_sql.existing(cur, [r[0] for r in rows])
+            new_rows = [r for r in rows if r[0] not in queued]
+            dimension_of = {prompt_id: dimension for _, _, prompt_id, dimension in found}
+            for _, prompt_id, asked, _ in new_rows:
+                by_dimension[dimension_of[prompt_id]] = by_dimension.get(
+                    dimension_of[prompt_id], 0) + 1
+                by_annotator[asked] = by_annotator.get(asked, 0) + 1
+            counts = RefreshCounts(len(found), len(new_rows), len(rows) - len(new_rows),
+                                   len({r[1] for r in new_rows}), dict(sorted(by_dimension.items())),
+                                   dict(sorted(by_annotator.items())), dry_run)
+            if dry_run or not new_rows:
+                return counts
+            reason = ", ".join(
+                ([f"older than {criteria.older_than:%Y-%m-%d %H:%M}"] if criteria.older_than
+                 else []) + ([f"guidelines before {criteria.guideline}"] if criteria.guideline
+                             else []))
+            tip = self._next_tip(cur)
+            refresh_sql.insert(cur, new_rows, reason, actor, utc_now(), tip.seq)
+            self._write_event(cur, tip, ("refresh_requests",), actor, "refresh", None, {
+                "reason": reason, "to": list(criteria.to), "requests": len(new_rows),
+                "items": counts.items, "by_dimension": counts.by_dimension,
+                "by_annotator": counts.by_annotator})
+            return counts
+
+    def pre_label_outcomes(self) -> list[tuple[str, int, int, int]]:
+        """Per import kind: (kind, judged by an expert, confirmed, overturned)."""
+        return source_common.pre_label_outcomes(self._cursor())
+
+    def refresh_outcomes(self) -> list[RefreshOutcome]:
+        return [RefreshOutcome(*r[:7], *(None if g is None else tuple(tuple(x) for x in g)
+                                         for g in r[7:]))
+                for r in refresh_sql.outcomes(self._cursor())]
+
     def fill_missing_languages(self, actor: str = audit_rows.SYSTEM_ACTOR) -> int:
         """Detect the languages rows stored without one lack; return rows updated.
 
@@ -534,10 +668,11 @@ class LocalStore:
 
     def get_item(self, prompt_id: str) -> Item | None:
         cur = self._cursor()
-        row = cur.execute("SELECT prompt_id, prompt, system, dimension, language, source "
+        row = cur.execute("SELECT prompt_id, prompt, system, dimension, language, source, turns "
                           "FROM prompts WHERE prompt_id = ?", [prompt_id]).fetchone()
         if row is None:
             return None
+        row = (*row[:6], tuple(Turn(t["role"], t["content"]) for t in row[6] or ()))
         cands = cur.execute("SELECT candidate_id, prompt_id, position, text, origin "
                             "FROM candidates WHERE prompt_id = ? ORDER BY position",
                             [prompt_id]).fetchall()
@@ -556,13 +691,13 @@ class LocalStore:
             LEFT JOIN (SELECT prompt_id, kind FROM {_CURRENT} WHERE annotator = ?) c
                    USING (prompt_id)
             {join}
-            WHERE (c.kind IS NULL OR c.kind = 'skipped') AND NOT list_contains(?, p.prompt_id)
-              AND {_MINE}
+            WHERE (c.kind IS NULL OR c.kind = 'skipped' OR {_REQUEUED})
+              AND NOT list_contains(?, p.prompt_id) AND ({_MINE} OR {_REQUEUED})
             ORDER BY c.kind IS NOT NULL, {order}p.imported_at, p.source, p.source_line,
                      p.prompt_id
             LIMIT 1
             """,
-            [annotator, list(exclude), annotator],
+            [annotator, annotator, list(exclude), annotator, annotator],
         ).fetchone()
         return row[0] if row else None
 
@@ -581,8 +716,8 @@ class LocalStore:
     def is_assigned(self, annotator: str, prompt_id: str) -> bool:
         """Whether `annotator` may work on `prompt_id` (always, while nothing is assigned)."""
         row = self._cursor().execute(
-            f"SELECT count(*) FROM prompts p WHERE p.prompt_id = ? AND {_MINE}",
-            [prompt_id, annotator]).fetchone()
+            f"SELECT count(*) FROM prompts p WHERE p.prompt_id = ? AND ({_MINE} OR {_REQUEUED})",
+            [prompt_id, annotator, annotator]).fetchone()
         return bool(row and row[0])
 
     # --- assignments -----------------------------------------------------------------------
@@ -998,6 +1133,10 @@ class LocalStore:
 
     def judge_verdicts(self, model: str | None = None) -> list[JudgeVerdict]:
         return judge_sql.current_verdicts(self._cursor(), model)
+    def source_preferences(self, prompt_id: str) -> list[SourcePreference]:
+        """What imported sources say about an item, strongest first (see core/prompt_view.py)."""
+        return [SourcePreference(*row) for row in
+                source_common.preferences_of(self._cursor(), prompt_id)]
 
     # --- analytics and calibration ---------------------------------------------------------
 
@@ -1108,6 +1247,20 @@ class LocalStore:
     def pair_counts(self, by: str, before_balance: bool = False) -> dict[str, int]:
         """Kept pairs of the latest build per dimension, language or (prompt) source."""
         return pair_sql.kept_counts(self._cursor(), by, before_balance)
+    def pair_counts(self, by: str, before_balance: bool = False,
+                    sources: SourceFilter = SourceFilter()) -> dict[str, int]:
+        """Kept pairs of the latest build per dimension, language, (prompt) source or
+        `decided_by`; limited by `sources` (see core/store/sources/common.py)."""
+        if by == "decided_by":
+            return source_common.decided_by_counts(self._cursor())
+        if by == "turns":  # user turns of the prompt: 1 for a single-turn prompt
+            return source_common.kept_counts_from(
+                self._cursor(), "len(coalesce(p.turns, [])) // 2 + 1", before_balance,
+                sources.include, sources.exclude)
+        if not sources.active:
+            return pair_sql.kept_counts(self._cursor(), by, before_balance)
+        return source_common.kept_counts_from(self._cursor(), pair_sql._BALANCE_VALUE[by],
+                                              before_balance, sources.include, sources.exclude)
 
     # --- export ----------------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ import bench_judge
 import bench_neardup
 import bench_saves
 import bench_server
+import bench_sources
 import duckdb
 from bench_generate import Sizes, bench_generate
 from bench_generate import report as generate_report
@@ -645,6 +646,7 @@ def main() -> None:
                              "docs/benchmarks.md")
     parser.add_argument("--only", choices=["import", "export", "neardup", "generate", "server",
                                            "saves", "agreement", "judge"],
+                                           "saves", "agreement", "sources"],
                         help="run one benchmark only (a full-size run still writes its section)")
     parser.add_argument("--no-write", action="store_true",
                         help="print only, even after a full run")
@@ -675,6 +677,11 @@ def main() -> None:
         if args.only in (None, "import"):
             result, seconds = timed("import", bench_import, work, prefer, args.rows)
             sections.append(("import", report(result, started, seconds, info), START, END))
+        if args.only in (None, "sources"):
+            result, seconds = timed("sources", bench_sources.run, work, prefer, args.rows,
+                                    measure, python_child, query_one, check, mib)
+            sections.append(("sources", report(result, started, seconds, info),
+                             "<!-- bench-sources:start -->", "<!-- bench-sources:end -->"))
         if args.only in (None, "export"):
             result, seconds = timed("export", bench_export, work, prefer, args.rows)
             sections.append(("export", report(result, started, seconds, info),

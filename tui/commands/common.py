@@ -31,6 +31,10 @@ ProjectOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout, for scripts.")]
+SourceOption = Annotated[str | None, typer.Option(
+    "--source", help="Only pairs decided by these: experts, or a trusted import kind "
+    "(feedback, abtest, corrections, ratings, dpo), comma-separated; no-KIND excludes one "
+    "(docs/sources.md).")]
 StrategyOption = Annotated[str | None, typer.Option(
     "--strategy", "-s", help="How a ranked item becomes pairs: best-vs-rest (best against each "
     "other candidate, each against the worst), best-vs-worst (one pair per item) or all-ordered "

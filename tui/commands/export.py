@@ -20,10 +20,12 @@ from core.export import (
     data_files,
     export_dataset,
 )
+from core.sources import parse_source_filter
 from core.text import printable
 from tui.commands.common import (
     JsonOption,
     ProjectOption,
+    SourceOption,
     os_user,
     project_store,
     reports_errors,
@@ -72,6 +74,7 @@ def export(
     tokenizer: TokenizerOption = None,
     max_length: MaxLengthOption = DEFAULT_MAX_LENGTH,
     cutoff_len: CutoffLenOption = DEFAULT_CUTOFF_LEN,
+    source: SourceOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Build pairs from judgments, filter and balance them, and write them for training.
@@ -98,6 +101,8 @@ def export(
       prefer export --format hf -o ./hub
       prefer export -o ./out --overwrite
       prefer export -o ./out --tokenizer ./model/tokenizer.json --max-length 2048
+      prefer export -o ./experts-only --source experts
+      prefer export -o ./out --source no-abtest
     ```
 
     With --tokenizer (a local tokenizer.json), manifest.json records the token lengths of
@@ -109,6 +114,7 @@ def export(
                             axolotl_type=axolotl_type, llamafactory_style=llamafactory_style,
                             strategy=strategy, tokenizer=tokenizer, max_length=max_length,
                             cutoff_len=cutoff_len)
+                            strategy=strategy, sources=parse_source_filter(source))
     check_out_dir(out.expanduser(), overwrite)  # before the agreement's bootstrap, not after
     with project_store(project) as (proj, store), \
             stderr.status("Building pairs and writing files …", spinner="dots"):

@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from core.sources import import_file
+from core.models import SourceImportCounts, SourceOptions
+from core.sources import IMPORT_KINDS, import_file, import_source
 from core.text import printable
 from tui.commands.common import (
     JsonOption,
@@ -29,11 +30,29 @@ def import_(
     project: ProjectOption = None,
     format: Annotated[str | None, typer.Option("--format", help="jsonl, csv or parquet "
                                                "(default: from the extension).")] = None,
+    kind: Annotated[str, typer.Option("--kind", help="What the file holds: "
+                                      f"{', '.join(IMPORT_KINDS)} (docs/sources.md).")
+                    ] = "prompts",
+    map_: Annotated[str | None, typer.Option(
+        "--map", help="With --kind: rename the file's fields first: old=new,old2=new2 "
+                      "(e.g. question=prompt,answer=response).")] = None,
+    trust: Annotated[bool, typer.Option(
+        "--trust", help="With --kind: count the source's preferences as judgments by "
+                        "'source:KIND' (default: pre-labels for experts to confirm).")] = False,
+    max_p: Annotated[float, typer.Option(
+        "--max-p", help="With --kind abtest: a result implies a preference only at "
+                        "p <= this.")] = 0.05,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and count; store "
                                           "nothing.")] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Import prompts, optionally with candidate responses.
+    """Import prompts, optionally with candidate responses, or a preference source.
+
+    With **--kind** feedback, abtest, corrections, ratings or dpo the file is the
+    preference signal an organisation already has (thumbs, A/B results, expert
+    corrections, graded reviews, existing DPO data): its responses become candidates
+    and the preferences they imply pre-labels (or, with --trust, judgments by
+    `source:KIND`). Fields per kind: docs/sources.md.
 
     Each row has a **prompt** (required) and optionally **system**, **dimension**
     (one of prefer.toml's), **language** (en, de, pt-BR…), **id**, and candidate
@@ -47,8 +66,25 @@ def import_(
       prefer import prompts.jsonl -p ./alignment
       prefer import feedback.csv --dry-run
       prefer import export.parquet --json
+      prefer import feedback.jsonl --kind feedback
+      prefer import ab_results.csv --kind abtest --max-p 0.01
+      prefer import reviews.csv --kind ratings --map question=prompt,answer=response,grade=score
+      prefer import hh.jsonl --kind dpo --trust
     ```
     """
+    if kind != "prompts":
+        with project_store(project) as (_proj, store), \
+                stderr.status(shown(f"Reading {file} …"), spinner="dots"):
+            source_counts = import_source(store, file, source_kind=kind, actor=os_user(),
+                                          file_format=format, mapping=map_,
+                                          options=SourceOptions(trust=trust, max_p=max_p),
+                                          dry_run=dry_run)
+        _print_source(file, source_counts, json_output)
+        return
+    if map_ is not None or trust:
+        from core.errors import BadInputError
+        raise BadInputError("--map and --trust go with --kind (a preference source)",
+                            hint="e.g. prefer import feedback.jsonl --kind feedback --trust")
     with project_store(project) as (_proj, store), \
             stderr.status(shown(f"Reading {file} …"), spinner="dots"):
         counts = import_file(store, file, actor=os_user(), kind=format, dry_run=dry_run)
@@ -68,3 +104,38 @@ def import_(
                      markup=False)
     if dry_run:
         stdout.print("  Dry run: nothing was stored.")
+
+
+def _print_source(file: Path, counts: SourceImportCounts, json_output: bool) -> None:
+    """What a preference source gave (or, with --dry-run, would give), per kind."""
+    if json_output:
+        stdout.print_json(json.dumps(asdict(counts)))
+        return
+    say = lambda text: stdout.print(printable(text), markup=False)  # noqa: E731
+    verb = "Would add" if counts.dry_run else "Added"
+    say(f"{file}: {counts.rows} rows of {counts.kind}, valid.")
+    turns = (f" ({counts.multi_turn_prompts} multi-turn)" if counts.multi_turn_prompts else "")
+    prompts = _of(counts.new_prompts, counts.prompts_in_file, counts.dry_run)
+    say(f"  Prompts: {prompts}{turns}.")
+    say(f"  Candidates: {_of(counts.new_candidates, counts.candidates_in_file, counts.dry_run)}.")
+    label = "judgments by source:" + counts.kind if counts.trusted else "pre-labels"
+    preferences = _of(counts.new_preferences, counts.preferences_in_file, counts.dry_run)
+    say(f"  Implied preferences: {preferences} ({label}).")
+    if counts.trusted:
+        say(f"  {verb} {counts.source_judgments} source judgments"
+            + (f"; {counts.not_a_ranking} items whose preferences form no ranking stay "
+               "pre-labels" if counts.not_a_ranking else "") + ".")
+    for ignored in counts.ignored:
+        say(f"  Ignored {ignored.rows} {'row' if ignored.rows == 1 else 'rows'}: "
+            f"{ignored.reason} (first on line {ignored.first_line}).")
+    if counts.ignored_fields:
+        say(f"  Ignored fields: {', '.join(counts.ignored_fields)}")
+    if counts.dry_run:
+        say("  Dry run: nothing was stored.")
+
+
+def _of(new: int, in_file: int, dry_run: bool) -> str:
+    verb = "to add" if dry_run else "added"
+    if new == in_file:
+        return f"{new} {verb}"
+    return f"{new} of {in_file} {verb} (the rest were already stored)"

@@ -13,10 +13,12 @@ from core.balance import BalanceSummary, parse_targets, summarize
 from core.config import BALANCE_BY
 from core.models import PairBuild
 from core.pairs import build_pairs
+from core.sources import parse_source_filter
 from core.text import printable
 from tui.commands.common import (
     JsonOption,
     ProjectOption,
+    SourceOption,
     StrategyOption,
     os_user,
     project_store,
@@ -42,6 +44,7 @@ FILTER_REASONS = {
 def pairs(
     project: ProjectOption = None,
     strategy: StrategyOption = None,
+    source: SourceOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Build preference pairs from the judgments, filter them, and say what was dropped and why.
@@ -59,15 +62,31 @@ def pairs(
       prefer pairs -p ./alignment
       prefer pairs --strategy best-vs-worst
       prefer pairs --json
+      prefer pairs --source experts
     ```
+
+    Every build says how many kept pairs each decider gives (experts, or a source trusted with
+    `prefer import --kind KIND --trust`); `--source` limits the counts by dimension to pairs
+    decided by those (docs/sources.md).
     """
+    sources = parse_source_filter(source)
     with project_store(project) as (proj, store), \
             stderr.status("Building pairs …", spinner="dots"):
         build = build_pairs(store, proj.config, os_user(), strategy=strategy)
+        by_decider = store.pair_counts("decided_by")
+        limited = store.pair_counts("dimension", sources=sources) if sources.active else None
     if json_output:
-        stdout.print_json(json.dumps(asdict(build), default=str))
+        stdout.print_json(json.dumps({**asdict(build), "kept_by_decider": by_decider,
+                                      "kept_by_dimension_of_sources": limited}, default=str))
         return
     print_build(build, proj.config.pairs.near_identical_threshold)
+    if set(by_decider) - {"experts"}:
+        stdout.print("Kept by who decided: " + " · ".join(
+            f"{printable(d)} {n:,}" for d, n in by_decider.items()), markup=False)
+    if limited is not None:
+        stdout.print(printable(f"With --source {source}: {sum(limited.values()):,} kept"
+                               + (": " + " · ".join(f"{d} {n:,}" for d, n in limited.items())
+                                  if limited else "") + "."), markup=False)
 
 
 def print_build(build: PairBuild, threshold: float) -> None:
@@ -135,6 +154,7 @@ def balance(
     ] = False,
     clear: Annotated[bool, typer.Option("--clear", help="Drop the balance plan in force.")
                      ] = False,
+    source: SourceOption = None,
     strategy: StrategyOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -157,6 +177,10 @@ def balance(
     """
     if apply and clear:
         raise typer.BadParameter("use --apply or --clear, not both")
+    sources = parse_source_filter(source)
+    if sources.active and (apply or clear):
+        raise typer.BadParameter("a balance plan applies to every pair: show the shares of some "
+                                 "sources with --source, apply without it", param_hint="--source")
     with project_store(project) as (proj, store):
         config = proj.config
         if by not in BALANCE_BY:
@@ -171,7 +195,7 @@ def balance(
             store.save_balance_plan(by, None, config.export.seed, os_user())
         with stderr.status("Building pairs …", spinner="dots"):
             build = build_pairs(store, config, os_user(), strategy=strategy)
-        counts = store.pair_counts(by, before_balance=True)
+        counts = store.pair_counts(by, before_balance=True, sources=sources)
         summary = summarize(by, counts, explicit, universe)
         if apply:
             store.save_balance_plan(by, explicit, config.export.seed, os_user())

@@ -198,11 +198,40 @@ def _print(report: QualityReport) -> None:
         _say(f"{j.count:,} obvious items: of the {j.judged_by_two_or_more:,} items several "
              f"experts ranked, {j.unanimous:,} were unanimous, and on {j.count:,} of those the "
              "judge also found the best answer far ahead (docs/judge.md).")
+    if report.sources is not None:
+        _sources(report)
+
     warnings = report.warnings
     _heading(f"Warnings ({len(warnings)})" if warnings else "Warnings")
     if not warnings:
         _say("None: no figure crossed its threshold.", style="green")
     _warnings(warnings)
+
+
+def _sources(report: QualityReport) -> None:
+    """Who decided the pairs, their prompts' turns, and what changed at refresh."""
+    sources = report.sources
+    assert sources is not None
+    _heading("Sources and conversations")
+    if sources.decided_by:
+        _say("Kept pairs by who decided: " + " · ".join(
+            f"{printable(name)} {n:,}" for name, n in sources.decided_by.items())
+            + " (docs/sources.md).")
+    if sources.by_turns:
+        _say("Kept pairs by the prompt's user turns: " + " · ".join(
+            f"{turns} {n:,}" for turns, n in sorted(sources.by_turns.items(),
+                                                      key=lambda kv: int(kv[0]))) + ".")
+    for kind, (judged, confirmed, overturned) in sources.pre_labels.items():
+        _say(f"Pre-labels from {printable(kind)}: experts judged {judged:,}, confirmed "
+             f"{confirmed:,} ({confirmed / judged:.0%}), overturned {overturned:,}.")
+    changes = sources.refresh
+    if changes.answered:
+        by_dimension = ", ".join(f"{printable(d)} {flipped}/{answered}"
+                                 for d, (answered, flipped) in changes.by_dimension.items())
+        _say(f"Changed at refresh: {changes.flipped:,} of {changes.answered:,} decisions "
+             f"re-made after `prefer refresh` flipped (by dimension: {by_dimension}).")
+    else:
+        _say("Changed at refresh: no refreshed decision re-made yet.")
 
 
 def _check_html(html: Path, overwrite: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -21,6 +22,7 @@ from tui.screens.dialogs import GuidelinesScreen, HelpScreen, PromptScreen, TagS
 from tui.screens.flag import FlagScreen
 from tui.widgets.candidate import CandidateCard
 from tui.widgets.justification import JustificationInput
+from tui.widgets.prompt_view import PromptContext
 
 
 class AnnotateScreen(Screen[None]):
@@ -62,6 +64,7 @@ class AnnotateScreen(Screen[None]):
         yield Static(id="topbar")
         with VerticalScroll(id="prompt-pane"):
             yield Static(id="system", markup=False)
+            yield PromptContext(id="prompt-context")
             yield Static(id="prompt", markup=False)
         yield VerticalScroll(id="candidates")
         yield Static(id="marks")
@@ -99,6 +102,7 @@ class AnnotateScreen(Screen[None]):
         screenful = event.screenful
         if screenful is None:
             self.query_one("#system", Static).update("")
+            self.query_one(PromptContext).show(None)
             self.query_one("#prompt", Static).update(
                 "Nothing left to rank: every item in your queue has a judgment.\n"
                 "Press u to go back and change one, or q to quit.")
@@ -113,8 +117,11 @@ class AnnotateScreen(Screen[None]):
         self.query_one("#system", Static).update(
             printable(f"System: {system}", multiline=True) if system else "")
         self.query_one("#system", Static).display = bool(system)
+        self.query_one(PromptContext).show(screenful.view, screenful.shown)
+        last_turn = printable(screenful.item.prompt.prompt, multiline=True)
         self.query_one("#prompt", Static).update(
-            printable(screenful.item.prompt.prompt, multiline=True))
+            Text.assemble(("User: ", "bold"), (last_turn, "bold")) if screenful.item.prompt.turns
+            else last_turn)
         self.query_one("#prompt-pane", VerticalScroll).scroll_home(animate=False)
         box.mount_all(CandidateCard(n, c.text) for n, c in enumerate(screenful.shown, start=1))
         box.scroll_home(animate=False)

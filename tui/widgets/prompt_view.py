@@ -1,0 +1,48 @@
+"""The conversation above the candidates: earlier turns folded, the last user turn prominent,
+and what imported sources say (pre-labels), from core.prompt_view.PromptView."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Collapsible, Static
+
+from core.models import Candidate
+from core.prompt_view import PromptView, pre_label_lines
+from core.text import printable
+
+_ROLE = {"user": "User", "assistant": "Assistant"}
+
+
+class PromptContext(Vertical):
+    """Earlier turns in a collapsed section (Enter or a click unfolds them), then the
+    pre-labels. Empty, and hidden, for a single-turn prompt without pre-labels."""
+
+    DEFAULT_CSS = """
+    PromptContext { height: auto; }
+    PromptContext Collapsible { padding: 0; border: none; }
+    PromptContext #earlier-turns-text { color: $text-muted; }
+    PromptContext #pre-labels { color: $warning; }
+    """
+
+    def compose(self) -> ComposeResult:
+        with Collapsible(title="Earlier turns", collapsed=True, id="earlier-turns"):
+            yield Static(id="earlier-turns-text", markup=False)
+        yield Static(id="pre-labels", markup=False)
+
+    def show(self, view: PromptView | None, shown: tuple[Candidate, ...] = ()) -> None:
+        """Show `view`'s earlier turns (folded again) and its pre-labels in the numbers of the
+        candidates as `shown`; hide what it lacks."""
+        turns = view.earlier_turns if view else ()
+        folded = self.query_one("#earlier-turns", Collapsible)
+        folded.collapsed = True
+        folded.title = f"{len(turns)} earlier turn{'s' if len(turns) != 1 else ''}"
+        folded.display = bool(turns)
+        self.query_one("#earlier-turns-text", Static).update(printable("\n\n".join(
+            f"{_ROLE.get(t.role, t.role)}: {t.content}" for t in turns), multiline=True))
+        notes = [f"Pre-label: {line}" for line in (pre_label_lines(view, shown) if view else [])]
+        pre = self.query_one("#pre-labels", Static)
+        pre.update(printable("\n".join(notes[:3]) + (f"\n(+{len(notes) - 3} more)"
+                                                      if len(notes) > 3 else ""), multiline=True))
+        pre.display = bool(notes)
+        self.display = bool(turns or notes)
