@@ -250,8 +250,8 @@ def build_report(store: Store, config: Config, project: Project,
         balance=balance_of(facts, config), confounds=confounds_of(facts, config),
         agreement=agreement_of(store.agreement_rows()),
         staleness=staleness_of(facts, config, version),
-        scale_warnings=scale_warnings(scale), judge=judge_checks(store, config))
-        scale_warnings=scale_warnings(scale), sources=sources_section(store))
+        scale_warnings=scale_warnings(scale), judge=judge_checks(store, config),
+        sources=sources_section(store))
 
 
 def _utc_now() -> datetime:

@@ -1244,9 +1244,6 @@ class LocalStore:
                                 f"got {limit}")
         return pair_sql.kept_pair_texts(self._cursor(), after, limit)
 
-    def pair_counts(self, by: str, before_balance: bool = False) -> dict[str, int]:
-        """Kept pairs of the latest build per dimension, language or (prompt) source."""
-        return pair_sql.kept_counts(self._cursor(), by, before_balance)
     def pair_counts(self, by: str, before_balance: bool = False,
                     sources: SourceFilter = SourceFilter()) -> dict[str, int]:
         """Kept pairs of the latest build per dimension, language, (prompt) source or

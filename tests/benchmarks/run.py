@@ -645,8 +645,7 @@ def main() -> None:
                              "near-duplicate check (default 1,000,000); only a full run writes "
                              "docs/benchmarks.md")
     parser.add_argument("--only", choices=["import", "export", "neardup", "generate", "server",
-                                           "saves", "agreement", "judge"],
-                                           "saves", "agreement", "sources"],
+                                           "saves", "agreement", "judge", "sources"],
                         help="run one benchmark only (a full-size run still writes its section)")
     parser.add_argument("--no-write", action="store_true",
                         help="print only, even after a full run")

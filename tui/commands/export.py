@@ -113,8 +113,7 @@ def export(
                             validation_fraction=val_fraction, seed=seed,
                             axolotl_type=axolotl_type, llamafactory_style=llamafactory_style,
                             strategy=strategy, tokenizer=tokenizer, max_length=max_length,
-                            cutoff_len=cutoff_len)
-                            strategy=strategy, sources=parse_source_filter(source))
+                            cutoff_len=cutoff_len, sources=parse_source_filter(source))
     check_out_dir(out.expanduser(), overwrite)  # before the agreement's bootstrap, not after
     with project_store(project) as (proj, store), \
             stderr.status("Building pairs and writing files …", spinner="dots"):
