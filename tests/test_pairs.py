@@ -362,7 +362,10 @@ def test_split_is_grouped_by_near_duplicate_prompts_and_stratified(
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     for dim, counts in manifest["counts"]["prompts_by_dimension"].items():
         total = counts["train"] + counts["validation"]
-        assert abs(counts["validation"] - 0.15 * total) <= 1, (dim, counts)
+        # Within one prompt, plus the rest of a multi-prompt group drawn last (q000 and its
+        # three copies are one group of four, in the first dimension).
+        slack = 1 + (3 if dim == rows[0]["dimension"] else 0)
+        assert abs(counts["validation"] - 0.15 * total) <= slack, (dim, counts)
     by_language = manifest["counts"]["pairs_by_split_dimension_language"]
     # 40 items of 3 candidates (3 pairs each) and 3 copies of 2 (1 pair each).
     assert by_language["train"]["tone"]["en"] + by_language["validation"]["tone"]["en"] == 123

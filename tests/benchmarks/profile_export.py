@@ -35,7 +35,7 @@ from core import similarity  # noqa: E402
 from core.agreement_report import agreement_summary  # noqa: E402
 from core.export import ExportOptions, export_dataset  # noqa: E402
 from core.project import open_project  # noqa: E402
-from core.store import exporting  # noqa: E402
+from core.store import exporting, pair_worker  # noqa: E402
 from core.store import local as local_module  # noqa: E402
 from core.store import pairs as pair_sql  # noqa: E402
 from core.store.local import LocalStore  # noqa: E402
@@ -126,10 +126,10 @@ def _instrument() -> None:
     def timed_store_rows(cur, *args, **kwargs):
         return store_rows(TimedConnection(cur, "build"), *args, **kwargs)
 
-    def timed_write(cur, plan):
+    def timed_write(cur, plan, *args):
         t0 = time.perf_counter()
         try:
-            return write(TimedConnection(cur, "write"), plan)
+            return write(TimedConnection(cur, "write"), plan, *args)
         finally:
             _note("== write total (core/store/exporting.py write_pairs)", time.perf_counter() - t0)
 
@@ -141,6 +141,7 @@ def _instrument() -> None:
     _wrap(pair_sql, "_prompt_groups", "_prompt_groups (fetch + near_duplicate_groups)")
     # Inner calls (leading spaces) are labelled with the step they run in.
     _wrap(similarity, "similarities", "  similarities (RapidFuzz cpdist)")
+    _wrap(pair_worker, "score_batch", "  score_batch (normalise + similarities + token diff)")
     _wrap(similarity, "near_duplicate_groups", "  near_duplicate_groups")
     # core/store/local.py calls the module-level function it imported.
     _wrap(local_module, "fill_missing_languages", "fill_missing_languages")
