@@ -32,6 +32,9 @@ MAX_CANDIDATES = 64
 MAX_SECONDS_SPENT = 24 * 3600.0
 MAX_GUIDELINE_VERSION_CHARS = 128
 
+# What a judgment records; every kind but "ranked" yields no pair.
+JUDGMENT_KINDS = ("ranked", "skipped", "no_difference", "cannot_judge")
+
 CLIENT_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -77,8 +80,8 @@ def check_judgment(judgment: Judgment, candidates: Sequence[str], rules: WriteRu
     if not candidates:
         raise JudgmentError(f"no item {judgment.prompt_id}")
     allowed = set(candidates)
-    if judgment.kind not in ("ranked", "skipped"):
-        raise JudgmentError("kind: 'ranked' or 'skipped'")
+    if judgment.kind not in JUDGMENT_KINDS:
+        raise JudgmentError(f"kind: one of {', '.join(repr(k) for k in JUDGMENT_KINDS)}")
     shown = judgment.shown_order
     if len(shown) > MAX_CANDIDATES or len(set(shown)) != len(shown) or not set(shown) <= allowed:
         raise JudgmentError("shown_order: the item's candidates, each at most once")
@@ -88,24 +91,49 @@ def check_judgment(judgment: Judgment, candidates: Sequence[str], rules: WriteRu
     _check_text(judgment.guideline_version, "guideline_version", MAX_GUIDELINE_VERSION_CHARS)
     _check_text(judgment.justification, "justification", MAX_JUSTIFICATION_CHARS)
     _check_dimensions(judgment.dimensions, rules)
-    if judgment.kind == "skipped":
-        if judgment.best_candidate_id or judgment.worst_candidate_id or judgment.ranking:
-            raise JudgmentError("a skip names no best, worst or ranking")
+    if judgment.kind != "ranked":
+        if judgment.best_candidate_id or judgment.worst_candidate_id or judgment.ranking \
+                or judgment.groups:
+            raise JudgmentError(f"a {judgment.kind.replace('_', ' ')} names no best, worst or "
+                                "ranking")
+        if judgment.kind != "skipped":
+            _check_reason(judgment, rules)
         return
     best, worst = judgment.best_candidate_id, judgment.worst_candidate_id
-    if best is None or worst is None:
+    if judgment.groups is not None:
+        _check_groups(judgment, allowed)
+    elif best is None or worst is None:
         raise JudgmentError("a ranked judgment names the best and the worst response")
-    if best == worst:
+    if best is not None and best == worst:
         raise JudgmentError("best and worst must be different responses")
-    if best not in allowed or worst not in allowed:
+    if best not in allowed | {None} or worst not in allowed | {None}:
         raise JudgmentError(f"best and worst must be candidates of item {judgment.prompt_id}")
     if judgment.ranking is not None:
         ranking = judgment.ranking
         if len(set(ranking)) != len(ranking) or not set(ranking) <= allowed:
             raise JudgmentError("ranking: the item's candidates, each at most once")
+    _check_reason(judgment, rules)
+
+
+def _check_reason(judgment: Judgment, rules: WriteRules) -> None:
     text = (judgment.justification or "").strip()
     if len(text) < rules.min_justification_chars:
         raise JudgmentError(f"justification: at least {rules.min_justification_chars} characters")
+
+
+def _check_groups(judgment: Judgment, allowed: set[str]) -> None:
+    """A rank-mode ranking: every shown candidate exactly once, in two places or more, and the
+    best and worst (when named) alone in the first and the last place."""
+    groups = judgment.groups or ()
+    members = [c for group in groups for c in group]
+    if (len(groups) < 2 or any(not group for group in groups)
+            or len(set(members)) != len(members) or set(members) != set(judgment.shown_order)
+            or not set(members) <= allowed):
+        raise JudgmentError("groups: every response shown, each once, in two places or more")
+    ends = (groups[0][0] if len(groups[0]) == 1 else None,
+            groups[-1][0] if len(groups[-1]) == 1 else None)
+    if (judgment.best_candidate_id, judgment.worst_candidate_id) != ends:
+        raise JudgmentError("best and worst: the responses alone in the first and last place")
 
 
 def check_flag(flag: Flag, candidates: Sequence[str]) -> None:

@@ -4,14 +4,35 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.widgets import Input
 
+from tui.i18n import tr
+
 
 class JustificationInput(Input):
-    """An Input whose footer says what Enter and Esc do while the annotator types."""
+    """An Input that keeps its text still while a save of it is in flight (`locked`), so what
+    is saved is what the annotator sees."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "submit", "save", key_display="Enter"),
-        Binding("escape", "screen.choose", "re-pick best/worst", key_display="Esc"),
+        Binding("escape", "screen.choose", "re-pick", key_display="Esc"),
     ]
+
+    locked = False
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._bindings.key_to_bindings["enter"] = [
+            Binding("enter", "submit", tr("key.save"), key_display="Enter")]
+        self._bindings.key_to_bindings["escape"] = [
+            Binding("escape", "screen.choose", tr("key.choose"), key_display="Esc")]
+
+    async def _on_key(self, event: events.Key) -> None:
+        if self.locked and (event.is_printable or event.key in ("backspace", "delete")):
+            event.stop()
+            event.prevent_default()
+            self.app.bell()
+            return
+        await super()._on_key(event)
