@@ -23,7 +23,8 @@ class JustificationInput(Input):
     locked = False
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+        # Focus must never select the text: the next key would replace a whole justification.
+        super().__init__(select_on_focus=False, **kwargs)  # type: ignore[arg-type]
         self._bindings.key_to_bindings["enter"] = [
             Binding("enter", "submit", tr("key.save"), key_display="Enter")]
         self._bindings.key_to_bindings["escape"] = [
