@@ -168,7 +168,8 @@ class LocalStore:
         if self._rules is None or self._rules[0] != mtime:
             config = load_config(config_path) if mtime >= 0 else Config()
             self._rules = (mtime, validation.WriteRules(
-                tuple(config.project.dimensions), config.annotation.min_justification_chars))
+                tuple(config.project.dimensions), config.annotation.min_justification_chars,
+                config.annotation.max_candidates))
         return self._rules[1]
 
     @classmethod
@@ -428,6 +429,8 @@ class LocalStore:
                 raise ValueError(f"unknown import kind {kind!r}")
             if problem is None:
                 problem = imports.first_problem(cur, list(self.rules().dimensions))
+            if problem is None:
+                problem = validation.too_many_candidates(cur, self.rules().max_candidates)
             if problem is not None:
                 return problem
             with self._write_lock:

@@ -17,10 +17,14 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from core.config import annotator_name_problem
 from core.errors import JudgmentError
-from core.models import Adjudication, Flag, Judgment
+from core.models import Adjudication, Flag, Judgment, RowProblem
+
+if TYPE_CHECKING:
+    import duckdb
 
 # Bounds on what one write may carry (docs/store.md states them).
 MAX_ID_CHARS = 64
@@ -44,6 +48,7 @@ class WriteRules:
 
     dimensions: tuple[str, ...]
     min_justification_chars: int = 0
+    max_candidates: int = 9  # annotation.max_candidates
 
 
 def record_id(prefix: str, owner: str, client_key: str) -> str:
@@ -159,3 +164,37 @@ def check_resolution(resolution: str) -> None:
     if not resolution.strip():
         raise JudgmentError("resolving a flag needs a note")
     _check_text(resolution, "resolution", MAX_NOTE_CHARS)
+
+
+def too_many_candidates(cur: duckdb.DuckDBPyConnection, limit: int) -> RowProblem | None:
+    """The row of a checked import (core/store/imports.py's import_rows) that gives an item
+    more than `limit` responses, counting those already stored; None when every item fits."""
+    row = cur.execute(
+        """
+        WITH texts AS (
+            SELECT prompt_id, line, item,
+                   'c_' || left(sha256(prompt_id || chr(31) || text), 16) AS candidate_id
+            FROM (SELECT prompt_id, line, unnest(texts) AS text,
+                         generate_subscripts(texts, 1) AS item FROM import_rows)),
+        planned AS (
+            SELECT prompt_id, candidate_id, min((line, item)) AS arrival FROM texts
+            WHERE candidate_id NOT IN (SELECT candidate_id FROM candidates)
+            GROUP BY prompt_id, candidate_id),
+        stored AS (SELECT prompt_id, count(*) AS n FROM candidates
+                   WHERE prompt_id IN (SELECT prompt_id FROM planned) GROUP BY prompt_id),
+        counted AS (
+            SELECT p.prompt_id, p.arrival, coalesce(s.n, 0) AS before,
+                   coalesce(s.n, 0) + row_number() OVER (
+                       PARTITION BY p.prompt_id ORDER BY p.arrival) AS total,
+                   coalesce(s.n, 0) + count(*) OVER (PARTITION BY p.prompt_id) AS all_of_it
+            FROM planned p LEFT JOIN stored s USING (prompt_id))
+        SELECT arrival[1], prompt_id, before, all_of_it FROM counted
+        WHERE total = ? + 1 ORDER BY arrival LIMIT 1
+        """, [limit]).fetchone()
+    if row is None:
+        return None
+    line, prompt_id, before, total = row
+    stored = f" ({before} already stored)" if before else ""
+    return RowProblem(line, "candidates",
+                      f"item '{prompt_id}' would have {total} responses{stored}; "
+                      f"annotation.max_candidates in prefer.toml allows {limit}")

@@ -41,8 +41,8 @@ class HistoryScreen(ModalScreen[str | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,ctrl+r", "close", tr("key.close"), key_display="Esc"),
-        Binding("left", "filter(-1)", tr("key.filter"), key_display="←→"),
-        Binding("right", "filter(1)", show=False),
+        Binding("left", "filter(-1)", tr("key.filter"), key_display="←→", priority=True),
+        Binding("right", "filter(1)", show=False, priority=True),
     ]
 
     class Loaded(Message):
