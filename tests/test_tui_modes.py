@@ -271,3 +271,20 @@ async def test_history_lists_newest_first_and_opens_one_to_revise(
                     ("q001", "Second item, three is the careful one.", False, True),
                     ("q000", "On reflection two is better than one.", True, True)]
     assert [e.action for e in store.events()][-1] == "judgment.revise"
+
+
+def test_no_difference_counts_in_agreement_as_ties_and_cannot_judge_rates_nothing() -> None:
+    from core.agreement import TIE
+    from core.agreement_report import collect_labels
+
+    shown = ["a", "b", "c"]
+    rows = {"judgments": [
+        ("alice", "p1", "no_difference", shown, None, None, None, [], 10.0),
+        ("bob", "p1", "ranked", shown, "a", "c", None, [], 10.0),
+        ("carol", "p1", "cannot_judge", shown, None, None, None, [], 10.0),
+        ("dave", "p1", "skipped", shown, None, None, None, [], 1.0)],
+        "pairwise": []}
+    _, ratings = collect_labels(rows)
+    assert {unit.pair: labels["alice"] for unit, labels in ratings.items()} == {
+        ("a", "b"): TIE, ("a", "c"): TIE, ("b", "c"): TIE}
+    assert all(set(labels) == {"alice", "bob"} for labels in ratings.values())
