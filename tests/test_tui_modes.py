@@ -288,3 +288,51 @@ def test_no_difference_counts_in_agreement_as_ties_and_cannot_judge_rates_nothin
     assert {unit.pair: labels["alice"] for unit, labels in ratings.items()} == {
         ("a", "b"): TIE, ("a", "c"): TIE, ("b", "c"): TIE}
     assert all(set(labels) == {"alice", "bob"} for labels in ratings.values())
+
+
+# --- the reviewer reads the annotators' numbers in their own -------------------------------------
+
+def test_translate_labels_rewrites_numbers_that_name_responses() -> None:
+    from core.review import translate_labels
+
+    their = ("a", "b", "c", "d", "e", "f", "g", "h")
+    mine = {"h": 5, "e": 8, "a": 1, "c": 2}
+    assert translate_labels("Response 8 follows policy best; it costs 40 euros, worst 5.",
+                            their, mine) == (
+        "Response 8→5 follows policy best; it costs 40 euros, worst 5→8.")
+    assert translate_labels("Ranking 3 > 1 = 8", their, mine) == "Ranking 3→2 > 1→1 = 8→5"
+    assert translate_labels("Antwort 8 ist besser als Antwort 12", their, mine) == (
+        "Antwort 8→5 ist besser als Antwort 12")
+
+
+async def test_the_reviewer_sees_each_justification_in_their_own_numbers(
+        project: Project, store: LocalStore, tmp_path: Path) -> None:
+    from core.annotation import AnnotationSession
+    from core.review import ReviewSession
+
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(1, candidates=5)), actor="t")
+    picks = {"alice": (0, 4), "bob": (4, 0)}  # opposite choices: a disagreement to review
+    wrote = {}
+    for name, (best_id, worst_id) in picks.items():
+        session = AnnotationSession(store, project.config, name, "g")
+        current = session.next_item()
+        assert current is not None
+        ids = [c.candidate_id for c in current.shown]
+        item_ids = [c.candidate_id for c in current.item.candidates]
+        best = ids.index(item_ids[best_id]) + 1
+        worst = ids.index(item_ids[worst_id]) + 1
+        session.press(best)
+        session.press(worst)
+        wrote[name] = (best, worst)
+        session.save(f"Response {best} follows the policy, response {worst} does not.")
+    review = ReviewSession(store, project.config, "rita", show_names=True)
+    screen = review.next_item()
+    assert screen is not None
+    # The reviewer shows candidates in stored order: the first is 1, the fifth is 5.
+    for column in screen.columns:
+        best, worst = wrote[column.name]
+        mine_best, mine_worst = (1, 5) if column.name == "alice" else (5, 1)
+        assert column.justifications == (
+            f"Response {best}→{mine_best} follows the policy, response {worst}→{mine_worst} "
+            "does not.",)
+        assert (column.best, column.worst) == (mine_best, mine_worst)
