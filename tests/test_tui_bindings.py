@@ -17,8 +17,8 @@ from tests.conftest import item_rows, write_jsonl
 from tui.app import PreferApp, make_app
 from tui.bindings import ANNOTATE_COMMANDS
 from tui.screens.annotate import AnnotateScreen
-from tui.screens.diff import DiffScreen
 from tui.screens.dialogs import GuidelinesScreen, HelpScreen, PromptScreen, TagScreen
+from tui.screens.diff import DiffScreen
 from tui.screens.flag import FlagScreen
 from tui.screens.history import HistoryScreen
 from tui.screens.outcome import NoPreferenceScreen

@@ -25,10 +25,12 @@ class JustificationInput(Input):
     def __init__(self, **kwargs: object) -> None:
         # Focus must never select the text: the next key would replace a whole justification.
         super().__init__(select_on_focus=False, **kwargs)  # type: ignore[arg-type]
+        # The line above the box says what Enter and Esc do; the footer keeps to commands.
         self._bindings.key_to_bindings["enter"] = [
-            Binding("enter", "submit", tr("key.save"), key_display="Enter")]
+            Binding("enter", "submit", tr("key.save"), key_display="Enter", show=False)]
         self._bindings.key_to_bindings["escape"] = [
-            Binding("escape", "screen.choose", tr("key.choose"), key_display="Esc")]
+            Binding("escape", "screen.choose", tr("key.choose"), key_display="Esc",
+                    show=False)]
 
     async def _on_key(self, event: events.Key) -> None:
         if self.locked and (event.is_printable or event.key in ("backspace", "delete")):
