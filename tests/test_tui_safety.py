@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -105,23 +106,40 @@ async def test_sentences_typed_at_every_stage_change_only_picks_and_text(
         marks = app.session.current.marks  # type: ignore[union-attr]
         assert (marks.best, marks.worst) == (2, 4)
 
-        # 4. Back to choosing with Esc, picks and text kept: letters still do nothing.
+        # 4. Back to choosing with Esc, picks and text kept: letters typed now go on with the
+        #    text (the picks are complete), they fire nothing.
         await pilot.press("escape")
         assert app.focused is not box
+        typed = IN_BOX + "".join(" " + s for s in SENTENCES)
         for sentence in SENTENCES:
-            await type_text(pilot, sentence)
+            await type_text(pilot, " " + sentence)
+            typed += " " + sentence
         await settle(pilot)
         assert state(app, store) == before
-        assert box.value == IN_BOX + "".join(" " + s for s in SENTENCES)
+        assert box.value == typed
         assert app.session.current.justification == box.value  # type: ignore[union-attr]
+        await pilot.press("escape")
 
         # 5. Enter goes back to the box and saves what was typed.
         await pilot.press("enter")
         assert app.focused is box
         await pilot.press("enter")
         await settle(pilot)
-        typed = IN_BOX + "".join(" " + s for s in SENTENCES)
         assert store.execute_for_test("SELECT justification FROM judgments") == [(typed,)]
+
+
+async def test_typing_straight_on_after_the_last_pick_loses_no_letter(app: PreferApp) -> None:
+    """Keys arriving in one burst (a fast typist, a paste over SSH) after the pick that
+    completes the marks all land in the box."""
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        for character in "24Quick typing after picks.":
+            # Queued together, as a terminal delivers a burst, before any of them is handled.
+            key = {" ": "space", ".": "full_stop"}.get(character, character)
+            app.post_message(events.Key(key, character))
+        await settle(pilot)
+        assert screen.query_one("#justification", Input).value == "Quick typing after picks."
 
 
 async def test_typed_text_survives_a_resize(app: PreferApp) -> None:

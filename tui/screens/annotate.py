@@ -190,9 +190,9 @@ class AnnotateScreen(Screen[None]):
         if screenful.restored_draft:
             self.notify(tr("note.draft_restored"), timeout=4)
         if self.session.ready() and not screenful.revising:
-            field.focus()
+            self._focus_box()
         else:
-            box.focus()
+            self.set_focus(box)
 
     def on_resize(self, event: events.Resize) -> None:
         current = self.session.current
@@ -282,7 +282,16 @@ class AnnotateScreen(Screen[None]):
     def on_key(self, event: events.Key) -> None:
         """Digits pick (or rank); any other printable key outside the box is ignored with a
         hint, so typing never fires a command."""
-        if isinstance(self.focused, Input) or self.app.screen is not self:
+        if self.app.screen is not self:
+            return
+        if isinstance(self.focused, Input):
+            # The box stops the keys it takes; a printable key seen here was queued for the
+            # candidates before the box took focus (a burst typed on after the last pick).
+            box = self.focused
+            if event.is_printable and isinstance(box, JustificationInput) and event.character:
+                event.stop()
+                if not box.locked:
+                    box.insert_text_at_cursor(event.character)
             return
         current = self.session.current
         character = event.character or ""
@@ -296,12 +305,20 @@ class AnnotateScreen(Screen[None]):
             self._scroll_to_last_typed()
             if self.session.ready() and character in " " and \
                     parse_ranking(text.strip(), current.count).complete:
-                self.query_one("#justification", Input).focus()
+                self._focus_box()
             return
         if character.isdigit() and current is not None:
             event.stop()
             if not self.busy:
                 self._type_digit(character)
+            return
+        if event.is_printable and self.session.ready() and not self.busy:
+            # Picks complete: whatever is typed is the justification (after Esc too).
+            event.stop()
+            box = self.query_one("#justification", JustificationInput)
+            self._focus_box()
+            if not box.locked:
+                box.insert_text_at_cursor(character)
             return
         if event.is_printable:
             event.stop()
@@ -327,7 +344,7 @@ class AnnotateScreen(Screen[None]):
                 self.query_one("#candidates", VerticalScroll).scroll_to_widget(
                     card, animate=False, top=False)
         if marks.complete:
-            self.query_one("#justification", Input).focus()
+            self._focus_box()
 
     def _scroll_to_last_typed(self) -> None:
         current = self.session.current
@@ -354,12 +371,17 @@ class AnnotateScreen(Screen[None]):
 
     def action_write(self) -> None:
         if self.session.ready():
-            self.query_one("#justification", Input).focus()
+            self._focus_box()
         else:
             self.notify(tr("hint.pick_first"), timeout=3)
 
     def action_choose(self) -> None:
-        self.query_one("#candidates").focus()
+        self.set_focus(self.query_one("#candidates"))
+
+    def _focus_box(self) -> None:
+        """Focus the justification box now, not after the keys already queued: an expert who
+        types straight on after the last pick must find every letter in the box."""
+        self.set_focus(self.query_one("#justification", Input))
 
     def _leaving(self) -> str | None:
         """The note for leaving the current item: its unsaved work is kept as a draft."""
