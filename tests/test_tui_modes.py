@@ -336,3 +336,40 @@ async def test_the_reviewer_sees_each_justification_in_their_own_numbers(
             f"Response {best}→{mine_best} follows the policy, response {worst}→{mine_worst} "
             "does not.",)
         assert (column.best, column.worst) == (mine_best, mine_worst)
+
+
+# --- the store refuses what the screen would never send --------------------------------------------
+
+@pytest.mark.parametrize("change, message", [
+    ({"kind": "maybe"}, "kind: one of"),
+    ({"kind": "no_difference"}, "names no best, worst or ranking"),
+    ({"kind": "cannot_judge", "best_candidate_id": None, "worst_candidate_id": None,
+      "groups": None, "justification": "too short"}, "justification: at least 20"),
+    ({"groups": "missing"}, "groups: every response shown"),
+    ({"groups": "twice"}, "groups: every response shown"),
+    ({"groups": "one place"}, "groups: every response shown"),
+    ({"groups": "tied top", "best_candidate_id": "first"}, "best and worst: the responses alone"),
+])
+def test_the_store_refuses_bad_outcomes_and_rankings(store: LocalStore, tmp_path: Path,
+                                                     change: dict, message: str) -> None:
+    import dataclasses
+
+    from core.errors import JudgmentError
+    from core.models import Judgment
+
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(1, candidates=3)), actor="t")
+    item = store.get_item("q000")
+    assert item is not None
+    a, b, c = (x.candidate_id for x in item.candidates)
+    judgment = Judgment("j_1", "alice", "q000", "ranked", (a, b, c), best_candidate_id=a,
+                        worst_candidate_id=c, groups=((a,), (b,), (c,)),
+                        justification="A long enough reason for the store.")
+    groups = {"missing": ((a,), (b,)), "twice": ((a,), (b, a), (c,)), "one place": ((a, b, c),),
+              "tied top": ((a, b), (c,))}
+    if change.get("groups") is not None:
+        change = {**change, "groups": groups[change["groups"]]}
+    if change.get("best_candidate_id") == "first":
+        change = {**change, "best_candidate_id": a}
+    with pytest.raises(JudgmentError, match=message):
+        store.save_judgment(dataclasses.replace(judgment, **change))
+    assert store.execute_for_test("SELECT count(*) FROM judgments") == [(0,)]
