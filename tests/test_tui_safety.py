@@ -256,3 +256,58 @@ async def test_skip_with_unsaved_work_keeps_a_draft(app: PreferApp, store: Local
         current = app.session.current
         assert current is not None and current.item.prompt.prompt_id == "q000"
         assert current.marks.best == 2 and current.restored_draft
+
+
+class _ThreadCheckingStore:
+    """The store as the app sees it, noting every call made on the event loop's thread."""
+
+    def __init__(self, store: LocalStore) -> None:
+        self._store = store
+        self.on_event_loop: list[str] = []
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> object:
+        import threading
+
+        found = getattr(self._store, name)
+        if not callable(found):
+            return found
+
+        def call(*args: object, **kwargs: object) -> object:
+            self.calls += 1
+            if threading.current_thread() is threading.main_thread():
+                self.on_event_loop.append(name)
+            return found(*args, **kwargs)
+
+        return call
+
+
+async def test_no_store_call_runs_on_the_event_loop(project: Project, store: LocalStore,
+                                                     tmp_path: Path) -> None:
+    import_file(store, write_jsonl(tmp_path / "items.jsonl", item_rows(4, candidates=3)),
+                actor="t")
+    watched = _ThreadCheckingStore(store)
+    app = make_app(project, watched, annotator="alice",  # type: ignore[arg-type]
+                   drafts_dir=tmp_path / "drafts")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("1", "2")
+        await type_text(pilot, "One is the careful, correct answer.")
+        await pilot.press("enter")
+        await settle(pilot)
+        for keys in (("ctrl+o",), ("ctrl+o",), ("ctrl+s",), ("ctrl+z",), ("ctrl+r",),
+                     ("escape",), ("ctrl+f",)):
+            await pilot.press(*keys)
+            await settle(pilot)
+        await type_text(pilot, "The question is cut off.")
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        await type_text(pilot, "All three say the same thing in other words.")
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+    assert watched.calls > 10
+    assert watched.on_event_loop == []
