@@ -311,3 +311,16 @@ async def test_no_store_call_runs_on_the_event_loop(project: Project, store: Loc
         await pilot.pause()
     assert watched.calls > 10
     assert watched.on_event_loop == []
+
+
+async def test_an_empty_queue_says_why(project: Project, store: LocalStore,
+                                       tmp_path: Path) -> None:
+    app = make_app(project, store, annotator="alice", drafts_dir=tmp_path / "drafts")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        shown = str(app.screen.query_one("#prompt").render())
+        assert "Nothing to judge yet" in shown and "none assigned to you" in shown
+        await type_text(pilot, "still safe to type")
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+    assert app.return_value is not None and app.return_value.saved == 0

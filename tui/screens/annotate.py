@@ -170,7 +170,8 @@ class AnnotateScreen(Screen[None]):
         screenful = event.screenful
         prompt = self.query_one(PromptPanel)
         if screenful is None:
-            prompt.show(None, tr("queue.done"))
+            empty = self.progress is not None and self.progress.total == 0
+            prompt.show(None, tr("queue.empty" if empty else "queue.done"))
             field.value = ""
             field.disabled = True
             self._show_marks()
