@@ -139,6 +139,10 @@ class Ranking:
     count: int
     groups: tuple[tuple[int, ...], ...]
     problem: str | None
+    # The problem as a message id and its values, for screens that speak other languages:
+    # unexpected(char), no_such(label), twice(label), missing(labels), all_tied.
+    problem_code: str | None = None
+    problem_values: tuple[tuple[str, str], ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -158,30 +162,38 @@ def parse_ranking(text: str, count: int) -> Ranking:
     """Read `3 1=4 2`: numbers in order of preference, `=` between tied ones, spaces between
     places. Every label 1..count must appear exactly once, in at least two places."""
     groups: list[tuple[int, ...]] = []
-    problem: str | None = None
+    problem: tuple[str, str, dict[str, str]] | None = None  # (code, English, values)
     seen: set[int] = set()
     rest = text.strip()
     while rest:
         match = _RANK_TOKEN.match(rest)
         if match is None:
-            problem = f"unexpected '{rest[0]}': type numbers, spaces and ="
+            problem = ("unexpected", f"unexpected '{rest[0]}': type numbers, spaces and =",
+                       {"char": rest[0]})
             break
         group = tuple(int(n) for n in re.findall(r"\d+", match.group()))
         for label in group:
             if not 1 <= label <= count:
-                problem = problem or f"there is no response {label}"
+                problem = problem or ("no_such", f"there is no response {label}",
+                                      {"label": str(label)})
             elif label in seen:
-                problem = problem or f"response {label} is ranked twice"
+                problem = problem or ("twice", f"response {label} is ranked twice",
+                                      {"label": str(label)})
             seen.add(label)
         groups.append(group)
         rest = rest[match.end():].lstrip()
     if problem is None:
         missing = [n for n in range(1, count + 1) if n not in seen]
         if missing:
-            problem = "still to place: " + ", ".join(str(n) for n in missing)
+            labels = ", ".join(str(n) for n in missing)
+            problem = ("missing", "still to place: " + labels, {"labels": labels})
         elif len(groups) < 2:
-            problem = "all tied: nothing is preferred (use 'no meaningful difference' instead)"
-    return Ranking(text, count, tuple(groups), problem)
+            problem = ("all_tied", "all tied: nothing is preferred (use 'no meaningful "
+                       "difference' instead)", {})
+    if problem is None:
+        return Ranking(text, count, tuple(groups), None)
+    code, english, values = problem
+    return Ranking(text, count, tuple(groups), english, code, tuple(values.items()))
 
 
 # --- drafts and time -----------------------------------------------------------------------------

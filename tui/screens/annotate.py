@@ -252,8 +252,9 @@ class AnnotateScreen(Screen[None]):
             if ranking.empty:
                 text = tr("marks.rank_start", labels=labels)
             elif ranking.problem:
+                problem = tr(f"rank.{ranking.problem_code}", **dict(ranking.problem_values))
                 text = tr("marks.rank_partial", echo=escape(ranking.echo() or "…"),
-                          problem=escape(ranking.problem))
+                          problem=escape(problem))
             else:
                 text = tr("marks.rank_done", echo=escape(ranking.echo()), need=need) + tags
             line.update(text)
@@ -542,6 +543,11 @@ class AnnotateScreen(Screen[None]):
         self._start_save(event.value, "ranked")
 
     def _start_save(self, text: str, outcome: str) -> None:
+        need = self.session.config.annotation.min_justification_chars
+        if self.session.ready() and len(text.strip()) < need:
+            self.notify(tr("save.too_short", need=need, typed=len(text.strip())),
+                        severity="warning", timeout=4)
+            return
         try:
             judgment = self.session.prepare(text, outcome)
         except JudgmentError as error:
