@@ -7,7 +7,7 @@ import difflib
 import re
 from dataclasses import dataclass
 
-_TOKENS = re.compile(r"\s+|\w+|[^\w\s]")
+_WORDS = re.compile(r"\S+\s*")  # a word with the whitespace after it
 
 
 @dataclass(frozen=True)
@@ -20,18 +20,29 @@ class Segment:
 
 
 def word_diff(first: str, second: str) -> list[Segment]:
-    """The segments that turn `first` into `second`, word by word (whitespace kept)."""
-    a, b = _TOKENS.findall(first), _TOKENS.findall(second)
-    segments: list[Segment] = []
-    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
+    """The segments that turn `first` into `second`, word by word.
+
+    Words are compared without the whitespace around them, so a changed phrase comes out as
+    one deleted and one inserted run ("[-three in a month-]{+often+}") rather than word salad;
+    the whitespace after a run stays outside it.
+    """
+    lead_a = first[:len(first) - len(first.lstrip())]
+    a, b = _WORDS.findall(first), _WORDS.findall(second)
+    segments: list[Segment] = [Segment("same", lead_a)] if lead_a else []
+    matcher = difflib.SequenceMatcher(a=[t.rstrip() for t in a], b=[t.rstrip() for t in b],
+                                      autojunk=False)
     for op, a0, a1, b0, b1 in matcher.get_opcodes():
         if op == "equal":
-            segments.append(Segment("same", "".join(a[a0:a1])))
+            segments.append(Segment("same", "".join(b[b0:b1])))
             continue
-        if op in ("delete", "replace"):
-            segments.append(Segment("deleted", "".join(a[a0:a1])))
-        if op in ("insert", "replace"):
-            segments.append(Segment("inserted", "".join(b[b0:b1])))
+        old, new = "".join(a[a0:a1]), "".join(b[b0:b1])
+        tail = (new or old)[len((new or old).rstrip()):]
+        if old:
+            segments.append(Segment("deleted", old.rstrip()))
+        if new:
+            segments.append(Segment("inserted", new.rstrip()))
+        if tail:
+            segments.append(Segment("same", tail))
     return segments
 
 
