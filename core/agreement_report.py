@@ -82,6 +82,15 @@ def collect_labels(rows: dict[str, list[tuple]]) -> tuple[
     ratings: dict[ag.PairUnit, dict[str, str]] = {}
     first, second, unit_of = ag.FIRST, ag.SECOND, ag.PairUnit
     for annotator, prompt_id, kind, shown, best, worst, groups, _dims, _secs in rows["judgments"]:
+        if kind == "no_difference":
+            # "No meaningful difference" is an outcome of its own: every pair of the item rated
+            # a tie, so an annotator who chose one response disagrees with it. "Cannot judge"
+            # rates nothing (it is counted per annotator instead).
+            ordered = sorted(shown)
+            for i, low in enumerate(ordered):
+                for high in ordered[i + 1:]:
+                    ratings.setdefault(unit_of(prompt_id, (low, high)), {})[annotator] = ag.TIE
+            continue
         if kind != "ranked":
             continue
         if groups:
@@ -244,7 +253,7 @@ def _annotator_rows(rows: dict[str, list[tuple]], annotators: list[str],
         out.append(AnnotatorRow(
             annotator=name, items_done=len(ranked) + len(pairwise_items - {r[1] for r in ranked}),
             median_seconds=statistics.median(seconds) if seconds else None,
-            skip_share=(len(mine) - len(ranked)) / len(mine) if mine else 0.0,
+            skip_share=sum(r[2] == "skipped" for r in mine) / len(mine) if mine else 0.0,
             flag_share=flags.get(name, 0) / touched if touched else 0.0,
             kappa_with=kappa_with,
             adjudicated_agreement=len(matched) / len(on_adjudicated) if on_adjudicated else None,

@@ -1,35 +1,74 @@
-"""Annotation rules shared by every face: display order, marking best and worst, saving.
+"""Annotation rules shared by every face: display order, marking, ranking, drafts, saving, pace.
 
 `AnnotationSession` walks one annotator through their queue; the TUI only shows its state and
-forwards keys, so every rule (what a digit means, what a valid judgment is) lives here.
+forwards keys, so every rule (what a digit means, what a valid judgment is, what counts as
+unsaved work, how time per item is measured) lives here.
 """
 
 from __future__ import annotations
 
 import random
+import re
+import statistics
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-from core.config import Config
+from core.config import ANNOTATION_MODES, Config
 from core.errors import JudgmentError
 from core.models import Candidate, Item, Judgment, Progress, Provenance
 from core.prompt_view import PromptView, prompt_view, suggested_labels
 from core.store import Store
 
-MAX_CANDIDATES_SHOWN = 9  # one digit key per candidate
+MAX_CANDIDATES_SHOWN = 9  # the default of annotation.max_candidates: one digit key each
 
 
-def display_order(item: Item, annotator: str, seed: int, randomise: bool) -> tuple[Candidate, ...]:
+@dataclass(frozen=True)
+class AnnotationMode:
+    """One way of judging an item on the annotation screen (annotation.mode in prefer.toml)."""
+
+    name: str
+    summary: str  # docs/annotating.md explains each mode under this sentence
+
+
+# Declare once, register: the screen, the config check and the docs read this registry.
+MODES: dict[str, AnnotationMode] = {
+    "best-worst": AnnotationMode(
+        "best-worst", "press the number of the best response, then of the worst"),
+    "rank": AnnotationMode(
+        "rank", "type every response's number in order of preference, = between tied ones"),
+}
+assert tuple(MODES) == ANNOTATION_MODES, "core.config.ANNOTATION_MODES and MODES disagree"
+
+# The outcomes an annotator may record instead of a preference (each needs a reason, yields no
+# pair, and counts in agreement as an outcome of its own).
+NO_PREFERENCE_KINDS: tuple[str, ...] = ("no_difference", "cannot_judge")
+
+PAUSE_S = 300.0  # a gap between two keys longer than this is a pause, not work on the item
+
+
+def display_order(item: Item, annotator: str, seed: int, randomise: bool,
+                  limit: int | None = None) -> tuple[Candidate, ...]:
     """Candidates in the order one annotator sees them: shuffled per (annotator, prompt), seeded.
 
     The same annotator always sees the same order for a prompt; another annotator sees another.
+    `limit` is annotation.max_candidates (imports refuse items above it, so it cuts nothing).
     """
-    candidates = list(item.candidates[:MAX_CANDIDATES_SHOWN])
+    candidates = list(item.candidates[:limit] if limit else item.candidates)
     if randomise:
         random.Random(f"{seed}:{annotator}:{item.prompt.prompt_id}").shuffle(candidates)
     return tuple(candidates)
+
+
+def label_width(count: int) -> int:
+    """Digits typed per label: one up to 9 candidates, two above (01, 02, ... 12)."""
+    return 1 if count <= 9 else 2
+
+
+def label_text(label: int, count: int) -> str:
+    """How a label is shown and typed: `3`, or `03` when there are more than 9 candidates."""
+    return f"{label:0{label_width(count)}d}"
 
 
 @dataclass(frozen=True)
@@ -43,6 +82,10 @@ class Marks:
     @property
     def complete(self) -> bool:
         return self.best is not None and self.worst is not None
+
+    @property
+    def empty(self) -> bool:
+        return self.best is None and self.worst is None
 
     def press(self, label: int) -> Marks:
         """The marks after pressing digit `label`: first the best, then (k >= 3) the worst.
@@ -69,22 +112,124 @@ def check_judgment(marks: Marks, justification: str, min_chars: int) -> None:
         raise JudgmentError("press the number of the worst response")
     if marks.best == marks.worst:
         raise JudgmentError("best and worst must be different responses")
-    if len(justification.strip()) < min_chars:
+    check_reason(justification, min_chars)
+
+
+def check_reason(text: str, min_chars: int) -> None:
+    if len(text.strip()) < min_chars:
         raise JudgmentError(
             f"write a justification of at least {min_chars} characters "
-            f"({len(justification.strip())} so far)"
+            f"({len(text.strip())} so far)"
         )
 
 
-PACE_MIN_ITEMS = 3  # fewer items give a pace that is mostly noise
+# --- rank mode ---------------------------------------------------------------------------------
+
+_RANK_TOKEN = re.compile(r"\d+(?:\s*=\s*\d+)*")
 
 
-def items_per_hour(count: int, started: float, now: float) -> float | None:
-    """Pace since `started` (monotonic seconds); None until PACE_MIN_ITEMS are done."""
-    elapsed = now - started
-    if count < PACE_MIN_ITEMS or elapsed <= 0:
+@dataclass(frozen=True)
+class Ranking:
+    """What the annotator typed in rank mode, parsed: groups of labels, best first.
+
+    `problem` says why it cannot be saved yet (a label out of range or twice, a label
+    missing); `groups` holds what could be read so far, for the echo.
+    """
+
+    text: str
+    count: int
+    groups: tuple[tuple[int, ...], ...]
+    problem: str | None
+    # The problem as a message id and its values, for screens that speak other languages:
+    # unexpected(char), no_such(label), twice(label), missing(labels), all_tied.
+    problem_code: str | None = None
+    problem_values: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return self.problem is None
+
+    @property
+    def empty(self) -> bool:
+        return not self.text.strip()
+
+    def echo(self) -> str:
+        """The ranking as read: `3 > 1 = 4 > 2`."""
+        return " > ".join(" = ".join(label_text(n, self.count) for n in group)
+                          for group in self.groups)
+
+
+def parse_ranking(text: str, count: int) -> Ranking:
+    """Read `3 1=4 2`: numbers in order of preference, `=` between tied ones, spaces between
+    places. Every label 1..count must appear exactly once, in at least two places."""
+    groups: list[tuple[int, ...]] = []
+    problem: tuple[str, str, dict[str, str]] | None = None  # (code, English, values)
+    seen: set[int] = set()
+    rest = text.strip()
+    while rest:
+        match = _RANK_TOKEN.match(rest)
+        if match is None:
+            problem = ("unexpected", f"unexpected '{rest[0]}': type numbers, spaces and =",
+                       {"char": rest[0]})
+            break
+        group = tuple(int(n) for n in re.findall(r"\d+", match.group()))
+        for label in group:
+            if not 1 <= label <= count:
+                problem = problem or ("no_such", f"there is no response {label}",
+                                      {"label": str(label)})
+            elif label in seen:
+                problem = problem or ("twice", f"response {label} is ranked twice",
+                                      {"label": str(label)})
+            seen.add(label)
+        groups.append(group)
+        rest = rest[match.end():].lstrip()
+    if problem is None:
+        missing = [n for n in range(1, count + 1) if n not in seen]
+        if missing:
+            labels = ", ".join(str(n) for n in missing)
+            problem = ("missing", "still to place: " + labels, {"labels": labels})
+        elif len(groups) < 2:
+            problem = ("all_tied", "all tied: nothing is preferred (use 'no meaningful "
+                       "difference' instead)", {})
+    if problem is None:
+        return Ranking(text, count, tuple(groups), None)
+    code, english, values = problem
+    return Ranking(text, count, tuple(groups), english, code, tuple(values.items()))
+
+
+# --- drafts and time -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Draft:
+    """Unsaved work on one item, kept when the annotator leaves it (skip, back, quit, hang-up)
+    and restored when the item is opened again."""
+
+    prompt_id: str
+    best: str | None = None  # candidate ids, so a draft survives any display order
+    worst: str | None = None
+    ranking_text: str = ""
+    justification: str = ""
+    dimensions: tuple[str, ...] = ()
+
+
+def items_per_hour(seconds_per_item: list[float]) -> float | None:
+    """A steady pace: an hour over the median time per item (one slow item does not swing it)."""
+    if not seconds_per_item:
         return None
-    return count * 3600.0 / elapsed
+    median = statistics.median(seconds_per_item)
+    return 3600.0 / median if median > 0 else None
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """What this session did, for the header and the quit summary."""
+
+    saved: int
+    seconds: float  # wall time since the session started
+    active_seconds: float  # time on items, long pauses excluded
+    pace: float | None
+    drafts: tuple[str, ...]  # prompt ids with unsaved work kept as drafts
 
 
 @dataclass(frozen=True)
@@ -97,55 +242,115 @@ class Screenful:
     justification: str
     dimensions: tuple[str, ...]
     revising: bool  # an earlier judgment of this item is being changed
-    view: PromptView | None = None  # earlier turns, last user turn, pre-labels
+    ranking_text: str = ""
+    # What was there when the item opened: work differing from it is unsaved.
+    opened_with: tuple[Marks, str, tuple[str, ...], str] | None = None
+    restored_draft: bool = False
+    earlier_kind: str | None = None  # the kind of the judgment being revised
+    view: PromptView | None = None  # earlier turns, last user turn, pre-labels (core/prompt_view.py)
+
+    @property
+    def count(self) -> int:
+        return len(self.shown)
+
+    def ranking(self) -> Ranking:
+        return parse_ranking(self.ranking_text, self.count)
+
+
+@dataclass
+class _Clock:
+    """Time on the current item, with gaps longer than PAUSE_S left out."""
+
+    now: Callable[[], float]
+    last: float = 0.0
+    spent: float = 0.0
+
+    def restart(self) -> None:
+        self.last, self.spent = self.now(), 0.0
+
+    def touch(self) -> float:
+        at = self.now()
+        gap = at - self.last
+        if gap <= PAUSE_S:
+            self.spent += max(gap, 0.0)
+        self.last = at
+        return self.spent
+
+
+@dataclass
+class _SessionTally:
+    saved: int = 0
+    seconds_per_item: list[float] = field(default_factory=list)
 
 
 class AnnotationSession:
     """One annotator's walk through their queue, over a store."""
 
     def __init__(self, store: Store, config: Config, annotator: str,
-                 guideline_version: str, clock: Callable[[], float] = time.monotonic) -> None:
+                 guideline_version: str, clock: Callable[[], float] = time.monotonic,
+                 drafts: dict[str, Draft] | None = None) -> None:
         self.store = store
         self.config = config
         self.annotator = annotator
         self.guideline_version = guideline_version
         self._clock = clock
         self.started = clock()
-        self.saved_this_session = 0
         self.current: Screenful | None = None
-        self._shown_at = clock()
+        self._item_clock = _Clock(clock)
+        self._item_clock.restart()
         self._back_index: int | None = None  # position in history while going back
+        self._tally = _SessionTally()
+        # prompt id -> unsaved work; the app keeps it on disk (core/drafts.py)
+        self.drafts: dict[str, Draft] = dict(drafts or {})
+
+    @property
+    def mode(self) -> str:
+        return self.config.annotation.mode
+
+    @property
+    def saved_this_session(self) -> int:
+        return self._tally.saved
 
     # --- navigation ------------------------------------------------------------------------
 
     def _open(self, prompt_id: str, revising_allowed: bool = True) -> Screenful | None:
+        self.keep_draft()
         item = self.store.get_item(prompt_id)
         if item is None:
             return None
         annotation = self.config.annotation
         shown = display_order(item, self.annotator, annotation.order_seed,
-                              annotation.randomise_order)
+                              annotation.randomise_order, annotation.max_candidates)
+        ids = [c.candidate_id for c in shown]
         marks = Marks(len(shown))
-        justification = ""
+        justification = ranking_text = ""
         dimensions: tuple[str, ...] = ()
         existing = self.store.current_judgment(self.annotator, prompt_id)
-        revising = bool(existing and existing.kind == "ranked" and revising_allowed)
+        revising = bool(existing and existing.kind != "skipped" and revising_allowed)
         if existing and revising:
-            ids = [c.candidate_id for c in shown]
-            best = ids.index(existing.best_candidate_id) + 1 \
-                if existing.best_candidate_id in ids else None
-            worst = ids.index(existing.worst_candidate_id) + 1 \
-                if existing.worst_candidate_id in ids else None
-            marks = Marks(len(shown), best, worst)
+            marks = Marks(len(shown), _label(ids, existing.best_candidate_id),
+                          _label(ids, existing.worst_candidate_id))
             justification = existing.justification or ""
             dimensions = existing.dimensions
+            if existing.groups:
+                ranking_text = " ".join("=".join(label_text(ids.index(c) + 1, len(ids))
+                                                 for c in group if c in ids)
+                                        for group in existing.groups)
         view = prompt_view(self.store, item)
         if not revising:  # what imported sources say is pre-selected, for the expert to confirm
             best, worst = suggested_labels(view, shown)
             if best is not None or worst is not None:
                 marks = Marks(len(shown), best, worst if worst != best else None)
-        self.current = Screenful(item, shown, marks, justification, dimensions, revising, view)
-        self._shown_at = self._clock()
+        opened_with = (marks, justification, dimensions, ranking_text)
+        draft = self.drafts.get(prompt_id)
+        if draft is not None:
+            marks = Marks(len(shown), _label(ids, draft.best), _label(ids, draft.worst))
+            justification, dimensions = draft.justification, draft.dimensions
+            ranking_text = draft.ranking_text
+        self.current = Screenful(item, shown, marks, justification, dimensions, revising,
+                                 ranking_text, opened_with, draft is not None,
+                                 existing.kind if existing and revising else None, view)
+        self._item_clock.restart()
         return self.current
 
     def next_item(self) -> Screenful | None:
@@ -156,15 +361,20 @@ class AnnotationSession:
         if prompt_id is None and skip_now:
             prompt_id = self.store.next_prompt_id(self.annotator)
         if prompt_id is None:
+            self.keep_draft()
             self.current = None
             return None
         return self._open(prompt_id)
 
+    def open(self, prompt_id: str) -> Screenful | None:
+        """Open one of this annotator's items (from the history screen), to look or revise."""
+        return self._open(prompt_id)
+
     def history(self) -> list[str]:
-        """Prompt ids this annotator ranked, oldest first (each once, at its latest time)."""
+        """Prompt ids this annotator judged, oldest first (each once, at its latest time)."""
         seen: dict[str, None] = {}
         for judgment in self.store.judgments_of(self.annotator):
-            if judgment.kind != "ranked":
+            if judgment.kind == "skipped":
                 continue
             seen.pop(judgment.prompt_id, None)
             seen[judgment.prompt_id] = None
@@ -188,10 +398,29 @@ class AnnotationSession:
 
     # --- decisions -------------------------------------------------------------------------
 
+    def touch(self) -> None:
+        """A key was pressed on the current item: time on it goes on (pauses excluded)."""
+        self._item_clock.touch()
+
     def press(self, label: int) -> Marks:
         assert self.current is not None
+        self.touch()
         self.current = replace(self.current, marks=self.current.marks.press(label))
         return self.current.marks
+
+    def set_ranking_text(self, text: str) -> Ranking:
+        """Rank mode: what the annotator has typed so far (kept only digits, spaces and =)."""
+        assert self.current is not None
+        self.touch()
+        kept = "".join(ch for ch in text if ch.isdigit() or ch in " =")
+        self.current = replace(self.current, ranking_text=kept)
+        return self.current.ranking()
+
+    def set_justification(self, text: str) -> None:
+        """Keep what is in the box, so a draft holds it if the item is left unsaved."""
+        if self.current is not None and text != self.current.justification:
+            self.touch()
+            self.current = replace(self.current, justification=text)
 
     def set_dimensions(self, dimensions: tuple[str, ...]) -> None:
         assert self.current is not None
@@ -200,32 +429,107 @@ class AnnotationSession:
             raise JudgmentError(f"unknown dimension: {', '.join(unknown)}")
         self.current = replace(self.current, dimensions=dimensions)
 
-    def save(self, justification: str) -> Judgment:
-        """Validate and store the judgment of the current item (committed before returning)."""
+    def ready(self) -> bool:
+        """Whether the choice part is complete (best and worst, or a whole ranking)."""
+        if self.current is None:
+            return False
+        if self.mode == "rank":
+            return self.current.ranking().complete
+        return self.current.marks.complete
+
+    def unsaved(self) -> bool:
+        """Whether the current item holds picks, a ranking, tags or text not yet saved."""
+        screen = self.current
+        if screen is None or screen.opened_with is None:
+            return False
+        now = (screen.marks, screen.justification.strip(), screen.dimensions,
+               screen.ranking_text.strip())
+        marks, text, dims, ranking = screen.opened_with
+        return now != (marks, text.strip(), dims, ranking.strip())
+
+    def keep_draft(self) -> Draft | None:
+        """Keep the current item's unsaved work as a draft (returned), or drop a stale one."""
+        screen = self.current
+        if screen is None:
+            return None
+        prompt_id = screen.item.prompt.prompt_id
+        if not self.unsaved():
+            self.drafts.pop(prompt_id, None)
+            return None
+        ids = [c.candidate_id for c in screen.shown]
+        draft = Draft(prompt_id,
+                      ids[screen.marks.best - 1] if screen.marks.best else None,
+                      ids[screen.marks.worst - 1] if screen.marks.worst else None,
+                      screen.ranking_text, screen.justification, screen.dimensions)
+        self.drafts[prompt_id] = draft
+        return draft
+
+    def prepare(self, justification: str, outcome: str = "ranked") -> Judgment:
+        """The judgment the current item would be saved as, checked; not stored yet.
+
+        `outcome` is "ranked" (a preference), or one of NO_PREFERENCE_KINDS with
+        `justification` as the reason. The same Judgment may be sent again until the store
+        confirms it: its id is its retry key.
+        """
         assert self.current is not None
         screen = self.current
-        check_judgment(screen.marks, justification, self.config.annotation.min_justification_chars)
-        assert screen.marks.best is not None and screen.marks.worst is not None
-        judgment = Judgment(
+        min_chars = self.config.annotation.min_justification_chars
+        ids = [c.candidate_id for c in screen.shown]
+        best = worst = None
+        groups: tuple[tuple[str, ...], ...] | None = None
+        if outcome in NO_PREFERENCE_KINDS:
+            check_reason(justification, min_chars)
+        elif outcome != "ranked":
+            raise JudgmentError(f"unknown outcome {outcome!r}")
+        elif self.mode == "rank":
+            ranking = screen.ranking()
+            if ranking.problem:
+                raise JudgmentError(f"ranking: {ranking.problem}")
+            check_reason(justification, min_chars)
+            groups = tuple(tuple(ids[n - 1] for n in group) for group in ranking.groups)
+            best = groups[0][0] if len(groups[0]) == 1 else None
+            worst = groups[-1][0] if len(groups[-1]) == 1 else None
+        else:
+            check_judgment(screen.marks, justification, min_chars)
+            assert screen.marks.best is not None and screen.marks.worst is not None
+            best, worst = ids[screen.marks.best - 1], ids[screen.marks.worst - 1]
+        return Judgment(
             judgment_id="j_" + uuid.uuid4().hex,
             annotator=self.annotator,
             prompt_id=screen.item.prompt.prompt_id,
-            kind="ranked",
-            shown_order=tuple(c.candidate_id for c in screen.shown),
-            best_candidate_id=screen.shown[screen.marks.best - 1].candidate_id,
-            worst_candidate_id=screen.shown[screen.marks.worst - 1].candidate_id,
+            kind=outcome,
+            shown_order=tuple(ids),
+            best_candidate_id=best,
+            worst_candidate_id=worst,
+            groups=groups,
             dimensions=screen.dimensions,
             justification=justification.strip(),
             guideline_version=self.guideline_version,
-            seconds_spent=round(self._clock() - self._shown_at, 3),
+            seconds_spent=round(self._item_clock.touch(), 3),
         )
+
+    def commit(self, judgment: Judgment) -> Judgment:
+        """Store a prepared judgment (committed before returning); safe to call again after a
+        failure, the store keeps it once."""
         stored = self.store.save_judgment(judgment)
-        self.saved_this_session += 1
+        self.drafts.pop(judgment.prompt_id, None)
+        if self.current is not None and self.current.item.prompt.prompt_id == judgment.prompt_id:
+            self.current = replace(self.current, opened_with=None)
+        self._tally.saved += 1
+        if judgment.seconds_spent is not None:
+            self._tally.seconds_per_item.append(judgment.seconds_spent)
         return stored
 
+    def save(self, justification: str) -> Judgment:
+        """Validate and store the judgment of the current item (committed before returning)."""
+        return self.commit(self.prepare(justification))
+
     def skip(self) -> Judgment | None:
-        """Record a skip (the item returns at the end of the queue); a revisit records nothing."""
+        """Record a skip (the item returns at the end of the queue); a revisit records nothing.
+
+        Unsaved work on the item is kept as a draft first."""
         assert self.current is not None
+        self.keep_draft()
         screen = self.current
         if screen.revising:
             return None
@@ -236,7 +540,7 @@ class AnnotationSession:
             kind="skipped",
             shown_order=tuple(c.candidate_id for c in screen.shown),
             guideline_version=self.guideline_version,
-            seconds_spent=round(self._clock() - self._shown_at, 3),
+            seconds_spent=round(self._item_clock.touch(), 3),
         )
         return self.store.save_judgment(judgment)
 
@@ -257,5 +561,15 @@ class AnnotationSession:
         return self.store.progress(self.annotator)
 
     def pace(self) -> float | None:
-        return items_per_hour(self.saved_this_session, self.started, self._clock())
+        """Items an hour at this session's median time per item (None before the first save)."""
+        return items_per_hour(self._tally.seconds_per_item)
 
+    def summary(self) -> SessionSummary:
+        now = self._clock()
+        return SessionSummary(self._tally.saved, now - self.started,
+                              sum(self._tally.seconds_per_item), self.pace(),
+                              tuple(self.drafts))
+
+
+def _label(ids: list[str], candidate_id: str | None) -> int | None:
+    return ids.index(candidate_id) + 1 if candidate_id in ids else None

@@ -23,6 +23,14 @@ CONFIG_FILE = "prefer.toml"
 DEFAULT_DIMENSIONS = ("tone", "accuracy", "compliance", "disclosure", "safety")
 
 
+# How an item can be judged on the annotation screen (core/annotation.py ANNOTATION_MODES holds
+# what each does; a test checks the two lists agree).
+ANNOTATION_MODES = ("best-worst", "rank")
+# Languages the annotation and adjudication screens ship in (tui/locales/*.toml).
+SCREEN_LANGUAGES = ("en", "de", "fr", "es")
+MAX_CANDIDATES_ALLOWED = 64  # the store's bound on one item (core/store/validation.py)
+
+
 def _doc(text: str, **kwargs: Any) -> Any:
     return field(metadata={"doc": text}, **kwargs)
 
@@ -54,6 +62,19 @@ class AnnotationSection:
         "docs/judge.md on calibration before turning it on).",
         default="import",
     )
+    mode: str = _doc(
+        'How an annotator judges an item: "best-worst" (the best and the worst response) or '
+        '"rank" (every response in order, ties allowed: `3 1=4 2`).', default="best-worst")
+    max_candidates: int = _doc(
+        "Most responses one item may have; an import of an item with more is refused. Up to 9 "
+        "each has one digit key; above 9 a response is picked by typing two digits (01-99).",
+        default=9)
+    language: str | None = _doc(
+        "Language of the annotation and adjudication screens (en, de, fr or es); default: from "
+        "the locale (LC_ALL, LC_MESSAGES, LANG), else English.", default=None)
+    languages: dict[str, str] = _doc(
+        "Screen language per annotator, beating `language`: OS user name = language code, "
+        'e.g. dr_weber = "de".', default_factory=dict)
 
 
 @dataclass
@@ -360,6 +381,18 @@ def _check_values(config: Config, path: Path) -> None:
             f"{path}: key 'export.validation_fraction': expected a number from 0 up to "
             f"(not including) 1, got {config.export.validation_fraction}"
         )
+    if config.annotation.mode not in ANNOTATION_MODES:
+        raise ConfigError(f"{path}: key 'annotation.mode': expected one of "
+                          f"{', '.join(ANNOTATION_MODES)}, got \"{config.annotation.mode}\"")
+    if not 2 <= config.annotation.max_candidates <= MAX_CANDIDATES_ALLOWED:
+        raise ConfigError(f"{path}: key 'annotation.max_candidates': expected a number from 2 "
+                          f"to {MAX_CANDIDATES_ALLOWED}, got {config.annotation.max_candidates}")
+    languages = {"": config.annotation.language, **config.annotation.languages}
+    for who, code in languages.items():
+        if code is not None and code not in SCREEN_LANGUAGES:
+            key = f"annotation.languages.{who}" if who else "annotation.language"
+            raise ConfigError(f"{path}: key '{key}': expected one of "
+                              f"{', '.join(SCREEN_LANGUAGES)}, got \"{code}\"")
     if config.annotation.min_justification_chars < 0:
         raise ConfigError(f"{path}: key 'annotation.min_justification_chars': expected >= 0")
     if config.generation.concurrency < 1:

@@ -54,8 +54,11 @@ class Item:
 class Judgment:
     """One annotator's decision on one item; an edit is a new Judgment that `supersedes` the old.
 
-    `kind` is "ranked" (best and worst chosen) or "skipped". `shown_order` lists candidate ids
-    in the order they were displayed, labelled 1..k.
+    `kind` is "ranked" (a preference: best and worst chosen, or a whole ranking in `groups`),
+    "skipped", or an outcome without a preference: "no_difference" (no meaningful difference)
+    or "cannot_judge", with the reason in `justification`. `shown_order` lists candidate ids in
+    the order they were displayed, labelled 1..k. `groups` is a rank-mode ranking, best first;
+    candidates in one group are tied.
     """
 
     judgment_id: str
@@ -72,6 +75,7 @@ class Judgment:
     seconds_spent: float | None = None
     supersedes: str | None = None
     created_at: datetime | None = None
+    groups: tuple[tuple[str, ...], ...] | None = None
 
 
 @dataclass(frozen=True)

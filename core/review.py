@@ -7,11 +7,12 @@ name), and the TUI only shows its state and forwards keys.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, replace
 
 from core.adjudication import ends, pseudonym
-from core.annotation import MAX_CANDIDATES_SHOWN, Marks
+from core.annotation import Marks
 from core.config import Config
 from core.errors import JudgmentError
 from core.models import Adjudication, Candidate, Disagreement, Flag, Item, ItemJudgment
@@ -62,6 +63,38 @@ def check_adjudication(screen: ReviewScreenful, note: str, min_chars: int) -> No
                             f"({len(note.strip())} so far)")
 
 
+# A number an annotator wrote that names a response: after a word for "response" (in the
+# languages the screens speak), "#", "best" or "worst", or in a ranking like "3 > 1 = 4".
+_NAMED_NUMBER = re.compile(
+    r"(?P<lead>\b(?:responses?|answers?|candidates?|options?|replies|reply|antworten|antwort|"
+    r"kandidat(?:en)?|réponses?|reponses?|respuestas?|candidatos?|opci[oó]n(?:es)?|best|worst|"
+    r"beste|schlechteste|meilleure|pire|mejor|peor|no\.|nr\.|n°)\s*#?\s*|#)(?P<n>\d{1,2})\b"
+    r"|(?P<n2>\d{1,2})(?=\s*[>=<]\s*\d)|(?<=[>=<])\s*(?P<n3>\d{1,2})\b",
+    re.IGNORECASE)
+
+
+def translate_labels(text: str, their_order: tuple[str, ...], labels: dict[str, int]) -> str:
+    """An annotator's justification with the response numbers they saw (their display order)
+    rewritten as `their→yours` in the reader's numbering: "Response 8 follows policy" read by a
+    reviewer who shows that candidate as 5 becomes "Response 8→5 follows policy". Numbers that
+    name no response are left alone."""
+
+    def swap(match: re.Match[str]) -> str:
+        group = next(g for g in ("n", "n2", "n3") if match.group(g) is not None)
+        number = int(match.group(group))
+        if not 1 <= number <= len(their_order):
+            return match.group(0)
+        ours = labels.get(their_order[number - 1])
+        if ours is None:
+            return match.group(0)
+        start, end = match.span(group)
+        whole = match.group(0)
+        offset = match.start(0)
+        return f"{whole[:start - offset]}{number}→{ours}{whole[end - offset:]}"
+
+    return _NAMED_NUMBER.sub(swap, text)
+
+
 def _label_of(shown: tuple[Candidate, ...]) -> dict[str, int]:
     return {c.candidate_id: n for n, c in enumerate(shown, start=1)}
 
@@ -95,7 +128,8 @@ def _columns(judgments: list[ItemJudgment], labels: dict[str, int],
                                      for group in judgment.groups)
         columns.append(AnnotatorColumn(
             name=name, best=best, worst=worst, ranking=ranking, pairs=tuple(pairs),
-            justifications=tuple(j.justification for j in own if j.justification),
+            justifications=tuple(translate_labels(j.justification, j.shown, labels)
+                                 for j in own if j.justification),
             dimensions=tuple(dict.fromkeys(d for j in own for d in j.dimensions))))
     return tuple(columns)
 
@@ -142,7 +176,7 @@ class ReviewSession:
         item = self.store.get_item(disagreement.prompt_id)
         if item is None:
             return None
-        shown = tuple(item.candidates[:MAX_CANDIDATES_SHOWN])
+        shown = tuple(item.candidates[:self.config.annotation.max_candidates])
         judgments = self.store.item_judgments(disagreement.prompt_id)
         flags = self.store.open_flags(disagreement.prompt_id)
         people = list(dict.fromkeys([j.annotator for j in judgments] +

@@ -37,7 +37,8 @@ def test_round_trip_of_defaults() -> None:
     [
         ("[annotation]\nmin_justification = 5\n",
          "prefer.toml: unknown key 'annotation.min_justification' (expected one of: "
-         "min_justification_chars, randomise_order, order_seed, order)"),
+         "min_justification_chars, randomise_order, order_seed, order, mode, max_candidates, "
+         "language, languages)"),
         ("[export]\nseed = \"seven\"\n",
          "prefer.toml: key 'export.seed': expected an integer, got string \"seven\""),
         ("[annotation]\nrandomise_order = 1\n",

@@ -569,8 +569,9 @@ async def test_the_annotation_screen_shows_stored_texts_as_text(hostile: Project
             for _ in range(4):  # skip to the hostile item
                 if printable(HOSTILE_ID) in str(screen.query_one("#topbar", Static).render()):
                     break
-                await pilot.press("s")
+                await pilot.press("ctrl+s")
                 await _settle(pilot)
+            await pilot.press("ctrl+y")  # the responses as written (Markdown rendering off)
             prompt = str(screen.query_one("#prompt", Static).render())
             assert prompt == printable(HOSTILE_PROMPT, multiline=True)
             assert "\n" in prompt and "[red]red[/red]" in prompt

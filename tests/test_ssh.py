@@ -86,7 +86,7 @@ def test_annotating_over_ssh_stores_the_judgment_under_the_os_user(ssh_project: 
     terminal.wait_for(JUSTIFICATION)
     terminal.send("\r")
     terminal.wait_for("1/2 done")  # committed, and the next item is on screen
-    terminal.send("q")  # the candidates have the focus again, so q quits
+    terminal.send("\x11")  # Ctrl+Q quits (nothing unsaved: no question)
     assert terminal.wait_exit() == 0, terminal.text[-2000:]
 
     with open_store(ssh_project.database_path, read_only=True) as store:
@@ -105,12 +105,12 @@ def test_the_login_yields_no_shell(server: SshServer) -> None:
     marker = Path(tempfile.gettempdir()) / f"prefer-ssh-marker-{secrets.token_hex(6)}"
     command = f"touch {marker}; echo SHELL-RAN"
     try:
-        # With a terminal, the TUI opens instead of the command; q leaves it.
+        # With a terminal, the TUI opens instead of the command; Ctrl+Q leaves it.
         terminal = server.terminal(command=command)
         terminal.wait_for(ITEM_ON_SCREEN, timeout=30)
         environment = server.environment_of(server.annotate_pid())
         assert environment["SSH_ORIGINAL_COMMAND"] == command  # received, and only recorded
-        terminal.send("q")
+        terminal.send("\x11")
         assert terminal.wait_exit() == 0, terminal.text[-2000:]
         assert "SHELL-RAN" not in terminal.text
         assert not marker.exists()

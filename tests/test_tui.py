@@ -27,7 +27,7 @@ def app(project: Project, store: LocalStore, tmp_path: Path) -> PreferApp:
     rows[1]["candidates"] = ["Long answer. " * 200, "Short answer.", "Other answer.",
                              "Wrong answer."]
     import_file(store, write_jsonl(tmp_path / "items.jsonl", rows), actor="t")
-    return make_app(project, store, annotator="alice")
+    return make_app(project, store, annotator="alice", drafts_dir=tmp_path / "drafts")
 
 
 async def settle(pilot: Pilot) -> None:
@@ -98,7 +98,7 @@ async def test_short_justification_is_refused_and_nothing_saved(app: PreferApp,
 async def test_skip_records_a_skip_and_moves_on(app: PreferApp, store: LocalStore) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("s")
+        await pilot.press("ctrl+s")
         await settle(pilot)
         assert store.execute_for_test("SELECT prompt_id, kind FROM judgments") == [
             ("q000", "skipped")]
@@ -112,7 +112,7 @@ async def test_back_and_edit_supersedes(app: PreferApp, store: LocalStore) -> No
         await type_text(pilot, "First reading of this item, quickly.")
         await pilot.press("enter")
         await settle(pilot)
-        await pilot.press("u")
+        await pilot.press("ctrl+z")
         await settle(pilot)
         assert "q000" in text_of(pilot, "#topbar")
         assert "revising" in text_of(pilot, "#topbar")
@@ -147,11 +147,12 @@ async def test_escape_returns_to_choosing(app: PreferApp) -> None:
 async def test_help_lists_every_key(app: PreferApp) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("question_mark")
+        await pilot.press("f1")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         keys = [keys for keys, _ in app.screen.rows]
-        for key in ("1-9", "Enter", "Esc", "s", "u", "t", "p", "g", "?", "q"):
+        for key in ("1-9", "Enter", "Esc", "^S", "^Z", "^T", "^P", "^G", "F1", "^Q", "^D",
+                    "^R", "^N", "^Y", "^O", "^F"):
             assert key in keys
         await pilot.press("escape")
         await pilot.pause()
@@ -161,7 +162,7 @@ async def test_help_lists_every_key(app: PreferApp) -> None:
 async def test_guidelines_open_and_close(app: PreferApp) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("g")
+        await pilot.press("ctrl+g")
         await pilot.pause()
         assert isinstance(app.screen, GuidelinesScreen)
         assert "Annotation guidelines" in app.screen.markdown
@@ -173,7 +174,7 @@ async def test_guidelines_open_and_close(app: PreferApp) -> None:
 async def test_tagging_dimensions_is_stored(app: PreferApp, store: LocalStore) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("t")
+        await pilot.press("ctrl+t")
         await pilot.pause()
         assert isinstance(app.screen, TagScreen)
         await pilot.press("2", "3", "enter")  # accuracy, compliance
@@ -193,7 +194,7 @@ async def test_quit_keeps_what_was_saved(app: PreferApp, store: LocalStore) -> N
         await type_text(pilot, "Saved before quitting, must be kept.")
         await pilot.press("enter")
         await settle(pilot)
-        await pilot.press("q")
+        await pilot.press("ctrl+q")
         await pilot.pause()
     assert app.return_code == 0 or app.return_code is None
     assert store.execute_for_test("SELECT count(*) FROM judgments") == [(1,)]
@@ -226,14 +227,14 @@ async def test_queue_done_message(app: PreferApp) -> None:
             await type_text(pilot, "A justification long enough.")
             await pilot.press("enter")
             await settle(pilot)
-        assert "Nothing left to rank" in text_of(pilot, "#prompt")
+        assert "Nothing left to judge" in text_of(pilot, "#prompt")
         assert "3/3 done" in text_of(pilot, "#topbar")
 
 
 async def test_whole_prompt_opens_on_p(app: PreferApp) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("p")
+        await pilot.press("ctrl+p")
         await pilot.pause()
         assert isinstance(app.screen, PromptScreen)
         assert app.screen.system == "You are the support assistant of Fabrikam Telecom."
@@ -259,16 +260,17 @@ async def test_provenance_is_hidden_until_asked_for(project: Project, store: Loc
         done_reason="length", truncated=True, prompt_eval_count=5, eval_count=9,
         total_duration_ns=1, load_duration_ns=1, prompt_eval_duration_ns=1, eval_duration_ns=1,
         latency_s=0.1, started_at=now, finished_at=now)])
-    app = make_app(project, store, annotator="alice")
+    app = make_app(project, store, annotator="alice", drafts_dir=tmp_path / "drafts")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         titles = [str(c.border_title) for c in app.screen.query(CandidateCard)]
         assert all("flawed" not in t and "imported" not in t for t in titles)
-        await pilot.press("v")
+        await pilot.press("ctrl+o")
+        await settle(pilot)
         titles = sorted(str(c.border_title) for c in app.screen.query(CandidateCard))
         assert any("flawed, t=0.7, llama3.1:8b, cut off at the token limit" in t for t in titles)
         assert any("imported" in t for t in titles)
-        await pilot.press("v")
+        await pilot.press("ctrl+o")
         titles = [str(c.border_title) for c in app.screen.query(CandidateCard)]
         assert all("flawed" not in t for t in titles)
 
@@ -278,14 +280,14 @@ async def test_flag_records_a_note_and_keeps_the_item(app: PreferApp, store: Loc
 
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("f")
+        await pilot.press("ctrl+f")
         await pilot.pause()
         assert isinstance(app.screen, FlagScreen)
         await pilot.press("escape")  # cancelling records nothing
         await pilot.pause()
         assert isinstance(app.screen, AnnotateScreen)
         assert store.execute_for_test("SELECT count(*) FROM flags") == [(0,)]
-        await pilot.press("f")
+        await pilot.press("ctrl+f")
         await pilot.pause()
         await pilot.press("enter")  # a blank note is refused
         await pilot.pause()

@@ -11,6 +11,7 @@ from textual.app import App
 from core.project import Project
 from core.review import ReviewSession
 from core.store import Store
+from tui.i18n import language_for, set_language
 from tui.screens.adjudicate import AdjudicateScreen
 
 
@@ -34,5 +35,6 @@ class AdjudicationApp(App[None]):
 def make_adjudication_app(project: Project, store: Store, reviewer: str,
                           show_names: bool = False) -> AdjudicationApp:
     """The adjudication app for `reviewer` over `store`; annotators' names hidden by default."""
+    set_language(language_for(project.config, reviewer))
     session = ReviewSession(store, project.config, reviewer, show_names=show_names)
     return AdjudicationApp(session, project.guidelines_text(), project.config.project.name)

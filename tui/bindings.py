@@ -1,19 +1,99 @@
 """Every key of the annotation screen, as data: one registry feeds the footer and the help screen.
 
-Each binding has a stable id, so `[keys]` in prefer.toml can move it to another key
-(for example `skip = "x"`).
+The rule an annotator learns once: **digits pick, letters write, Ctrl+letter commands.** No
+printable key ever skips, quits, flags, tags or goes back, so typing a sentence at any moment
+is safe; commands sit on Ctrl keys (and F1), which prose never contains. Each binding has a
+stable id, so `[keys]` in prefer.toml can move it to another key (for example `skip = "f2"`).
+Descriptions come from the message catalogue (tui/i18n.py) under `key.<id>` and `help.<id>`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from textual.binding import Binding
 
-# Shared by the annotation and the adjudication screens: a digit marks a response.
+from tui.i18n import tr
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command key: `keys` in Textual's notation, `action` on the screen."""
+
+    id: str
+    keys: str
+    action: str
+    show: bool = True  # in the footer (the help screen lists every one)
+    key_display: str | None = None
+    priority: bool = True  # works while the justification box has focus too
+
+
+ANNOTATE_COMMANDS: list[Command] = [
+    Command("write", "enter", "write", show=False, key_display="Enter", priority=False),
+    Command("choose", "escape", "choose", show=False, key_display="Esc", priority=False),
+    Command("skip", "ctrl+s", "skip", key_display="^S"),
+    Command("back", "ctrl+z", "back", key_display="^Z"),
+    Command("no_preference", "ctrl+n", "no_preference", show=False, key_display="^N"),
+    Command("diff", "ctrl+d", "diff", key_display="^D"),
+    Command("history", "ctrl+r", "history", key_display="^R"),
+    Command("tag", "ctrl+t", "tag", show=False, key_display="^T"),
+    Command("flag", "ctrl+f", "flag", show=False, key_display="^F"),
+    Command("prompt", "ctrl+p", "prompt", show=False, key_display="^P"),
+    Command("raw", "ctrl+y", "raw", show=False, key_display="^Y"),
+    Command("provenance", "ctrl+o", "provenance", show=False, key_display="^O"),
+    Command("guidelines", "ctrl+g", "guidelines", show=False, key_display="^G"),
+    Command("help", "f1", "help", key_display="F1"),
+    Command("quit", "ctrl+q", "app.request_quit", key_display="^Q"),
+    Command("scroll_down", "down", "scroll(1)", show=False, key_display="↓", priority=False),
+    Command("scroll_up", "up", "scroll(-1)", show=False, key_display="↑", priority=False),
+    Command("page_down", "pagedown", "page(1)", show=False, key_display="PgDn",
+            priority=False),
+    Command("page_up", "pageup", "page(-1)", show=False, key_display="PgUp", priority=False),
+]
+
+# Keys that are not commands but typing, listed first on the help screen: (keys, help key).
+TYPING_ROWS: dict[str, list[tuple[str, str]]] = {
+    "best-worst": [("1-9", "help.mark"), ("Enter", "help.save")],
+    "rank": [("1-9 =", "help.rank"), ("Backspace", "help.rank_undo"), ("Enter", "help.save")],
+}
+
+
+def to_binding(command: Command, keymap: dict[str, str] | None = None) -> Binding:
+    keys = (keymap or {}).get(command.id, command.keys)
+    return Binding(keys, command.action, tr(f"key.{command.id}"), show=command.show,
+                   id=command.id, priority=command.priority,
+                   key_display=command.key_display if keys == command.keys else None)
+
+
+def annotate_bindings(keymap: dict[str, str] | None = None) -> list[Binding]:
+    """The annotation screen's bindings in the current language, after remapping."""
+    return [to_binding(c, keymap) for c in ANNOTATE_COMMANDS]
+
+
+def binding_ids() -> list[str]:
+    return [c.id for c in ANNOTATE_COMMANDS]
+
+
+def help_rows(keymap: dict[str, str] | None = None,
+              mode: str = "best-worst") -> list[tuple[str, str]]:
+    """(keys, what they do) for the help screen, after any remapping from prefer.toml."""
+    keymap = keymap or {}
+    rows = [(keys, tr(key)) for keys, key in TYPING_ROWS.get(mode, TYPING_ROWS["best-worst"])]
+    for command in ANNOTATE_COMMANDS:
+        if command.id == "write":
+            continue
+        keys = keymap.get(command.id)
+        shown = keys or command.key_display or command.keys
+        rows.append((shown, tr(f"help.{command.id}")))
+    return rows
+
+
+# The adjudication screen's digit and scroll keys (a reviewer's screen has no prose typed
+# before the decision is complete, so it keeps single-key commands).
 MARK_BINDINGS: list[Binding] = [
     Binding(str(n), f"mark({n})", f"mark response {n}", show=False, id=f"mark_{n}")
     for n in range(1, 10)
 ]
-# Shared too: moving through long responses by keyboard.
 SCROLL_BINDINGS: list[Binding] = [
     Binding("j,down", "scroll(1)", "scroll down", show=False, id="scroll_down"),
     Binding("k,up", "scroll(-1)", "scroll up", show=False, id="scroll_up"),
@@ -21,56 +101,6 @@ SCROLL_BINDINGS: list[Binding] = [
     Binding("pageup", "page(-1)", "page up", show=False, id="page_up"),
 ]
 
-ANNOTATE_BINDINGS: list[Binding] = [
-    *MARK_BINDINGS,
-    Binding("enter", "write", "write why", show=False, id="write"),
-    Binding("escape", "choose", "back to choosing", show=False, id="choose"),
-    Binding("s", "skip", "skip", id="skip"),
-    Binding("u", "back", "back", id="back"),
-    Binding("t", "tag", "tag", id="tag"),
-    Binding("f", "flag", "flag", id="flag"),
-    Binding("p", "prompt", "whole prompt", id="prompt"),
-    Binding("v", "provenance", "how made", show=False, id="provenance"),
-    Binding("g", "guidelines", "guidelines", id="guidelines"),
-    Binding("question_mark", "help", "keys", key_display="?", id="help"),
-    Binding("q", "quit", "quit", id="quit"),
-    *SCROLL_BINDINGS,
-]
-
-# How the help screen explains each binding id, in words an annotator uses.
-HELP_TEXT: dict[str, str] = {
-    "mark": "the number of the best response, then of the worst (with two responses the "
-            "other is the worst); the best again clears it",
-    "write": "go to the justification box (it opens by itself once best and worst are set)",
-    "save": "in the justification box: save and open the next item",
-    "choose": "leave the justification box to change best or worst",
-    "skip": "skip this item; it comes back at the end of your queue",
-    "back": "go back to the item before, to look at it or change your judgment",
-    "tag": "tag the behaviour dimension(s) the decision is about",
-    "flag": "flag this item for a reviewer with a note (a broken prompt, answers no one can "
-            "judge); it stays in your queue",
-    "prompt": "show the whole prompt (and system prompt) when it is cut off",
-    "provenance": "show or hide how each response was generated (variant, temperature); "
-                  "hidden by default so you judge blind",
-    "guidelines": "show the annotation guidelines",
-    "help": "show this list of keys",
-    "quit": "quit (everything saved is kept)",
-    "scroll_down": "scroll the responses down (also ↓)",
-    "scroll_up": "scroll the responses up (also ↑)",
-    "page_down": "page down (also Space)",
-    "page_up": "page up",
-}
-
-
-def help_rows(keymap: dict[str, str] | None = None) -> list[tuple[str, str]]:
-    """(keys, what they do) for the help screen, after any remapping from prefer.toml."""
-    keymap = keymap or {}
-    rows: list[tuple[str, str]] = [("1-9", HELP_TEXT["mark"])]
-    for binding in ANNOTATE_BINDINGS:
-        if binding.id is None or binding.id.startswith("mark_"):
-            continue
-        key = keymap.get(binding.id, binding.key_display or binding.key)
-        key = key.replace(",", " / ").replace("enter", "Enter").replace("escape", "Esc")
-        rows.append((key, HELP_TEXT.get(binding.id, binding.description)))
-    rows.insert(2, ("Enter", HELP_TEXT["save"]))
-    return rows
+# The annotation screen's bindings in English, for docs checks (screens build their own, in
+# the annotator's language, with annotate_bindings()).
+ANNOTATE_BINDINGS: list[Binding] = annotate_bindings()

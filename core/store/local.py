@@ -195,7 +195,8 @@ class LocalStore:
             config = load_config(config_path) if mtime >= 0 else Config()
             self._rules = (mtime, validation.WriteRules(
                 tuple(config.project.dimensions), config.annotation.min_justification_chars,
-                config.annotation.order))
+                queue_order=config.annotation.order,
+                max_candidates=config.annotation.max_candidates))
         return self._rules[1]
 
     @classmethod
@@ -455,6 +456,8 @@ class LocalStore:
                 raise ValueError(f"unknown import kind {kind!r}")
             if problem is None:
                 problem = imports.first_problem(cur, list(self.rules().dimensions))
+            if problem is None:
+                problem = validation.too_many_candidates(cur, self.rules().max_candidates)
             if problem is not None:
                 return problem
             with self._write_lock:
@@ -704,7 +707,8 @@ class LocalStore:
     def progress(self, annotator: str) -> Progress:
         row = self._cursor().execute(
             f"""
-            SELECT count(*) FILTER (WHERE kind = 'ranked'), count(*) FILTER (WHERE kind = 'skipped'),
+            SELECT count(*) FILTER (WHERE kind <> 'skipped'),
+                   count(*) FILTER (WHERE kind = 'skipped'),
                    (SELECT count(*) FROM prompts p JOIN {_READY} USING (prompt_id) WHERE {_MINE})
             FROM {_CURRENT} WHERE annotator = ?
             """,
@@ -759,7 +763,7 @@ class LocalStore:
     def release_open_assignments(self, annotator: str, actor: str) -> int:
         """Free `annotator`'s assigned items they have not ranked yet; return how many."""
         open_items = (f"annotator = ? AND released_at IS NULL AND prompt_id NOT IN (SELECT "
-                      f"prompt_id FROM {_CURRENT} WHERE annotator = ? AND kind = 'ranked')")
+                      f"prompt_id FROM {_CURRENT} WHERE annotator = ? AND kind <> 'skipped')")
         with self._transaction() as cur:
             tip = self._next_tip(cur)
             rewrites = audit_rows.Rewrites(cur)
@@ -779,7 +783,16 @@ class LocalStore:
             "ORDER BY created_at DESC LIMIT 1",
             [annotator, prompt_id],
         ).fetchone()
-        return _judgment(row) if row else None
+        if not row:
+            return None
+        judgment = _judgment(row)
+        groups = self._cursor().execute(
+            "SELECT groups FROM judgment_rankings WHERE judgment_id = ?",
+            [judgment.judgment_id]).fetchone()
+        if groups:
+            judgment = dataclasses.replace(
+                judgment, groups=tuple(tuple(group) for group in groups[0]))
+        return judgment
 
     def judgments_of(self, annotator: str, include_superseded: bool = False) -> list[Judgment]:
         """An annotator's own judgments, oldest first."""
@@ -825,11 +838,18 @@ class LocalStore:
                  judgment.guideline_version, judgment.seconds_spent, supersedes, created_at,
                  tip.seq],
             )
+            claims = {"judgments": audit_rows.claim_of(
+                [audit_rows.row_hash(cur, "judgments", judgment.judgment_id)])}
+            if judgment.groups is not None:
+                # A rank-mode ranking with ties: its groups, as imported rankings keep them.
+                cur.execute("INSERT INTO judgment_rankings VALUES (?, ?, ?)",
+                            [judgment.judgment_id, [list(g) for g in judgment.groups], tip.seq])
+                claims["judgment_rankings"] = audit_rows.claim_of(
+                    [audit_rows.row_hash(cur, "judgment_rankings", judgment.judgment_id)])
             action = "judgment.revise" if supersedes else f"judgment.{judgment.kind}"
             self._append_event(cur, actor or judgment.annotator, action, judgment.prompt_id, {
                 "judgment_id": judgment.judgment_id, "supersedes": supersedes,
-            }, tip, {"judgments": audit_rows.claim_of(
-                [audit_rows.row_hash(cur, "judgments", judgment.judgment_id)])})
+            }, tip, claims)
         return Judgment(**{**judgment.__dict__, "supersedes": supersedes,
                            "created_at": created_at})
 

@@ -24,9 +24,11 @@ def annotate(
 
     Shows the prompt and every candidate, numbered. Press the number of the best response,
     then the number of the worst, write a one-sentence justification and press Enter: the
-    judgment is saved at once and the next item opens. s skips, u goes back to change an
-    earlier item, g shows the guidelines, ? lists every key, q quits. When `prefer serve` runs,
-    you annotate as your OS user and see only the items assigned to you.
+    judgment is saved at once and the next item opens. Digits pick, letters write, Ctrl+letter
+    commands: Ctrl+S skips, Ctrl+Z goes back, Ctrl+D compares two responses word by word,
+    Ctrl+R lists your judgments, F1 lists every key, Ctrl+Q quits (unsaved work is kept as a
+    draft). When `prefer serve` runs, you annotate as your OS user and see only the items
+    assigned to you. On quitting, a summary of the session is printed.
 
     **Examples**
 
@@ -35,7 +37,7 @@ def annotate(
       prefer annotate --as dr_weber
     ```
     """
-    from tui.app import make_app  # Textual loads only for this command
+    from tui.app import make_app, summary_text  # Textual loads only for this command
 
     if as_ is not None:
         check_annotator_names([as_], "--as")
@@ -50,6 +52,8 @@ def annotate(
         identity = getattr(store, "identity", None)
         annotator = identity["annotator"] if identity else (as_ or os_user())
         app = make_app(proj, store, annotator=annotator)
-        app.run()
+        summary = app.run()
+        if summary is not None:
+            typer.echo(summary_text(summary))
     finally:
         store.close()

@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingsMap
 from textual.containers import Vertical, VerticalScroll
 from textual.markup import escape
 from textual.message import Message
@@ -21,51 +21,51 @@ from core.models import Adjudication
 from core.review import ReviewScreenful, ReviewSession, check_adjudication
 from core.text import printable
 from tui.bindings import MARK_BINDINGS, SCROLL_BINDINGS
+from tui.i18n import tr
 from tui.screens.dialogs import GuidelinesScreen, HelpScreen, PromptScreen
 from tui.widgets.candidate import CandidateCard
 from tui.widgets.justification import JustificationInput
 
-# Every key of the adjudication screen, as data: one registry feeds the footer and the help.
-ADJUDICATE_BINDINGS: list[Binding] = [
-    *MARK_BINDINGS,
-    Binding("enter", "write", "write note", show=False, id="write"),
-    Binding("escape", "choose", "back to choosing", show=False, id="choose"),
-    Binding("n,s", "skip", "next", key_display="n", id="skip"),
-    Binding("p", "prompt", "whole prompt", id="prompt"),
-    Binding("g", "guidelines", "guidelines", id="guidelines"),
-    Binding("question_mark", "help", "keys", key_display="?", id="help"),
-    Binding("q", "quit", "quit", id="quit"),
-    *SCROLL_BINDINGS,
-]
 
+# Every key of the adjudication screen, as data: one registry feeds the footer and the help.
+def adjudicate_bindings() -> list[Binding]:
+    """The adjudication screen's bindings in the current language."""
+    return [
+        *MARK_BINDINGS,
+        Binding("enter", "write", tr("adj.key.write"), show=False, id="write"),
+        Binding("escape", "choose", tr("adj.key.choose"), show=False, id="choose"),
+        Binding("n,s", "skip", tr("adj.key.skip"), key_display="n", id="skip"),
+        Binding("p", "prompt", tr("key.prompt"), id="prompt"),
+        Binding("g", "guidelines", tr("key.guidelines"), id="guidelines"),
+        Binding("question_mark", "help", tr("key.help"), key_display="?", id="help"),
+        Binding("q", "quit", tr("key.quit"), id="quit"),
+        *SCROLL_BINDINGS,
+    ]
+
+
+ADJUDICATE_BINDINGS: list[Binding] = adjudicate_bindings()
+
+# Help for each binding id: the catalogue key of its line on the help screen.
 ADJUDICATE_HELP: dict[str, str] = {
-    "write": "go to the resolution note (it opens by itself once best and worst are set)",
-    "choose": "leave the note to change best or worst",
-    "skip": "leave this item unresolved and go to the next (also s)",
-    "prompt": "show the whole prompt (and system prompt)",
-    "guidelines": "show the annotation guidelines",
-    "help": "show this list of keys",
-    "quit": "quit (every saved decision is kept)",
-    "scroll_down": "scroll down (also ↓)",
-    "scroll_up": "scroll up (also ↑)",
-    "page_down": "page down (also Space)",
-    "page_up": "page up",
+    "write": "adj.help.write", "choose": "adj.help.choose", "skip": "adj.help.skip",
+    "prompt": "help.prompt", "guidelines": "help.guidelines", "help": "help.help",
+    "quit": "adj.help.quit", "scroll_down": "help.scroll_down", "scroll_up": "help.scroll_up",
+    "page_down": "help.page_down", "page_up": "help.page_up",
 }
 
 
 def adjudicate_help_rows() -> list[tuple[str, str]]:
     """(keys, what they do) for the help screen of the adjudication screen."""
-    rows = [("1-9", "the number of the best response, then of the worst (with two responses "
-                    "the other is the worst); the best again clears it"),
-            ("Enter", "in the note or guideline box: save the decision and open the next item"),
-            ("Tab", "from the note to the optional guideline change, and back")]
+    rows = [("1-9", tr("adj.help.mark")), ("Enter", tr("adj.help.save")),
+            ("Tab", tr("adj.help.tab"))]
     for binding in ADJUDICATE_BINDINGS:
         if binding.id is None or binding.id.startswith("mark_"):
             continue
         key = (binding.key if "," in binding.key else binding.key_display or binding.key)
         key = key.replace(",", " / ")
         key = key.replace("enter", "Enter").replace("escape", "Esc")
-        rows.append((key, ADJUDICATE_HELP.get(binding.id, binding.description)))
+        rows.append((key, tr(ADJUDICATE_HELP[binding.id]) if binding.id in ADJUDICATE_HELP
+                     else binding.description))
     return rows
 
 
@@ -91,6 +91,7 @@ class AdjudicateScreen(Screen[None]):
 
     def __init__(self, session: ReviewSession, guidelines: str, project_name: str) -> None:
         super().__init__()
+        self._bindings = BindingsMap([*Screen.BINDINGS, *adjudicate_bindings()])
         self.session = session
         self.guidelines = guidelines
         self.project_name = project_name
@@ -106,10 +107,8 @@ class AdjudicateScreen(Screen[None]):
             yield Vertical(id="review-candidates")
             yield Static(id="review-annotators")
         yield Static(id="marks")
-        yield JustificationInput(id="note", placeholder="Resolution note: why this decision "
-                                                         "(required)")
-        yield JustificationInput(id="guideline", placeholder="Guideline change it cites or "
-                                                              "proposes (optional; Tab here)")
+        yield JustificationInput(id="note", placeholder=tr("adj.note.placeholder"))
+        yield JustificationInput(id="guideline", placeholder=tr("adj.guideline.placeholder"))
         yield Footer()
 
     def on_mount(self) -> None:
@@ -138,22 +137,23 @@ class AdjudicateScreen(Screen[None]):
         if screenful is None:
             for selector in ("#review-status", "#system", "#review-annotators", "#review-flags"):
                 self.query_one(selector, Static).update("")
-            self.query_one("#prompt", Static).update(
-                "Nothing left to adjudicate: no unresolved disagreement and no open flag.\n"
-                "Press q to quit.")
+            self.query_one("#prompt", Static).update(tr("adj.done"))
             self._show_marks()
             self._show_topbar()
             self.query_one("#review-body").focus()
             return
         prompt = screenful.item.prompt
         self.query_one("#system", Static).update(
-            printable(f"System: {prompt.system}", multiline=True) if prompt.system else "")
+            printable(tr("prompt.system", text=prompt.system), multiline=True)
+            if prompt.system else "")
         self.query_one("#system", Static).display = bool(prompt.system)
         self.query_one("#prompt", Static).update(printable(prompt.prompt, multiline=True))
         self.query_one("#review-status", Static).update(self._status_text(screenful))
-        box.mount_all(CandidateCard(n, c.text) for n, c in enumerate(screenful.shown, start=1))
+        count = len(screenful.shown)
+        box.mount_all(CandidateCard(n, c.text, count)
+                      for n, c in enumerate(screenful.shown, start=1))
         self.query_one("#review-annotators", Static).update(self._annotator_table(screenful))
-        flags = Text("\n").join(Text.assemble((f"Flag by {printable(who)}: ", "bold"),
+        flags = Text("\n").join(Text.assemble((tr("adj.flag_by", who=printable(who)), "bold"),
                                               printable(flag.note, multiline=True))
                                 for who, flag in screenful.flags)
         self.query_one("#review-flags", Static).update(flags)
@@ -171,16 +171,16 @@ class AdjudicateScreen(Screen[None]):
         found = screenful.disagreement
         text = Text()
         if found.differs_on:
-            text.append(f"Annotators differ on {', '.join(found.differs_on)}.", style="bold")
+            text.append(tr("adj.differ", on=", ".join(found.differs_on)), style="bold")
         if screenful.flags:
             text.append((" " if found.differs_on else "") +
-                        f"{len(screenful.flags)} open flag(s): resolving is part of saving.",
-                        style="bold")
+                        tr("adj.open_flags", count=len(screenful.flags)), style="bold")
         if screenful.previous is not None:
             labels = {c.candidate_id: n for n, c in enumerate(screenful.shown, start=1)}
-            text.append(f"\nAdjudicated before by {printable(screenful.previous.reviewer)}: best "
-                        f"{labels.get(screenful.previous.best_candidate_id or '', '?')}, worst "
-                        f"{labels.get(screenful.previous.worst_candidate_id or '', '?')}.")
+            text.append("\n" + tr(
+                "adj.before", reviewer=printable(screenful.previous.reviewer),
+                best=labels.get(screenful.previous.best_candidate_id or "", "?"),
+                worst=labels.get(screenful.previous.worst_candidate_id or "", "?")))
         return text
 
     @staticmethod
@@ -196,18 +196,18 @@ class AdjudicateScreen(Screen[None]):
                                        for v in values])
 
         columns = screenful.columns
-        row("best", [str(c.best) if c.best is not None else None for c in columns])
-        row("worst", [str(c.worst) if c.worst is not None else None for c in columns])
-        row("ranking", [c.ranking for c in columns])
-        row("pairs", [", ".join(c.pairs) or None for c in columns])
-        row("why", ["\n".join(c.justifications) or None for c in columns])
-        row("tags", [", ".join(c.dimensions) or None for c in columns])
+        row(tr("adj.row.best"), [str(c.best) if c.best is not None else None for c in columns])
+        row(tr("adj.row.worst"), [str(c.worst) if c.worst is not None else None for c in columns])
+        row(tr("adj.row.ranking"), [c.ranking for c in columns])
+        row(tr("adj.row.pairs"), [", ".join(c.pairs) or None for c in columns])
+        row(tr("adj.row.why"), ["\n".join(c.justifications) or None for c in columns])
+        row(tr("adj.row.tags"), [", ".join(c.dimensions) or None for c in columns])
         return table
 
     def _show_topbar(self) -> None:
         parts = [f"[b]{escape(printable(self.project_name))}[/b]",
-                 f"reviewing as {escape(printable(self.session.reviewer))}",
-                 f"{self.session.unresolved} unresolved"]
+                 tr("adj.top.reviewer", name=escape(printable(self.session.reviewer))),
+                 tr("adj.top.unresolved", count=self.session.unresolved)]
         current = self.session.current
         if current is not None:
             parts.append(escape(printable(current.item.prompt.prompt_id)))
@@ -225,14 +225,13 @@ class AdjudicateScreen(Screen[None]):
                            "worst" if card.label == marks.worst else None)
         need = self.session.config.annotation.min_justification_chars
         if marks.complete:
-            text = (f"Final: best [b]{marks.best}[/b] · worst [b]{marks.worst}[/b] · why? "
-                    f"({need}+ chars) · Tab: guideline · Enter saves")
+            text = tr("adj.marks.complete", best=marks.best, worst=marks.worst, need=need)
         elif marks.best is not None:
-            text = f"Final best: [b]{marks.best}[/b]. Now the number of the [b]worst[/b]."
+            text = tr("adj.marks.pick_worst", best=marks.best)
         elif current.needs_decision:
-            text = f"Press the number of the final [b]best[/b] response (1-{marks.count})."
+            text = tr("adj.marks.pick_best", count=marks.count)
         else:
-            text = f"Flagged: press Enter, write a resolution ({need}+ chars); digits also decide."
+            text = tr("adj.marks.flagged", need=need)
         line.update(text)
 
     # --- actions ---------------------------------------------------------------------------
@@ -254,7 +253,7 @@ class AdjudicateScreen(Screen[None]):
         if current is not None and (current.marks.complete or not current.needs_decision):
             self.query_one("#note", Input).focus()
         else:
-            self.notify("Pick the final best and worst first (press their numbers).", timeout=3)
+            self.notify(tr("adj.pick_first"), timeout=3)
 
     def action_choose(self) -> None:
         self.query_one("#review-body").focus()
@@ -267,7 +266,7 @@ class AdjudicateScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="store")
     def skip_item(self) -> None:
-        self.post_message(self.ItemLoaded(self.session.skip(), "Skipped: it stays unresolved."))
+        self.post_message(self.ItemLoaded(self.session.skip(), tr("adj.skipped")))
 
     def action_prompt(self) -> None:
         current = self.session.current
@@ -318,12 +317,12 @@ class AdjudicateScreen(Screen[None]):
 
     @on(AdjudicationSaved)
     def confirm_saved(self, event: AdjudicationSaved) -> None:
-        self.notify("Decision saved." if event.adjudication else "Flags resolved.", timeout=2)
+        self.notify(tr("adj.saved" if event.adjudication else "adj.resolved"), timeout=2)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
             self.busy = False
             error = event.worker.error
             message = error.message if isinstance(error, PreferError) else str(error)
-            self.notify(f"Not saved: {printable(message)}", markup=False, severity="error",
-                        timeout=8)
+            self.notify(tr("save.failed", reason=printable(message)), markup=False,
+                        severity="error", timeout=8)

@@ -1,49 +1,98 @@
-"""The annotation screen: a prompt, every candidate at once, best/worst by digit, a justification."""
+"""The annotation screen: a prompt, every candidate at once, picks by digit, a justification.
+
+Typing is always safe: digits pick, letters write, Ctrl+letter commands (tui/bindings.py).
+Printable keys typed before the picks are complete only show a hint; the box takes focus by
+itself once they are. Every store call runs in a thread worker, never on the event loop; a save
+in flight shows on screen, an unreachable store says so at once and the save is retried with
+the same judgment (the store keeps it once) until it is confirmed.
+"""
 
 from __future__ import annotations
 
-from rich.text import Text
-from textual import on, work
+import time
+
+from textual import events, on, work
 from textual.app import ComposeResult
+from textual.binding import BindingsMap
 from textual.containers import VerticalScroll
 from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.adjudication import new_flag
-from core.annotation import AnnotationSession, Screenful, check_judgment
-from core.errors import JudgmentError, PreferError
-from core.models import Judgment
+from core.annotation import AnnotationSession, Screenful, label_text, label_width, parse_ranking
+from core.errors import JudgmentError, PreferError, ServerUnavailableError
+from core.models import Judgment, Progress
 from core.text import printable
-from tui.bindings import ANNOTATE_BINDINGS, help_rows
+from tui.bindings import annotate_bindings, help_rows
+from tui.i18n import tr
 from tui.screens.dialogs import GuidelinesScreen, HelpScreen, PromptScreen, TagScreen
+from tui.screens.diff import DiffScreen
 from tui.screens.flag import FlagScreen
+from tui.screens.history import HistoryScreen
+from tui.screens.outcome import NoPreferenceScreen
 from tui.widgets.candidate import CandidateCard
 from tui.widgets.justification import JustificationInput
-from tui.widgets.prompt_view import PromptContext
+from tui.widgets.prompt import PromptPanel
+
+MIN_COLUMN_WIDTH = 56  # narrower columns are not readable: stack the candidates instead
+RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0)  # then every 8 s until the store answers
+HINT_EVERY_S = 2.0
+
+
+def store_answers(session: AnnotationSession) -> bool:
+    """A quick probe (well under a second) of the store server, when there is one."""
+    socket_path = getattr(session.store, "socket_path", None)
+    if socket_path is None:
+        return True
+    from core.store.remote import server_answers
+
+    return server_answers(socket_path, timeout=0.5)
+
+
+def columns_for(width: int, count: int) -> int:
+    """Side by side when two or more readable columns fit, else stacked."""
+    return max(1, min(count, width // MIN_COLUMN_WIDTH))
 
 
 class AnnotateScreen(Screen[None]):
     """Shows one item at a time from an AnnotationSession and forwards keys to it."""
 
-    BINDINGS = ANNOTATE_BINDINGS
+    AUTO_FOCUS = None
 
     class ItemLoaded(Message):
-        """A new item (or none: the queue is done) is ready to show."""
+        """A new item (or none: the queue is done) is ready to show, with fresh progress."""
 
-        def __init__(self, screenful: Screenful | None, note: str | None = None) -> None:
+        def __init__(self, screenful: Screenful | None, progress: Progress | None,
+                     note: str | None = None) -> None:
             super().__init__()
             self.screenful = screenful
+            self.progress = progress
             self.note = note
 
-    class JudgmentSaved(Message):
-        """A judgment was committed to the store."""
+    class SaveStalled(Message):
+        """The store did not answer a save; it is retried in `retry_in` seconds."""
 
-        def __init__(self, judgment: Judgment) -> None:
+        def __init__(self, reason: str, attempt: int, retry_in: float) -> None:
+            super().__init__()
+            self.reason, self.attempt, self.retry_in = reason, attempt, retry_in
+
+    class SaveRefused(Message):
+        """The store refused the save (a rule, not the network); nothing was stored."""
+
+        def __init__(self, reason: str) -> None:
+            super().__init__()
+            self.reason = reason
+
+    class JudgmentSaved(Message):
+        """A judgment was committed to the store (after `attempts` tries)."""
+
+        def __init__(self, judgment: Judgment, attempts: int) -> None:
             super().__init__()
             self.judgment = judgment
+            self.attempts = attempts
 
     class FlagSaved(Message):
         """An annotator's flag on an item was committed to the store."""
@@ -52,60 +101,77 @@ class AnnotateScreen(Screen[None]):
             super().__init__()
             self.prompt_id = prompt_id
 
-    def __init__(self, session: AnnotationSession, guidelines: str, project_name: str) -> None:
+    class ProvenanceLoaded(Message):
+        def __init__(self, found: dict[int, object]) -> None:
+            super().__init__()
+            self.found = found
+
+    def __init__(self, session: AnnotationSession, guidelines: str, project_name: str,
+                 keymap: dict[str, str] | None = None) -> None:
         super().__init__()
+        self._bindings = BindingsMap([*Screen.BINDINGS, *annotate_bindings(keymap)])
+        self.keymap = dict(keymap or {})
         self.session = session
         self.guidelines = guidelines
         self.project_name = project_name
-        self.busy = False
+        self.busy = False  # a store call for this item is in flight
+        self.saving_since: float | None = None
+        self.save_problem: str | None = None
         self.showing_provenance = False
+        self.raw = False
+        self.progress: Progress | None = None
+        self.digits = ""  # the first digit of a two-digit label, while waiting for the second
+        self._last_hint = 0.0
 
     def compose(self) -> ComposeResult:
         yield Static(id="topbar")
-        with VerticalScroll(id="prompt-pane"):
-            yield Static(id="system", markup=False)
-            yield PromptContext(id="prompt-context")
-            yield Static(id="prompt", markup=False)
+        yield PromptPanel(id="prompt-pane")
         yield VerticalScroll(id="candidates")
         yield Static(id="marks")
-        yield JustificationInput(
-            id="justification",
-            placeholder="One sentence: why is the best better and the worst worse?")
+        yield Static(id="save-status")
+        yield JustificationInput(id="justification", placeholder=tr("box.placeholder"))
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#save-status").display = False
         self.query_one("#candidates").focus()
+        self.set_interval(30, self._show_topbar)
+        self.busy = True
         self.load_item(direction="next")
 
-    # --- loading ---------------------------------------------------------------------------
+    # --- loading (thread workers: no store call on the event loop) ---------------------------
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="store")
-    def load_item(self, direction: str, note: str | None = None) -> None:
+    def load_item(self, direction: str, note: str | None = None,
+                  prompt_id: str | None = None) -> None:
         if direction == "back":
             screenful = self.session.previous_item()
             if screenful is None:
-                self.post_message(self.ItemLoaded(self.session.current,
-                                                  "no earlier item to go back to"))
+                self.post_message(self.ItemLoaded(self.session.current, self.progress,
+                                                  tr("note.no_earlier")))
                 return
+        elif direction == "open" and prompt_id is not None:
+            screenful = self.session.open(prompt_id)
         else:
             screenful = self.session.next_item()
-        self.post_message(self.ItemLoaded(screenful, note))
+        self.post_message(self.ItemLoaded(screenful, self.session.progress(), note))
 
     @on(ItemLoaded)
     def show_item(self, event: ItemLoaded) -> None:
         self.busy = False
+        self.digits = ""
+        self.progress = event.progress or self.progress
         if event.note:
             self.notify(printable(event.note), markup=False, timeout=3)
         box = self.query_one("#candidates", VerticalScroll)
         box.remove_children()
-        field = self.query_one("#justification", Input)
+        field = self.query_one("#justification", JustificationInput)
+        field.locked = False
         screenful = event.screenful
+        prompt = self.query_one(PromptPanel)
         if screenful is None:
-            self.query_one("#system", Static).update("")
-            self.query_one(PromptContext).show(None)
-            self.query_one("#prompt", Static).update(
-                "Nothing left to rank: every item in your queue has a judgment.\n"
-                "Press u to go back and change one, or q to quit.")
+            empty = self.progress is not None and self.progress.total == 0
+            prompt.show(None, tr("queue.empty" if empty else "queue.done"))
             field.value = ""
             field.disabled = True
             self._show_marks()
@@ -113,40 +179,53 @@ class AnnotateScreen(Screen[None]):
             box.focus()
             return
         field.disabled = False
-        system = screenful.item.prompt.system
-        self.query_one("#system", Static).update(
-            printable(f"System: {system}", multiline=True) if system else "")
-        self.query_one("#system", Static).display = bool(system)
-        self.query_one(PromptContext).show(screenful.view, screenful.shown)
-        last_turn = printable(screenful.item.prompt.prompt, multiline=True)
-        self.query_one("#prompt", Static).update(
-            Text.assemble(("User: ", "bold"), (last_turn, "bold")) if screenful.item.prompt.turns
-            else last_turn)
-        self.query_one("#prompt-pane", VerticalScroll).scroll_home(animate=False)
-        box.mount_all(CandidateCard(n, c.text) for n, c in enumerate(screenful.shown, start=1))
+        prompt.show(screenful.item, view=screenful.view, shown=screenful.shown)
+        self._layout_columns(screenful.count)
+        box.mount_all(CandidateCard(n, c.text, screenful.count, raw=self.raw)
+                      for n, c in enumerate(screenful.shown, start=1))
         box.scroll_home(animate=False)
         field.value = screenful.justification
         self.showing_provenance = False
         self._show_marks()
         self._show_topbar()
-        box.focus()
+        if screenful.restored_draft:
+            self.notify(tr("note.draft_restored"), timeout=4)
+        if self.session.ready() and not screenful.revising:
+            self._focus_box()
+        else:
+            self.set_focus(box)
+
+    def on_resize(self, event: events.Resize) -> None:
+        current = self.session.current
+        if current is not None:
+            self._layout_columns(current.count)
+
+    def _layout_columns(self, count: int) -> None:
+        box = self.query_one("#candidates", VerticalScroll)
+        columns = columns_for(self.size.width, count)
+        box.set_class(columns > 1, "side-by-side")
+        box.styles.grid_size_columns = columns
 
     # --- display ---------------------------------------------------------------------------
 
     def _show_topbar(self) -> None:
-        progress = self.session.progress()
-        pace = self.session.pace()
-        current = self.session.current
+        summary = self.session.summary()
+        minutes = int(summary.seconds // 60)
         parts = [f"[b]{escape(printable(self.project_name))}[/b]",
-                 escape(printable(self.session.annotator)),
-                 f"{progress.judged}/{progress.total} done",
-                 f"{pace:.0f}/h" if pace is not None else "–/h"]
+                 escape(printable(self.session.annotator))]
+        if self.progress is not None:
+            parts.append(tr("top.done", judged=self.progress.judged, total=self.progress.total))
+        parts.append(tr("top.session", saved=summary.saved, clock=f"{minutes // 60}:"
+                                                                    f"{minutes % 60:02d}"))
+        parts.append(tr("top.pace", pace=f"{summary.pace:.0f}") if summary.pace else
+                     tr("top.no_pace"))
+        current = self.session.current
         if current is not None:
             lang = current.item.prompt.language
             parts.append(escape(printable(current.item.prompt.prompt_id
                                           + (f" ({lang})" if lang else ""))))
             if current.revising:
-                parts.append("[reverse] revising [/reverse]")
+                parts.append(f"[reverse] {tr('top.revising')} [/reverse]")
         self.query_one("#topbar", Static).update(" · ".join(parts))
 
     def _show_marks(self) -> None:
@@ -155,67 +234,188 @@ class AnnotateScreen(Screen[None]):
         if current is None:
             line.update("")
             return
+        count = current.count
+        labels = f"{label_text(1, count)}-{label_text(count, count)}"
+        tags = (" · " + tr("marks.tags", tags=escape(printable(', '.join(current.dimensions))))
+                if current.dimensions else "")
+        need = self.session.config.annotation.min_justification_chars
+        if self.session.mode == "rank":
+            ranking = current.ranking()
+            places = {n: place for place, group in enumerate(ranking.groups, start=1)
+                      for n in group}
+            for card in self.query(CandidateCard):
+                place = places.get(card.label)
+                card.show_mark("best" if place == 1 and len(ranking.groups[0]) == 1 else
+                               "worst" if place == len(ranking.groups) and place > 1
+                               and len(ranking.groups[-1]) == 1 else
+                               f"#{place}" if place else None)
+            if ranking.empty:
+                text = tr("marks.rank_start", labels=labels)
+            elif ranking.problem:
+                problem = tr(f"rank.{ranking.problem_code}", **dict(ranking.problem_values))
+                text = tr("marks.rank_partial", echo=escape(ranking.echo() or "…"),
+                          problem=escape(problem))
+            else:
+                text = tr("marks.rank_done", echo=escape(ranking.echo()), need=need) + tags
+            line.update(text)
+            return
         marks = current.marks
         for card in self.query(CandidateCard):
             card.show_mark("best" if card.label == marks.best else
                            "worst" if card.label == marks.worst else None)
-        tags = (f" · tags: {escape(printable(', '.join(current.dimensions)))}"
-                if current.dimensions else "")
-        count = marks.count
+        pending = f" [reverse] {self.digits}_ [/reverse]" if self.digits else ""
         if marks.best is None:
-            text = f"Press the number of the [b]best[/b] response (1-{count})."
+            text = tr("marks.pick_best", labels=labels) + pending
         elif marks.worst is None:
-            text = f"Best: [b]{marks.best}[/b]. Now the number of the [b]worst[/b]."
+            text = tr("marks.pick_worst", best=label_text(marks.best, count)) + pending
         else:
-            need = self.session.config.annotation.min_justification_chars
-            text = (f"Best [b]{marks.best}[/b] · worst [b]{marks.worst}[/b]{tags} · "
-                    f"why? ({need}+ chars) · Enter saves · Esc re-picks")
+            text = tr("marks.complete", best=label_text(marks.best, count),
+                      worst=label_text(marks.worst, count), need=need) + tags
         line.update(text)
+
+    def _show_save_status(self, text: str | None, severity: str = "") -> None:
+        status = self.query_one("#save-status", Static)
+        status.display = text is not None
+        status.set_class(severity == "error", "error")
+        status.update(text or "")
+
+    # --- keys that are typing, not commands --------------------------------------------------
+
+    def on_key(self, event: events.Key) -> None:
+        """Digits pick (or rank); any other printable key outside the box is ignored with a
+        hint, so typing never fires a command."""
+        if self.app.screen is not self:
+            return
+        if isinstance(self.focused, Input):
+            # The box stops the keys it takes; a printable key seen here was queued for the
+            # candidates before the box took focus (a burst typed on after the last pick).
+            box = self.focused
+            if event.is_printable and isinstance(box, JustificationInput) and event.character:
+                event.stop()
+                if not box.locked:
+                    box.insert_text_at_cursor(event.character)
+            return
+        current = self.session.current
+        character = event.character or ""
+        if current is not None and not self.busy and self.session.mode == "rank" and (
+                character.isdigit() or character in " =" or event.key == "backspace"):
+            event.stop()
+            text = current.ranking_text[:-1] if event.key == "backspace" \
+                else current.ranking_text + character
+            self.session.set_ranking_text(text)
+            self._show_marks()
+            self._scroll_to_last_typed()
+            if self.session.ready() and character in " " and \
+                    parse_ranking(text.strip(), current.count).complete:
+                self._focus_box()
+            return
+        if character.isdigit() and current is not None:
+            event.stop()
+            if not self.busy:
+                self._type_digit(character)
+            return
+        if event.is_printable and self.session.ready() and not self.busy:
+            # Picks complete: whatever is typed is the justification (after Esc too).
+            event.stop()
+            box = self.query_one("#justification", JustificationInput)
+            self._focus_box()
+            if not box.locked:
+                box.insert_text_at_cursor(character)
+            return
+        if event.is_printable:
+            event.stop()
+            self.session.touch()
+            now = time.monotonic()
+            if now - self._last_hint > HINT_EVERY_S:
+                self._last_hint = now
+                self.notify(tr("hint.letters"), timeout=3)
+
+    def _type_digit(self, digit: str) -> None:
+        current = self.session.current
+        assert current is not None
+        width = label_width(current.count)
+        self.digits += digit
+        if len(self.digits) < width:
+            self._show_marks()
+            return
+        label, self.digits = int(self.digits), ""
+        marks = self.session.press(label)
+        self._show_marks()
+        for card in self.query(CandidateCard):
+            if card.label == label:
+                self.query_one("#candidates", VerticalScroll).scroll_to_widget(
+                    card, animate=False, top=False)
+        if marks.complete:
+            self._focus_box()
+
+    def _scroll_to_last_typed(self) -> None:
+        current = self.session.current
+        if current is None:
+            return
+        ranking = current.ranking()
+        if ranking.groups:
+            last = ranking.groups[-1][-1]
+            for card in self.query(CandidateCard):
+                if card.label == last:
+                    self.query_one("#candidates", VerticalScroll).scroll_to_widget(
+                        card, animate=False)
+
+    @on(Input.Changed, "#justification")
+    def keep_text(self, event: Input.Changed) -> None:
+        self.session.set_justification(event.value)
 
     # --- actions ---------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        needs_item = ("skip", "tag", "write", "prompt", "provenance", "flag")
+        needs_item = ("skip", "tag", "write", "prompt", "provenance", "flag", "diff",
+                      "no_preference", "raw")
         return not (action in needs_item and self.session.current is None)
 
-    def action_mark(self, label: int) -> None:
-        if self.session.current is None or self.busy:
-            return
-        marks = self.session.press(label)
-        self._show_marks()
-        if marks.complete:
-            self.query_one("#justification", Input).focus()
-
     def action_write(self) -> None:
-        current = self.session.current
-        if current is not None and current.marks.complete:
-            self.query_one("#justification", Input).focus()
+        if self.session.ready():
+            self._focus_box()
         else:
-            self.notify("Pick the best and the worst first (press their numbers).", timeout=3)
+            self.notify(tr("hint.pick_first"), timeout=3)
 
     def action_choose(self) -> None:
-        self.query_one("#candidates").focus()
+        self.set_focus(self.query_one("#candidates"))
+
+    def _focus_box(self) -> None:
+        """Focus the justification box now, not after the keys already queued: an expert who
+        types straight on after the last pick must find every letter in the box."""
+        self.set_focus(self.query_one("#justification", Input))
+
+    def _leaving(self) -> str | None:
+        """The note for leaving the current item: its unsaved work is kept as a draft."""
+        if self.session.unsaved():
+            self.session.keep_draft()
+            self.app.save_drafts()  # type: ignore[attr-defined]
+            return tr("note.draft_kept")
+        return None
 
     def action_skip(self) -> None:
         if self.session.current is None or self.busy:
             return
         self.busy = True
-        self.skip_item()
+        self.skip_item(self._leaving())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="store")
-    def skip_item(self) -> None:
+    def skip_item(self, draft_note: str | None) -> None:
         skipped = self.session.skip()
-        note = "Skipped: it comes back at the end of your queue." if skipped else None
-        self.post_message(self.ItemLoaded(self.session.next_item(), note))
+        note = tr("note.skipped") if skipped else None
+        if draft_note:
+            note = f"{note} {draft_note}" if note else draft_note
+        self.post_message(self.ItemLoaded(self.session.next_item(), self.session.progress(),
+                                          note))
 
     def action_back(self) -> None:
         if self.busy:
             return
         self.busy = True
-        self.load_item(direction="back")
+        self.load_item(direction="back", note=self._leaving())
 
     def action_help(self) -> None:
-        self.app.push_screen(HelpScreen(help_rows(getattr(self.app, "keymap_overrides", None))))
+        self.app.push_screen(HelpScreen(help_rows(self.keymap, self.session.mode)))
 
     def action_prompt(self) -> None:
         current = self.session.current
@@ -223,21 +423,60 @@ class AnnotateScreen(Screen[None]):
             prompt = current.item.prompt
             self.app.push_screen(PromptScreen(prompt.system, prompt.prompt))
 
+    def action_raw(self) -> None:
+        self.raw = not self.raw
+        for card in self.query(CandidateCard):
+            card.show_raw(self.raw)
+        self.notify(tr("note.raw_on" if self.raw else "note.raw_off"), timeout=2)
+
+    def action_diff(self) -> None:
+        current = self.session.current
+        if current is None or current.count < 2:
+            return
+        first, second = 1, 2
+        if self.session.mode == "rank":
+            groups = current.ranking().groups
+            if len(groups) >= 2:
+                first, second = groups[0][0], groups[-1][-1]
+        elif current.marks.complete:
+            assert current.marks.best is not None and current.marks.worst is not None
+            first, second = current.marks.best, current.marks.worst
+        self.app.push_screen(DiffScreen([c.text for c in current.shown], first, second))
+
+    def action_history(self) -> None:
+        def opened(prompt_id: str | None) -> None:
+            if prompt_id and not self.busy:
+                self.busy = True
+                self.load_item(direction="open", prompt_id=prompt_id, note=self._leaving())
+
+        self.app.push_screen(HistoryScreen(self.session), opened)
+
     def action_provenance(self) -> None:
         if self.session.current is None:
             return
         self.showing_provenance = not self.showing_provenance
-        found = self.session.provenance() if self.showing_provenance else {}
-        for card in self.query(CandidateCard):
-            made = found.get(card.label)
-            if not self.showing_provenance:
+        if not self.showing_provenance:
+            for card in self.query(CandidateCard):
                 card.show_provenance(None)
-            elif made is None:
-                card.show_provenance("imported")
+            return
+        self.load_provenance()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="provenance")
+    def load_provenance(self) -> None:
+        self.post_message(self.ProvenanceLoaded(dict(self.session.provenance())))
+
+    @on(ProvenanceLoaded)
+    def show_provenance(self, event: ProvenanceLoaded) -> None:
+        if not self.showing_provenance:
+            return
+        for card in self.query(CandidateCard):
+            made = event.found.get(card.label)
+            if made is None:
+                card.show_provenance(tr("card.imported"))
             else:
-                text = f"{made.variant}, t={made.temperature}, {made.model}"
-                card.show_provenance(text + (", cut off at the token limit"
-                                             if made.truncated else ""))
+                text = f"{made.variant}, t={made.temperature}, {made.model}"  # type: ignore[attr-defined]
+                card.show_provenance(text + (", " + tr("card.truncated")
+                                             if made.truncated else ""))  # type: ignore[attr-defined]
 
     def action_guidelines(self) -> None:
         self.app.push_screen(GuidelinesScreen(self.guidelines))
@@ -261,8 +500,8 @@ class AnnotateScreen(Screen[None]):
 
     @on(FlagSaved)
     def confirm_flagged(self, event: FlagSaved) -> None:
-        self.notify(f"Flagged {printable(event.prompt_id)} for a reviewer; it stays in your "
-                    "queue.", markup=False, timeout=3)
+        self.notify(tr("note.flagged", item=printable(event.prompt_id)), markup=False,
+                    timeout=3)
 
     def action_tag(self) -> None:
         current = self.session.current
@@ -277,8 +516,16 @@ class AnnotateScreen(Screen[None]):
         self.app.push_screen(TagScreen(self.session.config.project.dimensions,
                                        current.dimensions), keep)
 
-    def action_quit(self) -> None:
-        self.app.exit()
+    def action_no_preference(self) -> None:
+        if self.session.current is None or self.busy:
+            return
+
+        def keep(answer: tuple[str, str] | None) -> None:
+            if answer is not None:
+                self._start_save(answer[1], answer[0])
+
+        self.app.push_screen(
+            NoPreferenceScreen(self.session.config.annotation.min_justification_chars), keep)
 
     def action_scroll(self, lines: int) -> None:
         self.query_one("#candidates", VerticalScroll).scroll_relative(y=lines * 2, animate=False)
@@ -293,32 +540,108 @@ class AnnotateScreen(Screen[None]):
     def submit(self, event: Input.Submitted) -> None:
         if self.session.current is None or self.busy:
             return
+        self._start_save(event.value, "ranked")
+
+    def _start_save(self, text: str, outcome: str) -> None:
+        need = self.session.config.annotation.min_justification_chars
+        if self.session.ready() and len(text.strip()) < need:
+            self.notify(tr("save.too_short", need=need, typed=len(text.strip())),
+                        severity="warning", timeout=4)
+            return
         try:
-            check_judgment(self.session.current.marks, event.value,
-                           self.session.config.annotation.min_justification_chars)
+            judgment = self.session.prepare(text, outcome)
         except JudgmentError as error:
             self.notify(printable(error.message), markup=False, severity="warning", timeout=4)
-            if self.session.current.marks.complete is False:
+            if not self.session.ready():
                 self.query_one("#candidates").focus()
             return
         self.busy = True
-        self.save_judgment(event.value)
+        self.saving_since = time.monotonic()
+        self.query_one("#justification", JustificationInput).locked = True
+        self._show_save_status(tr("save.saving"))
+        self.save_judgment(judgment)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="store")
-    def save_judgment(self, justification: str) -> None:
-        judgment = self.session.save(justification)
-        self.post_message(self.JudgmentSaved(judgment))
-        self.post_message(self.ItemLoaded(self.session.next_item()))
+    def save_judgment(self, judgment: Judgment) -> None:
+        """Send the judgment until the store confirms it; the same judgment each time, so a save
+        that reached the store before the link dropped is kept once."""
+        worker = get_current_worker()
+        attempt = 0
+        while True:
+            if not store_answers(self.session):
+                attempt += 1
+                self._stalled(tr("save.unreachable"), attempt)
+                if worker.is_cancelled:
+                    return
+                continue
+            try:
+                stored = self.session.commit(judgment)
+                break
+            except ServerUnavailableError as error:
+                attempt += 1
+                self._stalled(error.message, attempt)
+                if worker.is_cancelled:
+                    return
+            except PreferError as error:
+                self.post_message(self.SaveRefused(error.message))
+                return
+        self.post_message(self.JudgmentSaved(stored, attempt + 1))
+        while True:
+            try:
+                screenful = self.session.next_item()
+                progress = self.session.progress()
+                break
+            except ServerUnavailableError as error:
+                attempt += 1
+                self._stalled(error.message, attempt)
+        self.post_message(self.ItemLoaded(screenful, progress))
+
+    def _stalled(self, reason: str, attempt: int) -> None:
+        delay = RETRY_DELAYS_S[min(attempt - 1, len(RETRY_DELAYS_S) - 1)]
+        self.post_message(self.SaveStalled(reason, attempt, delay))
+        time.sleep(delay)
+
+    @on(SaveStalled)
+    def show_stalled(self, event: SaveStalled) -> None:
+        self._show_save_status(tr("save.stalled", reason=printable(event.reason),
+                                  attempt=event.attempt, seconds=f"{event.retry_in:.0f}"),
+                               "error")
+
+    @on(SaveRefused)
+    def show_refused(self, event: SaveRefused) -> None:
+        self.busy = False
+        self.query_one("#justification", JustificationInput).locked = False
+        self._show_save_status(None)
+        self.notify(tr("save.refused", reason=printable(event.reason)), markup=False,
+                    severity="error", timeout=8)
 
     @on(JudgmentSaved)
     def confirm_saved(self, event: JudgmentSaved) -> None:
-        what = "Change saved" if event.judgment.supersedes else "Saved"
-        self.notify(f"{what}.", timeout=2)
+        self._show_save_status(None)
+        self.saving_since = None
+        key = "save.revised" if event.judgment.supersedes else "save.saved"
+        if event.attempts > 1:
+            key = "save.saved_after_retry"
+        self.notify(tr(key), timeout=3 if event.attempts > 1 else 2)
+        self.app.save_drafts()  # type: ignore[attr-defined]
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
             self.busy = False
+            self.query_one("#justification", JustificationInput).locked = False
+            self._show_save_status(None)
             error = event.worker.error
             message = error.message if isinstance(error, PreferError) else str(error)
-            self.notify(f"Not saved: {printable(message)}", markup=False, severity="error",
-                        timeout=8)
+            self.notify(tr("save.failed", reason=printable(message)), markup=False,
+                        severity="error", timeout=8)
+
+    # --- quitting --------------------------------------------------------------------------
+
+    def unsaved_item(self) -> str | None:
+        """The prompt id whose picks or text are not saved (None when nothing would be lost)."""
+        if self.busy and self.saving_since is not None and self.session.current is not None:
+            return self.session.current.item.prompt.prompt_id
+        if self.session.unsaved() and self.session.current is not None:
+            return self.session.current.item.prompt.prompt_id
+        return None
+

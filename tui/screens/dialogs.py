@@ -12,13 +12,14 @@ from textual.screen import ModalScreen
 from textual.widgets import Markdown, Static
 
 from core.text import printable
+from tui.i18n import tr
 
 
 class HelpScreen(ModalScreen[None]):
     """Every key of the annotation screen and what it does."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,question_mark,enter", "dismiss", "close", key_display="Esc"),
+        Binding("escape,q,question_mark,enter,f1", "dismiss", "close", key_display="Esc"),
     ]
 
     def __init__(self, rows: list[tuple[str, str]]) -> None:
@@ -27,7 +28,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box", classes="dialog"):
-            yield Static("[b]Keys[/b]  (Esc closes)", classes="dialog-title")
+            yield Static(tr("help.title"), classes="dialog-title")
             table = Table(box=None, show_header=False, padding=(0, 1), expand=True)
             table.add_column(style="bold", no_wrap=True, justify="right")
             table.add_column(ratio=1)
@@ -43,7 +44,7 @@ class GuidelinesScreen(ModalScreen[None]):
     """The project's guidelines.md, scrollable by keyboard."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,g", "dismiss", "close", key_display="Esc"),
+        Binding("escape,q,g,ctrl+g", "dismiss", "close", key_display="Esc"),
         Binding("j,down", "scroll(1)", "down", show=False),
         Binding("k,up", "scroll(-1)", "up", show=False),
         Binding("space,pagedown", "page(1)", "page down", show=False),
@@ -56,7 +57,7 @@ class GuidelinesScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="guidelines-box", classes="dialog"):
-            yield Static("[b]Guidelines[/b]  (Esc closes, ↑↓ scroll)", classes="dialog-title")
+            yield Static(tr("guidelines.title"), classes="dialog-title")
             yield Markdown(self.markdown)
 
     def action_scroll(self, lines: int) -> None:
@@ -74,7 +75,7 @@ class PromptScreen(GuidelinesScreen):
     """The whole system prompt and prompt, when they do not fit above the responses."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,p", "dismiss", "close", key_display="Esc"),
+        Binding("escape,q,p,ctrl+p", "dismiss", "close", key_display="Esc"),
         *GuidelinesScreen.BINDINGS[1:],
     ]
 
@@ -85,9 +86,10 @@ class PromptScreen(GuidelinesScreen):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="guidelines-box", classes="dialog"):
-            yield Static("[b]Prompt[/b]  (Esc closes, ↑↓ scroll)", classes="dialog-title")
+            yield Static(tr("prompt.title"), classes="dialog-title")
             if self.system:
-                yield Static(printable(f"System: {self.system}", multiline=True), markup=False,
+                yield Static(printable(tr("prompt.system", text=self.system), multiline=True),
+                             markup=False,
                              id="whole-system")
             yield Static(printable(self.prompt, multiline=True), markup=False, id="whole-prompt")
 
@@ -97,8 +99,8 @@ class TagScreen(ModalScreen[tuple[str, ...] | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         *[Binding(str(n), f"toggle({n})", show=False) for n in range(1, 10)],
-        Binding("enter", "keep", "keep"),
-        Binding("escape", "cancel", "cancel"),
+        Binding("enter", "keep", "keep", key_display="Enter"),
+        Binding("escape", "cancel", "cancel", key_display="Esc"),
     ]
 
     def __init__(self, dimensions: list[str], selected: tuple[str, ...]) -> None:
@@ -108,9 +110,9 @@ class TagScreen(ModalScreen[tuple[str, ...] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="tag-box", classes="dialog"):
-            yield Static("[b]What is this decision about?[/b]", classes="dialog-title")
+            yield Static(tr("tag.title"), classes="dialog-title")
             yield Static(id="tag-list")
-            yield Static("digits toggle · Enter keeps · Esc cancels", classes="dialog-hint")
+            yield Static(tr("tag.hint"), classes="dialog-hint")
 
     def on_mount(self) -> None:
         self._refresh()
@@ -130,3 +132,27 @@ class TagScreen(ModalScreen[tuple[str, ...] | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class QuitScreen(ModalScreen[bool]):
+    """Asked on quitting with unsaved work: Enter (or the quit key again) quits, keeping it as a
+    draft; Esc stays. Printable keys do nothing, so a sentence typed on cannot answer it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter,ctrl+q,ctrl+c", "answer(True)", "quit", key_display="Enter",
+                priority=True),
+        Binding("escape", "answer(False)", "stay", key_display="Esc"),
+    ]
+
+    def __init__(self, item: str) -> None:
+        super().__init__()
+        self.item = item
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="quit-box", classes="dialog"):
+            yield Static(tr("quit.title"), classes="dialog-title")
+            yield Static(tr("quit.body", item=printable(self.item)), markup=False)
+            yield Static(tr("quit.hint"), classes="dialog-hint")
+
+    def action_answer(self, quit_now: bool) -> None:
+        self.dismiss(quit_now)

@@ -1,29 +1,61 @@
-"""A candidate response card: its label (1..k), its text, and whether it is marked best or worst."""
+"""A candidate response card: its label, its text (Markdown or raw), and whether it is marked."""
 
 from __future__ import annotations
 
+from rich.markdown import Markdown
 from rich.text import Text
 from textual.widgets import Static
 
+from core.annotation import label_text
 from core.text import printable
+from tui.i18n import tr
 
 
 class CandidateCard(Static):
-    """One candidate, labelled with the digit that marks it. Text is shown as written (never as
-    markup), lines and tabs kept, control characters as visible escapes (core.text.printable)."""
+    """One candidate, labelled with the number that marks it. The text is rendered as Markdown
+    (or shown raw on request), never as Textual markup; control characters become visible
+    escapes (core.text.printable). The mark is named in words in the card's top border, so it
+    reads without colour and stays on screen with the card's first line."""
 
-    def __init__(self, label: int, text: str) -> None:
-        super().__init__(printable(text, multiline=True), markup=False, classes="candidate")
+    def __init__(self, label: int, text: str, count: int, raw: bool = False) -> None:
+        super().__init__(markup=False, classes="candidate")
         self.label = label
-        self.border_title = f" {label} "
+        self.count = count
+        self.text = printable(text, multiline=True)
+        self.mark: str | None = None
+        self.provenance: str | None = None
+        self.raw = raw
+        self._render_text()
+        self._retitle()
+
+    def _render_text(self) -> None:
+        self.update(Text(self.text) if self.raw else Markdown(self.text))
+
+    def _retitle(self) -> None:
+        parts = [label_text(self.label, self.count)]
+        if self.mark == "best":
+            parts.append("▲ " + tr("card.best"))
+        elif self.mark == "worst":
+            parts.append("▼ " + tr("card.worst"))
+        elif self.mark:
+            parts.append(self.mark)
+        if self.provenance:
+            parts.append(printable(self.provenance))
+        self.border_title = Text(" " + " · ".join(parts) + " ")
+
+    def show_raw(self, raw: bool) -> None:
+        """Show the text as written (True) or as rendered Markdown (False)."""
+        self.raw = raw
+        self._render_text()
 
     def show_provenance(self, text: str | None) -> None:
         """Add how the candidate was made to its title, or remove it (None)."""
-        self.border_title = (Text(f" {self.label} · {printable(text)} ") if text
-                             else f" {self.label} ")
+        self.provenance = text
+        self._retitle()
 
     def show_mark(self, mark: str | None) -> None:
-        """Reflect the mark: 'best', 'worst' or None."""
+        """Reflect the mark: 'best', 'worst', a place in a ranking ('#2'), or None."""
+        self.mark = mark
         self.set_class(mark == "best", "best")
         self.set_class(mark == "worst", "worst")
-        self.border_subtitle = {"best": " BEST ", "worst": " WORST "}.get(mark or "", "")
+        self._retitle()

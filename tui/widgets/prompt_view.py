@@ -10,8 +10,7 @@ from textual.widgets import Collapsible, Static
 from core.models import Candidate
 from core.prompt_view import PromptView, pre_label_lines
 from core.text import printable
-
-_ROLE = {"user": "User", "assistant": "Assistant"}
+from tui.i18n import tr
 
 
 class PromptContext(Vertical):
@@ -26,7 +25,8 @@ class PromptContext(Vertical):
     """
 
     def compose(self) -> ComposeResult:
-        with Collapsible(title="Earlier turns", collapsed=True, id="earlier-turns"):
+        with Collapsible(title=tr("prompt.earlier_turns", count=0), collapsed=True,
+                         id="earlier-turns"):
             yield Static(id="earlier-turns-text", markup=False)
         yield Static(id="pre-labels", markup=False)
 
@@ -36,13 +36,14 @@ class PromptContext(Vertical):
         turns = view.earlier_turns if view else ()
         folded = self.query_one("#earlier-turns", Collapsible)
         folded.collapsed = True
-        folded.title = f"{len(turns)} earlier turn{'s' if len(turns) != 1 else ''}"
+        folded.title = tr("prompt.earlier_turns", count=len(turns))
         folded.display = bool(turns)
         self.query_one("#earlier-turns-text", Static).update(printable("\n\n".join(
-            f"{_ROLE.get(t.role, t.role)}: {t.content}" for t in turns), multiline=True))
-        notes = [f"Pre-label: {line}" for line in (pre_label_lines(view, shown) if view else [])]
+            tr(f"prompt.role_{t.role}", text=t.content) for t in turns), multiline=True))
+        notes = [tr("prompt.pre_label", text=line)
+                 for line in (pre_label_lines(view, shown) if view else [])]
         pre = self.query_one("#pre-labels", Static)
-        pre.update(printable("\n".join(notes[:3]) + (f"\n(+{len(notes) - 3} more)"
-                                                      if len(notes) > 3 else ""), multiline=True))
+        more = ("\n" + tr("prompt.more_pre_labels", count=len(notes) - 3)) if len(notes) > 3 else ""
+        pre.update(printable("\n".join(notes[:3]) + more, multiline=True))
         pre.display = bool(notes)
         self.display = bool(turns or notes)

@@ -1,0 +1,123 @@
+"""The message catalogue: every language has every message with the same placeholders, every
+key the screens use exists, the language is chosen per annotator, and each language fits 80x24."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from rich.text import Text
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from core.config import SCREEN_LANGUAGES, Config, parse_config, write_config
+from core.errors import ConfigError
+from core.project import Project, open_project
+from core.sources import import_file
+from core.store import LocalStore
+from tests.conftest import item_rows, write_jsonl
+from tui.app import make_app
+from tui.bindings import ANNOTATE_COMMANDS
+from tui.i18n import LOCALES, catalogue, language_for, placeholders, set_language, tr
+
+TUI = Path(__file__).resolve().parent.parent / "tui"
+
+
+@pytest.fixture(autouse=True)
+def _english_after(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    yield
+    set_language("en")
+
+
+def test_every_shipped_language_has_a_catalogue() -> None:
+    assert sorted(p.stem for p in LOCALES.glob("*.toml")) == sorted(SCREEN_LANGUAGES)
+
+
+@pytest.mark.parametrize("language", [lang for lang in SCREEN_LANGUAGES if lang != "en"])
+def test_every_catalogue_has_every_key_with_the_same_placeholders(language: str) -> None:
+    english, other = catalogue("en"), catalogue(language)
+    assert sorted(other) == sorted(english)
+    for key, message in english.items():
+        assert placeholders(other[key]) == placeholders(message), key
+        assert other[key].strip(), key
+
+
+def test_every_key_the_screens_use_is_in_the_catalogue() -> None:
+    used = set()
+    for source in TUI.rglob("*.py"):
+        used |= set(re.findall(r'\btr\(\s*"([a-z_.]+)"', source.read_text(encoding="utf-8")))
+    used |= {f"key.{c.id}" for c in ANNOTATE_COMMANDS} | {f"help.{c.id}" for c in
+                                                          ANNOTATE_COMMANDS if c.id != "write"}
+    assert len(used) > 80
+    assert sorted(used - set(catalogue("en"))) == []
+
+
+def test_the_language_is_chosen_per_annotator_then_project_then_locale() -> None:
+    config = Config()
+    assert language_for(config, "alice", {"LANG": "de_DE.UTF-8"}) == "de"
+    assert language_for(config, "alice", {"LC_ALL": "fr_FR.UTF-8", "LANG": "de_DE"}) == "fr"
+    assert language_for(config, "alice", {"LANG": "pt_BR.UTF-8"}) == "en"  # not shipped
+    assert language_for(config, "alice", {}) == "en"
+    config.annotation.language = "es"
+    assert language_for(config, "alice", {"LANG": "de_DE.UTF-8"}) == "es"
+    config.annotation.languages = {"alice": "de"}
+    assert language_for(config, "alice", {}) == "de"
+    assert language_for(config, "bob", {}) == "es"
+
+
+def test_an_unknown_language_in_prefer_toml_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"annotation.languages.alice': expected one of en"):
+        parse_config('[annotation.languages]\nalice = "klingon"\n', Path("prefer.toml"))
+
+
+def test_tr_fills_placeholders_in_the_chosen_language() -> None:
+    set_language("de")
+    assert tr("top.done", judged=3, total=40) == "3/40 erledigt"
+    set_language("xx")  # unknown: English
+    assert tr("top.done", judged=3, total=40) == "3/40 done"
+
+
+def lines_of(widget: Static, width: int) -> int:
+    text = Text.from_markup(str(widget.content)) if isinstance(widget.content, str) \
+        else Text(str(widget.content))
+    return len(text.wrap(Console(width=200), width))
+
+
+async def settle(pilot: Pilot) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("language", SCREEN_LANGUAGES)
+@pytest.mark.parametrize("mode", ["best-worst", "rank"])
+async def test_each_language_fits_80x24(project: Project, store: LocalStore, tmp_path: Path,
+                                        language: str, mode: str) -> None:
+    project.config.annotation.language = language
+    project.config.annotation.mode = mode
+    write_config(project.config, project.config_path)
+    project = open_project(project.root)
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(2, candidates=4)), actor="t")
+    app = make_app(project, store, annotator="alice", drafts_dir=tmp_path / "drafts")
+    stages = [(), ("1",), ("3",)] if mode == "best-worst" else [(), ("3", "space", "1"),
+                                                               ("equals_sign", "4", "space", "2")]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for keys in stages:
+            await pilot.press(*keys)
+            await pilot.pause()
+            screen = app.screen
+            topbar = screen.query_one("#topbar", Static)
+            marks = screen.query_one("#marks", Static)
+            assert lines_of(topbar, topbar.content_region.width) == 1, (language, keys)
+            assert lines_of(marks, marks.content_region.width) <= marks.content_region.height, (
+                language, keys, str(marks.content))
+            for key in screen.query("FooterKey"):
+                assert key.region.right <= 80, (language, str(key.region))
+            for selector in ("#topbar", "#marks", "#justification"):
+                region = screen.query_one(selector).region
+                assert region.height >= 1 and region.bottom <= 24
