@@ -562,12 +562,11 @@ async def test_the_screen_folds_earlier_turns_and_preselects_the_pre_label(
         assert folded.collapsed and folded.title == "2 earlier turns"
         assert "Yes, send it home." in str(screen.query_one("#prompt", Static).render())
         cards = {c.label: c for c in screen.query(CandidateCard)}
-        winner = next(n for n, c in cards.items()
-                      if "Done: it arrives" in str(c.render()))
+        winner = next(n for n, c in cards.items() if "Done: it arrives" in c.text)
         assert f"Pre-label: {winner} over {3 - winner}, from A/B test (p = 0.01)" in str(
             screen.query_one("#pre-labels", Static).render())
         assert "best" in cards[winner].classes  # pre-selected, for the expert to confirm
-        await pilot.press("enter")
+        # Best and worst pre-selected: the box has focus, typing goes there.
         assert isinstance(pilot.app.focused, Input)
         await pilot.press(*[{" ": "space"}.get(ch, ch) for ch in "Confirmed: it says when."])
         await pilot.press("enter")

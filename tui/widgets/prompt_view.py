@@ -36,7 +36,7 @@ class PromptContext(Vertical):
         turns = view.earlier_turns if view else ()
         folded = self.query_one("#earlier-turns", Collapsible)
         folded.collapsed = True
-        folded.title = tr("prompt.earlier_turns", count=len(turns))
+        folded.title = tr("prompt.earlier_turns", count=len(turns))  # always 2 or more: pairs
         folded.display = bool(turns)
         self.query_one("#earlier-turns-text", Static).update(printable("\n\n".join(
             tr(f"prompt.role_{t.role}", text=t.content) for t in turns), multiline=True))
