@@ -70,7 +70,7 @@ def generate(
     with project_store(project) as (proj, store):
         settings = proj.config.generation
         chosen_model = model or settings.model
-        hosts = host or settings.hosts
+        hosts = host or [h.url for h in settings.hosts]
         per_host = concurrency or settings.concurrency
         names = [n.strip() for n in variants.split(",") if n.strip()] if variants else None
         plan = plan_generation(store, proj.config, proj.guidelines_text(), model=chosen_model,
