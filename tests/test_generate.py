@@ -24,7 +24,7 @@ from core.generate import (
     preflight,
     run_generation,
 )
-from core.models import GenerationRecord
+from core.models import GenerationRecord, Run
 from core.project import Project, init_project, open_project
 from core.sources import import_file
 from core.store import LocalStore, open_store
@@ -118,6 +118,7 @@ def test_generated_text_is_stored_in_nfc_with_the_id_of_the_stored_text(
     decomposed = "Der Antrag wird gepru\u0308ft und die Erstattung erfolgt in fu\u0308nf Tagen."
     composed = unicodedata.normalize("NFC", decomposed)
     now = utc_now()
+    store.start_run(_run_row("r1"))
     records = [GenerationRecord(
         generation_id=f"g{i}", run_id="r1", prompt_id="g00", variant="v", model=MODEL,
         model_digest=None, host=None, status="ok", error=None, attempts=1, text=text,
@@ -131,6 +132,12 @@ def test_generated_text_is_stored_in_nfc_with_the_id_of_the_stored_text(
         (expected, composed, "de")]
     assert store.execute_for_test("SELECT DISTINCT candidate_id FROM generations") == [
         (expected,)]
+
+
+def _run_row(run_id: str) -> Run:
+    return Run(run_id=run_id, actor="t", model=MODEL, hosts=("http://h",), variants=("v",),
+               concurrency=1, settings="{}", planned=1, skipped=0, succeeded=None, failed=None,
+               status="running", started_at=utc_now(), finished_at=None)
 
 
 def test_same_prompt_and_variant_always_sends_the_same_seed(loaded: Project, store: LocalStore,

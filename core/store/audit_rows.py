@@ -69,6 +69,11 @@ COVERED: dict[str, tuple[str, ...]] = {
                     "eval_duration_ns", "latency_s", "started_at", "finished_at"),
     "balance_plans": ("plan_id", "applied_by", "applied_at", "balance_by", "targets", "seed"),
 }
+# Columns later migrations added to a covered table, after its event_seq: hashed after the
+# canonical object and only when not NULL, so rows written before them keep their text.
+ADDED: dict[str, tuple[str, ...]] = {
+    "generations": ("backend",),  # migration 009: the API of the host (core/backends)
+}
 # How a report names a row of each table.
 ROW_KEY: dict[str, str] = {
     "prompts": "prompt_id", "candidates": "candidate_id", "judgments": "judgment_id",
@@ -81,7 +86,10 @@ ROW_KEY: dict[str, str] = {
 
 def row_text_sql(table: str) -> str:
     """SQL for the canonical text of a row of `table` (its columns referenced by bare name)."""
-    return f"to_json(struct_pack({', '.join(COVERED[table])}))"
+    text = f"to_json(struct_pack({', '.join(COVERED[table])}))"
+    for column in ADDED.get(table, ()):
+        text += f" || coalesce(',\"{column}\":' || to_json({column}), '')"
+    return text
 
 
 def row_hash_sql(table: str) -> str:

@@ -68,6 +68,7 @@ from core.store import adjudication as review_sql
 from core.store import analytics, audit_rows, exporting, generation, imports, quality, validation
 from core.store import judgment_import as judgment_sql
 from core.store import pairs as pair_sql
+from core.store.generation_journal import GenerationJournal, JournalBatch
 from core.store.group_commit import (
     WriteGate,
     deferred_rows,
@@ -157,6 +158,11 @@ class LocalStore:
         self._rules: tuple[float, validation.WriteRules] | None = None
         self._spool = Path(path).parent / SPOOL_FOLDER
         self._spool_owners: dict[str, str] = {}  # spool id -> the actor who exported it
+        # Generation outcomes: durable in the journal, folded into DuckDB in batches (opened
+        # by open() for a writable store, after replaying what a crashed process left).
+        self._journal: GenerationJournal | None = None
+        self._running_runs: set[str] = set()  # checked: running (dropped by finish_run)
+        self._known_prompts: set[str] = set()  # checked: in the store (prompts stay)
 
     def rules(self) -> validation.WriteRules:
         """The project's write rules, from prefer.toml beside the database (re-read on change)."""
@@ -198,9 +204,15 @@ class LocalStore:
             # Spooled exports are fetched at once; whatever a stopped process left is stale.
             shutil.rmtree(Path(path).parent / SPOOL_FOLDER, ignore_errors=True)
             store._open_heads(upgraded=7 in applied)
+            journal = GenerationJournal(path, store._fold_generations)
+            journal.replay()  # outcomes a killed process had journaled but not folded
+            store._journal = journal
         return store
 
     def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()  # folds what waits
+            self._journal = None
         self._write_lock.close()
         if self._heads_fd is not None:
             os.close(self._heads_fd)
@@ -866,6 +878,7 @@ class LocalStore:
         return [Prompt(*row) for row in rows]
 
     def generation_done_keys(self, model: str) -> set[tuple[str, str]]:
+        self._flush_generations()
         return generation.done_keys(self._cursor(), model)
 
     @grouped
@@ -880,16 +893,45 @@ class LocalStore:
                 "model": run.model, "hosts": list(run.hosts), "variants": list(run.variants),
                 "planned": run.planned, "skipped": run.skipped})
 
-    @grouped
     def record_generations(self, records: Sequence[GenerationRecord],
+                           actor: str | None = None) -> None:
+        """Store a batch of request outcomes durably: checked, then appended to the generation
+        journal and fsynced (core/store/generation_journal.py), folded into DuckDB in batches
+        by the journal's thread (one transaction and one `generate.batch` event per fold).
+
+        Readers that need every outcome (done keys, runs, finish_run) fold what waits first.
+        """
+        if not records:
+            return
+        generation.check_records(self._cursor(), records, self._running_runs,
+                                 self._known_prompts)
+        if self._journal is None:  # a store opened without one (read-only): write at once
+            self._fold_generations([JournalBatch(tuple(records), actor)])
+        else:
+            self._journal.append(records, actor)
+
+    def _fold_generations(self, batches: Sequence[JournalBatch]) -> None:
+        """Commit journaled outcomes: one transaction per (run, actor) in arrival order."""
+        groups: dict[tuple[str, str | None], list[GenerationRecord]] = {}
+        for batch in batches:
+            for record in batch.records:
+                groups.setdefault((record.run_id, batch.actor), []).append(record)
+        for (_, actor), records in groups.items():
+            self._store_generations(records, actor)
+
+    def _flush_generations(self) -> None:
+        if self._journal is not None:
+            self._journal.flush()
+
+    @grouped
+    def _store_generations(self, records: Sequence[GenerationRecord],
                            actor: str | None = None) -> None:
         """Store a batch of request outcomes and their candidates in one transaction.
 
         One `generate.batch` event (by `actor`, else the run's) vouches for the rows written;
-        a batch that writes nothing (sent again after a dropped connection) appends none.
+        a batch that writes nothing (folded again after a crash, sent again after a dropped
+        connection) appends none.
         """
-        if not records:
-            return
         # Stored stripped and in NFC like imported texts (core.text); the content-derived id is
         # that of the stored text.
         records = [dataclasses.replace(r, text=unicodedata.normalize("NFC", r.text.strip()))
@@ -908,8 +950,13 @@ class LocalStore:
                 self._append_event(cur, actor, "generate.batch", run_id,
                                    {"records": len(records)}, tip, wrote)
 
-    @grouped
     def finish_run(self, run_id: str, status: str, actor: str) -> Run:
+        self._running_runs.discard(run_id)  # no outcome of it is taken from now on
+        self._flush_generations()  # its counts cover every outcome journaled
+        return self._finish_run(run_id, status, actor)
+
+    @grouped
+    def _finish_run(self, run_id: str, status: str, actor: str) -> Run:
         with self._transaction() as cur:
             tip = self._next_tip(cur)
             rewrites = audit_rows.Rewrites(cur)
@@ -922,9 +969,11 @@ class LocalStore:
         return run
 
     def runs(self, limit: int = 20) -> list[Run]:
+        self._flush_generations()
         return generation.list_runs(self._cursor(), limit)
 
     def provenance(self, candidate_ids: Sequence[str]) -> dict[str, Provenance]:
+        self._flush_generations()
         return generation.provenance(self._cursor(), candidate_ids)
 
     # --- analytics and calibration ---------------------------------------------------------
@@ -1111,6 +1160,7 @@ class LocalStore:
 
     def execute_for_test(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
         """Run raw SQL (tests use it to tamper with rows behind the tool's back)."""
+        self._flush_generations()
         self._committed_tip = None  # the SQL may change the chain's end
         return self._cursor().execute(sql, params or []).fetchall()
 
