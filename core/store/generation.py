@@ -73,12 +73,12 @@ _RECORD_FIELDS = ("generation_id", "run_id", "prompt_id", "variant", "model", "m
 
 
 def check_records(con: duckdb.DuckDBPyConnection, records: Sequence[GenerationRecord],
-                  running: set[str], known_prompts: set[str]) -> None:
+                  known_prompts: set[str]) -> None:
     """Refuse a batch the fold could not store, before it reaches the journal: a journaled
     outcome must always fold (else every later open would fail on it).
 
-    Each record: an id, status ok (with a text) or failed, a run that is running, a prompt
-    that exists, bounded texts, valid JSON options. JudgmentError names the first problem.
+    Each record: an id, status ok (with a text) or failed, a prompt that exists, bounded
+    texts, valid JSON options. JudgmentError names the first problem.
     """
     if len(records) > MAX_RECORDS:
         raise JudgmentError(f"records: at most {MAX_RECORDS} outcomes a call ({len(records)} "
@@ -108,16 +108,7 @@ def check_records(con: duckdb.DuckDBPyConnection, records: Sequence[GenerationRe
             raise JudgmentError(f"{where}.options: a JSON object") from None
         if r.attempts < 0:
             raise JudgmentError(f"{where}.attempts: at least 0")
-    # Checked against the tables once per run and prompt: prompts are never deleted, and the
-    # caller drops a run from `running` when it finishes.
-    runs = {r.run_id for r in records} - running
-    if runs:
-        found = {row[0] for row in con.execute(
-            "SELECT run_id FROM runs WHERE status = 'running' AND list_contains(?, run_id)",
-            [list(runs)]).fetchall()}
-        if runs - found:
-            raise JudgmentError(f"records: run {sorted(runs - found)[0]!r} is not running")
-        running.update(found)
+    # Checked against the table once per prompt: prompts are never deleted.
     prompts = {r.prompt_id for r in records} - known_prompts
     if prompts:
         found = {row[0] for row in con.execute(

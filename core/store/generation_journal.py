@@ -9,8 +9,9 @@ How: `append` writes a batch of outcomes to an append-only file beside the datab
 fsyncs it before returning (a few hundred microseconds; that is when an outcome counts as
 stored). A folder thread moves what was appended into DuckDB (LocalStore's fold: the same
 insert and audit event as before) in large batches: when FOLD_RECORDS have piled up or the
-oldest waited FOLD_SECONDS. Readers that need every outcome (done keys, run counts, finishing
-a run, closing the store) call `flush`, which folds at once.
+oldest waited FOLD_SECONDS. Every read of the store (LocalStore wraps each reading operation),
+finishing a run and closing the store call `flush` first when outcomes wait, which folds at
+once: readers see every outcome taken, as if each had been committed on arrival.
 
 Segments: the journal is a series of files `<database>.journal-<n>`. A fold switches appends to
 a new segment, folds the records of the old one in one transaction, and only then deletes the
@@ -219,6 +220,10 @@ class GenerationJournal:
             self.stats["folded"] += sum(len(b.records) for b in batches)
         if segment is not None:
             segment.unlink()
+
+    def waiting(self) -> bool:
+        """Outcomes are appended but not yet committed (pending, or a fold is under way)."""
+        return self._pending_records > 0 or self._fold_lock.locked()
 
     def flush(self) -> None:
         """Fold everything appended so far, now (readers that need every outcome call this)."""

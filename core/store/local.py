@@ -10,6 +10,7 @@ own and hold the write lock only to record a build (see build_pairs).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import os
 import secrets
@@ -17,7 +18,7 @@ import shutil
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,6 +69,7 @@ from core.store import adjudication as review_sql
 from core.store import analytics, audit_rows, exporting, generation, imports, quality, validation
 from core.store import judgment_import as judgment_sql
 from core.store import pairs as pair_sql
+from core.store.api import OPERATIONS
 from core.store.generation_journal import GenerationJournal, JournalBatch
 from core.store.group_commit import (
     WriteGate,
@@ -161,7 +163,6 @@ class LocalStore:
         # Generation outcomes: durable in the journal, folded into DuckDB in batches (opened
         # by open() for a writable store, after replaying what a crashed process left).
         self._journal: GenerationJournal | None = None
-        self._running_runs: set[str] = set()  # checked: running (dropped by finish_run)
         self._known_prompts: set[str] = set()  # checked: in the store (prompts stay)
 
     def rules(self) -> validation.WriteRules:
@@ -878,7 +879,6 @@ class LocalStore:
         return [Prompt(*row) for row in rows]
 
     def generation_done_keys(self, model: str) -> set[tuple[str, str]]:
-        self._flush_generations()
         return generation.done_keys(self._cursor(), model)
 
     @grouped
@@ -903,8 +903,7 @@ class LocalStore:
         """
         if not records:
             return
-        generation.check_records(self._cursor(), records, self._running_runs,
-                                 self._known_prompts)
+        generation.check_records(self._cursor(), records, self._known_prompts)
         if self._journal is None:  # a store opened without one (read-only): write at once
             self._fold_generations([JournalBatch(tuple(records), actor)])
         else:
@@ -951,7 +950,6 @@ class LocalStore:
                                    {"records": len(records)}, tip, wrote)
 
     def finish_run(self, run_id: str, status: str, actor: str) -> Run:
-        self._running_runs.discard(run_id)  # no outcome of it is taken from now on
         self._flush_generations()  # its counts cover every outcome journaled
         return self._finish_run(run_id, status, actor)
 
@@ -969,11 +967,9 @@ class LocalStore:
         return run
 
     def runs(self, limit: int = 20) -> list[Run]:
-        self._flush_generations()
         return generation.list_runs(self._cursor(), limit)
 
     def provenance(self, candidate_ids: Sequence[str]) -> dict[str, Provenance]:
-        self._flush_generations()
         return generation.provenance(self._cursor(), candidate_ids)
 
     # --- analytics and calibration ---------------------------------------------------------
@@ -1163,6 +1159,25 @@ class LocalStore:
         self._flush_generations()
         self._committed_tip = None  # the SQL may change the chain's end
         return self._cursor().execute(sql, params or []).fetchall()
+
+
+def _seeing_journaled_outcomes(read: Callable[..., Any]) -> Callable[..., Any]:
+    """`read`, after folding the generation outcomes the journal holds (if any): a read
+    sees every outcome record_generations has taken, as if it had been committed at once."""
+    @functools.wraps(read)
+    def call(self: LocalStore, *args: Any, **kwargs: Any) -> Any:
+        journal = self._journal
+        if journal is not None and journal.waiting():
+            journal.flush()
+        return read(self, *args, **kwargs)
+    return call
+
+
+# Every reading operation of the declaration (core/store/api.py), so a new one is covered too.
+for _operation in OPERATIONS.values():
+    if not _operation.writes:
+        setattr(LocalStore, _operation.name,
+                _seeing_journaled_outcomes(getattr(LocalStore, _operation.name)))
 
 
 def _last_noted_seq(path: Path) -> int:
