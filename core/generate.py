@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import os
-import queue
 import re
 import statistics
 import threading
@@ -240,43 +240,50 @@ async def preflight(hosts: Sequence[HostSettings | str], model: str, timeout: fl
 # --- running --------------------------------------------------------------------------------
 
 class _Writer:
-    """Sends outcomes to the store on its own thread, whatever has arrived in one call."""
+    """Sends outcomes to the store on its own thread, whatever has arrived in one call.
+
+    The event loop only appends to a list; the thread is woken when the list was empty, so
+    while a call is under way (an fsync, a round trip to `prefer serve`) outcomes pile up for
+    the next call without a thread switch each."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.pending: queue.SimpleQueue[GenerationRecord | None] = queue.SimpleQueue()
+        self.items: list[GenerationRecord] = []
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.closing = False
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="prefer-generation-writer",
                                        daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
-        stop = False
-        while not stop:
-            batch: list[GenerationRecord] = []
-            item = self.pending.get()
-            while True:
-                if item is None:
-                    stop = True
-                else:
-                    batch.append(item)
-                if len(batch) >= WRITE_BATCH:
-                    break
+        while True:
+            self.wake.wait()
+            with self.lock:
+                batch, self.items = self.items[:WRITE_BATCH], self.items[WRITE_BATCH:]
+                if not self.items and not self.closing:  # closing: never wait again
+                    self.wake.clear()
+                closing = self.closing
+            if batch:
                 try:
-                    item = self.pending.get_nowait()
-                except queue.Empty:
-                    break
-            try:
-                self.store.record_generations(batch)
-            except BaseException as exc:  # surfaced by close(); nothing else may write
-                self.error = exc
+                    self.store.record_generations(batch)
+                except BaseException as exc:  # surfaced by close(); nothing else may write
+                    self.error = exc
+                    return
+            elif closing:
                 return
 
     def put(self, record: GenerationRecord) -> None:
-        self.pending.put(record)
+        with self.lock:
+            self.items.append(record)
+            if len(self.items) == 1:
+                self.wake.set()
 
     def close(self) -> None:
-        self.pending.put(None)
+        with self.lock:
+            self.closing = True
+            self.wake.set()
         self.thread.join()
         if self.error is not None:
             raise self.error
@@ -287,7 +294,7 @@ class _Attempt:
     job: GenerationJob
     attempts: int = 0
     errors: list[str] = field(default_factory=list)
-    started_at: datetime = field(default_factory=utc_now)
+    started_at: datetime | None = None  # when its first try began
     done: bool = False  # recorded (by one host; a hedged copy elsewhere is then cancelled)
     calls: dict[str, asyncio.Task[ChatReply]] = field(default_factory=dict)  # host -> call
     began: float = 0.0  # monotonic start of the oldest call in flight
@@ -327,6 +334,9 @@ class _Engine:
         self.in_flight: set[_Attempt] = set()
         self.latencies: list[float] = []  # of recent successful calls, for hedging
         self.hosts: list[_Host] = []
+        # Generation ids: unique per run (a random prefix) and cheap (no urandom per outcome).
+        self.id_prefix = uuid.uuid4().hex[:16]
+        self.ids = itertools.count(1)
 
     # -- outcomes --------------------------------------------------------------------------
 
@@ -342,7 +352,7 @@ class _Engine:
         usage = reply.usage if reply is not None else None
         url = host.settings.url if host is not None else None
         self.writer.put(GenerationRecord(
-            generation_id="g_" + uuid.uuid4().hex, run_id=self.run_id,
+            generation_id=f"g_{self.id_prefix}{next(self.ids):08x}", run_id=self.run_id,
             prompt_id=job.prompt.prompt_id, variant=job.variant.name, model=self.plan.model,
             model_digest=self.digests.get(url or "") or None, host=url,
             backend=host.backend.name if host is not None else None,
@@ -357,7 +367,7 @@ class _Engine:
             load_duration_ns=usage.load_duration_ns if usage else None,
             prompt_eval_duration_ns=usage.prompt_eval_duration_ns if usage else None,
             eval_duration_ns=usage.eval_duration_ns if usage else None,
-            latency_s=latency, started_at=attempt.started_at, finished_at=utc_now(),
+            latency_s=latency, started_at=attempt.started_at or utc_now(), finished_at=utc_now(),
         ))
         for call in attempt.calls.values():
             call.cancel()  # a hedged copy still running elsewhere
@@ -419,6 +429,15 @@ class _Engine:
                 return None
 
     async def worker(self, host: _Host) -> None:
+        # A client (connection pool) of its own per slot: httpcore's pool work grows with the
+        # connections it holds, so one shared pool costs more per request as concurrency grows.
+        backend = self.factory(host.settings, self.timeout_s)
+        try:
+            await self._work(host, backend)
+        finally:
+            await backend.aclose()
+
+    async def _work(self, host: _Host, backend: Backend) -> None:
         model = self.plan.model
         while True:
             attempt = await self.next_attempt(host)
@@ -430,7 +449,9 @@ class _Engine:
             began = time.monotonic()
             if not attempt.calls:
                 attempt.began = began
-            call = asyncio.ensure_future(host.backend.chat(model, attempt.job.messages, options))
+            if attempt.started_at is None:
+                attempt.started_at = utc_now()
+            call = asyncio.ensure_future(backend.chat(model, attempt.job.messages, options))
             attempt.calls[host.settings.url] = call
             self.in_flight.add(attempt)
             try:

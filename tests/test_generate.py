@@ -750,3 +750,89 @@ def test_hosts_tables_in_prefer_toml(loaded: Project, store: LocalStore) -> None
         loaded.config_path.write_text(key_in_env_name)
         refused = CliRunner().invoke(app, ["generate", "-p", str(loaded.root), "--dry-run"])
         assert refused.exit_code == 2 and "not hold the key itself" in refused.output
+
+
+# --- through `prefer serve`: the journal is the store process's --------------------------------
+
+SERVED_GENERATION = """
+import sys
+from pathlib import Path
+from core.backends import HostSettings
+from core.generate import plan_generation, run_generation
+from core.project import open_project
+from core.store.remote import RemoteStore
+project = open_project(Path(sys.argv[1]))
+store = RemoteStore(project.root / "prefer.sock")
+taken = store.record_generations
+
+def record_generations(records, actor=None):
+    taken(records, actor)
+    print(*[r.generation_id for r in records], flush=True)  # the server answered: taken
+
+store.record_generations = record_generations
+plan = plan_generation(store, project.config, project.guidelines_text(), model=sys.argv[3],
+                       variant_names=["conservative"])
+result = run_generation(store, plan, hosts=[HostSettings(url=sys.argv[2], api="openai")],
+                        concurrency=4, actor="gen", backoff_s=0.05, max_attempts=8)
+print("done", result.progress.succeeded, result.progress.failed, flush=True)
+"""
+
+
+def test_through_prefer_serve_a_killed_server_loses_no_taken_outcome(tmp_path: Path) -> None:
+    project = init_project(tmp_path / "p")
+    with open_store(project.database_path) as store:
+        import_file(store, write_jsonl(tmp_path / "p.jsonl", _prompts(200)), actor="t")
+    prefer = str(Path(sys.executable).parent / "prefer")
+
+    def serve() -> subprocess.Popen[str]:
+        server = subprocess.Popen([prefer, "serve", "-p", str(project.root)],
+                                  stderr=subprocess.PIPE, text=True)
+        assert server.stderr is not None
+        line = server.stderr.readline()
+        assert "Serving" in line, line
+        return server
+
+    server = serve()
+    journal = list(project.root.glob("prefer.duckdb.journal-*"))
+    with StandinOpenAI([MODEL], latency=0.02, parallel=4) as llm:
+        client = subprocess.Popen([sys.executable, "-c", SERVED_GENERATION, str(project.root),
+                                   llm.url, MODEL], cwd=REPO_ROOT, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert client.stdout is not None
+        taken: set[str] = set()
+        while len(taken) < 20:
+            line = client.stdout.readline()
+            assert line, client.stderr.read() if client.stderr else ""
+            taken.update(line.split())
+        # The journal is written by the server, in the project (the client has none).
+        journal = list(project.root.glob("prefer.duckdb.journal-*"))
+        server.kill()  # kill -9: whatever it had not folded is only in its journal
+        server.wait(timeout=30)
+        server = serve()  # folds the journal it left, then serves the client again
+        rest, errors = client.communicate(timeout=300)
+        taken |= {w for line in rest.splitlines() if not line.startswith("done")
+                  for w in line.split()}
+        if client.returncode != 0:
+            # The client gave up before the server was back (its retries span a few seconds,
+            # a loaded machine restarts slower): a user runs it again, which must finish.
+            assert "lost the connection to the prefer server" in errors, errors
+            again = subprocess.run([sys.executable, "-c", SERVED_GENERATION, str(project.root),
+                                    llm.url, MODEL], cwd=REPO_ROOT, text=True,
+                                   capture_output=True, timeout=300)
+            assert again.returncode == 0, again.stderr
+            rest = again.stdout
+            taken |= {w for line in rest.splitlines() if not line.startswith("done")
+                      for w in line.split()}
+    server.send_signal(signal.SIGTERM)
+    server.wait(timeout=60)
+    assert rest.splitlines()[-1].endswith(" 0")  # done N 0: nothing failed
+    assert journal, "no journal beside the store while outcomes were arriving"
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in journal if p.exists())
+    with open_store(project.database_path) as store:
+        ids = {i for (i,) in store.execute_for_test("SELECT generation_id FROM generations")}
+        assert taken <= ids  # every outcome the server took survived its kill -9
+        assert store.execute_for_test(
+            "SELECT count(*), count(DISTINCT prompt_id) FROM generations WHERE status = 'ok'"
+        ) == [(200, 200)]  # nothing doubled, though batches were sent again after the kill
+        assert store.execute_for_test("SELECT count(*) FROM candidates") == [(200,)]
+        assert store.verify_audit().problems == ()

@@ -26,7 +26,9 @@ backend implements this interface and is documented in docs/generation.md.
 
 from __future__ import annotations
 
+import functools
 import os
+import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -147,6 +149,15 @@ class Backend(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional: backends without resources skip it
         """Close connections."""
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One TLS context for every client of the process: making one reads the CA bundle
+    (~0.2 s), and a run makes a client per slot."""
+    import httpx
+
+    return httpx.create_ssl_context()
 
 
 def describe_exception(exc: BaseException) -> str:

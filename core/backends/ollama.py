@@ -22,6 +22,7 @@ from core.backends.base import (
     describe_exception,
     model_names,
     resolve_api_key,
+    tls_context,
 )
 
 
@@ -50,7 +51,8 @@ class OllamaBackend(Backend):
 
         key = resolve_api_key(host)  # Ollama has no keys of its own; a proxy in front of it may
         headers = {"Authorization": f"Bearer {key}"} if key else None
-        self.client = ollama.AsyncClient(host=self.url, timeout=timeout_s, headers=headers)
+        self.client = ollama.AsyncClient(host=self.url, timeout=timeout_s, headers=headers,
+                                         verify=tls_context())
 
     async def list_models(self) -> dict[str, str]:
         listing = await self.client.list()

@@ -28,6 +28,7 @@ from core.backends.base import (
     Usage,
     describe_exception,
     resolve_api_key,
+    tls_context,
 )
 from core.backends.ollama import transport_failure
 
@@ -76,7 +77,7 @@ class OpenAIBackend(Backend):
             headers["Authorization"] = f"Bearer {key}"
         self.stream = host.stream
         self.client = httpx.AsyncClient(
-            base_url=base, headers=headers, timeout=timeout_s,
+            base_url=base, headers=headers, timeout=timeout_s, verify=tls_context(),
             # One pooled connection per slot in flight: never a new TCP connection per request.
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=1024))
 

@@ -108,16 +108,15 @@ def check_records(con: duckdb.DuckDBPyConnection, records: Sequence[GenerationRe
             raise JudgmentError(f"{where}.options: a JSON object") from None
         if r.attempts < 0:
             raise JudgmentError(f"{where}.attempts: at least 0")
-    # Checked against the table once per prompt: prompts are never deleted.
-    prompts = {r.prompt_id for r in records} - known_prompts
-    if prompts:
-        found = {row[0] for row in con.execute(
-            "SELECT prompt_id FROM prompts WHERE prompt_id IN (SELECT unnest(?))",
-            [list(prompts)]).fetchall()}
-        if prompts - found:
-            raise JudgmentError(f"records: prompt {sorted(prompts - found)[0]!r} is not in the "
-                                "store")
-        known_prompts.update(found)
+    # Checked against a cache of the store's prompt ids, read whole on a miss (one query; a
+    # statement per call would cost more than the rest of the call): prompts are never deleted.
+    prompts = {r.prompt_id for r in records}
+    if not prompts <= known_prompts:
+        known_prompts.update(row[0] for row in con.execute("SELECT prompt_id FROM prompts")
+                             .fetchall())
+        missing = prompts - known_prompts
+        if missing:
+            raise JudgmentError(f"records: prompt {sorted(missing)[0]!r} is not in the store")
 
 
 def insert_records(con: duckdb.DuckDBPyConnection, records: Sequence[GenerationRecord],

@@ -883,9 +883,11 @@ class LocalStore:
 
     @grouped
     def start_run(self, run: Run) -> None:
-        # Outcomes are committed with their detected language: load the detector before the
-        # first one arrives, so that commit is not held up (this runs where the store runs).
-        language.preload()
+        # Outcomes are folded with their detected language: load the detector (~1 s) on a
+        # thread of its own meanwhile, so the run's requests go out at once and the first fold
+        # (seconds later: the journal holds outcomes until then) finds it loaded.
+        threading.Thread(target=language.preload, name="prefer-language-preload",
+                         daemon=True).start()
         with self._transaction() as cur:
             tip = self._next_tip(cur)
             generation.insert_run(cur, run, tip.seq)
@@ -951,6 +953,7 @@ class LocalStore:
 
     def finish_run(self, run_id: str, status: str, actor: str) -> Run:
         self._flush_generations()  # its counts cover every outcome journaled
+        self._known_prompts.clear()  # read again by the next run: memory back meanwhile
         return self._finish_run(run_id, status, actor)
 
     @grouped
