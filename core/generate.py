@@ -484,6 +484,8 @@ class _Engine:
 
     def failed(self, attempt: _Attempt, host: _Host, exc: BaseException) -> None:
         failure = host.backend.classify(exc)
+        if failure.retryable:
+            host.failures += 1  # it rests before taking more work
         if attempt.calls:  # a hedged copy is still running elsewhere: let it finish
             return
         self.in_flight.discard(attempt)
@@ -493,7 +495,6 @@ class _Engine:
             self.record(attempt, host, None, None,
                         f"{message} ({failure.hint})" if failure.hint else message)
             return
-        host.failures += 1
         # A refused connection says nothing about the request: when another host answers,
         # the request just moves there without using up a try.
         if not (failure.unreachable and self.others_reachable(host)):
