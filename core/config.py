@@ -123,12 +123,41 @@ def _default_variants() -> list[Variant]:
     ]
 
 
+BACKEND_APIS = ("ollama", "openai")  # core.backends.BACKENDS; a test keeps the two equal
+
+
+@dataclass
+class HostSettings:
+    url: str = _doc("Base URL of the server, e.g. http://gpu1:11434 (Ollama) or "
+                    "http://gpu1:8000 (vLLM).")
+    api: str = _doc("The API it speaks: \"ollama\" or \"openai\" (OpenAI-compatible: vLLM, "
+                    "llama.cpp server, TGI, LiteLLM).", default="ollama")
+    concurrency: int | None = _doc(
+        "Most requests in flight on this host (default: generation.concurrency); match the "
+        "server's slots (vLLM --max-num-seqs, llama-server --parallel, OLLAMA_NUM_PARALLEL).",
+        default=None)
+    api_key_env: str | None = _doc(
+        "Name of the environment variable holding the host's API key (never the key itself).",
+        default=None)
+    api_key_file: str | None = _doc(
+        "A file whose first line is the host's API key (keep it mode 0600).", default=None)
+    stream: bool = _doc("Read replies as a stream of server-sent events (openai only).",
+                        default=False)
+
+
+def _default_hosts() -> list[HostSettings]:
+    return [HostSettings(url="http://127.0.0.1:11434")]
+
+
 @dataclass
 class GenerationSection:
-    model: str = _doc("Ollama model that generates candidates.", default="llama3.1:8b")
-    hosts: list[str] = _doc("Ollama servers to spread requests over.",
-                            default_factory=lambda: ["http://127.0.0.1:11434"])
-    concurrency: int = _doc("Most requests in flight per host.", default=2)
+    model: str = _doc("Model that generates candidates, as the hosts name it.",
+                      default="llama3.1:8b")
+    hosts: list[HostSettings] = _doc(
+        "Servers to spread requests over: [[generation.hosts]] tables (a plain URL string is "
+        "an Ollama host).", default_factory=_default_hosts)
+    concurrency: int = _doc("Most requests in flight per host (unless the host sets its own).",
+                            default=2)
     max_attempts: int = _doc(
         "Tries per request before it is recorded as failed (server errors, resets, timeouts).",
         default=4,
@@ -317,6 +346,8 @@ def _convert(value: Any, tp: Any, key: str, path: Path) -> Any:
     if origin in (types.UnionType, typing.Union):
         inner = [a for a in typing.get_args(tp) if a is not type(None)]
         return _convert(value, inner[0], key, path)
+    if tp is HostSettings and isinstance(value, str):
+        value = {"url": value}  # hosts = ["http://..."], as prefer.toml had before tables
     if is_dataclass(tp):
         if not isinstance(value, dict):
             raise _type_error(path, key, tp, value)
@@ -448,6 +479,7 @@ def _check_values(config: Config, path: Path) -> None:
         if role not in ROLES:
             raise ConfigError(f"{path}: key 'annotators.{user}': expected one of "
                               f"{', '.join(ROLES)}, got \"{role}\"")
+    _check_hosts(config.generation, path)
     names = [v.name for v in config.generation.variants]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: key 'generation.variants': two variants share a name")
@@ -457,6 +489,33 @@ def _check_values(config: Config, path: Path) -> None:
                 f"{path}: key 'generation.variants[{i}].dimension': '{variant.dimension}' is not "
                 f"one of project.dimensions ({', '.join(dims)})"
             )
+
+
+def check_host(host: HostSettings, where: str) -> None:
+    """A host's values make sense (`where` names it in the error: a key or a flag)."""
+    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", host.url):
+        raise ConfigError(f"{where}: expected an http:// or https:// URL, got \"{host.url}\"")
+    if host.api not in BACKEND_APIS:
+        raise ConfigError(f"{where}: api \"{host.api}\" is not one of "
+                          f"{', '.join(BACKEND_APIS)}")
+    if host.concurrency is not None and host.concurrency < 1:
+        raise ConfigError(f"{where}: concurrency: expected at least 1")
+    if host.api_key_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*",
+                                                         host.api_key_env):
+        raise ConfigError(f"{where}: api_key_env must name an environment variable (letters, "
+                          f"digits and _), not hold the key itself")
+    if host.api_key_env and host.api_key_file:
+        raise ConfigError(f"{where}: set api_key_env or api_key_file, not both")
+    if host.stream and host.api != "openai":
+        raise ConfigError(f"{where}: stream applies to api = \"openai\" hosts only")
+
+
+def _check_hosts(section: GenerationSection, path: Path) -> None:
+    urls = [h.url.rstrip("/") for h in section.hosts]
+    if len(set(urls)) != len(urls):
+        raise ConfigError(f"{path}: key 'generation.hosts': a host is listed twice")
+    for i, host in enumerate(section.hosts):
+        check_host(host, f"{path}: key 'generation.hosts[{i}]'")
 
 
 def parse_config(text: str, path: Path) -> Config:

@@ -1,46 +1,71 @@
-"""Generation runs: candidates from a local LLM served by Ollama, varied by temperature and system.
+"""Generation runs: candidates from LLM servers (Ollama, OpenAI-compatible), varied by variant.
 
 A run plans one request per (prompt, variant) not yet done with the model, checks every host
-before any work (reachable? model pulled?), then spreads the requests over the hosts through one
-shared queue, at most `concurrency` in flight per host, so no host idles while another has a
-backlog. Transient failures (server errors, resets, timeouts, a host going down) are retried
-with backoff, on any host; a request that keeps failing is recorded as failed and the run goes
-on. Every outcome is committed as soon as it arrives (a writer thread groups whatever has arrived
-into one transaction), so Ctrl-C or kill -9 loses no completed candidate.
+before any work (reachable? model served?), then spreads the requests over the hosts through
+one shared queue, at most each host's concurrency in flight on it, so no host idles while
+another has a backlog. Hosts may speak different APIs (core/backends): an Ollama host and a vLLM
+host share the same queue.
+
+Failures: transient ones (server errors, 408/429, resets, timeouts, a host going down) are
+retried with backoff on any host; a host that fails rests (backoff, doubled per consecutive
+failure) while the others drain the queue; a request that keeps failing is recorded as failed
+and the run goes on. At the end of the queue, a request that has run much longer than the run's
+usual latency on a slow host is sent again to an idle host and the first answer wins (the other
+is cancelled), so one slow or hung host does not hold up the end of the run.
+
+Durability: each outcome goes to the store as soon as it arrives (a writer thread sends
+whatever has arrived in one call); the store makes it durable in its generation journal before
+answering (core/store/generation_journal.py), so Ctrl-C or kill -9 loses no outcome the store
+has taken, and a re-run skips what is done.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import os
-import queue
 import re
+import statistics
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 
+from core.backends import (
+    Backend,
+    BackendUnavailableError,
+    ChatOptions,
+    ChatReply,
+    HostSettings,
+    make_backend,
+)
 from core.config import Config, Variant
-from core.errors import BadInputError, ConfigError, PreferError
+from core.errors import BadInputError, ConfigError
 from core.models import GenerationRecord, Prompt, Run
 from core.store import Store
 from core.store.local import utc_now
 
-if TYPE_CHECKING:  # imported where used: ollama loads httpx, which loads rich and click
-    import ollama
+# Outcomes per store call: bounded so one call stays well under the server's message cap.
+WRITE_BATCH = 256
+# A request still running this many times the run's median latency (and at least HEDGE_MIN_S)
+# while a host idles at the end of the queue is sent to that host too.
+HEDGE_FACTOR = 4.0
+HEDGE_MIN_S = 1.0
+
+# Kept for callers of the Ollama-only version: the pre-flight error of any backend.
+OllamaUnavailableError = BackendUnavailableError
 
 
-# Outcomes per store write: bounded so one call stays well under the server's message cap.
-WRITE_BATCH = 64
+def build_messages(prompt: Prompt, system: str | None) -> list[dict[str, str]]:
+    """The chat messages of one request: the system prompt (if any), then the prompt.
 
-
-class OllamaUnavailableError(PreferError):
-    """The pre-flight check could not reach a host, or the model is not on it."""
+    The one place a request's messages are made (a multi-turn prompt extends this)."""
+    messages = [{"role": "system", "content": system}] if system else []
+    return [*messages, {"role": "user", "content": prompt.prompt}]
 
 
 @dataclass(frozen=True)
@@ -54,8 +79,7 @@ class GenerationJob:
 
     @property
     def messages(self) -> list[dict[str, str]]:
-        messages = [{"role": "system", "content": self.system}] if self.system else []
-        return [*messages, {"role": "user", "content": self.prompt.prompt}]
+        return build_messages(self.prompt, self.system)
 
 
 @dataclass(frozen=True)
@@ -75,6 +99,7 @@ class RunProgress:
     succeeded: int = 0
     failed: int = 0
     retries: int = 0
+    hedged: int = 0  # requests sent to a second host because the first was slow
 
     @property
     def finished(self) -> int:
@@ -102,6 +127,11 @@ def shown_status(run: Run) -> str:
         except PermissionError:
             pass
     return "running"
+
+
+def as_hosts(hosts: Sequence[HostSettings | str]) -> list[HostSettings]:
+    """Hosts as settings (a bare URL is an Ollama host)."""
+    return [h if isinstance(h, HostSettings) else HostSettings(url=h) for h in hosts]
 
 
 # --- planning -------------------------------------------------------------------------------
@@ -186,232 +216,349 @@ def plan_generation(store: Store, config: Config, guidelines: str, *, model: str
 
 # --- pre-flight -----------------------------------------------------------------------------
 
-def _model_names(name: str) -> set[str]:
-    return {name, f"{name}:latest"} if ":" not in name else {name}
+BackendFactory = Callable[[HostSettings, float], Backend]
 
 
-async def preflight(hosts: Sequence[str], model: str, timeout: float = 10.0) -> dict[str, str]:
-    """Check every host answers and has `model`; return each host's model digest."""
-    import httpx
-    import ollama
-    digests: dict[str, str] = {}
-    for host in hosts:
-        client = ollama.AsyncClient(host=host, timeout=timeout)
-        try:
-            listing = await client.list()
-        except (ConnectionError, httpx.TransportError) as exc:
-            raise OllamaUnavailableError(
-                f"cannot reach Ollama at {host}",
-                hint="start it there with `ollama serve` (or fix generation.hosts / --host)",
-            ) from exc
-        except ollama.ResponseError as exc:
-            raise OllamaUnavailableError(f"Ollama at {host} answered {exc.status_code}: "
-                                         f"{exc.error}") from exc
-        wanted = _model_names(model)
-        match = next((m for m in listing.models if m.model in wanted), None)
-        if match is None:
-            raise OllamaUnavailableError(
-                f"model {model} not found on {host}: run `ollama pull {model}`",
-                hint="or pick a model it has with --model (`ollama list` shows them)",
-            )
-        digests[host] = match.digest or ""
-    return digests
+async def preflight(hosts: Sequence[HostSettings | str], model: str, timeout: float = 10.0,
+                    backend_factory: BackendFactory | None = None) -> dict[str, str]:
+    """Check every host answers and serves `model` (all at once); return each host's model
+    digest ("" where the API has none). Raises BackendUnavailableError for the first host,
+    in the order given, that fails."""
+    factory = backend_factory or make_backend
+    backends = [factory(host, timeout) for host in as_hosts(hosts)]
+    try:
+        found = await asyncio.gather(*(b.preflight(model) for b in backends),
+                                     return_exceptions=True)
+    finally:
+        await asyncio.gather(*(b.aclose() for b in backends), return_exceptions=True)
+    for outcome in found:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return {b.host.url: str(digest) for b, digest in zip(backends, found, strict=True)}
 
 
 # --- running --------------------------------------------------------------------------------
 
-def _is_transient(exc: BaseException) -> bool:
-    import httpx
-    import ollama
-    if isinstance(exc, ollama.ResponseError):
-        return exc.status_code >= 500 or exc.status_code in (408, 429)
-    return isinstance(exc, ConnectionError | httpx.TransportError | asyncio.TimeoutError)
-
-
-def _is_unreachable(exc: BaseException) -> bool:
-    """The host refused or could not take the connection (as opposed to failing a request)."""
-    import httpx
-    return isinstance(exc, httpx.ConnectError) or (
-        isinstance(exc, ConnectionError) and not isinstance(exc, ConnectionResetError))
-
-
-def _describe(exc: BaseException) -> str:
-    import ollama
-    if isinstance(exc, ollama.ResponseError):
-        return f"HTTP {exc.status_code}: {exc.error}"
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 class _Writer:
-    """Commits outcomes on its own thread, grouping whatever has arrived into one transaction."""
+    """Sends outcomes to the store on its own thread, whatever has arrived in one call.
+
+    The event loop only appends to a list; the thread is woken when the list was empty, so
+    while a call is under way (an fsync, a round trip to `prefer serve`) outcomes pile up for
+    the next call without a thread switch each."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.pending: queue.Queue[GenerationRecord | None] = queue.Queue()
+        self.items: list[GenerationRecord] = []
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.closing = False
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="prefer-generation-writer",
                                        daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
-        stop = False
-        while not stop:
-            batch: list[GenerationRecord] = []
-            item = self.pending.get()
-            while True:
-                if item is None:
-                    stop = True
-                else:
-                    batch.append(item)
-                if len(batch) >= WRITE_BATCH:
-                    break
+        while True:
+            self.wake.wait()
+            with self.lock:
+                batch, self.items = self.items[:WRITE_BATCH], self.items[WRITE_BATCH:]
+                if not self.items and not self.closing:  # closing: never wait again
+                    self.wake.clear()
+                closing = self.closing
+            if batch:
                 try:
-                    item = self.pending.get_nowait()
-                except queue.Empty:
-                    break
-            try:
-                self.store.record_generations(batch)
-            except BaseException as exc:  # surfaced by close(); nothing else may write
-                self.error = exc
+                    self.store.record_generations(batch)
+                except BaseException as exc:  # surfaced by close(); nothing else may write
+                    self.error = exc
+                    return
+            elif closing:
                 return
 
     def put(self, record: GenerationRecord) -> None:
-        self.pending.put(record)
+        with self.lock:
+            self.items.append(record)
+            if len(self.items) == 1:
+                self.wake.set()
 
     def close(self) -> None:
-        self.pending.put(None)
+        with self.lock:
+            self.closing = True
+            self.wake.set()
         self.thread.join()
         if self.error is not None:
             raise self.error
 
 
-@dataclass
+@dataclass(eq=False)
 class _Attempt:
     job: GenerationJob
     attempts: int = 0
     errors: list[str] = field(default_factory=list)
-    started_at: datetime = field(default_factory=utc_now)
+    started_at: datetime | None = None  # when its first try began
+    done: bool = False  # recorded (by one host; a hedged copy elsewhere is then cancelled)
+    calls: dict[str, asyncio.Task[ChatReply]] = field(default_factory=dict)  # host -> call
+    began: float = 0.0  # monotonic start of the oldest call in flight
+    hedged: bool = False
 
 
-async def _run_jobs(plan: GenerationPlan, run_id: str, hosts: Sequence[str], digests: dict[str, str],
-                    concurrency: int, writer: _Writer, progress: RunProgress,
-                    on_progress: Callable[[RunProgress], None] | None, *, max_attempts: int,
-                    backoff_s: float, timeout_s: float,
-                    client_factory: Callable[[str], ollama.AsyncClient] | None) -> list[str]:
-    import ollama
-    work: asyncio.Queue[_Attempt] = asyncio.Queue()
-    for job in plan.jobs:
-        work.put_nowait(_Attempt(job))
-    errors: list[str] = []
-    factory = client_factory or (lambda host: ollama.AsyncClient(host=host, timeout=timeout_s))
+@dataclass
+class _Host:
+    settings: HostSettings
+    backend: Backend
+    slots: int
+    failures: int = 0  # consecutive
 
-    def record(attempt: _Attempt, host: str | None, response: ollama.ChatResponse | None,
+
+class _Engine:
+    """One run's requests over its hosts: the shared queue, the workers, the outcomes."""
+
+    def __init__(self, plan: GenerationPlan, run_id: str, hosts: list[HostSettings],
+                 digests: dict[str, str], concurrency: int, writer: _Writer,
+                 progress: RunProgress, on_progress: Callable[[RunProgress], None] | None, *,
+                 max_attempts: int, backoff_s: float, timeout_s: float,
+                 backend_factory: BackendFactory) -> None:
+        self.plan = plan
+        self.run_id = run_id
+        self.settings = hosts
+        self.digests = digests
+        self.concurrency = concurrency
+        self.writer = writer
+        self.progress = progress
+        self.on_progress = on_progress
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        self.timeout_s = timeout_s
+        self.factory = backend_factory
+        self.errors: list[str] = []
+        self.remaining = len(plan.jobs)
+        self.in_flight: set[_Attempt] = set()
+        self.latencies: list[float] = []  # of recent successful calls, for hedging
+        self.hosts: list[_Host] = []
+        # Generation ids: unique per run (a random prefix) and cheap (no urandom per outcome).
+        self.id_prefix = uuid.uuid4().hex[:16]
+        self.ids = itertools.count(1)
+
+    # -- outcomes --------------------------------------------------------------------------
+
+    def record(self, attempt: _Attempt, host: _Host | None, reply: ChatReply | None,
                latency: float | None, error: str | None) -> None:
+        if attempt.done:
+            return
+        attempt.done = True
         job = attempt.job
-        ok = response is not None and bool((response.message.content or "").strip())
-        if response is not None and not ok:
+        ok = reply is not None and bool(reply.text.strip())
+        if reply is not None and not ok:
             error = "the model returned an empty response"
-        done_reason = response.done_reason if response is not None else None
-        writer.put(GenerationRecord(
-            generation_id="g_" + uuid.uuid4().hex, run_id=run_id, prompt_id=job.prompt.prompt_id,
-            variant=job.variant.name, model=plan.model, model_digest=digests.get(host or ""),
-            host=host, status="ok" if ok else "failed", error=None if ok else error,
-            attempts=attempt.attempts,
-            text=response.message.content if ok and response is not None else None,
+        usage = reply.usage if reply is not None else None
+        url = host.settings.url if host is not None else None
+        self.writer.put(GenerationRecord(
+            generation_id=f"g_{self.id_prefix}{next(self.ids):08x}", run_id=self.run_id,
+            prompt_id=job.prompt.prompt_id, variant=job.variant.name, model=self.plan.model,
+            model_digest=self.digests.get(url or "") or None, host=url,
+            backend=host.backend.name if host is not None else None,
+            status="ok" if ok else "failed", error=None if ok else error,
+            attempts=attempt.attempts, text=reply.text if ok and reply is not None else None,
             system=job.system, options=json.dumps(job.options, sort_keys=True),
-            done_reason=done_reason, truncated=done_reason == "length",
-            prompt_eval_count=getattr(response, "prompt_eval_count", None),
-            eval_count=getattr(response, "eval_count", None),
-            total_duration_ns=getattr(response, "total_duration", None),
-            load_duration_ns=getattr(response, "load_duration", None),
-            prompt_eval_duration_ns=getattr(response, "prompt_eval_duration", None),
-            eval_duration_ns=getattr(response, "eval_duration", None),
-            latency_s=latency, started_at=attempt.started_at, finished_at=utc_now(),
+            done_reason=reply.finish_reason if reply is not None else None,
+            truncated=reply.truncated if reply is not None else False,
+            prompt_eval_count=usage.prompt_tokens if usage else None,
+            eval_count=usage.completion_tokens if usage else None,
+            total_duration_ns=usage.total_duration_ns if usage else None,
+            load_duration_ns=usage.load_duration_ns if usage else None,
+            prompt_eval_duration_ns=usage.prompt_eval_duration_ns if usage else None,
+            eval_duration_ns=usage.eval_duration_ns if usage else None,
+            latency_s=latency, started_at=attempt.started_at or utc_now(), finished_at=utc_now(),
         ))
+        for call in attempt.calls.values():
+            call.cancel()  # a hedged copy still running elsewhere
+        self.in_flight.discard(attempt)
+        self.remaining -= 1
         if ok:
-            progress.succeeded += 1
+            self.progress.succeeded += 1
         else:
-            progress.failed += 1
-            errors.append(f"{job.prompt.prompt_id} / {job.variant.name}: {error}")
-        if on_progress is not None:
-            on_progress(progress)
+            self.progress.failed += 1
+            self.errors.append(f"{job.prompt.prompt_id} / {job.variant.name}: {error}")
+        if self.on_progress is not None:
+            self.on_progress(self.progress)
+        if self.remaining == 0:
+            self.all_done.set()
 
-    host_failures = dict.fromkeys(hosts, 0)  # consecutive failures per host
+    # -- the workers -----------------------------------------------------------------------
 
-    def others_reachable(host: str) -> bool:
-        return any(count == 0 for other, count in host_failures.items() if other != host)
+    def others_reachable(self, host: _Host) -> bool:
+        return any(other.failures == 0 for other in self.hosts if other is not host)
 
-    async def worker(host: str) -> None:
-        client = factory(host)
+    def hedge_candidate(self, host: _Host) -> _Attempt | None:
+        """A request running elsewhere for far longer than usual, to send to `host` too."""
+        if not self.latencies:
+            return None
+        limit = max(HEDGE_MIN_S, HEDGE_FACTOR * statistics.median(self.latencies[-200:]))
+        now = time.monotonic()
+        slow = [a for a in self.in_flight if not a.hedged and not a.done
+                and host.settings.url not in a.calls and now - a.began > limit]
+        return min(slow, key=lambda a: a.began) if slow else None
+
+    async def next_attempt(self, host: _Host) -> _Attempt | None:
+        """The next request for `host`: from the queue, else a slow one to hedge; None when
+        the run is over."""
         while True:
-            if host_failures[host]:
-                # This host just failed: wait before taking more work, so healthy hosts pick up
+            if host.failures:
+                # This host just failed: rest before taking more work, so healthy hosts drain
                 # the queue meanwhile, and probe it again afterwards.
-                await asyncio.sleep(min(backoff_s * 2 ** (host_failures[host] - 1), 10.0))
-            attempt = await work.get()
+                await asyncio.sleep(min(self.backoff_s * 2 ** (host.failures - 1), 10.0))
             try:
-                began = time.perf_counter()
-                try:
-                    response = await client.chat(model=plan.model, messages=attempt.job.messages,
-                                                 options=attempt.job.options, stream=False)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    message = _describe(exc)
-                    if not _is_transient(exc):
-                        attempt.attempts += 1
-                        record(attempt, host, None, None, message)
-                        continue
-                    host_failures[host] += 1
-                    # A refused connection says nothing about the request: when another host
-                    # answers, the request just moves there without using up an attempt.
-                    if not (_is_unreachable(exc) and others_reachable(host)):
-                        attempt.attempts += 1
-                    if attempt.attempts < max_attempts:
-                        progress.retries += 1
-                        work.put_nowait(attempt)
-                        continue
-                    record(attempt, host, None, None,
-                           f"{message} (after {attempt.attempts} attempt"
-                           f"{'s' if attempt.attempts > 1 else ''})")
-                    continue
-                host_failures[host] = 0
-                attempt.attempts += 1
-                record(attempt, host, response, time.perf_counter() - began, None)
-            finally:
-                work.task_done()
+                return self.work.get_nowait()
+            except asyncio.QueueEmpty:
+                pass
+            if self.remaining == 0:
+                return None
+            candidate = self.hedge_candidate(host)
+            if candidate is not None:
+                candidate.hedged = True
+                self.progress.hedged += 1
+                return candidate
+            getter = asyncio.ensure_future(self.work.get())
+            done_waiter = asyncio.ensure_future(self.all_done.wait())
+            await asyncio.wait({getter, done_waiter}, timeout=0.25,
+                               return_when=asyncio.FIRST_COMPLETED)
+            done_waiter.cancel()
+            if getter.done():
+                return getter.result()
+            getter.cancel()
+            if self.remaining == 0:
+                return None
 
-    workers = [asyncio.create_task(worker(host), name=f"generate:{host}:{slot}")
-               for host in hosts for slot in range(concurrency)]
-    try:
-        await work.join()
-    finally:
-        for task in workers:
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
-    return errors
+    async def worker(self, host: _Host) -> None:
+        # A client (connection pool) of its own per slot: httpcore's pool work grows with the
+        # connections it holds, so one shared pool costs more per request as concurrency grows.
+        backend = self.factory(host.settings, self.timeout_s)
+        try:
+            await self._work(host, backend)
+        finally:
+            await backend.aclose()
+
+    async def _work(self, host: _Host, backend: Backend) -> None:
+        model = self.plan.model
+        while True:
+            attempt = await self.next_attempt(host)
+            if attempt is None:
+                return
+            if attempt.done:
+                continue
+            options = ChatOptions.from_recorded(attempt.job.options)
+            began = time.monotonic()
+            if not attempt.calls:
+                attempt.began = began
+            if attempt.started_at is None:
+                attempt.started_at = utc_now()
+            call = asyncio.ensure_future(backend.chat(model, attempt.job.messages, options))
+            attempt.calls[host.settings.url] = call
+            self.in_flight.add(attempt)
+            try:
+                reply = await call
+            except asyncio.CancelledError:
+                me = asyncio.current_task()
+                if me is not None and me.cancelling():
+                    raise  # the run is stopping
+                continue  # another host answered first and cancelled this call
+            except Exception as exc:
+                self.forget(attempt, host, call)
+                if not attempt.done:
+                    self.failed(attempt, host, exc)
+                continue
+            self.forget(attempt, host, call)
+            if attempt.done:
+                continue
+            host.failures = 0
+            attempt.attempts += 1
+            latency = time.monotonic() - began
+            self.latencies.append(latency)
+            if len(self.latencies) > 1000:
+                del self.latencies[:500]
+            self.record(attempt, host, reply, latency, None)
+
+    @staticmethod
+    def forget(attempt: _Attempt, host: _Host, call: asyncio.Future[ChatReply]) -> None:
+        if attempt.calls.get(host.settings.url) is call:
+            del attempt.calls[host.settings.url]
+
+    def failed(self, attempt: _Attempt, host: _Host, exc: BaseException) -> None:
+        failure = host.backend.classify(exc)
+        if failure.retryable:
+            host.failures += 1  # it rests before taking more work
+        if attempt.calls:  # a hedged copy is still running elsewhere: let it finish
+            return
+        self.in_flight.discard(attempt)
+        message = failure.message
+        if not failure.retryable:
+            attempt.attempts += 1
+            self.record(attempt, host, None, None,
+                        f"{message} ({failure.hint})" if failure.hint else message)
+            return
+        # A refused connection says nothing about the request: when another host answers,
+        # the request just moves there without using up a try.
+        if not (failure.unreachable and self.others_reachable(host)):
+            attempt.attempts += 1
+        if attempt.attempts < self.max_attempts:
+            self.progress.retries += 1
+            attempt.hedged = False
+            self.work.put_nowait(attempt)
+            return
+        self.record(attempt, host, None, None,
+                    f"{message} (after {attempt.attempts} attempt"
+                    f"{'s' if attempt.attempts > 1 else ''})")
+
+    async def run(self) -> list[str]:
+        self.work: asyncio.Queue[_Attempt] = asyncio.Queue()
+        self.all_done = asyncio.Event()
+        for job in self.plan.jobs:
+            self.work.put_nowait(_Attempt(job))
+        if not self.plan.jobs:
+            return []
+        self.hosts = [_Host(h, self.factory(h, self.timeout_s), h.concurrency or self.concurrency)
+                      for h in self.settings]
+        workers = [asyncio.create_task(self.worker(host), name=f"generate:{host.settings.url}")
+                   for host in self.hosts for _ in range(host.slots)]
+        try:
+            await self.all_done.wait()
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            await asyncio.gather(*(h.backend.aclose() for h in self.hosts),
+                                 return_exceptions=True)
+        return self.errors
 
 
-def run_generation(store: Store, plan: GenerationPlan, *, hosts: Sequence[str],
+def run_generation(store: Store, plan: GenerationPlan, *, hosts: Sequence[HostSettings | str],
                    concurrency: int, actor: str, max_attempts: int = 4, backoff_s: float = 0.5,
                    timeout_s: float = 300.0,
                    on_progress: Callable[[RunProgress], None] | None = None,
                    digests: dict[str, str] | None = None,
-                   client_factory: Callable[[str], ollama.AsyncClient] | None = None) -> RunResult:
-    """Run `plan` against `hosts` (after a pre-flight check unless `digests` is given)."""
-    if not hosts:
-        raise BadInputError("no Ollama host: set generation.hosts in prefer.toml or pass --host")
+                   backend_factory: BackendFactory | None = None) -> RunResult:
+    """Run `plan` against `hosts` (after a pre-flight check unless `digests` is given).
+
+    `concurrency` is the requests in flight on a host that sets none of its own."""
+    settings = as_hosts(hosts)
+    if not settings:
+        raise BadInputError("no host: set [[generation.hosts]] in prefer.toml or pass --host")
     if concurrency < 1:
         raise BadInputError(f"--concurrency must be at least 1, got {concurrency}")
+    urls = [h.url for h in settings]
+    if len(set(urls)) != len(urls):
+        raise BadInputError("a host is given twice")
+    factory = backend_factory or make_backend
     if digests is None:
-        digests = asyncio.run(preflight(hosts, plan.model))
+        digests = asyncio.run(preflight(settings, plan.model, backend_factory=factory))
+    described = [{"url": h.url, "api": h.api, "concurrency": h.concurrency or concurrency}
+                 for h in settings]  # never the key, nor where it is kept
     run = Run(
-        run_id="r_" + uuid.uuid4().hex[:16], actor=actor, model=plan.model, hosts=tuple(hosts),
+        run_id="r_" + uuid.uuid4().hex[:16], actor=actor, model=plan.model, hosts=tuple(urls),
         variants=tuple(v.name for v in plan.variants), concurrency=concurrency,
         settings=json.dumps({"variants": [v.__dict__ for v in plan.variants], "pid": os.getpid(),
-                             "max_attempts": max_attempts, "backoff_s": backoff_s,
-                             "timeout_s": timeout_s, "digests": digests}, sort_keys=True),
+                             "hosts": described, "max_attempts": max_attempts,
+                             "backoff_s": backoff_s, "timeout_s": timeout_s,
+                             "digests": digests}, sort_keys=True),
         planned=len(plan.jobs), skipped=plan.skipped, succeeded=None, failed=None,
         status="running", started_at=utc_now(), finished_at=None,
     )
@@ -421,10 +568,10 @@ def run_generation(store: Store, plan: GenerationPlan, *, hosts: Sequence[str],
     status = "interrupted"
     errors: list[str] = []
     try:
-        errors = asyncio.run(_run_jobs(
-            plan, run.run_id, hosts, digests, concurrency, writer, progress, on_progress,
-            max_attempts=max_attempts, backoff_s=backoff_s, timeout_s=timeout_s,
-            client_factory=client_factory))
+        engine = _Engine(plan, run.run_id, settings, digests, concurrency, writer, progress,
+                         on_progress, max_attempts=max_attempts, backoff_s=backoff_s,
+                         timeout_s=timeout_s, backend_factory=factory)
+        errors = asyncio.run(engine.run())
         status = "done"
     finally:
         writer.close()

@@ -355,6 +355,7 @@ class GenerationRecord:
     latency_s: float | None
     started_at: datetime
     finished_at: datetime
+    backend: str | None = None  # the API the host speaks (core.backends.BACKENDS)
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ EXPECTED_SCHEMA = {
                     ("load_duration_ns", "BIGINT"), ("prompt_eval_duration_ns", "BIGINT"),
                     ("eval_duration_ns", "BIGINT"), ("latency_s", "DOUBLE"),
                     ("started_at", "TIMESTAMP"), ("finished_at", "TIMESTAMP"),
-                    ("event_seq", "BIGINT")],
+                    ("event_seq", "BIGINT"), ("backend", "VARCHAR")],
     "assignments": [("prompt_id", "VARCHAR"), ("annotator", "VARCHAR"), ("batch_id", "VARCHAR"),
                     ("assigned_by", "VARCHAR"), ("assigned_at", "TIMESTAMP"),
                     ("released_at", "TIMESTAMP"),

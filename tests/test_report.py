@@ -61,7 +61,7 @@ def _store_pairs(store: LocalStore, pairs: list[dict[str, Any]], version: str) -
                 generations.append([f"g{candidate_id}", "r1", prompt_id, variant, "m", None,
                                     None, "ok", None, 1, candidate_id, None, "{}", "stop",
                                     False, None, None, None, None, None, None, None, NOW, NOW,
-                                    None])
+                                    None, None])  # event_seq, backend (migration 012)
         stored.append([f"pr{i:04d}", "b1", prompt_id, f"c{i:04d}c", f"c{i:04d}r", 1, 2,
                        p["dimension"], p["language"], "unanimous", 1.0, 0.2, prompt_id,
                        p["judged_at"],

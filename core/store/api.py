@@ -370,7 +370,7 @@ class Store(Protocol):
     @operation(ADMIN, actor="actor", writes=True)
     def record_generations(self, records: Sequence[GenerationRecord],
                            actor: str | None = None) -> None:
-        """Store a batch of generation outcomes and their candidates."""
+        """Store a batch of generation outcomes and their candidates (durable on return)."""
         ...
 
     @operation(ADMIN, actor="actor", writes=True)

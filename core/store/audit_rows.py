@@ -90,7 +90,8 @@ COVERED: dict[str, tuple[str, ...]] = {
 # Columns a migration after 007 added to a covered table (after event_seq): hashed after the
 # row's object and only when not NULL, so the rows stored before keep their text and digest.
 ADDED_LATER: dict[str, tuple[str, ...]] = {
-    "prompts": ("turns",),
+    "prompts": ("turns",),  # migration 010: a conversation's earlier turns
+    "generations": ("backend",),  # migration 012: the API of the host (core/backends)
 }
 # How a report names a row of each table.
 ROW_KEY: dict[str, str] = {

@@ -7,8 +7,12 @@ from collections.abc import Sequence
 
 import duckdb
 
+from core.errors import JudgmentError
 from core.language import detect_languages
 from core.models import GenerationRecord, Provenance, Run
+
+MAX_RECORDS = 4096  # outcomes per record_generations call
+MAX_TEXT_CHARS = 1_000_000  # one generated text (a long answer is a few thousand)
 
 _RUN_COLUMNS = ("run_id, actor, model, hosts, variants, concurrency, settings, planned, skipped, "
                 "succeeded, failed, status, started_at, finished_at")
@@ -62,10 +66,57 @@ def done_keys(con: duckdb.DuckDBPyConnection, model: str) -> set[tuple[str, str]
 
 
 _RECORD_FIELDS = ("generation_id", "run_id", "prompt_id", "variant", "model", "model_digest",
-                  "host", "status", "error", "attempts", "candidate_id", "system", "options",
-                  "done_reason", "truncated", "prompt_eval_count", "eval_count",
+                  "host", "backend", "status", "error", "attempts", "candidate_id", "system",
+                  "options", "done_reason", "truncated", "prompt_eval_count", "eval_count",
                   "total_duration_ns", "load_duration_ns", "prompt_eval_duration_ns",
                   "eval_duration_ns", "latency_s", "started_at", "finished_at")
+
+
+def check_records(con: duckdb.DuckDBPyConnection, records: Sequence[GenerationRecord],
+                  known_prompts: set[str]) -> None:
+    """Refuse a batch the fold could not store, before it reaches the journal: a journaled
+    outcome must always fold (else every later open would fail on it).
+
+    Each record: an id, status ok (with a text) or failed, a prompt that exists, bounded
+    texts, valid JSON options. JudgmentError names the first problem.
+    """
+    if len(records) > MAX_RECORDS:
+        raise JudgmentError(f"records: at most {MAX_RECORDS} outcomes a call ({len(records)} "
+                            "sent)")
+    ids = set()
+    for i, r in enumerate(records):
+        where = f"records[{i}]"
+        if not r.generation_id or len(r.generation_id) > 64 or r.generation_id in ids:
+            raise JudgmentError(f"{where}.generation_id: 1-64 characters, unique in the batch")
+        ids.add(r.generation_id)
+        if r.status not in ("ok", "failed"):
+            raise JudgmentError(f"{where}.status: 'ok' or 'failed', not {r.status!r}")
+        if r.status == "ok" and not (r.text or "").strip():
+            raise JudgmentError(f"{where}.text: an ok outcome has a text")
+        for name in ("text", "system", "error"):
+            value = getattr(r, name)
+            if value is not None and len(value) > MAX_TEXT_CHARS:
+                raise JudgmentError(f"{where}.{name}: at most {MAX_TEXT_CHARS} characters")
+        for name in ("variant", "model", "host", "backend", "model_digest", "done_reason"):
+            value = getattr(r, name)
+            if value is not None and len(value) > 512:
+                raise JudgmentError(f"{where}.{name}: at most 512 characters")
+        try:
+            if not isinstance(json.loads(r.options), dict):
+                raise ValueError
+        except ValueError:
+            raise JudgmentError(f"{where}.options: a JSON object") from None
+        if r.attempts < 0:
+            raise JudgmentError(f"{where}.attempts: at least 0")
+    # Checked against a cache of the store's prompt ids, read whole on a miss (one query; a
+    # statement per call would cost more than the rest of the call): prompts are never deleted.
+    prompts = {r.prompt_id for r in records}
+    if not prompts <= known_prompts:
+        known_prompts.update(row[0] for row in con.execute("SELECT prompt_id FROM prompts")
+                             .fetchall())
+        missing = prompts - known_prompts
+        if missing:
+            raise JudgmentError(f"records: prompt {sorted(missing)[0]!r} is not in the store")
 
 
 def insert_records(con: duckdb.DuckDBPyConnection, records: Sequence[GenerationRecord],
@@ -114,7 +165,8 @@ def insert_records(con: duckdb.DuckDBPyConnection, records: Sequence[GenerationR
         """,
         [*values, source, event_seq],
     )
-    con.execute(f"WITH {batch} INSERT OR IGNORE INTO generations SELECT "
+    con.execute(f"WITH {batch} INSERT OR IGNORE INTO generations "
+                f"({', '.join(_RECORD_FIELDS)}, event_seq) SELECT "
                 f"{', '.join(_RECORD_FIELDS)}, ${len(names) + 1} FROM generation_batch",
                 [*values, event_seq])
 

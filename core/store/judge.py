@@ -1,4 +1,4 @@
-"""The local judge's SQL: its runs, request log and verdicts (migration 009), kept apart.
+"""The local judge's SQL: its runs, request log and verdicts (migration 009_judge), kept apart.
 
 Nothing here is read by pair building, human agreement or an annotator's queries; the one place
 a verdict touches annotation is `informative_order`, which orders an annotator's queue without

@@ -10,6 +10,7 @@ own and hold the write lock only to record a build (see build_pairs).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import hashlib
 import os
@@ -18,7 +19,7 @@ import shutil
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,6 +90,8 @@ from core.store import judge as judge_sql
 from core.store import judgment_import as judgment_sql
 from core.store import pairs as pair_sql
 from core.store import refresh as refresh_sql
+from core.store.api import OPERATIONS
+from core.store.generation_journal import GenerationJournal, JournalBatch
 from core.store.group_commit import (
     WriteGate,
     deferred_rows,
@@ -183,6 +186,10 @@ class LocalStore:
         self._rules: tuple[float, validation.WriteRules] | None = None
         self._spool = Path(path).parent / SPOOL_FOLDER
         self._spool_owners: dict[str, str] = {}  # spool id -> the actor who exported it
+        # Generation outcomes: durable in the journal, folded into DuckDB in batches (opened
+        # by open() for a writable store, after replaying what a crashed process left).
+        self._journal: GenerationJournal | None = None
+        self._known_prompts: set[str] = set()  # checked: in the store (prompts stay)
 
     def rules(self) -> validation.WriteRules:
         """The project's write rules, from prefer.toml beside the database (re-read on change)."""
@@ -226,9 +233,15 @@ class LocalStore:
             # Spooled exports are fetched at once; whatever a stopped process left is stale.
             shutil.rmtree(Path(path).parent / SPOOL_FOLDER, ignore_errors=True)
             store._open_heads(upgraded=7 in applied)
+            journal = GenerationJournal(path, store._fold_generations)
+            journal.replay()  # outcomes a killed process had journaled but not folded
+            store._journal = journal
         return store
 
     def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()  # folds what waits
+            self._journal = None
         self._write_lock.close()
         if self._heads_fd is not None:
             os.close(self._heads_fd)
@@ -1032,9 +1045,11 @@ class LocalStore:
 
     @grouped
     def start_run(self, run: Run) -> None:
-        # Outcomes are committed with their detected language: load the detector before the
-        # first one arrives, so that commit is not held up (this runs where the store runs).
-        language.preload()
+        # Outcomes are folded with their detected language: load the detector (~1 s) on a
+        # thread of its own meanwhile, so the run's requests go out at once and the first fold
+        # (seconds later: the journal holds outcomes until then) finds it loaded.
+        threading.Thread(target=language.preload, name="prefer-language-preload",
+                         daemon=True).start()
         with self._transaction() as cur:
             tip = self._next_tip(cur)
             generation.insert_run(cur, run, tip.seq)
@@ -1042,16 +1057,44 @@ class LocalStore:
                 "model": run.model, "hosts": list(run.hosts), "variants": list(run.variants),
                 "planned": run.planned, "skipped": run.skipped})
 
-    @grouped
     def record_generations(self, records: Sequence[GenerationRecord],
+                           actor: str | None = None) -> None:
+        """Store a batch of request outcomes durably: checked, then appended to the generation
+        journal and fsynced (core/store/generation_journal.py), folded into DuckDB in batches
+        by the journal's thread (one transaction and one `generate.batch` event per fold).
+
+        Readers that need every outcome (done keys, runs, finish_run) fold what waits first.
+        """
+        if not records:
+            return
+        generation.check_records(self._cursor(), records, self._known_prompts)
+        if self._journal is None:  # a store opened without one (read-only): write at once
+            self._fold_generations([JournalBatch(tuple(records), actor)])
+        else:
+            self._journal.append(records, actor)
+
+    def _fold_generations(self, batches: Sequence[JournalBatch]) -> None:
+        """Commit journaled outcomes: one transaction per (run, actor) in arrival order."""
+        groups: dict[tuple[str, str | None], list[GenerationRecord]] = {}
+        for batch in batches:
+            for record in batch.records:
+                groups.setdefault((record.run_id, batch.actor), []).append(record)
+        for (_, actor), records in groups.items():
+            self._store_generations(records, actor)
+
+    def _flush_generations(self) -> None:
+        if self._journal is not None:
+            self._journal.flush()
+
+    @grouped
+    def _store_generations(self, records: Sequence[GenerationRecord],
                            actor: str | None = None) -> None:
         """Store a batch of request outcomes and their candidates in one transaction.
 
         One `generate.batch` event (by `actor`, else the run's) vouches for the rows written;
-        a batch that writes nothing (sent again after a dropped connection) appends none.
+        a batch that writes nothing (folded again after a crash, sent again after a dropped
+        connection) appends none.
         """
-        if not records:
-            return
         # Stored stripped and in NFC like imported texts (core.text); the content-derived id is
         # that of the stored text.
         records = [dataclasses.replace(r, text=unicodedata.normalize("NFC", r.text.strip()))
@@ -1070,8 +1113,13 @@ class LocalStore:
                 self._append_event(cur, actor, "generate.batch", run_id,
                                    {"records": len(records)}, tip, wrote)
 
-    @grouped
     def finish_run(self, run_id: str, status: str, actor: str) -> Run:
+        self._flush_generations()  # its counts cover every outcome journaled
+        self._known_prompts.clear()  # read again by the next run: memory back meanwhile
+        return self._finish_run(run_id, status, actor)
+
+    @grouped
+    def _finish_run(self, run_id: str, status: str, actor: str) -> Run:
         with self._transaction() as cur:
             tip = self._next_tip(cur)
             rewrites = audit_rows.Rewrites(cur)
@@ -1359,6 +1407,7 @@ class LocalStore:
 
     def execute_for_test(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
         """Run raw SQL (tests use it to tamper with rows behind the tool's back)."""
+        self._flush_generations()
         self._committed_tip = None  # the SQL may change the chain's end
         return self._cursor().execute(sql, params or []).fetchall()
 
@@ -1371,6 +1420,23 @@ def _queue_order(queue_order: str) -> tuple[str, str]:
         join, order = judge_sql.informative_order("p")
         return join, f"{order}, "
     return "", ""
+def _seeing_journaled_outcomes(read: Callable[..., Any]) -> Callable[..., Any]:
+    """`read`, after folding the generation outcomes the journal holds (if any): a read
+    sees every outcome record_generations has taken, as if it had been committed at once."""
+    @functools.wraps(read)
+    def call(self: LocalStore, *args: Any, **kwargs: Any) -> Any:
+        journal = self._journal
+        if journal is not None and journal.waiting():
+            journal.flush()
+        return read(self, *args, **kwargs)
+    return call
+
+
+# Every reading operation of the declaration (core/store/api.py), so a new one is covered too.
+for _operation in OPERATIONS.values():
+    if not _operation.writes:
+        setattr(LocalStore, _operation.name,
+                _seeing_journaled_outcomes(getattr(LocalStore, _operation.name)))
 
 
 def _last_noted_seq(path: Path) -> int:

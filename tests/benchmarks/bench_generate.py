@@ -1,16 +1,18 @@
-"""Generation benchmarks: `prefer generate` against the stand-in Ollama server, in one run.
+"""Generation benchmarks: `prefer generate` against stand-in servers, for each backend (Ollama's
+API and the OpenAI-compatible one), in one run.
 
     .venv/bin/python tests/benchmarks/run.py --only generate  # these three; rewrites their results
     .venv/bin/python tests/benchmarks/bench_generate.py       # the same, standalone, print only
 
 (a) overhead: candidates per second through `prefer generate` (a fresh project, one variant,
-    one host, latency 0, including the store writes) against a bare asyncio loop of
-    `ollama.AsyncClient.chat(..., stream=False)` sending the very same requests at the same
-    concurrency to the same server; aim: at least 0.8 of the bare loop.
+    one host, latency 0, including the store writes) against a bare asyncio loop of the same
+    client library (Ollama: `ollama.AsyncClient.chat(..., stream=False)`; OpenAI-compatible:
+    `httpx.AsyncClient.post("/v1/chat/completions")` with the very body prefer sends) sending
+    the very same requests at the same concurrency to the same server; aim: at least 0.8.
 (b) saturation: latency 0.1 s, 8 slots, concurrency 8: requests per second against the ideal
     8 / 0.1 = 80/s; aim: at least 0.95.
 (c) two hosts against one: two servers (latency 0.1 s, 4 slots each, concurrency 4 per host)
-    against one such server; aim: 1.8x.
+    against one such server; aim: 1.9x.
 
 Every stand-in server runs in its own process (`python bench_generate.py serve ...`), never in
 the measured one, and is pinned to its own CPU when the machine has two or more (see
@@ -18,7 +20,9 @@ docs/benchmarks.md, "Generation"). `prefer generate` runs as a child process as 
 it; its throughput is taken from the run it recorded (`runs.started_at` to `finished_at`: after
 the pre-flight check, until the last outcome is committed), so Python's start, planning and the
 pre-flight check are not counted; the child's wall time is reported besides. The bare loop runs
-in a child process too (the same Python, the same ollama client), timed around its event loop.
+in a child process too (the same Python, the same client library), timed around its requests (its
+clients are made before the clock starts: making one reads the CA bundle, which prefer does once,
+at the pre-flight check, before its run starts).
 After each run the store must hold one `ok` generation per request, else the bench stops.
 """
 
@@ -44,12 +48,17 @@ VARIANT = "conservative"  # one variant: one request per prompt
 # --- the stand-in server, in a process of its own ------------------------------------------------
 
 
-def serve(latency: float, parallel: int) -> None:
+API_NAMES = ("ollama", "openai")  # the backends measured (core.backends.BACKENDS)
+
+
+def serve(latency: float, parallel: int, api: str) -> None:
     """Run one stand-in server until stdin closes; print its URL first (child process side)."""
     sys.path.insert(0, str(REPO))
     from tests.ollama_standin import StandinOllama
+    from tests.openai_standin import StandinOpenAI
 
-    with StandinOllama([MODEL], latency=latency, parallel=parallel, max_queue=100_000) as server:
+    kind = StandinOpenAI if api == "openai" else StandinOllama
+    with kind([MODEL], latency=latency, parallel=parallel, max_queue=100_000) as server:
         print(server.url, flush=True)
         sys.stdin.read()  # the parent closes our stdin to stop us
 
@@ -57,10 +66,11 @@ def serve(latency: float, parallel: int) -> None:
 class Server:
     """A stand-in server in a child process, optionally pinned to some CPUs."""
 
-    def __init__(self, latency: float, parallel: int, cpus: set[int] | None) -> None:
+    def __init__(self, latency: float, parallel: int, cpus: set[int] | None,
+                 api: str = "ollama") -> None:
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "serve", "--latency", str(latency),
-             "--parallel", str(parallel)],
+             "--parallel", str(parallel), "--api", api],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         if cpus:
@@ -178,10 +188,10 @@ def _child(cmd: list[str], cpus: set[int] | None, log: Path) -> tuple[float, flo
 
 
 def run_prefer(prefer: str, project: Path, hosts: list[str], concurrency: int, requests: int,
-               cpus: set[int] | None, log: Path) -> Measured:
+               cpus: set[int] | None, log: Path, api: str = "ollama") -> Measured:
     """`prefer generate` for `requests` prompts; the rate is over the run's own recorded span."""
     cmd = [prefer, "generate", "-p", str(project), "--variants", VARIANT, "--limit",
-           str(requests), "--concurrency", str(concurrency), "--quiet"]
+           str(requests), "--concurrency", str(concurrency), "--quiet", "--api", api]
     for host in hosts:
         cmd += ["--host", host]
     wall, cpu = _child(cmd, cpus, log)
@@ -205,9 +215,9 @@ def run_prefer(prefer: str, project: Path, hosts: list[str], concurrency: int, r
 
 BARE_LOOP = r"""
 import asyncio, json, sys, time
-import ollama
 
 hosts, concurrency, path, model = sys.argv[1].split(","), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+api = sys.argv[5]
 requests = json.loads(open(path, encoding="utf-8").read())
 
 async def main():
@@ -215,34 +225,49 @@ async def main():
     for r in requests:
         queue.put_nowait(r)
     ok = 0
+    # One client per task, made before the clock starts (making one reads the CA bundle; prefer
+    # makes its clients before its run is timed too).
+    if api == "openai":
+        import httpx
+        clients = [(h, httpx.AsyncClient(base_url=h, headers={"Content-Type": "application/json"}))
+                   for h in hosts for _ in range(concurrency)]
+    else:
+        import ollama
+        clients = [(h, ollama.AsyncClient(host=h)) for h in hosts for _ in range(concurrency)]
 
-    async def task(host):
+    async def task(client):
         nonlocal ok
-        client = ollama.AsyncClient(host=host)  # one client per task, as prefer's workers do
         while not queue.empty():
             r = queue.get_nowait()
-            reply = await client.chat(model=model, messages=r["messages"], options=r["options"],
-                                      stream=False)
-            ok += bool(reply.message.content)
+            if api == "openai":
+                o = r["options"]
+                body = {"model": model, "messages": r["messages"], "temperature": o["temperature"],
+                        "seed": o["seed"]}
+                reply = await client.post("/v1/chat/completions", content=json.dumps(body))
+                reply.raise_for_status()
+                ok += bool(reply.json()["choices"][0]["message"]["content"])
+            else:
+                reply = await client.chat(model=model, messages=r["messages"],
+                                          options=r["options"], stream=False)
+                ok += bool(reply.message.content)
 
-    await asyncio.gather(*(task(h) for h in hosts for _ in range(concurrency)))
-    return ok
+    start = time.perf_counter()
+    await asyncio.gather(*(task(c) for _, c in clients))
+    return ok, time.perf_counter() - start
 
-start = time.perf_counter()
-ok = asyncio.run(main())
-seconds = time.perf_counter() - start
+ok, seconds = asyncio.run(main())
 print(json.dumps({"ok": ok, "seconds": seconds}))
 """
 
 
 def run_bare(hosts: str | list[str], concurrency: int, requests_file: Path, cpus: set[int] | None,
-             log: Path) -> Measured:
+             log: Path, api: str = "ollama") -> Measured:
     """The same requests through a bare loop of AsyncClient.chat (`concurrency` tasks per host,
-    one shared queue), timed around its event loop."""
+    one shared queue), timed around its requests (its clients are made first)."""
     count = len(json.loads(requests_file.read_text(encoding="utf-8")))
     hosts = [hosts] if isinstance(hosts, str) else hosts
     wall, cpu = _child([sys.executable, "-c", BARE_LOOP, ",".join(hosts), str(concurrency),
-                        str(requests_file), MODEL], cpus, log)
+                        str(requests_file), MODEL, api], cpus, log)
     result = json.loads(log.read_text(encoding="utf-8").strip().splitlines()[-1])
     if result["ok"] != count:
         sys.exit(f"BENCH FAILED: the bare loop got {result['ok']} answers, expected {count}")
@@ -292,17 +317,30 @@ def bench_generate(work: Path, prefer: str, sizes: Sizes | None = None) -> dict:
     print(f"  prepared a project of {prompts:,} prompts ({time.perf_counter() - t0:.1f} s, "
           f"not measured)", flush=True)
 
+    results = {"where": where, "sizes": sizes, "apis": {}}
+    for api in API_NAMES:
+        results["apis"][api] = _bench_api(api, work, prefer, sizes, fresh, requests_file,
+                                          warm_file, sat_file, hosts_file, server_cpus,
+                                          client_cpus)
+    return results
+
+
+def _bench_api(api: str, work: Path, prefer: str, sizes: Sizes, fresh, requests_file: Path,
+               warm_file: Path, sat_file: Path, hosts_file: Path, server_cpus: set[int] | None,
+               client_cpus: set[int] | None) -> dict:
+    """(a), (b) and (c) against stand-ins of one API."""
+    print(f"  -- {api} --", flush=True)
     # (a) overhead: latency 0, the very same requests at the same concurrency, alternately.
     c = sizes.overhead_concurrency
     bares: list[Measured] = []
     ours_runs: list[Measured] = []
-    with Server(latency=0.0, parallel=c, cpus=server_cpus) as server:
-        run_bare(server.url, c, warm_file, client_cpus, work / "gen-warm.log")  # not measured
+    with Server(latency=0.0, parallel=c, cpus=server_cpus, api=api) as server:
+        run_bare(server.url, c, warm_file, client_cpus, work / "gen-warm.log", api)  # not measured
         for i in range(sizes.repeats):
             bares.append(run_bare(server.url, c, requests_file, client_cpus,
-                                  work / f"gen-bare-{i}.log"))
+                                  work / f"gen-{api}-bare-{i}.log", api))
             ours_runs.append(run_prefer(prefer, fresh(), [server.url], c, sizes.overhead_requests,
-                                        client_cpus, work / f"gen-overhead-{i}.log"))
+                                        client_cpus, work / f"gen-{api}-overhead-{i}.log", api))
             print(f"  (a) bare loop {bares[-1].rate:6.1f} req/s, prefer generate "
                   f"{ours_runs[-1].rate:6.1f} cand/s ({sizes.overhead_requests:,} requests; "
                   f"CPU {bares[-1].cpu:.1f} s and {ours_runs[-1].cpu:.1f} s)", flush=True)
@@ -310,62 +348,73 @@ def bench_generate(work: Path, prefer: str, sizes: Sizes | None = None) -> dict:
     ours = max(ours_runs, key=lambda m: m.rate)
 
     # (b) saturation: 8 slots of 0.1 s each serve 80 requests per second at most.
-    with Server(latency=0.1, parallel=8, cpus=server_cpus) as server:
+    with Server(latency=0.1, parallel=8, cpus=server_cpus, api=api) as server:
         sat = run_prefer(prefer, fresh(), [server.url], 8, sizes.saturation_requests,
-                         client_cpus, work / "gen-saturation.log")
-        sat_bare = run_bare(server.url, 8, sat_file, client_cpus, work / "gen-saturation-bare.log")
+                         client_cpus, work / f"gen-{api}-saturation.log", api)
+        sat_bare = run_bare(server.url, 8, sat_file, client_cpus,
+                            work / f"gen-{api}-saturation-bare.log", api)
     print(f"  (b) saturation: prefer generate {sat.rate:.1f} cand/s, bare loop {sat_bare.rate:.1f} "
           f"req/s, ideal 80/s ({sat.requests:,} requests)", flush=True)
 
     # (c) one host against two, each 4 slots of 0.1 s (ideal 40/s and 80/s).
-    with Server(latency=0.1, parallel=4, cpus=server_cpus) as server:
+    with Server(latency=0.1, parallel=4, cpus=server_cpus, api=api) as server:
         one = run_prefer(prefer, fresh(), [server.url], 4, sizes.hosts_requests, client_cpus,
-                         work / "gen-one-host.log")
-        one_bare = run_bare(server.url, 4, hosts_file, client_cpus, work / "gen-one-host-bare.log")
-    with (Server(latency=0.1, parallel=4, cpus=server_cpus) as first,
-          Server(latency=0.1, parallel=4, cpus=server_cpus) as second):
+                         work / f"gen-{api}-one-host.log", api)
+        one_bare = run_bare(server.url, 4, hosts_file, client_cpus,
+                            work / f"gen-{api}-one-host-bare.log", api)
+    with (Server(latency=0.1, parallel=4, cpus=server_cpus, api=api) as first,
+          Server(latency=0.1, parallel=4, cpus=server_cpus, api=api) as second):
         two = run_prefer(prefer, fresh(), [first.url, second.url], 4, sizes.hosts_requests,
-                         client_cpus, work / "gen-two-hosts.log")
+                         client_cpus, work / f"gen-{api}-two-hosts.log", api)
         two_bare = run_bare([first.url, second.url], 4, hosts_file, client_cpus,
-                            work / "gen-two-hosts-bare.log")
+                            work / f"gen-{api}-two-hosts-bare.log", api)
     print(f"  (c) one host {one.rate:.1f} cand/s, two hosts {two.rate:.1f} cand/s; bare loop "
           f"{one_bare.rate:.1f} and {two_bare.rate:.1f} req/s ({one.requests:,} requests)",
           flush=True)
-    return {"where": where, "sizes": sizes, "bare": bare, "ours": ours, "bares": bares,
-            "ours_runs": ours_runs, "saturation": sat, "saturation_bare": sat_bare,
-            "one": one, "two": two, "one_bare": one_bare, "two_bare": two_bare}
+    return {"bare": bare, "ours": ours, "bares": bares, "ours_runs": ours_runs,
+            "saturation": sat, "saturation_bare": sat_bare, "one": one, "two": two,
+            "one_bare": one_bare, "two_bare": two_bare}
 
 
-def report(r: dict) -> str:
+BARE_CLIENT = {"ollama": "`ollama.AsyncClient.chat`", "openai": "`httpx.AsyncClient.post`"}
+
+
+def report(results: dict) -> str:
     """The generation results as a markdown table plus notes (for docs/benchmarks.md)."""
-    bare, ours, sat, one, two = r["bare"], r["ours"], r["saturation"], r["one"], r["two"]
-    sat_bare = r["saturation_bare"]
-    sizes = r["sizes"]
-    rows = [
-        ("(a) overhead: prefer generate / bare `AsyncClient.chat` loop, latency 0, "
-         f"concurrency {sizes.overhead_concurrency}, {ours.requests:,} requests",
-         f"{ours.rate:,.0f} vs {bare.rate:,.0f} per s", f"{ours.rate / bare.rate:.2f}", "0.80",
-         ours.rate / bare.rate >= 0.8),
-        (f"(b) saturation: 8 slots of 0.1 s, concurrency 8, {sat.requests:,} requests, "
-         "against the ideal 80/s", f"{sat.rate:.1f} per s (bare loop {sat_bare.rate:.1f})",
-         f"{sat.rate / 80:.2f}", "0.95", sat.rate / 80 >= 0.95),
-        (f"(c) two hosts / one host: 4 slots of 0.1 s each, concurrency 4 per host, "
-         f"{one.requests:,} requests", f"{two.rate:.1f} vs {one.rate:.1f} per s (bare loop "
-         f"{r['two_bare'].rate:.1f} vs {r['one_bare'].rate:.1f}, "
-         f"{r['two_bare'].rate / r['one_bare'].rate:.2f}x)",
-         f"{two.rate / one.rate:.2f}x", "1.80x", two.rate / one.rate >= 1.8),
-    ]
-    lines = ["| benchmark | measured | result | aim | aim met |", "|---|---|---:|---:|:---:|"]
-    for name, measured, result, aim, met in rows:
-        lines.append(f"| {name} | {measured} | {result} | {aim} | {'yes' if met else 'no'} |")
+    sizes = results["sizes"]
+    lines = ["| backend | benchmark | measured | result | aim | aim met |",
+             "|---|---|---|---:|---:|:---:|"]
+    notes = []
+    for api, r in results["apis"].items():
+        bare, ours, sat, one, two = r["bare"], r["ours"], r["saturation"], r["one"], r["two"]
+        sat_bare = r["saturation_bare"]
+        rows = [
+            (f"(a) overhead: prefer generate / bare {BARE_CLIENT[api]} loop, latency 0, "
+             f"concurrency {sizes.overhead_concurrency}, {ours.requests:,} requests",
+             f"{ours.rate:,.0f} vs {bare.rate:,.0f} per s", f"{ours.rate / bare.rate:.2f}",
+             "0.80", ours.rate / bare.rate >= 0.8),
+            (f"(b) saturation: 8 slots of 0.1 s, concurrency 8, {sat.requests:,} requests, "
+             "against the ideal 80/s", f"{sat.rate:.1f} per s (bare loop {sat_bare.rate:.1f})",
+             f"{sat.rate / 80:.2f}", "0.95", sat.rate / 80 >= 0.95),
+            (f"(c) two hosts / one host: 4 slots of 0.1 s each, concurrency 4 per host, "
+             f"{one.requests:,} requests", f"{two.rate:.1f} vs {one.rate:.1f} per s (bare loop "
+             f"{r['two_bare'].rate:.1f} vs {r['one_bare'].rate:.1f}, "
+             f"{r['two_bare'].rate / r['one_bare'].rate:.2f}x)",
+             f"{two.rate / one.rate:.2f}x", "1.90x", two.rate / one.rate >= 1.9),
+        ]
+        for name, measured, result, aim, met in rows:
+            lines.append(f"| {api} | {name} | {measured} | {result} | {aim} | "
+                         f"{'yes' if met else 'no'} |")
+        runs = ", ".join(f"{b.rate:.0f}/{o.rate:.0f}" for b, o in zip(r["bares"], r["ours_runs"],
+                                                                       strict=True))
+        notes.append(f"- {api} (a) runs (bare/prefer per s, alternately, the best of each "
+                     f"counts): {runs}. CPU time (user + system) of the best runs' children: "
+                     f"prefer generate {ours.cpu:.1f} s for the whole command ({ours.wall:.1f} s "
+                     f"wall incl. start, planning and pre-flight), bare loop {bare.cpu:.1f} s "
+                     f"({bare.wall:.1f} s wall).")
     lines.append("")
-    runs = ", ".join(f"{b.rate:.0f}/{o.rate:.0f}" for b, o in zip(r["bares"], r["ours_runs"],
-                                                                   strict=True))
-    lines.append(f"- (a) runs (bare/prefer per s, alternately, the best of each counts): {runs}. "
-                 f"CPU time (user + system) of the best runs' children: prefer generate "
-                 f"{ours.cpu:.1f} s for the whole command ({ours.wall:.1f} s wall incl. start, "
-                 f"planning and pre-flight), bare loop {bare.cpu:.1f} s ({bare.wall:.1f} s wall).")
-    lines.append(f"- placement: {r['where']}; every stand-in server in its own process.")
+    lines.extend(notes)
+    lines.append(f"- placement: {results['where']}; every stand-in server in its own process.")
     return "\n".join(lines)
 
 
@@ -375,10 +424,11 @@ def main() -> None:
     srv = sub.add_parser("serve", help="(internal) run one stand-in server until stdin closes")
     srv.add_argument("--latency", type=float, default=0.0)
     srv.add_argument("--parallel", type=int, default=4)
+    srv.add_argument("--api", choices=API_NAMES, default="ollama")
     parser.add_argument("--smoke", action="store_true", help="a few hundred requests only")
     args = parser.parse_args()
     if args.command == "serve":
-        serve(args.latency, args.parallel)
+        serve(args.latency, args.parallel, args.api)
         return
     import tempfile
 
