@@ -13,6 +13,7 @@ from pathlib import Path
 
 from core.errors import BadInputError, ImportRowError
 from core.models import ImportCounts, RowProblem
+from core.progress import ProgressReport, Tracker, phase, silent
 from core.store.api import Store
 from core.store.imports import ReaderFailed
 
@@ -69,7 +70,7 @@ def locate_bad_bytes(path: Path) -> tuple[int, str] | None:
     return None
 
 
-def upload(store: Store, path: Path, actor: str) -> str:
+def upload(store: Store, path: Path, actor: str, progress: ProgressReport = silent) -> str:
     """Send `path`'s bytes to the store (read here, as the caller); the upload's id.
 
     The store never opens a path a caller names: under `prefer serve` that would read files
@@ -77,22 +78,26 @@ def upload(store: Store, path: Path, actor: str) -> str:
     """
     upload_id = secrets.token_hex(16)
     store.upload(upload_id, b"", actor)  # an empty file is an upload too
-    with path.open("rb") as handle:
+    with path.open("rb") as handle, Tracker(progress, f"Reading {path.name}",
+                                            total=path.stat().st_size, unit="bytes") as track:
         while chunk := handle.read(UPLOAD_CHUNK_BYTES):
             store.upload(upload_id, chunk, actor)
+            track.advance(len(chunk))
     return upload_id
 
 
 def import_file(store: Store, path: Path, *, actor: str,
-                kind: str | None = None, dry_run: bool = False) -> ImportCounts:
+                kind: str | None = None, dry_run: bool = False,
+                progress: ProgressReport = silent) -> ImportCounts:
     """Validate `path` and store its prompts and candidates; raise ImportRowError on a bad row."""
     require_regular_file(path)
     kind = detect_kind(path, kind)
     shown = str(path)
     try:
-        outcome = store.import_file(upload(store, path, actor), str(path.resolve()), kind,
-                                    dry_run=dry_run,
-                                    actor=actor)
+        uploaded = upload(store, path, actor, progress)
+        with phase(progress, "Validating" if dry_run else "Validating and storing"):
+            outcome = store.import_file(uploaded, str(path.resolve()), kind, dry_run=dry_run,
+                                        actor=actor)
     except ReaderFailed as exc:
         if kind != "parquet":
             located = locate_bad_bytes(path)

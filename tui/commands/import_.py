@@ -17,10 +17,9 @@ from tui.commands.common import (
     os_user,
     project_store,
     reports_errors,
-    shown,
-    stderr,
     stdout,
 )
+from tui.progress import QuietOption, progress_display
 
 
 @reports_errors
@@ -32,6 +31,7 @@ def import_(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and count; store "
                                           "nothing.")] = False,
     json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Import prompts, optionally with candidate responses.
 
@@ -49,9 +49,9 @@ def import_(
       prefer import export.parquet --json
     ```
     """
-    with project_store(project) as (_proj, store), \
-            stderr.status(shown(f"Reading {file} …"), spinner="dots"):
-        counts = import_file(store, file, actor=os_user(), kind=format, dry_run=dry_run)
+    with project_store(project) as (_proj, store), progress_display(quiet) as progress:
+        counts = import_file(store, file, actor=os_user(), kind=format, dry_run=dry_run,
+                             progress=progress)
     if json_output:
         stdout.print_json(json.dumps(asdict(counts)))
         return
