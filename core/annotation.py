@@ -75,6 +75,34 @@ def check_judgment(marks: Marks, justification: str, min_chars: int) -> None:
         )
 
 
+def empty_queue_message(progress: Progress) -> str:
+    """What the annotation screen says when there is no item to show, and why: nothing to
+    annotate in the project yet, nothing assigned to this annotator, or everything ranked."""
+    if progress.assigning and progress.total == 0:
+        return (f"Nothing is assigned to you ({progress.annotator}) yet.\n"
+                "Ask the project's admin to assign you items "
+                f"(prefer assign --annotators {progress.annotator}), then open this screen "
+                "again. Press q to quit.")
+    if progress.total == 0:
+        return ("Nothing to rank yet: this project has no item with two or more candidate "
+                "responses.\nAsk the project's admin to import prompts with candidates "
+                "(prefer import) or to generate candidates (prefer generate). Press q to quit.")
+    if progress.judged < progress.total:
+        return (f"Nothing to show right now: {progress.total - progress.judged} of your "
+                f"{progress.total} items are not ranked yet but none could be opened.\n"
+                "Press q to quit and open this screen again.")
+    return (f"Nothing left to rank: all {progress.total} items in your queue have a "
+            "judgment.\nPress u to go back and change one, or q to quit.")
+
+
+def saved_message(stored: Judgment, judgment_before: str | None) -> str:
+    """What the screen says after a save: a first judgment, a change, or nothing changed (the
+    store keeps the judgment as it was and counts no revision)."""
+    if judgment_before is not None and stored.judgment_id == judgment_before:
+        return "Unchanged: nothing to save."
+    return "Change saved." if stored.supersedes else "Saved."
+
+
 PACE_MIN_ITEMS = 3  # fewer items give a pace that is mostly noise
 
 
@@ -113,6 +141,8 @@ class AnnotationSession:
         self.current: Screenful | None = None
         self._shown_at = clock()
         self._back_index: int | None = None  # position in history while going back
+        self._judgment_before: str | None = None  # the current judgment of the open item
+        self._empty_reason: str | None = None  # why next_item found nothing, read on its thread
 
     # --- navigation ------------------------------------------------------------------------
 
@@ -127,6 +157,7 @@ class AnnotationSession:
         justification = ""
         dimensions: tuple[str, ...] = ()
         existing = self.store.current_judgment(self.annotator, prompt_id)
+        self._judgment_before = existing.judgment_id if existing else None
         revising = bool(existing and existing.kind == "ranked" and revising_allowed)
         if existing and revising:
             ids = [c.candidate_id for c in shown]
@@ -150,8 +181,18 @@ class AnnotationSession:
             prompt_id = self.store.next_prompt_id(self.annotator)
         if prompt_id is None:
             self.current = None
+            self._empty_reason = empty_queue_message(self.progress())
             return None
         return self._open(prompt_id)
+
+    def empty_queue_message(self) -> str:
+        """Why there is no item to show (see `empty_queue_message`); worked out by `next_item`
+        on the worker's thread, so the screen asks the store nothing."""
+        return self._empty_reason or empty_queue_message(self.progress())
+
+    def saved_message(self, stored: Judgment) -> str:
+        """What to say after `save` returned `stored` (see `saved_message`)."""
+        return saved_message(stored, self._judgment_before)
 
     def history(self) -> list[str]:
         """Prompt ids this annotator ranked, oldest first (each once, at its latest time)."""

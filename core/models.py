@@ -69,6 +69,8 @@ class Progress:
     judged: int
     skipped: int
     total: int
+    assigning: bool = False  # assignments are in force: the annotator sees only theirs
+    assigned: int = 0  # items assigned to the annotator and not released
 
     @property
     def remaining(self) -> int:

@@ -220,7 +220,8 @@ def build_report(store: Store, config: Config, project: Project,
     scale = scale_verdict(facts.kept, filters.dropped.get("contradiction", 0))
     return QualityReport(
         project=config.project.name, generated_at=now_utc, scale=scale, filters=filters,
-        balance=balance_of(facts, config), confounds=confounds_of(facts, config),
+        balance=balance_of(facts, config, applied_plan(filters)),
+        confounds=confounds_of(facts, config),
         agreement=agreement_of(store.agreement_rows()),
         staleness=staleness_of(facts, config, version),
         scale_warnings=scale_warnings(scale))
@@ -299,12 +300,25 @@ def _int_or_none(value: Any) -> int | None:
 
 # --- balance --------------------------------------------------------------------------------
 
-def balance_of(facts: QualityFacts, config: Config) -> Balance:
-    """Kept pairs by dimension (against prefer.toml's targets), language and source (equal)."""
-    dims = summarize("dimension", facts.by_dimension, config.balance.targets,
+def applied_plan(filters: Filters) -> tuple[str, dict[str, float]] | None:
+    """The balance plan the latest build applied (`prefer balance --apply`): (by, targets)."""
+    if filters.balance_by and filters.balance_plan:
+        return filters.balance_by, filters.balance_plan
+    return None
+
+
+def balance_of(facts: QualityFacts, config: Config,
+               applied: tuple[str, dict[str, float]] | None = None) -> Balance:
+    """Kept pairs by dimension, language and source, against the targets of the balance plan
+    the build applied, else prefer.toml's dimension targets (equal shares where none is set)."""
+    by, targets = applied or ("dimension", config.balance.targets)
+    where = ("the applied balance plan (`prefer balance --apply`)" if applied
+             else "prefer.toml [balance.targets]")
+    dims = summarize("dimension", facts.by_dimension,
+                     targets if by == "dimension" else config.balance.targets,
                      universe=config.project.dimensions)
-    languages = summarize("language", facts.by_language, {})
-    sources = summarize("source", facts.by_prompt_source, {})
+    languages = summarize("language", facts.by_language, targets if by == "language" else {})
+    sources = summarize("source", facts.by_prompt_source, targets if by == "source" else {})
     warnings = []
     if dims.total >= MIN_PAIRS_FOR_WARNING:
         for row in dims.rows:
@@ -313,7 +327,7 @@ def balance_of(facts: QualityFacts, config: Config) -> Balance:
             if row.needed is None:
                 warnings.append(f"{row.value} cannot reach its target of {row.target:.0%} by "
                                 "adding pairs while other dimensions have pairs: lower its "
-                                "target in prefer.toml [balance.targets].")
+                                f"target in {where}.")
                 continue
             warnings.append(
                 f"{row.value} has {row.share:.0%} of the pairs against a target of "

@@ -15,7 +15,7 @@ from core.errors import BadInputError, ImportRowError
 from core.models import ImportCounts, RowProblem
 from core.progress import ProgressReport, Tracker, phase, silent
 from core.store.api import Store
-from core.store.imports import ReaderFailed
+from core.store.imports import KNOWN_FIELDS, ReaderFailed
 
 UPLOAD_CHUNK_BYTES = 4 * 1024 * 1024
 
@@ -70,6 +70,34 @@ def locate_bad_bytes(path: Path) -> tuple[int, str] | None:
     return None
 
 
+def parse_field_map(text: str | dict[str, str] | None, known: tuple[str, ...] = KNOWN_FIELDS,
+                    example: str = "responses=candidates") -> dict[str, str]:
+    """`old=new,old2=new2` (the file's name = prefer's) as {old: new}; BadInputError on a
+    malformed, unknown or duplicate piece."""
+    if text is None or isinstance(text, dict):
+        mapping = dict(text or {})
+    else:
+        mapping = {}
+        for piece in (p.strip() for p in text.split(",")):
+            if not piece:
+                continue
+            old, sep, new = (part.strip() for part in piece.partition("="))
+            if not sep or not old or not new:
+                raise BadInputError(f"--map: '{piece}' is not old=new", hint=f"e.g. --map {example}")
+            if old in mapping:
+                raise BadInputError(f"--map: '{old}' is mapped twice")
+            mapping[old] = new
+    targets: dict[str, str] = {}
+    for old, new in mapping.items():
+        if new not in known:
+            raise BadInputError(f"--map {old}={new}: '{new}' is not a field prefer reads",
+                                hint=f"fields: {', '.join(known)}")
+        if new in targets:
+            raise BadInputError(f"--map: both '{targets[new]}' and '{old}' map to '{new}'")
+        targets[new] = old
+    return mapping
+
+
 def upload(store: Store, path: Path, actor: str, progress: ProgressReport = silent) -> str:
     """Send `path`'s bytes to the store (read here, as the caller); the upload's id.
 
@@ -88,16 +116,18 @@ def upload(store: Store, path: Path, actor: str, progress: ProgressReport = sile
 
 def import_file(store: Store, path: Path, *, actor: str,
                 kind: str | None = None, dry_run: bool = False,
+                mapping: str | dict[str, str] | None = None,
                 progress: ProgressReport = silent) -> ImportCounts:
     """Validate `path` and store its prompts and candidates; raise ImportRowError on a bad row."""
     require_regular_file(path)
     kind = detect_kind(path, kind)
+    fields = parse_field_map(mapping)
     shown = str(path)
     try:
         uploaded = upload(store, path, actor, progress)
         with phase(progress, "Validating" if dry_run else "Validating and storing"):
             outcome = store.import_file(uploaded, str(path.resolve()), kind, dry_run=dry_run,
-                                        actor=actor)
+                                        actor=actor, mapping=fields or None)
     except ReaderFailed as exc:
         if kind != "parquet":
             located = locate_bad_bytes(path)

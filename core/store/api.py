@@ -270,8 +270,10 @@ class Store(Protocol):
 
     @operation(ADMIN, actor="actor", writes=True)
     def import_file(self, upload_id: str, name: str, kind: str, *, dry_run: bool,
-                    actor: str) -> RowProblem | ImportCounts:
-        """Validate and store the prompts and candidates of an uploaded file."""
+                    actor: str, mapping: dict[str, str] | None = None
+                    ) -> RowProblem | ImportCounts:
+        """Validate and store the prompts and candidates of an uploaded file (`mapping` renames
+        the file's fields: {file's name: prefer's})."""
         ...
 
     @operation(ADMIN, actor="actor", writes=True)

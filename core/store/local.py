@@ -400,14 +400,17 @@ class LocalStore:
             path.unlink(missing_ok=True)
 
     def import_file(self, upload_id: str, name: str, kind: str, *, dry_run: bool,
-                    actor: str) -> RowProblem | ImportCounts:
+                    actor: str, mapping: dict[str, str] | None = None
+                    ) -> RowProblem | ImportCounts:
         """Validate and (unless `dry_run`) store an uploaded file of prompts in one transaction;
-        `name` (the caller's path) is recorded as its source."""
+        `name` (the caller's path) is recorded as its source; `mapping` renames fields."""
         with self._uploaded(upload_id, name, actor) as path:
-            return self._import_prompts(path, name, kind, dry_run=dry_run, actor=actor)
+            return self._import_prompts(path, name, kind, dry_run=dry_run, actor=actor,
+                                        mapping=mapping)
 
     def _import_prompts(self, path: str, name: str, kind: str, *, dry_run: bool,
-                        actor: str) -> RowProblem | ImportCounts:
+                        actor: str, mapping: dict[str, str] | None = None
+                        ) -> RowProblem | ImportCounts:
         """Validate and (unless `dry_run`) store a file in one transaction.
 
         Returns the first bad row instead of storing anything when the file breaks a rule.
@@ -417,13 +420,17 @@ class LocalStore:
         try:
             ignored: list[str] = []
             if kind == "jsonl":
-                problem = imports.stage_jsonl(cur, path)
+                keys = imports.jsonl_keys(cur, path)
+                problem = imports.mapping_problem(mapping or {}, keys) \
+                    or imports.candidates_lookalike([(mapping or {}).get(k, k) for k in keys])
+                if problem is None:
+                    problem = imports.stage_jsonl(cur, path, mapping)
                 if problem is None:
                     ignored = imports.ignored_fields_jsonl(cur)
             elif kind == "csv":
-                problem, ignored = imports.stage_csv(cur, path)
+                problem, ignored = imports.stage_csv(cur, path, mapping)
             elif kind == "parquet":
-                problem, ignored = imports.stage_parquet(cur, path)
+                problem, ignored = imports.stage_parquet(cur, path, mapping)
             else:
                 raise ValueError(f"unknown import kind {kind!r}")
             if problem is None:
@@ -563,13 +570,16 @@ class LocalStore:
         row = self._cursor().execute(
             f"""
             SELECT count(*) FILTER (WHERE kind = 'ranked'), count(*) FILTER (WHERE kind = 'skipped'),
-                   (SELECT count(*) FROM prompts p JOIN {_READY} USING (prompt_id) WHERE {_MINE})
+                   (SELECT count(*) FROM prompts p JOIN {_READY} USING (prompt_id) WHERE {_MINE}),
+                   {_ASSIGNING},
+                   (SELECT count(*) FROM assignments WHERE annotator = ? AND released_at IS NULL)
             FROM {_CURRENT} WHERE annotator = ?
             """,
-            [annotator, annotator],
+            [annotator, annotator, annotator],
         ).fetchone()
         assert row is not None
-        return Progress(annotator, int(row[0]), int(row[1]), int(row[2]))
+        return Progress(annotator, int(row[0]), int(row[1]), int(row[2]), bool(row[3]),
+                        int(row[4]))
 
     def is_assigned(self, annotator: str, prompt_id: str) -> bool:
         """Whether `annotator` may work on `prompt_id` (always, while nothing is assigned)."""
@@ -671,6 +681,12 @@ class LocalStore:
                     "prompt_id", "kind", "best_candidate_id", "worst_candidate_id", "ranking",
                     "dimensions", "justification"))
             supersedes = _current_judgment_id(cur, judgment.annotator, judgment.prompt_id)
+            if supersedes is not None and judgment.kind == "ranked":
+                current_row = cur.execute(f"SELECT {_JUDGMENT_COLUMNS} FROM judgments "
+                                          "WHERE judgment_id = ?", [supersedes]).fetchone()
+                current = _judgment(current_row) if current_row else None
+                if current is not None and _same_decision(current, judgment):
+                    return current  # saved again without a change: not a revision
             created_at = utc_now()
             tip = self._next_tip(cur)
             # Inserted now, not deferred to the batch's commit: the event's digest reads it.
@@ -1149,6 +1165,15 @@ def _judgment(row: tuple) -> Judgment:
         guideline_version=guideline_version, seconds_spent=seconds_spent,
         supersedes=supersedes, created_at=created_at,
     )
+
+
+_DECISION_FIELDS = ("kind", "best_candidate_id", "worst_candidate_id", "ranking", "dimensions",
+                   "justification", "guideline_version")
+
+
+def _same_decision(current: Judgment, sent: Judgment) -> bool:
+    """Whether `sent` says what the current judgment says (order shown and time spent aside)."""
+    return all(getattr(current, name) == getattr(sent, name) for name in _DECISION_FIELDS)
 
 
 def _same_write(stored: Any, sent: Any, what: str, fields: tuple[str, ...]) -> Any:

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from core.agreement_report import HEADLINE, AgreementReport, agreement_report
 from core.errors import BadInputError
-from core.text import printable
+from core.text import counted, printable
 from tui.commands.common import (
     JsonOption,
     ProjectOption,
@@ -56,8 +56,9 @@ def _cell(value: float | None) -> Text:
 
 
 def _print(report: AgreementReport) -> None:
-    stdout.print(f"{report.judgments} judgments by {len(report.annotators)} annotators; "
-                 f"{report.items_with_two_or_more} items judged by two or more.")
+    stdout.print(f"{counted(report.judgments, 'judgment')} by "
+                 f"{counted(len(report.annotators), 'annotator')}; "
+                 f"{counted(report.items_with_two_or_more, 'item')} judged by two or more.")
     if report.items_with_two_or_more == 0:
         stdout.print("Agreement needs items judged by at least two annotators: "
                      "`prefer assign --per-item 2` or `--overlap`.")

@@ -20,7 +20,7 @@ from core.export import (
     data_files,
     export_dataset,
 )
-from core.text import printable
+from core.text import counted, printable
 from tui.commands.common import (
     JsonOption,
     ProjectOption,
@@ -123,7 +123,7 @@ def export(
                                                for k, v in dropped.items())
                      + " (`prefer pairs` explains each)")
     if result.held_back_prompts:
-        stdout.print(f"  Held back: {result.held_back_prompts} prompts whose annotators "
+        stdout.print(f"  Held back: {counted(result.held_back_prompts, 'prompt')} whose annotators "
                      "disagree or that are flagged (`prefer disagreements` lists them)")
     others = [n for n in result.files if n not in data_files(result).values()]
     if others:

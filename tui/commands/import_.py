@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from core.sources import import_file
-from core.text import printable
+from core.text import counted, printable
 from tui.commands.common import (
     JsonOption,
     ProjectOption,
@@ -30,6 +30,9 @@ def import_(
                                                "(default: from the extension).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and count; store "
                                           "nothing.")] = False,
+    map_: Annotated[str | None, typer.Option(
+        "--map", help="Rename the file's fields first: old=new,old2=new2 (e.g. "
+                      "responses=candidates).")] = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -47,21 +50,24 @@ def import_(
       prefer import prompts.jsonl -p ./alignment
       prefer import feedback.csv --dry-run
       prefer import export.parquet --json
+      prefer import answers.csv --map responses=candidates
     ```
     """
     with project_store(project) as (_proj, store), progress_display(quiet) as progress:
         counts = import_file(store, file, actor=os_user(), kind=format, dry_run=dry_run,
-                             progress=progress)
+                             mapping=map_, progress=progress)
     if json_output:
         stdout.print_json(json.dumps(asdict(counts)))
         return
     verb = "Would add" if dry_run else "Added"
-    stdout.print(f"{printable(str(file))}: {counts.rows} rows, valid.", markup=False)
-    stdout.print(f"  {verb} {counts.new_prompts} of {counts.prompts_in_file} prompts "
-                 f"and {counts.new_candidates} of {counts.candidates_in_file} candidates; "
+    stdout.print(f"{printable(str(file))}: {counted(counts.rows, 'row')}, valid.", markup=False)
+    stdout.print(f"  {verb} {counts.new_prompts:,} of {counted(counts.prompts_in_file, 'prompt')} "
+                 f"and {counts.new_candidates:,} of "
+                 f"{counted(counts.candidates_in_file, 'candidate')}; "
                  "the rest were already stored." if (counts.new_prompts, counts.new_candidates)
                  != (counts.prompts_in_file, counts.candidates_in_file) else
-                 f"  {verb} {counts.new_prompts} prompts and {counts.new_candidates} candidates.",
+                 f"  {verb} {counted(counts.new_prompts, 'prompt')} and "
+                 f"{counted(counts.new_candidates, 'candidate')}.",
                  markup=False)
     if counts.ignored_fields:
         stdout.print(printable(f"  Ignored fields: {', '.join(counts.ignored_fields)}"),

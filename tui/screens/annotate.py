@@ -99,9 +99,7 @@ class AnnotateScreen(Screen[None]):
         screenful = event.screenful
         if screenful is None:
             self.query_one("#system", Static).update("")
-            self.query_one("#prompt", Static).update(
-                "Nothing left to rank: every item in your queue has a judgment.\n"
-                "Press u to go back and change one, or q to quit.")
+            self.query_one("#prompt", Static).update(self.session.empty_queue_message())
             field.value = ""
             field.disabled = True
             self._show_marks()
@@ -305,8 +303,7 @@ class AnnotateScreen(Screen[None]):
 
     @on(JudgmentSaved)
     def confirm_saved(self, event: JudgmentSaved) -> None:
-        what = "Change saved" if event.judgment.supersedes else "Saved"
-        self.notify(f"{what}.", timeout=2)
+        self.notify(self.session.saved_message(event.judgment), timeout=2)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
