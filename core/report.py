@@ -19,6 +19,7 @@ from core import agreement_report as agreement_stats
 from core.balance import BalanceSummary, summarize
 from core.config import Config
 from core.pairs import build_pairs
+from core.progress import ProgressReport, phase, silent
 from core.project import Project
 from core.store.api import Store
 from core.store.quality import FORMATTING_PATTERNS, RATIO_BUCKETS, RATIO_QUANTILES, QualityFacts
@@ -203,10 +204,13 @@ class QualityReport:
 # --- entry points ---------------------------------------------------------------------------
 
 def quality_report(store: Store, project: Project, actor: str, *, strategy: str | None = None,
-                   now: datetime | None = None) -> QualityReport:
+                   now: datetime | None = None, progress: ProgressReport = silent
+                   ) -> QualityReport:
     """Rebuild the pairs from the current judgments, then report on the kept ones."""
-    build_pairs(store, project.config, actor, strategy=strategy)
-    return build_report(store, project.config, project, now=now)
+    with phase(progress, "Building pairs"):
+        build_pairs(store, project.config, actor, strategy=strategy)
+    with phase(progress, "Checking pairs and agreement (bootstrap)"):
+        return build_report(store, project.config, project, now=now)
 
 
 def build_report(store: Store, config: Config, project: Project,

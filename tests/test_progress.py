@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from core.progress import Step, Tracker, phase, silent
@@ -52,3 +54,41 @@ def test_progress_draws_on_a_terminal_and_is_silent_otherwise() -> None:
             pass
     drawn = terminal_out.getvalue()
     assert "Exporting" in drawn and "Building pairs" in drawn
+
+
+LONG_COMMANDS = [["import"], ["import-judgments"], ["pairs"], ["balance"], ["export"],
+                 ["report"], ["agreement"], ["generate"]]
+
+
+def test_every_long_command_takes_quiet() -> None:
+    from typer.testing import CliRunner
+
+    from tui.cli import app
+
+    for command in LONG_COMMANDS:
+        result = CliRunner().invoke(app, [*command, "--help"])
+        assert result.exit_code == 0 and "--quiet" in result.output, command
+
+
+def test_json_output_stays_data_while_progress_is_drawn(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With stderr a terminal, progress goes there and stdout holds only the JSON."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from tests.conftest import item_rows, write_jsonl
+    from tui import progress as progress_module
+    from tui.cli import app
+
+    drawn = io.StringIO()
+    terminal = Console(file=drawn, force_terminal=True, width=100)
+    monkeypatch.setattr(progress_module, "stderr", terminal)
+    root = Path(tmp_path) / "p"
+    CliRunner().invoke(app, ["init", str(root)])
+    data = write_jsonl(Path(tmp_path) / "p.jsonl", item_rows(3))
+    result = CliRunner().invoke(app, ["import", str(data), "-p", str(root), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["new_prompts"] == 3
+    assert "Reading p.jsonl" in drawn.getvalue()
+    assert "Validating and storing" in drawn.getvalue()

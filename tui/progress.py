@@ -33,7 +33,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from core.progress import ProgressReport, Step, silent
+from core.progress import ProgressReport, Step, phase, silent
 from core.text import printable
 from tui.commands.common import stderr
 
@@ -60,15 +60,16 @@ class _Count(ProgressColumn):
         return counted.append(f" {unit}") if unit else counted
 
 
-def showing_progress(quiet: bool, console: Console = stderr) -> bool:
+def showing_progress(quiet: bool, console: Console | None = None) -> bool:
     """Whether a command shows progress: not --quiet, and stderr is a terminal."""
-    return not quiet and console.is_terminal
+    return not quiet and (console or stderr).is_terminal
 
 
 @contextmanager
-def progress_display(quiet: bool = False, console: Console = stderr
+def progress_display(quiet: bool = False, console: Console | None = None
                      ) -> Iterator[ProgressReport]:
-    """A ProgressReport that draws on stderr, or `silent` when progress is off."""
+    """A ProgressReport that draws on `console` (stderr), or `silent` when progress is off."""
+    console = console or stderr
     if not showing_progress(quiet, console):
         yield silent
         return
@@ -93,4 +94,12 @@ def progress_display(quiet: bool = False, console: Console = stderr
             bars.stop_task(task)
 
     with bars:
+        yield report
+
+
+@contextmanager
+def working(label: str, quiet: bool = False) -> Iterator[ProgressReport]:
+    """One phase of unknown length, shown as a spinner with the elapsed time (and the report,
+    for the core function to add its own tasks under it)."""
+    with progress_display(quiet) as report, phase(report, label):
         yield report

@@ -36,9 +36,11 @@ from core.audit import (
     parse_head_lines,
 )
 from core.config import CONFIG_FILE, Config, load_config
-from core.errors import JudgmentError, StoreError, StoreLockedError
+from core.errors import BadInputError, JudgmentError, StoreError, StoreLockedError
 from core.models import (
+    ITEM_STATUSES,
     Adjudication,
+    AnnotatorSummary,
     AuditAnchor,
     AuditHead,
     AuditReport,
@@ -49,9 +51,13 @@ from core.models import (
     ExportRequest,
     Flag,
     GenerationRecord,
+    ImportBatch,
     ImportCounts,
     Item,
+    ItemDetail,
+    ItemFilter,
     ItemJudgment,
+    ItemSummary,
     Judgment,
     JudgmentImportCounts,
     PairBuild,
@@ -60,12 +66,22 @@ from core.models import (
     Prompt,
     Provenance,
     QualityFacts,
+    Removal,
     RowProblem,
     Run,
     StoreStatus,
 )
 from core.store import adjudication as review_sql
-from core.store import analytics, audit_rows, exporting, generation, imports, quality, validation
+from core.store import (
+    analytics,
+    audit_rows,
+    exporting,
+    generation,
+    imports,
+    inventory,
+    quality,
+    validation,
+)
 from core.store import judgment_import as judgment_sql
 from core.store import pairs as pair_sql
 from core.store.group_commit import (
@@ -850,12 +866,18 @@ class LocalStore:
                    (SELECT count(*) FROM {_CURRENT} WHERE kind = 'skipped'),
                    (SELECT count(*) FROM judgments WHERE supersedes IS NOT NULL),
                    (SELECT count(*) FROM events WHERE action = 'export'),
-                   (SELECT count(*) FROM events)
+                   (SELECT count(*) FROM events),
+                   (SELECT count(*) FROM assignments WHERE released_at IS NULL),
+                   (SELECT count(*) FROM flags f WHERE NOT EXISTS
+                        (SELECT 1 FROM flag_resolutions r WHERE r.flag_id = f.flag_id))
             """
         ).fetchone()
         assert row is not None
         annotators = [r[0] for r in cur.execute(
-            "SELECT DISTINCT annotator FROM judgments ORDER BY annotator").fetchall()]
+            "SELECT annotator FROM judgments UNION SELECT annotator FROM assignments "
+            "UNION SELECT annotator FROM pairwise_judgments UNION SELECT annotator FROM flags "
+            "ORDER BY annotator").fetchall()]
+        disputed, flagged = self._review_sets()
         by_dim = dict(cur.execute(
             "SELECT coalesce(dimension, '(none)'), count(*) FROM prompts GROUP BY 1 ORDER BY 1"
         ).fetchall())
@@ -867,8 +889,92 @@ class LocalStore:
             skips=row[4], superseded=row[5],
             annotators=tuple(self.progress(a) for a in annotators),
             prompts_by_dimension=by_dim, prompts_by_language=by_lang, exports=row[6],
-            events=row[7],
+            events=row[7], assignments=row[8], open_flags=row[9],
+            held_back=len(disputed | flagged),
         )
+
+    # --- looking inside and undoing ----------------------------------------------------------
+
+    def ids_with_prefix(self, kind: str, prefix: str, limit: int = 10) -> list[str]:
+        if kind not in ("prompt", "candidate"):
+            raise BadInputError(f"ids_with_prefix: unknown kind {kind!r} (prompt or candidate)")
+        return inventory.ids_with_prefix(self._cursor(), kind, prefix, max(1, min(limit, 100)))
+
+    def _review_sets(self) -> tuple[set[str], set[str]]:
+        """(disputed and undecided, with an open flag): the items that give no pairs."""
+        disputed, flagged = set(), set()
+        for item in self.disagreements():
+            if item.open_flags:
+                flagged.add(item.prompt_id)
+            if item.differs_on and not item.adjudicated:
+                disputed.add(item.prompt_id)
+        return disputed, flagged
+
+    def list_items(self, where: ItemFilter) -> list[ItemSummary]:
+        if where.status is not None and where.status not in ITEM_STATUSES:
+            raise BadInputError(f"unknown status {where.status!r} (one of: {', '.join(ITEM_STATUSES)})")
+        disputed, flagged = self._review_sets()
+        return inventory.list_items(self._cursor(), where, disputed, flagged)
+
+    def item_detail(self, prompt_id: str) -> ItemDetail | None:
+        item = self.get_item(prompt_id)
+        if item is None:
+            return None
+        cur = self._cursor()
+        imported_at, sources, assigned, gold, pairs, build_id = inventory.item_facts(cur,
+                                                                                     prompt_id)
+        disagreement = next((d for d in self.disagreements(include_adjudicated=True)
+                             if d.prompt_id == prompt_id), None)
+        return ItemDetail(
+            item=item, imported_at=imported_at, candidate_sources=sources,
+            provenance=self.provenance([c.candidate_id for c in item.candidates]),
+            judgments=tuple(self.item_judgments(prompt_id)),
+            adjudication=self.current_adjudication(prompt_id),
+            flags=tuple(review_sql.flags(cur, prompt_id, open_only=False)),
+            assigned_to=tuple(assigned), gold=gold, disagreement=disagreement,
+            pairs=tuple(pairs), build_id=build_id)
+
+    def import_batches(self) -> list[ImportBatch]:
+        return inventory.import_batches(self._cursor())
+
+    @grouped
+    def remove_import(self, seq: int, with_judgments: bool, actor: str) -> Removal:
+        with self._transaction() as cur:
+            found = inventory.import_batches(cur, seq)
+            if not found:
+                raise BadInputError(f"no import batch i{seq}",
+                                 hint="`prefer imports` lists the batches")
+            batch = found[0]
+            what = f"import batch i{seq} ({batch.file})"
+            dependents = inventory.batch_dependents(cur, seq)
+            if dependents and not with_judgments:
+                return Removal(what, {}, None, refused=(
+                    f"{what} has work that depends on its rows: "
+                    f"{inventory.describe_dependents(dependents)}"))
+            tip = self._next_tip(cur)
+            rewrites = audit_rows.Rewrites(cur)
+            removed = inventory.remove_batch(cur, seq, rewrites)
+            event = self._append_event(cur, actor, "import.remove", batch.file, {
+                **inventory.details_of(removed, batch=seq, kind=batch.kind,
+                                       with_judgments=with_judgments),
+                **rewrites.details()}, tip)
+        return Removal(what, removed, event.seq)
+
+    def annotator_summaries(self) -> list[AnnotatorSummary]:
+        return inventory.annotator_summaries(self._cursor())
+
+    @grouped
+    def remove_annotator(self, annotator: str, drop_judgments: bool, actor: str) -> Removal:
+        with self._transaction() as cur:
+            tip = self._next_tip(cur)
+            rewrites = audit_rows.Rewrites(cur)
+            removed = inventory.remove_annotator_rows(cur, annotator, drop_judgments, rewrites,
+                                                      tip.seq, utc_now())
+            event = self._append_event(cur, actor, "annotator.remove", annotator, {
+                **inventory.details_of(removed, drop_judgments=drop_judgments),
+                **rewrites.details()}, tip,
+                audit_rows.claims(cur, tip.seq, ("assignments",)))
+        return Removal(f"annotator {annotator}", removed, event.seq)
 
     # --- generation runs -------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from core.agreement_report import HEADLINE, AgreementReport, agreement_report
 from core.errors import BadInputError
+from core.inventory import candidate_of, resolve_id
 from core.text import counted, printable
 from tui.commands.common import (
     JsonOption,
@@ -21,9 +22,9 @@ from tui.commands.common import (
     project_store,
     reports_errors,
     shown,
-    stderr,
     stdout,
 )
+from tui.progress import QuietOption, working
 
 NAMES = {
     "percent_agreement": "percent agreement",
@@ -142,12 +143,13 @@ def agreement(
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals.",
                                            min=100)] = 2000,
     json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Inter-annotator agreement, overall and per annotator pair, with 95% intervals.
 
     Every judgment implies pairwise preferences (best over each other candidate, each other
-    over the worst); agreement is measured on those, and on the best and worst choices. Alpha
-    >= 0.7 is strong; below 0.5 the guidelines are ambiguous.
+    over the worst); agreement is measured on those, and on the best and worst choices. An
+    alpha of 0.7 or more is strong; below 0.5 the guidelines are ambiguous.
 
     **Examples**
 
@@ -161,7 +163,7 @@ def agreement(
         if key not in ("dimension", "language"):
             raise BadInputError(f"--by {key}: choose dimension or language")
     with project_store(project) as (_proj, store), \
-            stderr.status("Computing agreement with bootstrap intervals …", spinner="dots"):
+            working(f"Agreement with {resamples:,} bootstrap resamples", quiet):
         rows = store.agreement_rows()
         report = agreement_report(rows, by=by or [], min_shared=min_shared, seed=seed,
                                   resamples=resamples)
@@ -182,8 +184,8 @@ def gold(
     """Mark calibration items with their expected answer, or list them.
 
     Calibration (gold) items go to every annotator's queue, unmarked; `prefer agreement`
-    reports each annotator's accuracy on them. Candidate ids are in `prefer export` and
-    `prefer status --json`; candidates are matched by id.
+    reports each annotator's accuracy on them. `prefer items show ITEM` lists an item's
+    candidates with their ids; any unambiguous start of an item or candidate id works.
 
     **Examples**
 
@@ -203,14 +205,12 @@ def gold(
             return
         if best is None:
             raise BadInputError("give the expected best: --best CANDIDATE_ID")
+        prompt_id = resolve_id(store, "prompt", prompt_id)
         item = store.get_item(prompt_id)
         if item is None:
             raise BadInputError(f"no item {prompt_id}")
-        ids = {c.candidate_id for c in item.candidates}
-        for name, value in (("--best", best), ("--worst", worst)):
-            if value is not None and value not in ids:
-                raise BadInputError(f"{name} {value}: not a candidate of {prompt_id}",
-                                    hint="candidates: " + ", ".join(sorted(ids)))
+        best = candidate_of(item, best, "--best")
+        worst = candidate_of(item, worst, "--worst") if worst is not None else None
         store.set_gold(prompt_id, best, worst, note, os_user())
     stdout.print(f"{printable(prompt_id)} is a calibration item now; it goes to every annotator, "
                  "unmarked.", markup=False)

@@ -20,6 +20,7 @@ from core.export import (
     data_files,
     export_dataset,
 )
+from core.progress import phase
 from core.text import counted, printable
 from tui.commands.common import (
     JsonOption,
@@ -27,9 +28,9 @@ from tui.commands.common import (
     os_user,
     project_store,
     reports_errors,
-    stderr,
     stdout,
 )
+from tui.progress import QuietOption, progress_display
 
 
 @reports_errors
@@ -62,6 +63,7 @@ def export(
         "--overwrite", help="Write into a folder that already holds files, replacing those of "
                             "the same names.")] = False,
     json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Build pairs from judgments, filter and balance them, and write them for training.
 
@@ -93,12 +95,13 @@ def export(
                             axolotl_type=axolotl_type, llamafactory_style=llamafactory_style,
                             strategy=strategy)
     check_out_dir(out.expanduser(), overwrite)  # before the agreement's bootstrap, not after
-    with project_store(project) as (proj, store), \
-            stderr.status("Building pairs and writing files …", spinner="dots"):
-        summary = agreement_summary(store.agreement_rows(), seed=proj.config.export.seed)
-        result = export_dataset(store, proj.config, out, options, actor=os_user(),
-                                guideline_version=proj.guideline_version(), agreement=summary,
-                                overwrite=overwrite)
+    with project_store(project) as (proj, store), progress_display(quiet) as progress:
+        with phase(progress, "Agreement summary (bootstrap)"):
+            summary = agreement_summary(store.agreement_rows(), seed=proj.config.export.seed)
+        with phase(progress, "Building pairs and writing files"):
+            result = export_dataset(store, proj.config, out, options, actor=os_user(),
+                                    guideline_version=proj.guideline_version(),
+                                    agreement=summary, overwrite=overwrite)
     if json_output:
         stdout.print_json(json.dumps(asdict(result)))
         return

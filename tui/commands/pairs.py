@@ -22,9 +22,9 @@ from tui.commands.common import (
     project_store,
     reports_errors,
     share_bar,
-    stderr,
     stdout,
 )
+from tui.progress import QuietOption, working
 
 # What each filter means, in the words the output uses.
 FILTER_REASONS = {
@@ -43,6 +43,7 @@ def pairs(
     project: ProjectOption = None,
     strategy: StrategyOption = None,
     json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Build preference pairs from the judgments, filter them, and say what was dropped and why.
 
@@ -61,8 +62,7 @@ def pairs(
       prefer pairs --json
     ```
     """
-    with project_store(project) as (proj, store), \
-            stderr.status("Building pairs …", spinner="dots"):
+    with project_store(project) as (proj, store), working("Building pairs", quiet):
         build = build_pairs(store, proj.config, os_user(), strategy=strategy)
     if json_output:
         stdout.print_json(json.dumps(asdict(build), default=str))
@@ -130,6 +130,7 @@ def balance(
                      ] = False,
     strategy: StrategyOption = None,
     json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Shares of the kept pairs per dimension (or language, or source) against target shares.
 
@@ -162,13 +163,13 @@ def balance(
             explicit = dict(config.balance.targets) if by == "dimension" else {}
         if clear:
             store.save_balance_plan(by, None, config.export.seed, os_user())
-        with stderr.status("Building pairs …", spinner="dots"):
+        with working("Building pairs", quiet):
             build = build_pairs(store, config, os_user(), strategy=strategy)
         counts = store.pair_counts(by, before_balance=True)
         summary = summarize(by, counts, explicit, universe)
         if apply:
             store.save_balance_plan(by, explicit, config.export.seed, os_user())
-            with stderr.status("Rebuilding with the plan …", spinner="dots"):
+            with working("Rebuilding with the plan", quiet):
                 build = build_pairs(store, config, os_user(), strategy=strategy)
         plan = store.balance_plan()
     if json_output:

@@ -24,9 +24,9 @@ from tui.commands.common import (
     project_store,
     reports_errors,
     share_bar,
-    stderr,
     stdout,
 )
+from tui.progress import QuietOption, progress_display
 
 BAR_WIDTH = 20
 LABEL_WIDTH = 14
@@ -221,6 +221,7 @@ def report(
         "--overwrite", help="Replace the --html file when it exists.")] = False,
     strategy: StrategyOption = None,
     json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Quality report on the pairs: scale, balance, confounds, agreement, stale data.
 
@@ -242,9 +243,8 @@ def report(
     """
     if html is not None:
         _check_html(html, overwrite)
-    with project_store(project) as (proj, store), \
-            stderr.status("Building pairs and checking them …", spinner="dots"):
-        result = quality_report(store, proj, os_user(), strategy=strategy)
+    with project_store(project) as (proj, store), progress_display(quiet) as progress:
+        result = quality_report(store, proj, os_user(), strategy=strategy, progress=progress)
     written = None
     if html is not None:
         _write_html(html, render_html(result), overwrite)
