@@ -56,12 +56,12 @@ def imports(ctx: typer.Context, project: ProjectOption = None,
     if not batches:
         stdout.print("No imports yet: `prefer import FILE` adds prompts and candidates.")
         return
-    print_table(("batch", "kind", "file", "imported UTC", "by", "prompts", "candidates",
+    print_table(("batch", "kind", "file", "imported UTC", "by", "prompts", "cands",
                  "judgments"),
                 [[b.batch_id, b.kind, printable(Path(b.file).name),
                   f"{b.imported_at:%Y-%m-%d %H:%M}", printable(b.actor), f"{b.prompts:,}",
                   f"{b.candidates:,}", f"{b.judgments:,}"] for b in batches],
-                right=("prompts", "candidates", "judgments"), clipped="file")
+                right=("prompts", "cands", "judgments"), clipped="file")
     stdout.print("Full paths: `prefer imports --json`; `prefer imports remove BATCH` takes one "
                  "back.")
 
