@@ -247,3 +247,45 @@ def test_assign_refuses_a_name_one_slip_from_someone_with_work(
     with pytest.raises(BadInputError, match="'alcie' is new, and close to 'alice'"):
         assign(busy, ["alcie", "bob"], actor="admin", per_item=1)
     assign(busy, ["frank", "bob"], actor="admin", per_item=1)  # new and unlike anyone: taken
+
+
+def test_the_server_refuses_looking_inside_to_annotators_and_removals_to_reviewers(
+        busy: LocalStore) -> None:  # noqa: F811
+    from core.errors import AccessDeniedError
+    from core.server import Caller, authorize
+
+    alice = Caller("alice", 1001, "annotator", "alice")
+    rita = Caller("rita", 1002, "reviewer", "rita")
+    for name, args in (("list_items", [ItemFilter()]), ("item_detail", ["q000"]),
+                       ("import_batches", []), ("annotator_summaries", []),
+                       ("ids_with_prefix", ["prompt", "q"])):
+        with pytest.raises(AccessDeniedError):
+            authorize(busy, alice, name, list(args), {})
+        authorize(busy, rita, name, list(args), {})  # a reviewer may look
+    for name, args in (("remove_import", [1, True, "rita"]),
+                       ("remove_annotator", ["bob", True, "rita"])):
+        with pytest.raises(AccessDeniedError, match="needs admin"):
+            authorize(busy, rita, name, list(args), {})
+
+
+def test_looking_inside_and_removing_work_through_prefer_serve(project: Project,
+                                                               busy: LocalStore  # noqa: F811
+                                                               ) -> None:
+    from core.server import StoreServer
+
+    server = StoreServer(project.root, busy)
+    server.bind()
+    server.start_in_thread()
+    try:
+        code, out = _cli(project, "items", "show", "q000")
+        assert code == 0 and "Decision by rita" in out, out
+        code, out = _cli(project, "imports")
+        assert code == 0 and " i1 " in out and "items.js" in out, out
+        code, out = _cli(project, "imports", "remove", "i1")
+        assert code == 2 and "has work that depends on its rows" in out, out
+        code, out = _cli(project, "annotators", "remove", "bob", "--drop-judgments")
+        assert code == 0, out
+        code, out = _cli(project, "audit", "--verify")
+        assert code == 0, out
+    finally:
+        server.shutdown()
