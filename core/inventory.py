@@ -148,5 +148,10 @@ def team_progress(store: Store, config: Config, status: StoreStatus) -> list[Tea
     """Everyone in [annotators] or known to the store, each with their queue's progress (those
     who did nothing yet at zero)."""
     known = {p.annotator: p for p in status.annotators}
-    return [TeamProgress(m, known.get(m.annotator) or store.progress(m.annotator))
+    assigning = status.assignments > 0
+    # Someone the store has never seen has no assignment: while assignments are in force their
+    # queue is empty (calibration items aside), else it is every item ready to annotate. Worked
+    # out here rather than asked of store.progress, which a reviewer may call only for themself.
+    return [TeamProgress(m, known.get(m.annotator) or Progress(
+                m.annotator, 0, 0, 0 if assigning else status.prompts_ready, assigning, 0))
             for m in team(store, config)]
