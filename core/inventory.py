@@ -32,7 +32,7 @@ def resolve_id(store: Store, kind: str, text: str) -> str:
     if not found:
         hint = ("`prefer items` lists the items" if kind == "prompt"
                 else "`prefer items show ITEM` lists an item's candidates with their ids")
-        raise BadInputError(f"no {noun} id starts with '{text}'", hint=hint)
+        raise BadInputError(f"no {noun} {text}: no {noun} id starts with it", hint=hint)
     shown = ", ".join(found[:_SHOWN_MATCHES]) + (" …" if len(found) > _SHOWN_MATCHES else "")
     raise BadInputError(f"'{text}' is the start of several {noun} ids: {shown}",
                         hint="type more of the id")

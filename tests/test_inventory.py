@@ -38,7 +38,7 @@ def test_ids_are_taken_by_an_unambiguous_prefix(busy: LocalStore) -> None:  # no
     assert resolve_id(busy, "prompt", "q001") == "q001"
     with pytest.raises(BadInputError, match="'q00' is the start of several item ids: q000, "):
         resolve_id(busy, "prompt", "q00")
-    with pytest.raises(BadInputError, match="no item id starts with 'zz'"):
+    with pytest.raises(BadInputError, match="no item zz: no item id starts with it"):
         resolve_id(busy, "prompt", "zz")
     candidate = busy.get_item("q003").candidates[0].candidate_id  # type: ignore[union-attr]
     assert resolve_id(busy, "candidate", candidate[:14]) == candidate

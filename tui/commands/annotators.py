@@ -62,7 +62,7 @@ def annotators(ctx: typer.Context, project: ProjectOption = None,
                   str(m.judged + m.pairwise), str(m.skipped), str(m.flags_open),
                   f"{m.last_active:%Y-%m-%d %H:%M}" if m.last_active else "never"]
                  for m in members],
-                right=("assigned", "ranked", "skipped", "open flags"), clipped="annotator")
+                right=("assigned", "ranked", "skipped", "open flags"), clipped="last active UTC")
 
 
 @annotators_app.command("remove")

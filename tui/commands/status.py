@@ -78,7 +78,7 @@ def status(project: ProjectOption = None, json_output: JsonOption = False) -> No
                       f"{p.member.last_active:%Y-%m-%d %H:%M}" if p.member.last_active
                       else "never"] for p in people],
                     right=("assigned", "ranked", "skipped", "remaining", "flags"),
-                    clipped="annotator")
+                    clipped="last active UTC")
     if not report.judgments and report.prompts_ready:
         stdout.print("No judgments yet: start with `prefer annotate`.")
     elif not report.prompts_ready:
