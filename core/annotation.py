@@ -198,6 +198,59 @@ def parse_ranking(text: str, count: int) -> Ranking:
 
 
 # --- drafts and time -----------------------------------------------------------------------------
+# Why there is no item to show, as a message id (the screens' catalogue, tui/locales, under
+# "queue.<id>") with its values, and in English for callers without a catalogue.
+EMPTY_QUEUE_ENGLISH: dict[str, str] = {
+    "not_assigned": "Nothing is assigned to you ({annotator}) yet.\nAsk the project's admin to "
+                    "assign you items (prefer assign --annotators {annotator}), then open this "
+                    "screen again. Ctrl+Q quits.",
+    "empty": "Nothing to rank yet: this project has no item with two or more candidate "
+             "responses.\nAsk the project's admin to import prompts with candidates (prefer "
+             "import) or to generate candidates (prefer generate). Ctrl+Q quits.",
+    "none_openable": "Nothing to show right now: {left} of your {total} items are not ranked "
+                     "yet but none could be opened.\nCtrl+Q quits; open this screen again.",
+    "done": "Nothing left to rank: all {total} items in your queue have a judgment.\nCtrl+Z "
+            "goes back to change one, Ctrl+R lists them all, Ctrl+Q quits.",
+}
+
+
+def empty_queue_reason(progress: Progress) -> tuple[str, dict[str, str]]:
+    """Why the annotation screen has no item to show: nothing assigned to this annotator,
+    nothing to annotate in the project yet, or everything ranked (id, values)."""
+    if progress.assigning and progress.total == 0:
+        return "not_assigned", {"annotator": progress.annotator}
+    if progress.total == 0:
+        return "empty", {}
+    if progress.judged < progress.total:
+        return "none_openable", {"left": f"{progress.total - progress.judged:,}",
+                                 "total": f"{progress.total:,}"}
+    return "done", {"total": f"{progress.total:,}"}
+
+
+def empty_queue_message(progress: Progress) -> str:
+    """`empty_queue_reason` in English."""
+    key, values = empty_queue_reason(progress)
+    return EMPTY_QUEUE_ENGLISH[key].format(**values)
+
+
+SAVED_ENGLISH = {"saved": "Saved.", "revised": "Change saved.",
+                 "unchanged": "Unchanged: nothing to save."}
+
+
+def saved_outcome(stored: Judgment, judgment_before: str | None) -> str:
+    """What a save did: "saved" (a first judgment), "revised", or "unchanged" (the store kept
+    the judgment as it was and counts no revision)."""
+    if judgment_before is not None and stored.judgment_id == judgment_before:
+        return "unchanged"
+    return "revised" if stored.supersedes else "saved"
+
+
+def saved_message(stored: Judgment, judgment_before: str | None) -> str:
+    """`saved_outcome` in English."""
+    return SAVED_ENGLISH[saved_outcome(stored, judgment_before)]
+
+
+PACE_MIN_ITEMS = 3  # fewer items give a pace that is mostly noise
 
 
 @dataclass(frozen=True)
@@ -310,6 +363,9 @@ class AnnotationSession:
     @property
     def saved_this_session(self) -> int:
         return self._tally.saved
+        self._judgment_before: str | None = None  # the current judgment of the open item
+        # why next_item found nothing (empty_queue_reason), worked out on its thread
+        self._empty_reason: tuple[str, dict[str, str]] | None = None
 
     # --- navigation ------------------------------------------------------------------------
 
@@ -326,6 +382,7 @@ class AnnotationSession:
         justification = ranking_text = ""
         dimensions: tuple[str, ...] = ()
         existing = self.store.current_judgment(self.annotator, prompt_id)
+        self._judgment_before = existing.judgment_id if existing else None
         revising = bool(existing and existing.kind != "skipped" and revising_allowed)
         if existing and revising:
             marks = Marks(len(shown), _label(ids, existing.best_candidate_id),
@@ -363,12 +420,28 @@ class AnnotationSession:
         if prompt_id is None:
             self.keep_draft()
             self.current = None
+            self._empty_reason = empty_queue_reason(self.progress())
             return None
         return self._open(prompt_id)
 
     def open(self, prompt_id: str) -> Screenful | None:
         """Open one of this annotator's items (from the history screen), to look or revise."""
         return self._open(prompt_id)
+    def empty_queue_reason(self) -> tuple[str, dict[str, str]]:
+        """Why there is no item to show (see `empty_queue_reason`); worked out by `next_item`
+        on the worker's thread, so the screen asks the store nothing."""
+        return self._empty_reason or empty_queue_reason(self.progress())
+
+    def empty_queue_message(self) -> str:
+        key, values = self.empty_queue_reason()
+        return EMPTY_QUEUE_ENGLISH[key].format(**values)
+
+    def saved_outcome(self, stored: Judgment) -> str:
+        """What `save` did when it returned `stored` (see `saved_outcome`)."""
+        return saved_outcome(stored, self._judgment_before)
+
+    def saved_message(self, stored: Judgment) -> str:
+        return SAVED_ENGLISH[self.saved_outcome(stored)]
 
     def history(self) -> list[str]:
         """Prompt ids this annotator judged, oldest first (each once, at its latest time)."""

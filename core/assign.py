@@ -109,6 +109,22 @@ def check_annotator_names(names: Sequence[str], where: str) -> None:
             raise BadInputError(f"{where}: {problem}")
 
 
+def refuse_lookalikes(store: Store, annotators: Sequence[str]) -> None:
+    """With no [annotators] in prefer.toml, a name the store has never seen that is one slip
+    away from one it has ('alcie' beside 'alice') is taken for a typo and refused."""
+    seen = {s.annotator for s in store.annotator_summaries()}
+    for name in annotators:
+        if name in seen:
+            continue
+        close = difflib.get_close_matches(name, sorted(seen), n=1, cutoff=0.75)
+        if close:
+            raise BadInputError(
+                f"--annotators: '{name}' is new, and close to '{close[0]}', who already has "
+                "work here: a typo?",
+                hint=f"if {name} really is a new annotator, list the team in [annotators] of "
+                     f"prefer.toml ({name} = \"annotator\"); then only listed names are taken")
+
+
 def assign(store: Store, annotators: Sequence[str], *, actor: str,
            per_item: int | None = None, overlap: float | None = None, seed: int = 0,
            known_annotators: Sequence[str] = ()) -> AssignmentResult:
@@ -122,6 +138,8 @@ def assign(store: Store, annotators: Sequence[str], *, actor: str,
                 f"prefer.toml lists {_listing(known_annotators)}",
                 hint="add new annotators to [annotators] in prefer.toml (name = \"annotator\") "
                      "so the server lets them in")
+    else:
+        refuse_lookalikes(store, annotators)
     prompt_ids = store.assignable_prompt_ids()
     current = store.assignment_loads()
     pairs, overlapped = plan_assignments(prompt_ids, annotators, per_item=per_item,

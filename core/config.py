@@ -11,7 +11,7 @@ import re
 import tomllib
 import types
 import typing
-from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -550,8 +550,83 @@ def _drop_none(value: Any) -> Any:
 
 
 def dump_config(config: Config) -> str:
-    """The TOML text of `config`, as `prefer init` writes it."""
-    return tomli_w.dumps(_drop_none(asdict(config)))
+    """The TOML text of `config`, as `prefer init` writes it: every key, each under a comment
+    that says what it does (its field's doc) and its default; optional keys left unset are
+    written commented out. Reading it back gives `config` again (a test checks)."""
+    out = ["# prefer.toml: this project's settings. Every key is listed with its default and what\n"
+           "# it is for; docs/configuration.md explains them. Edit freely: prefer checks the file\n"
+           "# on every command and names a bad key.\n"]
+    tables = [(f.name, getattr(config, f.name), f) for f in fields(config)]
+    for name, value, f in tables:
+        if is_dataclass(value):
+            out.append(_dump_section(name, value))
+        else:  # [annotators], [keys]: tables of the user's own names
+            out.append(_dump_free_table(name, value, f.metadata.get("doc", "")))
+    return "\n".join(out)
+
+
+_COMMENT_WIDTH = 96
+_FREE_TABLE_EXAMPLES = {"annotators": ['alice = "annotator"', 'rita = "reviewer"',
+                                       'prefer = "admin"'],
+                        "keys": ['skip = "x"']}
+
+
+def _comment(text: str, indent: str = "") -> list[str]:
+    """`text` as `# ` lines of at most _COMMENT_WIDTH characters."""
+    import textwrap
+
+    return [indent + "# " + line for line in textwrap.wrap(text, _COMMENT_WIDTH - 2 - len(indent))]
+
+
+def _value(key: str, value: Any) -> str:
+    """`key = value` in TOML (one line: lists and tables written inline)."""
+    text = tomli_w.dumps({key: value}, multiline_strings=False).strip()
+    if "\n" in text:  # tomli_w spreads arrays over lines; keep one line per key
+        inner = ", ".join(tomli_w.dumps({"v": v}).strip().removeprefix("v = ") for v in value)
+        text = f"{key} = [{inner}]"
+    return text
+
+
+def _dump_keys(obj: Any, indent: str = "") -> list[str]:
+    lines: list[str] = []
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, list) and value and is_dataclass(value[0]):
+            continue  # arrays of tables come after the section's own keys
+        doc = f.metadata.get("doc", "")
+        lines.extend(_comment(doc, indent))
+        if value is None:
+            lines.append(f"{indent}# {f.name} =   (unset by default)")
+        elif isinstance(value, dict):
+            lines.append(f"{indent}{f.name} = " + ("{ " + ", ".join(
+                _value(k, v) for k, v in value.items()) + " }" if value else "{}"))
+        else:
+            lines.append(indent + _value(f.name, value))
+    return lines
+
+
+def _dump_section(name: str, section: Any) -> str:
+    lines = [f"[{name}]", *_dump_keys(section)]
+    for f in fields(section):
+        value = getattr(section, f.name)
+        if isinstance(value, list) and value and is_dataclass(value[0]):
+            lines.append("")
+            lines.extend(_comment(f.metadata.get("doc", "") + f" One [[{name}.{f.name}]] "
+                                  "table each; add or remove them freely."))
+            for item in value:
+                lines.append(f"[[{name}.{f.name}]]")
+                lines.extend(_dump_keys(item, "  "))
+    return "\n".join(lines) + "\n"
+
+
+def _dump_free_table(name: str, value: dict[str, Any], doc: str) -> str:
+    lines = [*_comment(doc), f"[{name}]"]
+    if value:
+        lines.extend(_value(k, v) for k, v in value.items())
+    else:
+        lines.append("# empty by default; for example:")
+        lines.extend(f"# {example}" for example in _FREE_TABLE_EXAMPLES.get(name, []))
+    return "\n".join(lines) + "\n"
 
 
 def write_config(config: Config, path: Path) -> None:

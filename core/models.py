@@ -86,6 +86,8 @@ class Progress:
     judged: int
     skipped: int
     total: int
+    assigning: bool = False  # assignments are in force: the annotator sees only theirs
+    assigned: int = 0  # items assigned to the annotator and not released
 
     @property
     def remaining(self) -> int:
@@ -305,6 +307,9 @@ class StoreStatus:
     prompts_by_language: dict[str, int] = field(default_factory=dict)
     exports: int = 0
     events: int = 0
+    assignments: int = 0  # active (not released)
+    open_flags: int = 0
+    held_back: int = 0  # items that give no pairs until a reviewer acts: disputed or flagged
 
 
 @dataclass(frozen=True)
@@ -634,3 +639,104 @@ class ExportCounts:
     spool_id: str = ""  # where the files wait until the caller copies them (read_export_file)
     files: dict[str, SpoolFile] = field(default_factory=dict)  # split -> its file in the spool
     pairs_with_system: int = 0  # exported pairs whose prompt has a system prompt
+
+
+# --- looking inside the store: items, imports, annotators, removals ----------------------------
+
+ITEM_STATUSES = ("unjudged", "judged", "disputed", "flagged", "held-back", "decided")
+
+
+@dataclass(frozen=True)
+class ItemFilter:
+    """Which items `prefer items` lists; None matches everything. `status` is one of
+    ITEM_STATUSES: judged (a current ranking by anyone), disputed (annotators disagree and no
+    reviewer decided), flagged (an open flag), held-back (disputed or flagged: it gives no
+    pairs), decided (a reviewer's decision), unjudged."""
+
+    dimension: str | None = None
+    language: str | None = None
+    source: str | None = None  # the import file's name or path, or a part of it
+    status: str | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class ItemSummary:
+    """One line of `prefer items`."""
+
+    prompt_id: str
+    prompt: str
+    dimension: str | None
+    language: str | None
+    source: str | None
+    candidates: int
+    judgments: int  # current rankings (and pairwise labels) by distinct annotators
+    statuses: tuple[str, ...]  # from ITEM_STATUSES, most telling first
+
+
+@dataclass(frozen=True)
+class PairRow:
+    """A pair the latest build made from an item: kept, or the filter that dropped it."""
+
+    chosen_id: str
+    rejected_id: str
+    status: str  # "kept", "balanced_out" or the filter's name (near_identical, truncated, ...)
+    dimension: str | None = None
+    decision: str | None = None  # where the preference came from (unanimous, adjudicated, ...)
+
+
+@dataclass(frozen=True)
+class ItemDetail:
+    """Everything stored about one item, for reviewers and admins (`prefer items show`)."""
+
+    item: Item
+    imported_at: datetime | None
+    candidate_sources: dict[str, str]  # candidate id -> the file it came from, or "generated"
+    provenance: dict[str, Provenance]
+    judgments: tuple[ItemJudgment, ...]
+    adjudication: Adjudication | None
+    flags: tuple[Flag, ...]
+    assigned_to: tuple[str, ...]
+    gold: bool
+    disagreement: Disagreement | None
+    pairs: tuple[PairRow, ...]
+    build_id: str | None  # the pair build `pairs` come from (None: never built)
+
+
+@dataclass(frozen=True)
+class ImportBatch:
+    """One import of a file (`prefer imports`): the event that wrote it and what it still holds."""
+
+    batch_id: str  # "i" + the import event's number
+    seq: int
+    kind: str  # "prompts" or "judgments"
+    file: str
+    imported_at: datetime
+    actor: str
+    prompts: int  # rows of this batch still stored
+    candidates: int
+    judgments: int
+    dependents: dict[str, int] = field(default_factory=dict)  # work on its rows, by kind
+
+
+@dataclass(frozen=True)
+class AnnotatorSummary:
+    """One annotator as the store knows them (role comes from prefer.toml, in core)."""
+
+    annotator: str
+    assigned: int  # active assignments
+    judged: int  # current rankings
+    skipped: int
+    pairwise: int  # imported pairwise labels
+    flags_open: int
+    last_active: datetime | None
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What a removal deleted (by table) and the audit event that records it."""
+
+    what: str
+    removed: dict[str, int]
+    event_seq: int | None  # None: refused or a dry run, nothing removed
+    refused: str | None = None  # why, when anything depends on the rows

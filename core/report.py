@@ -21,6 +21,7 @@ from core.balance import BalanceSummary, summarize
 from core.config import Config
 from core.judge import ObviousItems, judge_checks
 from core.pairs import build_pairs
+from core.progress import ProgressReport, phase, silent
 from core.project import Project
 from core.refresh import SourcesSection, sources_section
 from core.store.api import Store
@@ -223,17 +224,21 @@ class QualityReport:
 def quality_report(store: Store, project: Project, actor: str, *, strategy: str | None = None,
                    now: datetime | None = None, tokenizer: Path | None = None,
                    max_length: int = TRL_MAX_LENGTH,
-                   cutoff_len: int = LLAMAFACTORY_CUTOFF_LEN) -> QualityReport:
+                   cutoff_len: int = LLAMAFACTORY_CUTOFF_LEN,
+                   progress: ProgressReport = silent) -> QualityReport:
     """Rebuild the pairs from the current judgments, then report on the kept ones (with
     `tokenizer`, a tokenizer.json, their token lengths against max_length and cutoff_len)."""
     if tokenizer is not None:
         load_tokenizer(tokenizer)  # a bad file is refused before the build
-    build_pairs(store, project.config, actor, strategy=strategy)
-    report = build_report(store, project.config, project, now=now)
+    with phase(progress, "Building pairs"):
+        build_pairs(store, project.config, actor, strategy=strategy)
+    with phase(progress, "Checking pairs and agreement (bootstrap)"):
+        report = build_report(store, project.config, project, now=now)
     if tokenizer is None:
         return report
-    return replace(report, token_lengths=token_lengths(store, tokenizer, max_length=max_length,
-                                                      cutoff_len=cutoff_len))
+    with phase(progress, "Counting tokens"):
+        return replace(report, token_lengths=token_lengths(
+            store, tokenizer, max_length=max_length, cutoff_len=cutoff_len))
 
 
 def build_report(store: Store, config: Config, project: Project,
@@ -247,7 +252,8 @@ def build_report(store: Store, config: Config, project: Project,
     scale = scale_verdict(facts.kept, filters.dropped.get("contradiction", 0))
     return QualityReport(
         project=config.project.name, generated_at=now_utc, scale=scale, filters=filters,
-        balance=balance_of(facts, config), confounds=confounds_of(facts, config),
+        balance=balance_of(facts, config, applied_plan(filters)),
+        confounds=confounds_of(facts, config),
         agreement=agreement_of(store.agreement_rows()),
         staleness=staleness_of(facts, config, version),
         scale_warnings=scale_warnings(scale), judge=judge_checks(store, config),
@@ -330,12 +336,25 @@ def _int_or_none(value: Any) -> int | None:
 
 # --- balance --------------------------------------------------------------------------------
 
-def balance_of(facts: QualityFacts, config: Config) -> Balance:
-    """Kept pairs by dimension (against prefer.toml's targets), language and source (equal)."""
-    dims = summarize("dimension", facts.by_dimension, config.balance.targets,
+def applied_plan(filters: Filters) -> tuple[str, dict[str, float]] | None:
+    """The balance plan the latest build applied (`prefer balance --apply`): (by, targets)."""
+    if filters.balance_by and filters.balance_plan:
+        return filters.balance_by, filters.balance_plan
+    return None
+
+
+def balance_of(facts: QualityFacts, config: Config,
+               applied: tuple[str, dict[str, float]] | None = None) -> Balance:
+    """Kept pairs by dimension, language and source, against the targets of the balance plan
+    the build applied, else prefer.toml's dimension targets (equal shares where none is set)."""
+    by, targets = applied or ("dimension", config.balance.targets)
+    where = ("the applied balance plan (`prefer balance --apply`)" if applied
+             else "prefer.toml [balance.targets]")
+    dims = summarize("dimension", facts.by_dimension,
+                     targets if by == "dimension" else config.balance.targets,
                      universe=config.project.dimensions)
-    languages = summarize("language", facts.by_language, {})
-    sources = summarize("source", facts.by_prompt_source, {})
+    languages = summarize("language", facts.by_language, targets if by == "language" else {})
+    sources = summarize("source", facts.by_prompt_source, targets if by == "source" else {})
     warnings = []
     if dims.total >= MIN_PAIRS_FOR_WARNING:
         for row in dims.rows:
@@ -344,7 +363,7 @@ def balance_of(facts: QualityFacts, config: Config) -> Balance:
             if row.needed is None:
                 warnings.append(f"{row.value} cannot reach its target of {row.target:.0%} by "
                                 "adding pairs while other dimensions have pairs: lower its "
-                                "target in prefer.toml [balance.targets].")
+                                f"target in {where}.")
                 continue
             warnings.append(
                 f"{row.value} has {row.share:.0%} of the pairs against a target of "

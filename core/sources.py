@@ -15,8 +15,9 @@ from pathlib import Path
 
 from core.errors import BadInputError, ImportRowError
 from core.models import ImportCounts, RowProblem, SourceFilter, SourceImportCounts, SourceOptions
+from core.progress import ProgressReport, Tracker, phase, silent
 from core.store.api import Store
-from core.store.imports import ReaderFailed
+from core.store.imports import KNOWN_FIELDS, ReaderFailed
 from core.store.sources import KINDS
 
 UPLOAD_CHUNK_BYTES = 4 * 1024 * 1024
@@ -72,7 +73,35 @@ def locate_bad_bytes(path: Path) -> tuple[int, str] | None:
     return None
 
 
-def upload(store: Store, path: Path, actor: str) -> str:
+def parse_field_map(text: str | dict[str, str] | None, known: tuple[str, ...] = KNOWN_FIELDS,
+                    example: str = "responses=candidates") -> dict[str, str]:
+    """`old=new,old2=new2` (the file's name = prefer's) as {old: new}; BadInputError on a
+    malformed, unknown or duplicate piece."""
+    if text is None or isinstance(text, dict):
+        mapping = dict(text or {})
+    else:
+        mapping = {}
+        for piece in (p.strip() for p in text.split(",")):
+            if not piece:
+                continue
+            old, sep, new = (part.strip() for part in piece.partition("="))
+            if not sep or not old or not new:
+                raise BadInputError(f"--map: '{piece}' is not old=new", hint=f"e.g. --map {example}")
+            if old in mapping:
+                raise BadInputError(f"--map: '{old}' is mapped twice")
+            mapping[old] = new
+    targets: dict[str, str] = {}
+    for old, new in mapping.items():
+        if new not in known:
+            raise BadInputError(f"--map {old}={new}: '{new}' is not a field prefer reads",
+                                hint=f"fields: {', '.join(known)}")
+        if new in targets:
+            raise BadInputError(f"--map: both '{targets[new]}' and '{old}' map to '{new}'")
+        targets[new] = old
+    return mapping
+
+
+def upload(store: Store, path: Path, actor: str, progress: ProgressReport = silent) -> str:
     """Send `path`'s bytes to the store (read here, as the caller); the upload's id.
 
     The store never opens a path a caller names: under `prefer serve` that would read files
@@ -80,22 +109,28 @@ def upload(store: Store, path: Path, actor: str) -> str:
     """
     upload_id = secrets.token_hex(16)
     store.upload(upload_id, b"", actor)  # an empty file is an upload too
-    with path.open("rb") as handle:
+    with path.open("rb") as handle, Tracker(progress, f"Reading {path.name}",
+                                            total=path.stat().st_size, unit="bytes") as track:
         while chunk := handle.read(UPLOAD_CHUNK_BYTES):
             store.upload(upload_id, chunk, actor)
+            track.advance(len(chunk))
     return upload_id
 
 
 def import_file(store: Store, path: Path, *, actor: str,
-                kind: str | None = None, dry_run: bool = False) -> ImportCounts:
+                kind: str | None = None, dry_run: bool = False,
+                mapping: str | dict[str, str] | None = None,
+                progress: ProgressReport = silent) -> ImportCounts:
     """Validate `path` and store its prompts and candidates; raise ImportRowError on a bad row."""
     require_regular_file(path)
     kind = detect_kind(path, kind)
+    fields = parse_field_map(mapping)
     shown = str(path)
     try:
-        outcome = store.import_file(upload(store, path, actor), str(path.resolve()), kind,
-                                    dry_run=dry_run,
-                                    actor=actor)
+        uploaded = upload(store, path, actor, progress)
+        with phase(progress, "Validating" if dry_run else "Validating and storing"):
+            outcome = store.import_file(uploaded, str(path.resolve()), kind, dry_run=dry_run,
+                                        actor=actor, mapping=fields or None)
     except ReaderFailed as exc:
         if kind != "parquet":
             located = locate_bad_bytes(path)

@@ -69,3 +69,8 @@ def printable(text: str, *, multiline: bool = False) -> str:
     if multiline:
         return text.replace("\r\n", "\n").translate(_MULTI_LINE)
     return text.translate(_ONE_LINE)
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """`1 prompt`, `2 prompts`, `1,200 prompts`: a count with its noun in the right number."""
+    return f"{count:,} {noun if count == 1 else (plural or noun + 's')}"

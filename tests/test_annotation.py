@@ -163,3 +163,53 @@ def test_a_saved_judgment_survives_kill_9(project: Project, tmp_path: Path) -> N
     with open_store(project.database_path) as store:
         rows = store.execute_for_test("SELECT judgment_id FROM judgments")
     assert rows == [(judgment_id,)]
+
+
+# --- what the screen says when there is nothing to show, and after a save ---------------------
+
+def test_an_empty_project_says_there_is_nothing_to_rank_yet(project: Project,
+                                                          store: LocalStore) -> None:
+    session = AnnotationSession(store, project.config, "alice", "g-test")
+    assert session.next_item() is None
+    message = session.empty_queue_message()
+    assert message.startswith("Nothing to rank yet: this project has no item")
+    assert "prefer import" in message and "every item in your queue" not in message
+
+
+def test_an_annotator_with_nothing_assigned_is_told_so(session: AnnotationSession,
+                                                       store: LocalStore) -> None:
+    store.add_assignments([("q000", "bob")], actor="admin", details={})
+    assert session.next_item() is None  # alice: items exist, none of them hers
+    message = session.empty_queue_message()
+    assert message.startswith("Nothing is assigned to you (alice) yet.")
+    assert "prefer assign --annotators alice" in message
+
+
+def test_a_finished_queue_says_how_many_items_were_ranked(session: AnnotationSession) -> None:
+    while session.next_item() is not None:
+        session.press(1)
+        session.press(2)
+        session.save("The first answer is the most accurate one.")
+    assert session.empty_queue_message().startswith(
+        "Nothing left to rank: all 4 items in your queue have a judgment.")
+
+
+def test_saving_again_without_a_change_is_not_a_revision(session: AnnotationSession,
+                                                         store: LocalStore) -> None:
+    session.next_item()
+    session.press(1)
+    session.press(2)
+    first = session.save("The first answer is the most accurate one.")
+    assert session.saved_message(first) == "Saved."
+    session.next_item()
+    assert session.previous_item() is not None and session.current is not None
+    assert session.current.revising
+    again = session.save("The first answer is the most accurate one.")
+    assert again.judgment_id == first.judgment_id
+    assert session.saved_message(again) == "Unchanged: nothing to save."
+    assert store.status().superseded == 0
+    assert len(store.judgments_of("alice", include_superseded=True)) == 1
+    session.previous_item()
+    changed = session.save("On reflection the first answer is accurate and complete.")
+    assert session.saved_message(changed) == "Change saved."
+    assert store.status().superseded == 1

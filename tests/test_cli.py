@@ -119,3 +119,55 @@ def test_annotate_refuses_without_a_terminal(tmp_path: Path) -> None:
     result = runner.invoke(app, ["annotate", "-p", str(root)])
     assert result.exit_code == 2
     assert "prefer annotate needs a terminal" in result.output
+
+
+# --- the small untruths ------------------------------------------------------------------------
+
+def test_counts_of_one_are_singular(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    runner.invoke(app, ["init", str(root)])
+    data = write_jsonl(tmp_path / "one.jsonl", [{"prompt": "Only one?", "response": "Yes."}])
+    result = runner.invoke(app, ["import", str(data), "-p", str(root)])
+    assert result.exit_code == 0, result.output
+    assert "1 row, valid." in result.output
+    assert "Added 1 prompt and 1 candidate." in result.output
+
+
+@pytest.mark.parametrize(("suffix", "column"), [
+    ("csv", "responses"), ("parquet", "completions"), ("jsonl", "answers")])
+def test_a_candidates_column_under_another_name_is_refused_with_a_hint_to_map(
+        tmp_path: Path, suffix: str, column: str) -> None:
+    import duckdb
+
+    root = tmp_path / "p"
+    runner.invoke(app, ["init", str(root)])
+    data = tmp_path / f"misnamed.{suffix}"
+    if suffix == "csv":
+        data.write_text(f'prompt,{column}\nHow do I reset it?,"[""Hold the button."", '
+                        f'""Unplug it.""]"\n', encoding="utf-8")
+    elif suffix == "jsonl":
+        write_jsonl(data, [{"prompt": "How do I reset it?",
+                            column: ["Hold the button.", "Unplug it."]}])
+    else:
+        duckdb.sql(f"COPY (SELECT 'How do I reset it?' AS prompt, "
+                   f"['Hold the button.', 'Unplug it.'] AS {column}) TO '{data}'")
+    refused = runner.invoke(app, ["import", str(data), "-p", str(root)])
+    assert refused.exit_code == 2
+    assert f"{data}:1: field '{column}':" in refused.output
+    assert f"--map {column}=candidates" in refused.output
+    status = json.loads(runner.invoke(app, ["status", "-p", str(root), "--json"]).output)
+    assert status["prompts"] == 0  # nothing stored
+    mapped = runner.invoke(app, ["import", str(data), "-p", str(root),
+                                 "--map", f"{column}=candidates"])
+    assert mapped.exit_code == 0, mapped.output
+    assert "Added 1 prompt and 2 candidates." in mapped.output
+
+
+def test_a_map_naming_a_missing_field_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    runner.invoke(app, ["init", str(root)])
+    data = write_jsonl(tmp_path / "p.jsonl", item_rows(2))
+    result = runner.invoke(app, ["import", str(data), "-p", str(root), "--map", "nope=response"])
+    assert result.exit_code == 2 and "the file has no field 'nope'" in result.output
+    result = runner.invoke(app, ["import", str(data), "-p", str(root), "--map", "prompt=colour"])
+    assert result.exit_code == 2 and "'colour' is not a field prefer reads" in result.output

@@ -80,3 +80,31 @@ def test_init_force_rewrites_config_and_keeps_the_data(tmp_path: Path) -> None:
     init_project(tmp_path / "p", force=True)
     with open_store(project.database_path) as store:
         assert [e.action for e in store.events()] == ["note"]
+
+
+def test_init_writes_every_key_under_a_comment_and_reads_back_identical(tmp_path: Path) -> None:
+    from core.config import iter_field_docs
+    from core.project import init_project
+
+    project = init_project(tmp_path / "alignment")
+    text = project.config_path.read_text(encoding="utf-8")
+    assert load_config(project.config_path) == project.config
+    lines = text.splitlines()
+    for number, line in enumerate(lines):
+        is_key = "=" in line and not line.strip().startswith(("#", "["))
+        if is_key or (line.strip().startswith("# ") and line.strip().endswith("(unset by default)")):
+            assert lines[number - 1].strip().startswith("#"), f"line {number + 1}: {line}"
+    flat = " ".join(" ".join(line.strip().lstrip("#").split()) for line in lines)
+    for key, _type, doc in iter_field_docs():
+        assert " ".join(doc.split()) in flat, f"the doc of {key} is not in prefer.toml"
+    assert "[annotators]" in text and '# alice = "annotator"' in text
+
+
+def test_a_config_with_every_kind_of_value_reads_back_identical() -> None:
+    config = Config()
+    config.annotators = {"alice": "annotator", "rita": "reviewer"}
+    config.keys = {"skip": "x"}
+    config.balance.targets = {"tone": 0.5}
+    config.server.socket_group = "prefer"
+    config.generation.variants[0].seed = 3
+    assert parse_config(dump_config(config), Path("prefer.toml")) == config

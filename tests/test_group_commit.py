@@ -120,7 +120,9 @@ def test_concurrent_saves_share_commits_and_are_all_stored_and_answered(
 
 def test_a_save_and_its_revision_in_one_batch(store: LocalStore, items: list[str]) -> None:
     """The second sees the first (appended earlier in the same open transaction) as current."""
-    one, two = _judgment(store, "ann", items[0]), _judgment(store, "ann", items[0], tag="-2")
+    # Each says something else (an unchanged save is no revision: the store keeps the current).
+    one, two = _judgment(store, "ann", items[0]), _judgment(store, "ann", items[0], tag="-2",
+                                                            worst=-2)
     three = _judgment(store, "ann", items[0], tag="-3", best=1)
     results = _in_one_batch(store, [lambda: store.save_judgment(one),
                                     lambda: store.save_judgment(one),  # a retried call

@@ -44,7 +44,8 @@ def _insert(store: LocalStore, table: str, rows: list[list[Any]]) -> None:
                                [value for row in rows for value in row])
 
 
-def _store_pairs(store: LocalStore, pairs: list[dict[str, Any]], version: str) -> None:
+def _store_pairs(store: LocalStore, pairs: list[dict[str, Any]], version: str,
+                 **build_counts: Any) -> None:
     """Rows as a build would leave them: prompts, candidates, generations, pairs and a build."""
     prompts, candidates, generations, stored = [], [], [], []
     for i, p in enumerate(pairs):
@@ -73,7 +74,7 @@ def _store_pairs(store: LocalStore, pairs: list[dict[str, Any]], version: str) -
     kept = sum(p["status"] == "kept" for p in pairs)
     counts = {"items": len(pairs), "pairs_built": len(pairs), "kept": kept,
               "dropped": {"near_identical": len(pairs) - kept}, "balanced_out": 0,
-              "held_back_disputed": 2, "held_back_flagged": 1}
+              "held_back_disputed": 2, "held_back_flagged": 1, **build_counts}
     store.execute_for_test("INSERT INTO pair_builds VALUES ('b1', 'tester', ?, 'best-vs-rest', "
                            "'{}', ?)", [NOW, json.dumps(counts)])
 
@@ -240,6 +241,19 @@ def test_balance_filters_and_scale_of_a_build(make_report: Any) -> None:
     assert (f.build_id, f.pairs_built, f.kept, f.dropped, f.held_back_disputed,
             f.held_back_flagged) == ("b1", 45, 40, {"near_identical": 5}, 2, 1)
     assert report.scale.verdict == "too few" and report.scale_warnings
+
+
+def test_balance_is_judged_against_the_plan_the_build_applied(
+        project: Project, store: LocalStore) -> None:
+    pairs = [_pair(dimension="tone") for _ in range(30)]
+    pairs += [_pair(dimension="accuracy") for _ in range(10)]
+    _store_pairs(store, pairs, project.guideline_version(), balance_by="dimension",
+                 balance_plan={"accuracy": 0.5})
+    report = build_report(store, project.config, project, now=NOW)
+    accuracy = next(r for r in report.balance.dimension.rows if r.value == "accuracy")
+    assert accuracy.target == 0.5  # prefer.toml says 20%: the applied plan wins
+    assert any(w.startswith("accuracy has 25% of the pairs against a target of 50%")
+               for w in report.balance.warnings)
 
 
 def test_an_empty_project_reports_without_failing(project: Project, store: LocalStore) -> None:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
+from typer.core import TyperOption
 
 from core import __version__
 from tui.commands.adjudicate import adjudicate, disagreements
 from tui.commands.agreement import agreement, gold
 from tui.commands.annotate import annotate
+from tui.commands.annotators import annotators_app
 from tui.commands.audit import audit
 from tui.commands.export import export
 from tui.commands.generate import generate, runs
 from tui.commands.import_ import import_
+from tui.commands.imports import imports_app
 from tui.commands.init import init
+from tui.commands.items import items_app
 from tui.commands.judge import judge
 from tui.commands.judgments import import_judgments
 from tui.commands.pairs import balance, pairs
@@ -20,6 +26,19 @@ from tui.commands.refresh import refresh
 from tui.commands.report import report
 from tui.commands.serve import assign, serve
 from tui.commands.status import status
+
+# Typer's Rich help prints a value type after every option, and for a flag (which takes no
+# value) that is a misleading `<bool>`: show nothing there for flags. tests/test_docs.py renders
+# every command's help and fails on a `<bool>` (or a stray quote marker from a line that starts
+# with ">" in a docstring, which Markdown mode reads as a block quote).
+_value_type_shown = TyperOption.display_type_rich
+
+
+def _no_type_for_flags(self: TyperOption, ctx: Any) -> str | None:
+    return None if self.is_flag else _value_type_shown(self, ctx)
+
+
+TyperOption.display_type_rich = _no_type_for_flags  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="prefer",
@@ -64,6 +83,9 @@ app.command("init")(init)
 app.command("import")(import_)
 app.command("import-judgments")(import_judgments)
 app.command("status")(status)
+app.add_typer(items_app)
+app.add_typer(imports_app)
+app.add_typer(annotators_app)
 app.command("generate")(generate)
 app.command("runs")(runs)
 app.command("judge")(judge)

@@ -32,6 +32,7 @@ from typing import Any, Protocol, TypeVar
 from core.judge_models import JudgeOutcome, JudgeRun, JudgeVerdict
 from core.models import (
     Adjudication,
+    AnnotatorSummary,
     AuditAnchor,
     AuditHead,
     AuditReport,
@@ -41,9 +42,13 @@ from core.models import (
     ExportRequest,
     Flag,
     GenerationRecord,
+    ImportBatch,
     ImportCounts,
     Item,
+    ItemDetail,
+    ItemFilter,
     ItemJudgment,
+    ItemSummary,
     Judgment,
     JudgmentImportCounts,
     PairBuild,
@@ -55,6 +60,7 @@ from core.models import (
     RefreshCounts,
     RefreshCriteria,
     RefreshOutcome,
+    Removal,
     RowProblem,
     Run,
     SourceFilter,
@@ -292,8 +298,10 @@ class Store(Protocol):
 
     @operation(ADMIN, actor="actor", writes=True)
     def import_file(self, upload_id: str, name: str, kind: str, *, dry_run: bool,
-                    actor: str) -> RowProblem | ImportCounts:
-        """Validate and store the prompts and candidates of an uploaded file."""
+                    actor: str, mapping: dict[str, str] | None = None
+                    ) -> RowProblem | ImportCounts:
+        """Validate and store the prompts and candidates of an uploaded file (`mapping` renames
+        the file's fields: {file's name: prefer's})."""
         ...
 
     @operation(ADMIN, actor="actor", writes=True)
@@ -348,6 +356,46 @@ class Store(Protocol):
     @operation(ADMIN, actor="actor", writes=True)
     def release_open_assignments(self, annotator: str, actor: str) -> int:
         """Free an annotator's assigned items they have not ranked yet."""
+        ...
+
+    # --- looking inside and undoing ---------------------------------------------------------
+
+    @operation(R)
+    def ids_with_prefix(self, kind: str, prefix: str, limit: int = 10) -> list[str]:
+        """Up to `limit` prompt or candidate ids (`kind`) that start with `prefix`."""
+        ...
+
+    @operation(R)
+    def list_items(self, where: ItemFilter) -> list[ItemSummary]:
+        """Items in import order, filtered by dimension, language, source and status."""
+        ...
+
+    @operation(R)
+    def item_detail(self, prompt_id: str) -> ItemDetail | None:
+        """Everything stored about an item: candidates and where they came from, every
+        judgment, the decision, flags, assignments and the pairs the latest build made."""
+        ...
+
+    @operation(R)
+    def import_batches(self) -> list[ImportBatch]:
+        """Every import of a file, with the rows it still holds."""
+        ...
+
+    @operation(ADMIN, actor="actor", writes=True)
+    def remove_import(self, seq: int, with_judgments: bool, actor: str) -> Removal:
+        """Delete an import batch's rows; refused (nothing removed) while people's work depends
+        on them, unless `with_judgments` removes that work too. One audit event names what went."""
+        ...
+
+    @operation(R)
+    def annotator_summaries(self) -> list[AnnotatorSummary]:
+        """Everyone with an assignment, judgment, label or flag: assigned, done, last active."""
+        ...
+
+    @operation(ADMIN, actor="actor", writes=True)
+    def remove_annotator(self, annotator: str, drop_judgments: bool, actor: str) -> Removal:
+        """Free an annotator's open assignments; with `drop_judgments` delete their judgments,
+        labels, flags and assignments. One audit event names what went."""
         ...
 
     # --- generation -------------------------------------------------------------------------

@@ -18,6 +18,53 @@ from core.text import stripped_sql
 KNOWN_FIELDS = ("prompt", "system", "dimension", "language", "id", "candidates", "response")
 _TEXT_FIELDS = ("prompt", "system", "dimension", "language", "id", "response")
 
+# Column names that usually hold candidate responses under another name: a file with one of
+# them and neither `candidates` nor `response` is refused (it would import prompts without their
+# responses) with a hint to rename it with --map.
+CANDIDATE_LOOKALIKES = ("responses", "answers", "completions", "outputs", "generations",
+                        "answer", "completion", "output", "candidate", "replies")
+
+
+def candidates_lookalike(columns: list[str]) -> RowProblem | None:
+    """The refusal of a file with no candidates column but one that looks like it (a file
+    without prompts is refused for that first)."""
+    if "prompt" not in columns or "candidates" in columns or "response" in columns:
+        return None
+    similar = next((c for c in columns if c.strip().lower() in CANDIDATE_LOOKALIKES), None)
+    if similar is None:
+        return None
+    return RowProblem(1, similar, "no 'candidates' or 'response' field, but this one looks like "
+                      "candidate responses and would be ignored (the prompts imported without "
+                      f"them); rename it: --map {similar}=candidates (a list of strings) or "
+                      f"--map {similar}=response (one text)")
+
+
+def mapping_problem(mapping: dict[str, str], columns: list[str]) -> RowProblem | None:
+    """Why `--map old=new` cannot apply to a file with `columns`, or None."""
+    for old, new in mapping.items():
+        if new not in KNOWN_FIELDS:
+            return RowProblem(1, old, f"--map {old}={new}: '{new}' is not a field prefer "
+                              f"imports (it reads: {', '.join(KNOWN_FIELDS)})")
+        if old not in columns:
+            return RowProblem(1, old, f"--map {old}={new}: the file has no field '{old}' "
+                              f"(it has: {', '.join(columns) or 'none'})")
+        if new in columns and new not in mapping:
+            return RowProblem(1, new, f"--map {old}={new}: the file already has a field '{new}'")
+    return None
+
+
+def _renamed(reader: str, mapping: dict[str, str]) -> str:
+    """`reader` with the mapped columns renamed (every name quoted: they come from a user)."""
+    if not mapping:
+        return reader
+    renames = ", ".join(f"{_quoted(old)} AS {_quoted(new)}" for old, new in mapping.items())
+    return f"(SELECT * RENAME ({renames}) FROM {reader})"
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 # JSON type names as DuckDB's json_type reports them, in words a user knows.
 _JSON_TYPE_WORDS = (
     "CASE {t} WHEN 'VARCHAR' THEN 'string' WHEN 'ARRAY' THEN 'list' WHEN 'OBJECT' THEN 'object' "
@@ -98,6 +145,25 @@ _READ_LINES = (
 _JSON_PATHS = (*(f'$."{n}"' for n in _TEXT_FIELDS), "$.candidates")
 
 
+def _json_paths(mapping: dict[str, str]) -> list[str]:
+    """_JSON_PATHS, each field read from the key `--map` names for it."""
+    key_of = {new: old for old, new in mapping.items()}
+    return [*(f'$.{json.dumps(key_of.get(n, n))}' for n in _TEXT_FIELDS),
+            f'$.{json.dumps(key_of.get("candidates", "candidates"))}']
+
+
+def jsonl_keys(con: duckdb.DuckDBPyConnection, path: str) -> list[str]:
+    """Every key of the file's objects (for --map and the lookalike check)."""
+    try:
+        rows = con.execute(
+            f"SELECT DISTINCT unnest(json_keys(raw)) FROM ({_READ_LINES}) "
+            "WHERE raw IS NOT NULL AND json_valid(raw) AND json_type(raw) = 'OBJECT'", [path]
+        ).fetchall()
+    except duckdb.Error as exc:
+        raise _reader_error(exc) from exc
+    return sorted(r[0] for r in rows)
+
+
 def _typed_piece(name: str, index: int) -> str:
     """Value and type word of field `name`, from piece `index` of the parsed line `j`."""
     piece = f"j[{index}]"
@@ -105,7 +171,8 @@ def _typed_piece(name: str, index: int) -> str:
     return f"{piece} ->> '$' AS {name}_value, coalesce({kind}, 'missing') AS {name}_type"
 
 
-def stage_jsonl(con: duckdb.DuckDBPyConnection, path: str) -> RowProblem | None:
+def stage_jsonl(con: duckdb.DuckDBPyConnection, path: str,
+                mapping: dict[str, str] | None = None) -> RowProblem | None:
     """Read a JSONL file line by line (blank lines kept, so line numbers are exact).
 
     One pass over the file: each line is checked (valid JSON, an object), then parsed once by
@@ -148,7 +215,7 @@ def stage_jsonl(con: duckdb.DuckDBPyConnection, path: str) -> RowProblem | None:
             )
             {_stored_texts("fields")}
             """,
-            [path, list(_JSON_PATHS), list(KNOWN_FIELDS)],
+            [path, _json_paths(mapping or {}), [*KNOWN_FIELDS, *(mapping or {})]],
         )
     except duckdb.Error as exc:
         raise _reader_error(exc) from exc
@@ -212,15 +279,29 @@ def ignored_fields_jsonl(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in rows]
 
 
+def _check_columns(columns: list[str], mapping: dict[str, str]) -> RowProblem | None:
+    """A mapping that cannot apply, or (after it) a candidates column under another name."""
+    problem = mapping_problem(mapping, columns)
+    if problem is not None:
+        return problem
+    return candidates_lookalike([mapping.get(c, c) for c in columns])
+
+
 def _columns_of(con: duckdb.DuckDBPyConnection, relation_sql: str, params: list) -> dict[str, str]:
     rows = con.execute(f"DESCRIBE {relation_sql}", params).fetchall()
     return {r[0]: r[1] for r in rows}
 
 
-def stage_csv(con: duckdb.DuckDBPyConnection, path: str) -> tuple[RowProblem | None, list[str]]:
+def stage_csv(con: duckdb.DuckDBPyConnection, path: str, mapping: dict[str, str] | None = None
+              ) -> tuple[RowProblem | None, list[str]]:
     """Read a CSV with a header; every value is text, `candidates` a JSON list of strings."""
     reader = "read_csv(?, header=true, all_varchar=true, max_line_size=268435456)"
     try:
+        problem = _check_columns(list(_columns_of(con, f"SELECT * FROM {reader}", [path])),
+                                 mapping or {})
+        if problem is not None:
+            return problem, []
+        reader = _renamed(reader, mapping or {})
         columns = _columns_of(con, f"SELECT * FROM {reader}", [path])
         con.execute(
             f"CREATE TEMP TABLE import_raw AS SELECT row_number() OVER () + 1 AS line, * "
@@ -265,11 +346,17 @@ def stage_csv(con: duckdb.DuckDBPyConnection, path: str) -> tuple[RowProblem | N
     return None, ignored
 
 
-def stage_parquet(con: duckdb.DuckDBPyConnection, path: str
-                  ) -> tuple[RowProblem | None, list[str]]:
+def stage_parquet(con: duckdb.DuckDBPyConnection, path: str,
+                  mapping: dict[str, str] | None = None) -> tuple[RowProblem | None, list[str]]:
     """Read a Parquet file; `line` is the row number from 1, types come from the file's schema."""
     reader = "read_parquet(?, file_row_number=true)"
     try:
+        found = _columns_of(con, f"SELECT * FROM {reader}", [path])
+        found.pop("file_row_number", None)
+        problem = _check_columns(list(found), mapping or {})
+        if problem is not None:
+            return problem, []
+        reader = _renamed(reader, mapping or {})
         columns = _columns_of(con, f"SELECT * FROM {reader}", [path])
     except duckdb.Error as exc:
         raise _reader_error(exc) from exc

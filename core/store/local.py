@@ -41,7 +41,9 @@ from core.config import CONFIG_FILE, Config, annotator_name_problem, load_config
 from core.errors import BadInputError, JudgmentError, StoreError, StoreLockedError
 from core.judge_models import JudgeOutcome, JudgeRun, JudgeVerdict
 from core.models import (
+    ITEM_STATUSES,
     Adjudication,
+    AnnotatorSummary,
     AuditAnchor,
     AuditHead,
     AuditReport,
@@ -52,9 +54,13 @@ from core.models import (
     ExportRequest,
     Flag,
     GenerationRecord,
+    ImportBatch,
     ImportCounts,
     Item,
+    ItemDetail,
+    ItemFilter,
     ItemJudgment,
+    ItemSummary,
     Judgment,
     JudgmentImportCounts,
     PairBuild,
@@ -66,6 +72,7 @@ from core.models import (
     RefreshCounts,
     RefreshCriteria,
     RefreshOutcome,
+    Removal,
     RowProblem,
     Run,
     SourceFilter,
@@ -82,6 +89,7 @@ from core.store import (
     exporting,
     generation,
     imports,
+    inventory,
     quality,
     sources,
     validation,
@@ -441,14 +449,17 @@ class LocalStore:
             path.unlink(missing_ok=True)
 
     def import_file(self, upload_id: str, name: str, kind: str, *, dry_run: bool,
-                    actor: str) -> RowProblem | ImportCounts:
+                    actor: str, mapping: dict[str, str] | None = None
+                    ) -> RowProblem | ImportCounts:
         """Validate and (unless `dry_run`) store an uploaded file of prompts in one transaction;
-        `name` (the caller's path) is recorded as its source."""
+        `name` (the caller's path) is recorded as its source; `mapping` renames fields."""
         with self._uploaded(upload_id, name, actor) as path:
-            return self._import_prompts(path, name, kind, dry_run=dry_run, actor=actor)
+            return self._import_prompts(path, name, kind, dry_run=dry_run, actor=actor,
+                                        mapping=mapping)
 
     def _import_prompts(self, path: str, name: str, kind: str, *, dry_run: bool,
-                        actor: str) -> RowProblem | ImportCounts:
+                        actor: str, mapping: dict[str, str] | None = None
+                        ) -> RowProblem | ImportCounts:
         """Validate and (unless `dry_run`) store a file in one transaction.
 
         Returns the first bad row instead of storing anything when the file breaks a rule.
@@ -458,13 +469,17 @@ class LocalStore:
         try:
             ignored: list[str] = []
             if kind == "jsonl":
-                problem = imports.stage_jsonl(cur, path)
+                keys = imports.jsonl_keys(cur, path)
+                problem = imports.mapping_problem(mapping or {}, keys) \
+                    or imports.candidates_lookalike([(mapping or {}).get(k, k) for k in keys])
+                if problem is None:
+                    problem = imports.stage_jsonl(cur, path, mapping)
                 if problem is None:
                     ignored = imports.ignored_fields_jsonl(cur)
             elif kind == "csv":
-                problem, ignored = imports.stage_csv(cur, path)
+                problem, ignored = imports.stage_csv(cur, path, mapping)
             elif kind == "parquet":
-                problem, ignored = imports.stage_parquet(cur, path)
+                problem, ignored = imports.stage_parquet(cur, path, mapping)
             else:
                 raise ValueError(f"unknown import kind {kind!r}")
             if problem is None:
@@ -722,13 +737,16 @@ class LocalStore:
             f"""
             SELECT count(*) FILTER (WHERE kind <> 'skipped'),
                    count(*) FILTER (WHERE kind = 'skipped'),
-                   (SELECT count(*) FROM prompts p JOIN {_READY} USING (prompt_id) WHERE {_MINE})
+                   (SELECT count(*) FROM prompts p JOIN {_READY} USING (prompt_id) WHERE {_MINE}),
+                   {_ASSIGNING},
+                   (SELECT count(*) FROM assignments WHERE annotator = ? AND released_at IS NULL)
             FROM {_CURRENT} WHERE annotator = ?
             """,
-            [annotator, annotator],
+            [annotator, annotator, annotator],
         ).fetchone()
         assert row is not None
-        return Progress(annotator, int(row[0]), int(row[1]), int(row[2]))
+        return Progress(annotator, int(row[0]), int(row[1]), int(row[2]), bool(row[3]),
+                        int(row[4]))
 
     def is_assigned(self, annotator: str, prompt_id: str) -> bool:
         """Whether `annotator` may work on `prompt_id` (always, while nothing is assigned)."""
@@ -839,6 +857,12 @@ class LocalStore:
                     "prompt_id", "kind", "best_candidate_id", "worst_candidate_id", "ranking",
                     "dimensions", "justification"))
             supersedes = _current_judgment_id(cur, judgment.annotator, judgment.prompt_id)
+            if supersedes is not None and judgment.kind == "ranked":
+                current_row = cur.execute(f"SELECT {_JUDGMENT_COLUMNS} FROM judgments "
+                                          "WHERE judgment_id = ?", [supersedes]).fetchone()
+                current = _judgment(current_row) if current_row else None
+                if current is not None and _same_decision(current, judgment):
+                    return current  # saved again without a change: not a revision
             created_at = utc_now()
             tip = self._next_tip(cur)
             # Inserted now, not deferred to the batch's commit: the event's digest reads it.
@@ -1009,12 +1033,18 @@ class LocalStore:
                    (SELECT count(*) FROM {_CURRENT} WHERE kind = 'skipped'),
                    (SELECT count(*) FROM judgments WHERE supersedes IS NOT NULL),
                    (SELECT count(*) FROM events WHERE action = 'export'),
-                   (SELECT count(*) FROM events)
+                   (SELECT count(*) FROM events),
+                   (SELECT count(*) FROM assignments WHERE released_at IS NULL),
+                   (SELECT count(*) FROM flags f WHERE NOT EXISTS
+                        (SELECT 1 FROM flag_resolutions r WHERE r.flag_id = f.flag_id))
             """
         ).fetchone()
         assert row is not None
         annotators = [r[0] for r in cur.execute(
-            "SELECT DISTINCT annotator FROM judgments ORDER BY annotator").fetchall()]
+            "SELECT annotator FROM judgments UNION SELECT annotator FROM assignments "
+            "UNION SELECT annotator FROM pairwise_judgments UNION SELECT annotator FROM flags "
+            "ORDER BY annotator").fetchall()]
+        disputed, flagged = self._review_sets()
         by_dim = dict(cur.execute(
             "SELECT coalesce(dimension, '(none)'), count(*) FROM prompts GROUP BY 1 ORDER BY 1"
         ).fetchall())
@@ -1026,8 +1056,92 @@ class LocalStore:
             skips=row[4], superseded=row[5],
             annotators=tuple(self.progress(a) for a in annotators),
             prompts_by_dimension=by_dim, prompts_by_language=by_lang, exports=row[6],
-            events=row[7],
+            events=row[7], assignments=row[8], open_flags=row[9],
+            held_back=len(disputed | flagged),
         )
+
+    # --- looking inside and undoing ----------------------------------------------------------
+
+    def ids_with_prefix(self, kind: str, prefix: str, limit: int = 10) -> list[str]:
+        if kind not in ("prompt", "candidate"):
+            raise BadInputError(f"ids_with_prefix: unknown kind {kind!r} (prompt or candidate)")
+        return inventory.ids_with_prefix(self._cursor(), kind, prefix, max(1, min(limit, 100)))
+
+    def _review_sets(self) -> tuple[set[str], set[str]]:
+        """(disputed and undecided, with an open flag): the items that give no pairs."""
+        disputed, flagged = set(), set()
+        for item in self.disagreements():
+            if item.open_flags:
+                flagged.add(item.prompt_id)
+            if item.differs_on and not item.adjudicated:
+                disputed.add(item.prompt_id)
+        return disputed, flagged
+
+    def list_items(self, where: ItemFilter) -> list[ItemSummary]:
+        if where.status is not None and where.status not in ITEM_STATUSES:
+            raise BadInputError(f"unknown status {where.status!r} (one of: {', '.join(ITEM_STATUSES)})")
+        disputed, flagged = self._review_sets()
+        return inventory.list_items(self._cursor(), where, disputed, flagged)
+
+    def item_detail(self, prompt_id: str) -> ItemDetail | None:
+        item = self.get_item(prompt_id)
+        if item is None:
+            return None
+        cur = self._cursor()
+        imported_at, sources, assigned, gold, pairs, build_id = inventory.item_facts(cur,
+                                                                                     prompt_id)
+        disagreement = next((d for d in self.disagreements(include_adjudicated=True)
+                             if d.prompt_id == prompt_id), None)
+        return ItemDetail(
+            item=item, imported_at=imported_at, candidate_sources=sources,
+            provenance=self.provenance([c.candidate_id for c in item.candidates]),
+            judgments=tuple(self.item_judgments(prompt_id)),
+            adjudication=self.current_adjudication(prompt_id),
+            flags=tuple(review_sql.flags(cur, prompt_id, open_only=False)),
+            assigned_to=tuple(assigned), gold=gold, disagreement=disagreement,
+            pairs=tuple(pairs), build_id=build_id)
+
+    def import_batches(self) -> list[ImportBatch]:
+        return inventory.import_batches(self._cursor())
+
+    @grouped
+    def remove_import(self, seq: int, with_judgments: bool, actor: str) -> Removal:
+        with self._transaction() as cur:
+            found = inventory.import_batches(cur, seq)
+            if not found:
+                raise BadInputError(f"no import batch i{seq}",
+                                 hint="`prefer imports` lists the batches")
+            batch = found[0]
+            what = f"import batch i{seq} ({batch.file})"
+            dependents = inventory.batch_dependents(cur, seq)
+            if dependents and not with_judgments:
+                return Removal(what, {}, None, refused=(
+                    f"{what} has work that depends on its rows: "
+                    f"{inventory.describe_dependents(dependents)}"))
+            tip = self._next_tip(cur)
+            rewrites = audit_rows.Rewrites(cur)
+            removed = inventory.remove_batch(cur, seq, rewrites)
+            event = self._append_event(cur, actor, "import.remove", batch.file, {
+                **inventory.details_of(removed, batch=seq, kind=batch.kind,
+                                       with_judgments=with_judgments),
+                **rewrites.details()}, tip)
+        return Removal(what, removed, event.seq)
+
+    def annotator_summaries(self) -> list[AnnotatorSummary]:
+        return inventory.annotator_summaries(self._cursor())
+
+    @grouped
+    def remove_annotator(self, annotator: str, drop_judgments: bool, actor: str) -> Removal:
+        with self._transaction() as cur:
+            tip = self._next_tip(cur)
+            rewrites = audit_rows.Rewrites(cur)
+            removed = inventory.remove_annotator_rows(cur, annotator, drop_judgments, rewrites,
+                                                      tip.seq, utc_now())
+            event = self._append_event(cur, actor, "annotator.remove", annotator, {
+                **inventory.details_of(removed, drop_judgments=drop_judgments),
+                **rewrites.details()}, tip,
+                audit_rows.claims(cur, tip.seq, ("assignments",)))
+        return Removal(f"annotator {annotator}", removed, event.seq)
 
     # --- generation runs -------------------------------------------------------------------
 
@@ -1473,6 +1587,15 @@ def _judgment(row: tuple) -> Judgment:
         guideline_version=guideline_version, seconds_spent=seconds_spent,
         supersedes=supersedes, created_at=created_at,
     )
+
+
+_DECISION_FIELDS = ("kind", "best_candidate_id", "worst_candidate_id", "ranking", "dimensions",
+                   "justification", "guideline_version")
+
+
+def _same_decision(current: Judgment, sent: Judgment) -> bool:
+    """Whether `sent` says what the current judgment says (order shown and time spent aside)."""
+    return all(getattr(current, name) == getattr(sent, name) for name in _DECISION_FIELDS)
 
 
 def _same_write(stored: Any, sent: Any, what: str, fields: tuple[str, ...]) -> Any:

@@ -13,8 +13,9 @@ from rich.text import Text
 
 from core.agreement_report import HEADLINE, AgreementReport, agreement_report
 from core.errors import BadInputError
+from core.inventory import candidate_of, resolve_id
 from core.judge import MIN_CALIBRATION_ITEMS
-from core.text import printable
+from core.text import counted, printable
 from tui.commands.common import (
     JsonOption,
     ProjectOption,
@@ -22,9 +23,9 @@ from tui.commands.common import (
     project_store,
     reports_errors,
     shown,
-    stderr,
     stdout,
 )
+from tui.progress import QuietOption, working
 
 NAMES = {
     "percent_agreement": "percent agreement",
@@ -57,8 +58,9 @@ def _cell(value: float | None) -> Text:
 
 
 def _print(report: AgreementReport) -> None:
-    stdout.print(f"{report.judgments} judgments by {len(report.annotators)} annotators; "
-                 f"{report.items_with_two_or_more} items judged by two or more.")
+    stdout.print(f"{counted(report.judgments, 'judgment')} by "
+                 f"{counted(len(report.annotators), 'annotator')}; "
+                 f"{counted(report.items_with_two_or_more, 'item')} judged by two or more.")
     if report.items_with_two_or_more == 0:
         stdout.print("Agreement needs items judged by at least two annotators: "
                      "`prefer assign --per-item 2` or `--overlap`.")
@@ -147,12 +149,13 @@ def agreement(
     judge_model: Annotated[str | None, typer.Option(
         help="With --judge: only this model's verdicts (default: the latest per item).")] = None,
     json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Inter-annotator agreement, overall and per annotator pair, with 95% intervals.
 
     Every judgment implies pairwise preferences (best over each other candidate, each other
-    over the worst); agreement is measured on those, and on the best and worst choices. Alpha
-    >= 0.7 is strong; below 0.5 the guidelines are ambiguous.
+    over the worst); agreement is measured on those, and on the best and worst choices. An
+    alpha of 0.7 or more is strong; below 0.5 the guidelines are ambiguous.
 
     **Examples**
 
@@ -169,14 +172,14 @@ def agreement(
     if judge:
         from tui.commands.judge import calibration_of, print_calibration
         with project_store(project) as (proj, store), \
-                stderr.status("Calibrating the judge with bootstrap intervals …", spinner="dots"):
+                working(f"Calibrating the judge with {resamples:,} bootstrap resamples", quiet):
             calibration = calibration_of(proj, store, model=judge_model, by=by or [],
                                          min_items=MIN_CALIBRATION_ITEMS, seed=seed,
                                          resamples=resamples)
         print_calibration(calibration, json_output)
         return
     with project_store(project) as (_proj, store), \
-            stderr.status("Computing agreement with bootstrap intervals …", spinner="dots"):
+            working(f"Agreement with {resamples:,} bootstrap resamples", quiet):
         rows = store.agreement_rows()
         report = agreement_report(rows, by=by or [], min_shared=min_shared, seed=seed,
                                   resamples=resamples)
@@ -197,8 +200,8 @@ def gold(
     """Mark calibration items with their expected answer, or list them.
 
     Calibration (gold) items go to every annotator's queue, unmarked; `prefer agreement`
-    reports each annotator's accuracy on them. Candidate ids are in `prefer export` and
-    `prefer status --json`; candidates are matched by id.
+    reports each annotator's accuracy on them. `prefer items show ITEM` lists an item's
+    candidates with their ids; any unambiguous start of an item or candidate id works.
 
     **Examples**
 
@@ -218,14 +221,12 @@ def gold(
             return
         if best is None:
             raise BadInputError("give the expected best: --best CANDIDATE_ID")
+        prompt_id = resolve_id(store, "prompt", prompt_id)
         item = store.get_item(prompt_id)
         if item is None:
             raise BadInputError(f"no item {prompt_id}")
-        ids = {c.candidate_id for c in item.candidates}
-        for name, value in (("--best", best), ("--worst", worst)):
-            if value is not None and value not in ids:
-                raise BadInputError(f"{name} {value}: not a candidate of {prompt_id}",
-                                    hint="candidates: " + ", ".join(sorted(ids)))
+        best = candidate_of(item, best, "--best")
+        worst = candidate_of(item, worst, "--worst") if worst is not None else None
         store.set_gold(prompt_id, best, worst, note, os_user())
     stdout.print(f"{printable(prompt_id)} is a calibration item now; it goes to every annotator, "
                  "unmarked.", markup=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import getpass
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -55,6 +55,30 @@ def share_bar(share: float, target: float | None, scale: float, width: int) -> T
         else:
             bar.append("░", style="dim")
     return bar
+
+def print_table(columns: Sequence[str], rows: Sequence[Sequence[str]],
+                right: Sequence[str] = (), clipped: str | None = None) -> None:
+    """A plain table on stdout, one line per row: every column as wide as its widest value, and
+    `clipped` (default: the last column) cut with … to fit the terminal. Values must already be
+    printable (core.text.printable)."""
+    clipped = clipped or columns[-1]
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
+    at = list(columns).index(clipped)
+    room = stdout.width - sum(w + 2 for i, w in enumerate(widths) if i != at) - 1
+    widths[at] = max(len(clipped), min(widths[at], room))
+
+    def line(values: Sequence[str]) -> str:
+        cells = []
+        for i, (value, width) in enumerate(zip(values, widths, strict=True)):
+            if len(value) > width:
+                value = value[: width - 1] + "…"
+            cells.append(value.rjust(width) if columns[i] in right else value.ljust(width))
+        return " " + "  ".join(cells).rstrip()
+
+    stdout.print(line(list(columns)), style="bold", markup=False, highlight=False)
+    for row in rows:
+        stdout.print(line(row), markup=False, highlight=False)
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -20,8 +20,9 @@ from core.export import (
     data_files,
     export_dataset,
 )
+from core.progress import phase
 from core.sources import parse_source_filter
-from core.text import printable
+from core.text import counted, printable
 from tui.commands.common import (
     JsonOption,
     ProjectOption,
@@ -29,7 +30,6 @@ from tui.commands.common import (
     os_user,
     project_store,
     reports_errors,
-    stderr,
     stdout,
 )
 from tui.commands.lengths import (
@@ -39,6 +39,7 @@ from tui.commands.lengths import (
     MaxLengthOption,
     TokenizerOption,
 )
+from tui.progress import QuietOption, progress_display
 
 
 @reports_errors
@@ -76,6 +77,7 @@ def export(
     cutoff_len: CutoffLenOption = DEFAULT_CUTOFF_LEN,
     source: SourceOption = None,
     json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Build pairs from judgments, filter and balance them, and write them for training.
 
@@ -115,12 +117,13 @@ def export(
                             strategy=strategy, tokenizer=tokenizer, max_length=max_length,
                             cutoff_len=cutoff_len, sources=parse_source_filter(source))
     check_out_dir(out.expanduser(), overwrite)  # before the agreement's bootstrap, not after
-    with project_store(project) as (proj, store), \
-            stderr.status("Building pairs and writing files …", spinner="dots"):
-        summary = agreement_summary(store.agreement_rows(), seed=proj.config.export.seed)
-        result = export_dataset(store, proj.config, out, options, actor=os_user(),
-                                guideline_version=proj.guideline_version(), agreement=summary,
-                                overwrite=overwrite)
+    with project_store(project) as (proj, store), progress_display(quiet) as progress:
+        with phase(progress, "Agreement summary (bootstrap)"):
+            summary = agreement_summary(store.agreement_rows(), seed=proj.config.export.seed)
+        with phase(progress, "Building pairs and writing files"):
+            result = export_dataset(store, proj.config, out, options, actor=os_user(),
+                                    guideline_version=proj.guideline_version(),
+                                    agreement=summary, overwrite=overwrite)
     if json_output:
         stdout.print_json(json.dumps(asdict(result)))
         return
@@ -145,7 +148,7 @@ def export(
                                                for k, v in dropped.items())
                      + " (`prefer pairs` explains each)")
     if result.held_back_prompts:
-        stdout.print(f"  Held back: {result.held_back_prompts} prompts whose annotators "
+        stdout.print(f"  Held back: {counted(result.held_back_prompts, 'prompt')} whose annotators "
                      "disagree or that are flagged (`prefer disagreements` lists them)")
     others = [n for n in result.files if n not in data_files(result).values()]
     if others:

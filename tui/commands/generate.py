@@ -133,7 +133,7 @@ def generate(
             TaskProgressColumn(), TextColumn("{task.fields[rate]}/s"),
             TextColumn("[red]{task.fields[failed]} failed[/]"), TimeElapsedColumn(),
             TextColumn("ETA"), TimeRemainingColumn(), console=stderr,
-            disable=quiet or json_output, transient=False,
+            disable=quiet or json_output or not stderr.is_terminal, transient=False,
         )
         with bar:
             task = bar.add_task("generate", total=len(plan.jobs), failed=0, rate="–")

@@ -10,18 +10,18 @@ from typing import Annotated
 import typer
 
 from core.models import SourceImportCounts, SourceOptions
+from core.progress import phase
 from core.sources import IMPORT_KINDS, import_file, import_source
-from core.text import printable
+from core.text import counted, printable
 from tui.commands.common import (
     JsonOption,
     ProjectOption,
     os_user,
     project_store,
     reports_errors,
-    shown,
-    stderr,
     stdout,
 )
+from tui.progress import QuietOption, progress_display
 
 
 @reports_errors
@@ -34,8 +34,9 @@ def import_(
                                       f"{', '.join(IMPORT_KINDS)} (docs/sources.md).")
                     ] = "prompts",
     map_: Annotated[str | None, typer.Option(
-        "--map", help="With --kind: rename the file's fields first: old=new,old2=new2 "
-                      "(e.g. question=prompt,answer=response).")] = None,
+        "--map", help="Rename the file's fields first: old=new,old2=new2 (e.g. "
+                      "responses=candidates, or with --kind question=prompt,answer=response)."
+    )] = None,
     trust: Annotated[bool, typer.Option(
         "--trust", help="With --kind: count the source's preferences as judgments by "
                         "'source:KIND' (default: pre-labels for experts to confirm).")] = False,
@@ -45,6 +46,7 @@ def import_(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and count; store "
                                           "nothing.")] = False,
     json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Import prompts, optionally with candidate responses, or a preference source.
 
@@ -70,34 +72,37 @@ def import_(
       prefer import ab_results.csv --kind abtest --max-p 0.01
       prefer import reviews.csv --kind ratings --map question=prompt,answer=response,grade=score
       prefer import hh.jsonl --kind dpo --trust
+      prefer import answers.csv --map responses=candidates
     ```
     """
     if kind != "prompts":
-        with project_store(project) as (_proj, store), \
-                stderr.status(shown(f"Reading {file} …"), spinner="dots"):
+        with project_store(project) as (_proj, store), progress_display(quiet) as progress, \
+                phase(progress, f"Reading and checking {printable(str(file))}"):
             source_counts = import_source(store, file, source_kind=kind, actor=os_user(),
                                           file_format=format, mapping=map_,
                                           options=SourceOptions(trust=trust, max_p=max_p),
                                           dry_run=dry_run)
         _print_source(file, source_counts, json_output)
         return
-    if map_ is not None or trust:
+    if trust:
         from core.errors import BadInputError
-        raise BadInputError("--map and --trust go with --kind (a preference source)",
+        raise BadInputError("--trust goes with --kind (a preference source)",
                             hint="e.g. prefer import feedback.jsonl --kind feedback --trust")
-    with project_store(project) as (_proj, store), \
-            stderr.status(shown(f"Reading {file} …"), spinner="dots"):
-        counts = import_file(store, file, actor=os_user(), kind=format, dry_run=dry_run)
+    with project_store(project) as (_proj, store), progress_display(quiet) as progress:
+        counts = import_file(store, file, actor=os_user(), kind=format, dry_run=dry_run,
+                             mapping=map_, progress=progress)
     if json_output:
         stdout.print_json(json.dumps(asdict(counts)))
         return
     verb = "Would add" if dry_run else "Added"
-    stdout.print(f"{printable(str(file))}: {counts.rows} rows, valid.", markup=False)
-    stdout.print(f"  {verb} {counts.new_prompts} of {counts.prompts_in_file} prompts "
-                 f"and {counts.new_candidates} of {counts.candidates_in_file} candidates; "
+    stdout.print(f"{printable(str(file))}: {counted(counts.rows, 'row')}, valid.", markup=False)
+    stdout.print(f"  {verb} {counts.new_prompts:,} of {counted(counts.prompts_in_file, 'prompt')} "
+                 f"and {counts.new_candidates:,} of "
+                 f"{counted(counts.candidates_in_file, 'candidate')}; "
                  "the rest were already stored." if (counts.new_prompts, counts.new_candidates)
                  != (counts.prompts_in_file, counts.candidates_in_file) else
-                 f"  {verb} {counts.new_prompts} prompts and {counts.new_candidates} candidates.",
+                 f"  {verb} {counted(counts.new_prompts, 'prompt')} and "
+                 f"{counted(counts.new_candidates, 'candidate')}.",
                  markup=False)
     if counts.ignored_fields:
         stdout.print(printable(f"  Ignored fields: {', '.join(counts.ignored_fields)}"),

@@ -17,10 +17,9 @@ from tui.commands.common import (
     os_user,
     project_store,
     reports_errors,
-    shown,
-    stderr,
     stdout,
 )
+from tui.progress import QuietOption, working
 
 
 @reports_errors
@@ -35,6 +34,7 @@ def import_judgments(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and count; store "
                                           "nothing.")] = False,
     json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Import judgments made elsewhere, so agreement and adjudication count them too.
 
@@ -62,8 +62,7 @@ def import_judgments(
       prefer import-judgments pairs.parquet --dry-run --json
     ```
     """
-    with project_store(project) as (_proj, store), \
-            stderr.status(shown(f"Reading {file} …"), spinner="dots"):
+    with project_store(project) as (_proj, store), working(f"Importing {file.name}", quiet):
         counts = import_judgments_file(store, file,
                                        actor=os_user(), mapping=map_, kind=format,
                                        dry_run=dry_run)

@@ -24,9 +24,9 @@ from tui.commands.common import (
     project_store,
     reports_errors,
     share_bar,
-    stderr,
     stdout,
 )
+from tui.progress import QuietOption, working
 
 # What each filter means, in the words the output uses.
 FILTER_REASONS = {
@@ -46,6 +46,7 @@ def pairs(
     strategy: StrategyOption = None,
     source: SourceOption = None,
     json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Build preference pairs from the judgments, filter them, and say what was dropped and why.
 
@@ -70,8 +71,7 @@ def pairs(
     decided by those (docs/sources.md).
     """
     sources = parse_source_filter(source)
-    with project_store(project) as (proj, store), \
-            stderr.status("Building pairs …", spinner="dots"):
+    with project_store(project) as (proj, store), working("Building pairs", quiet):
         build = build_pairs(store, proj.config, os_user(), strategy=strategy)
         by_decider = store.pair_counts("decided_by")
         limited = store.pair_counts("dimension", sources=sources) if sources.active else None
@@ -157,6 +157,7 @@ def balance(
     source: SourceOption = None,
     strategy: StrategyOption = None,
     json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Shares of the kept pairs per dimension (or language, or source) against target shares.
 
@@ -193,13 +194,13 @@ def balance(
             explicit = dict(config.balance.targets) if by == "dimension" else {}
         if clear:
             store.save_balance_plan(by, None, config.export.seed, os_user())
-        with stderr.status("Building pairs …", spinner="dots"):
+        with working("Building pairs", quiet):
             build = build_pairs(store, config, os_user(), strategy=strategy)
         counts = store.pair_counts(by, before_balance=True, sources=sources)
         summary = summarize(by, counts, explicit, universe)
         if apply:
             store.save_balance_plan(by, explicit, config.export.seed, os_user())
-            with stderr.status("Rebuilding with the plan …", spinner="dots"):
+            with working("Rebuilding with the plan", quiet):
                 build = build_pairs(store, config, os_user(), strategy=strategy)
         plan = store.balance_plan()
     if json_output:

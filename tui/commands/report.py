@@ -24,7 +24,6 @@ from tui.commands.common import (
     project_store,
     reports_errors,
     share_bar,
-    stderr,
     stdout,
 )
 from tui.commands.lengths import (
@@ -35,6 +34,7 @@ from tui.commands.lengths import (
     TokenizerOption,
     length_lines,
 )
+from tui.progress import QuietOption, progress_display
 
 BAR_WIDTH = 20
 LABEL_WIDTH = 14
@@ -276,6 +276,7 @@ def report(
     max_length: MaxLengthOption = DEFAULT_MAX_LENGTH,
     cutoff_len: CutoffLenOption = DEFAULT_CUTOFF_LEN,
     json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Quality report on the pairs: scale, balance, confounds, agreement, stale data.
 
@@ -302,11 +303,10 @@ def report(
     """
     if html is not None:
         _check_html(html, overwrite)
-    with project_store(project) as (proj, store), \
-            stderr.status("Building pairs and checking them …", spinner="dots"):
+    with project_store(project) as (proj, store), progress_display(quiet) as progress:
         result = quality_report(store, proj, os_user(), strategy=strategy,
                                 tokenizer=tokenizer, max_length=max_length,
-                                cutoff_len=cutoff_len)
+                                cutoff_len=cutoff_len, progress=progress)
     written = None
     if html is not None:
         _write_html(html, render_html(result), overwrite)

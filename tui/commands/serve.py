@@ -14,7 +14,7 @@ from core.assign import unassign as unassign_annotator
 from core.project import open_project
 from core.server import StoreServer
 from core.store import open_store
-from core.text import printable
+from core.text import counted, printable
 from tui.commands.common import (
     JsonOption,
     ProjectOption,
@@ -129,7 +129,8 @@ def assign(
     if not result.assignments:
         stdout.print("Nothing to assign: every prompt ready to annotate is already assigned.")
         return
-    stdout.print(f"Assigned {result.items} items ({result.assignments} assignments, "
+    stdout.print(f"Assigned {counted(result.items, 'item')} "
+                 f"({counted(result.assignments, 'assignment')}, "
                  f"{result.overlapped_items} shared by everyone) in batch {result.batch_id}.")
     stdout.print("Load per annotator: " + " · ".join(f"{printable(k)} {v}" for k, v in
                                                     sorted(result.loads.items())), markup=False)

@@ -170,8 +170,8 @@ class AnnotateScreen(Screen[None]):
         screenful = event.screenful
         prompt = self.query_one(PromptPanel)
         if screenful is None:
-            empty = self.progress is not None and self.progress.total == 0
-            prompt.show(None, tr("queue.empty" if empty else "queue.done"))
+            reason, values = self.session.empty_queue_reason()
+            prompt.show(None, tr(f"queue.{reason}", **values))
             field.value = ""
             field.disabled = True
             self._show_marks()
@@ -619,7 +619,7 @@ class AnnotateScreen(Screen[None]):
     def confirm_saved(self, event: JudgmentSaved) -> None:
         self._show_save_status(None)
         self.saving_since = None
-        key = "save.revised" if event.judgment.supersedes else "save.saved"
+        key = f"save.{self.session.saved_outcome(event.judgment)}"
         if event.attempts > 1:
             key = "save.saved_after_retry"
         self.notify(tr(key), timeout=3 if event.attempts > 1 else 2)
