@@ -35,20 +35,18 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from core import agreement as ag
 from core.agreement_report import collect_labels
+from core.backends import Backend, ChatOptions, ChatReply, HostSettings, make_backend
 from core.config import Config
 from core.errors import BadInputError
-from core.generate import _describe, _is_transient, _is_unreachable, preflight
+from core.generate import BackendFactory, as_hosts, preflight
 from core.judge_models import JudgeOutcome, JudgeRequestRecord, JudgeRun, JudgeVerdict
 from core.models import Item
 from core.store import Store
 from core.store.local import utc_now
-
-if TYPE_CHECKING:  # imported where used: ollama loads httpx, which loads rich and click
-    import ollama
 
 WRITE_BATCH = 32  # judged items per store write
 JUDGE_ACTOR = "@judge"  # the judge's name in calibration ratings: never a valid annotator name
@@ -290,12 +288,12 @@ class JudgeResult:
     interrupted: bool = False
 
 
-async def _ask_judge(client: ollama.AsyncClient, model: str, request: JudgeRequest,
-                     options: dict[str, float | int]) -> ollama.ChatResponse:
-    """The one call to the model (switch here to another backend): a chat with the reply's JSON
-    schema as `format`."""
-    return await client.chat(model=model, messages=request.messages(), format=request.schema,
-                             options=options, stream=False)
+async def _ask_judge(backend: Backend, model: str, request: JudgeRequest,
+                     options: dict[str, float | int]) -> ChatReply:
+    """The one call to the model, through the host's backend (core/backends: Ollama's `format`
+    or OpenAI's `response_format`), constrained to the reply's JSON schema."""
+    return await backend.chat(model, request.messages(), ChatOptions.from_recorded(options),
+                              schema=request.schema)
 
 
 class _Writer:
@@ -351,7 +349,8 @@ class _Attempt:
 
 
 def _record(attempt: _Attempt, run_id: str, model: str, digest: str | None, host: str | None,
-            options: dict[str, float | int], response: Any, reply: ParsedReply | None,
+            options: dict[str, float | int], response: ChatReply | None,
+            reply: ParsedReply | None,
             error: str | None, latency: float | None) -> JudgeRequestRecord:
     request = attempt.request
     return JudgeRequestRecord(
@@ -360,29 +359,28 @@ def _record(attempt: _Attempt, run_id: str, model: str, digest: str | None, host
         shown_order=request.shown_order, model=model, model_digest=digest, host=host,
         status="ok" if reply is not None else "failed", error=error, attempts=attempt.attempts,
         system=request.system, options=json.dumps(options, sort_keys=True),
-        reply=response.message.content if response is not None else None,
+        reply=response.text if response is not None else None,
         scores=reply.scores if reply else None, dimensions=reply.dimensions if reply else None,
         reason=reply.reason if reply else None,
-        prompt_eval_count=getattr(response, "prompt_eval_count", None),
-        eval_count=getattr(response, "eval_count", None),
-        total_duration_ns=getattr(response, "total_duration", None),
+        prompt_eval_count=response.usage.prompt_tokens if response is not None else None,
+        eval_count=response.usage.completion_tokens if response is not None else None,
+        total_duration_ns=response.usage.total_duration_ns if response is not None else None,
         latency_s=latency, started_at=attempt.started_at, finished_at=utc_now())
 
 
-async def _run_requests(plan: JudgePlan, run_id: str, hosts: Sequence[str],
+async def _run_requests(plan: JudgePlan, run_id: str, hosts: Sequence[HostSettings],
                         digests: dict[str, str], concurrency: int, writer: _Writer,
                         progress: JudgeProgress, dimensions: Sequence[str],
                         on_progress: Callable[[JudgeProgress], None] | None, *,
                         max_attempts: int, max_invalid: int, backoff_s: float, timeout_s: float,
-                        client_factory: Callable[[str], ollama.AsyncClient] | None) -> list[str]:
-    import ollama
+                        backend_factory: BackendFactory | None) -> list[str]:
     work: asyncio.Queue[_Attempt] = asyncio.Queue()
     verdict_ids = {item.prompt.prompt_id: "jv_" + uuid.uuid4().hex for item in plan.items}
     for request in plan.requests:
         work.put_nowait(_Attempt(request, verdict_ids[request.item.prompt.prompt_id]))
     errors: list[str] = []
     halves: dict[str, list[tuple[JudgeRequestRecord, JudgeRequest, ParsedReply | None]]] = {}
-    factory = client_factory or (lambda host: ollama.AsyncClient(host=host, timeout=timeout_s))
+    factory = backend_factory or make_backend
 
     def finished(attempt: _Attempt, record: JudgeRequestRecord, reply: ParsedReply | None,
                  digest: str | None) -> None:
@@ -423,14 +421,21 @@ async def _run_requests(plan: JudgePlan, run_id: str, hosts: Sequence[str],
         if on_progress is not None:
             on_progress(progress)
 
-    host_failures = dict.fromkeys(hosts, 0)  # consecutive failures per host
+    host_failures = dict.fromkeys((h.url for h in hosts), 0)  # consecutive failures per host
 
     def others_reachable(host: str) -> bool:
         return any(count == 0 for other, count in host_failures.items() if other != host)
 
-    async def worker(host: str) -> None:
-        client = factory(host)
+    async def worker(settings: HostSettings) -> None:
+        backend = factory(settings, timeout_s)
+        host = settings.url
         digest = digests.get(host)
+        try:
+            await _work(backend, host, digest)
+        finally:
+            await backend.aclose()
+
+    async def _work(backend: Backend, host: str, digest: str | None) -> None:
         while True:
             if host_failures[host]:
                 # This host just failed: wait before taking more work, so healthy hosts pick up
@@ -444,19 +449,20 @@ async def _run_requests(plan: JudgePlan, run_id: str, hosts: Sequence[str],
                            "seed": int(attempt.request.options["seed"]) + attempt.invalid}
                 began = time.perf_counter()
                 try:
-                    response = await _ask_judge(client, plan.model, attempt.request, options)
+                    response = await _ask_judge(backend, plan.model, attempt.request, options)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    message = _describe(exc)
-                    if not _is_transient(exc):
+                    failure = backend.classify(exc)
+                    message = failure.message
+                    if not failure.retryable:
                         attempt.attempts += 1
                         finished(attempt, _record(attempt, run_id, plan.model, digest, host,
                                                   options, None, None, message, None), None,
                                  digest)
                         continue
                     host_failures[host] += 1
-                    if not (_is_unreachable(exc) and others_reachable(host)):
+                    if not (failure.unreachable and others_reachable(host)):
                         attempt.attempts += 1
                     if attempt.attempts < max_attempts:
                         progress.retries += 1
@@ -470,7 +476,7 @@ async def _run_requests(plan: JudgePlan, run_id: str, hosts: Sequence[str],
                 attempt.attempts += 1
                 latency = time.perf_counter() - began
                 try:
-                    reply = parse_reply(response.message.content or "", attempt.request)
+                    reply = parse_reply(response.text or "", attempt.request)
                 except InvalidReply as exc:
                     attempt.invalid += 1
                     progress.invalid_replies += 1
@@ -487,7 +493,7 @@ async def _run_requests(plan: JudgePlan, run_id: str, hosts: Sequence[str],
             finally:
                 work.task_done()
 
-    workers = [asyncio.create_task(worker(host), name=f"judge:{host}:{slot}")
+    workers = [asyncio.create_task(worker(host), name=f"judge:{host.url}:{slot}")
                for host in hosts for slot in range(concurrency)]
     try:
         await work.join()
@@ -498,29 +504,32 @@ async def _run_requests(plan: JudgePlan, run_id: str, hosts: Sequence[str],
     return errors
 
 
-def run_judging(store: Store, plan: JudgePlan, config: Config, *, hosts: Sequence[str],
+def run_judging(store: Store, plan: JudgePlan, config: Config, *,
+                hosts: Sequence[HostSettings | str],
                 concurrency: int, actor: str, max_attempts: int = 4, backoff_s: float = 0.5,
                 timeout_s: float = 300.0,
                 on_progress: Callable[[JudgeProgress], None] | None = None,
                 digests: dict[str, str] | None = None,
-                client_factory: Callable[[str], ollama.AsyncClient] | None = None) -> JudgeResult:
+                backend_factory: BackendFactory | None = None) -> JudgeResult:
     """Judge `plan` on `hosts` (after a pre-flight check unless `digests` is given).
 
     Every judged item is committed as soon as both its orders are settled, so Ctrl-C or kill -9
     loses only items in flight, and the next run asks only for what is not stored.
     """
     if not hosts:
-        raise BadInputError("no Ollama host: set generation.hosts in prefer.toml or pass --host")
+        raise BadInputError("no host: set generation.hosts in prefer.toml or pass --host")
+    host_settings = as_hosts(hosts)
     if concurrency < 1:
         raise BadInputError(f"--concurrency must be at least 1, got {concurrency}")
     if digests is None:
-        digests = asyncio.run(preflight(hosts, plan.model))
+        digests = asyncio.run(preflight(host_settings, plan.model))
     for labels, dimensions in {(r.labels, r.dimensions) for r in plan.requests}:
         _validator(labels, dimensions)  # loads jsonschema and builds the validators up front
     max_invalid = config.judge.max_invalid_replies
     run = JudgeRun(
         judge_run_id="jr_" + uuid.uuid4().hex[:16], actor=actor, model=plan.model,
-        hosts=tuple(hosts), concurrency=concurrency, prompt_version=plan.prompt_version,
+        hosts=tuple(h.url for h in host_settings), concurrency=concurrency,
+        prompt_version=plan.prompt_version,
         settings=json.dumps({"pid": os.getpid(), "digests": digests,
                              "temperature": config.judge.temperature,
                              "guideline_version": plan.guideline_version,
@@ -536,10 +545,10 @@ def run_judging(store: Store, plan: JudgePlan, config: Config, *, hosts: Sequenc
     errors: list[str] = []
     try:
         errors = asyncio.run(_run_requests(
-            plan, run.judge_run_id, hosts, digests, concurrency, writer, progress,
+            plan, run.judge_run_id, host_settings, digests, concurrency, writer, progress,
             tuple(config.project.dimensions), on_progress, max_attempts=max_attempts,
             max_invalid=max_invalid, backoff_s=backoff_s, timeout_s=timeout_s,
-            client_factory=client_factory))
+            backend_factory=backend_factory))
         status = "done"
     finally:
         writer.close()

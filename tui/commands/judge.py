@@ -25,6 +25,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from core.backends import BACKENDS
 from core.errors import EXIT_FAILED
 from core.generate import shown_status
 from core.judge import (
@@ -50,6 +51,7 @@ from tui.commands.common import (
     stderr,
     stdout,
 )
+from tui.commands.generate import hosts_for
 
 VERDICT_STYLE = {"helps": "green", "triage only": "yellow", "do not use": "red",
                  "too few items": "dim", "undefined": "dim"}
@@ -76,10 +78,15 @@ def _nan_free(value: Any) -> Any:
 @reports_errors
 def judge(
     project: ProjectOption = None,
-    model: Annotated[str | None, typer.Option(help="Ollama model (default: judge.model, else "
-                                                   "generation.model in prefer.toml).")] = None,
+    model: Annotated[str | None, typer.Option(help="Model, as the hosts name it (default: "
+                                                   "judge.model, else generation.model).")] = None,
     host: Annotated[list[str] | None, typer.Option(
-        "--host", help="Ollama server URL; repeat for several (default: generation.hosts).")
+        "--host", help="Server URL; repeat for several (default: [[generation.hosts]]).")
+    ] = None,
+    api: Annotated[str, typer.Option(
+        "--api", help=f"API the --host servers speak: {' or '.join(BACKENDS)}.")] = "ollama",
+    api_key_env: Annotated[str | None, typer.Option(
+        "--api-key-env", help="Environment variable holding the --host servers' API key.")
     ] = None,
     concurrency: Annotated[int | None, typer.Option(
         help="Most requests in flight per host (default: generation.concurrency).")] = None,
@@ -117,7 +124,8 @@ def judge(
             return
         generation = proj.config.generation
         chosen_model = model or proj.config.judge.model or generation.model
-        hosts = host or generation.hosts
+        hosts = [h.url for h in hosts_for(generation, host, api, api_key_env, None)]
+        host_settings = hosts_for(generation, host, api, api_key_env, None)
         per_host = concurrency if concurrency is not None else generation.concurrency
         plan = plan_judging(store, proj.config, proj.guidelines_text(), proj.guideline_version(),
                             model=chosen_model, limit=limit, force=force)
@@ -150,7 +158,7 @@ def judge(
                 bar.update(task, completed=progress.finished, failed=progress.failed)
 
             result = run_judging(
-                store, plan, proj.config, hosts=hosts, concurrency=per_host, actor=os_user(),
+                store, plan, proj.config, hosts=host_settings, concurrency=per_host, actor=os_user(),
                 max_attempts=generation.max_attempts, backoff_s=generation.backoff_s,
                 timeout_s=generation.timeout_s, on_progress=show)
     progress = result.progress
