@@ -102,6 +102,7 @@ EXPECTED_SCHEMA = {
                       ("applied_at", "TIMESTAMP"), ("balance_by", "VARCHAR"),
                       ("targets", "VARCHAR"), ("seed", "INTEGER"),
                       ("event_seq", "BIGINT")],
+    "work_order": [("prompt_id", "VARCHAR"), ("ord", "BIGINT"), ("ready", "BOOLEAN")],
 }
 
 

@@ -65,7 +65,16 @@ from core.models import (
     StoreStatus,
 )
 from core.store import adjudication as review_sql
-from core.store import analytics, audit_rows, exporting, generation, imports, quality, validation
+from core.store import (
+    analytics,
+    audit_rows,
+    exporting,
+    generation,
+    imports,
+    quality,
+    validation,
+    work,
+)
 from core.store import judgment_import as judgment_sql
 from core.store import pairs as pair_sql
 from core.store.group_commit import (
@@ -87,12 +96,12 @@ _IMPORTED_JUDGMENT_TABLES = ("prompts", "candidates", "judgments", "judgment_ran
 _JUDGMENT_COLUMNS = ("judgment_id, annotator, prompt_id, kind, best_candidate_id, worst_candidate_id, "
                      "ranking, dimensions, justification, shown_order, guideline_version, "
                      "seconds_spent, supersedes, created_at")
+# work.current_row wants these first; _AS_JUDGMENT_ROW puts them back in _JUDGMENT_COLUMNS order.
+_CURRENT_FIRST = ("judgment_id, annotator, kind, supersedes, created_at, prompt_id, "
+                  "best_candidate_id, worst_candidate_id, ranking, dimensions, justification, "
+                  "shown_order, guideline_version, seconds_spent")
+_AS_JUDGMENT_ROW = (0, 1, 5, 2, 6, 7, 8, 9, 10, 11, 12, 13, 3, 4)
 _READY = ("(SELECT prompt_id FROM candidates GROUP BY prompt_id HAVING count(*) >= 2)")
-_ASSIGNING = "EXISTS (SELECT 1 FROM assignments WHERE released_at IS NULL)"
-# An annotator's work: only their assigned prompts while any assignment is active, else all.
-_MINE = (f"(NOT {_ASSIGNING} OR EXISTS (SELECT 1 FROM assignments a WHERE a.prompt_id = "
-         "p.prompt_id AND a.annotator = ? AND a.released_at IS NULL) "
-         "OR EXISTS (SELECT 1 FROM gold_items g WHERE g.prompt_id = p.prompt_id))")
 
 
 def _item_judgments(cur: duckdb.DuckDBPyConnection, prompt_id: str) -> list[tuple]:
@@ -157,6 +166,7 @@ class LocalStore:
         self._rules: tuple[float, validation.WriteRules] | None = None
         self._spool = Path(path).parent / SPOOL_FOLDER
         self._spool_owners: dict[str, str] = {}  # spool id -> the actor who exported it
+        self._work_hints = work.WorkHints()  # where each annotator's unjudged items begin
 
     def rules(self) -> validation.WriteRules:
         """The project's write rules, from prefer.toml beside the database (re-read on change)."""
@@ -245,6 +255,8 @@ class LocalStore:
             details = {**details, "wrote": wrote}
         event = audit_rows.append_event(cur, actor, action, subject, details,
                                         tip or self._next_tip(cur))
+        if wrote is not None:
+            work.follow_write(cur, event.seq, wrote)  # prompts' places in the queue, readiness
         noted = self._noted
         self._noted = (noted[0] if noted else event.seq, event.seq, event.row_hash, event.at)
         return event
@@ -543,40 +555,25 @@ class LocalStore:
     # --- work ------------------------------------------------------------------------------
 
     def next_prompt_id(self, annotator: str, exclude: tuple[str, ...] = ()) -> str | None:
-        """The next item for `annotator`: not yet ranked by them, items they skipped last."""
-        row = self._cursor().execute(
-            f"""
-            SELECT p.prompt_id FROM prompts p
-            JOIN {_READY} r USING (prompt_id)
-            LEFT JOIN (SELECT prompt_id, kind FROM {_CURRENT} WHERE annotator = ?) c
-                   USING (prompt_id)
-            WHERE (c.kind IS NULL OR c.kind = 'skipped') AND NOT list_contains(?, p.prompt_id)
-              AND {_MINE}
-            ORDER BY c.kind IS NOT NULL, p.imported_at, p.source, p.source_line, p.prompt_id
-            LIMIT 1
-            """,
-            [annotator, list(exclude), annotator],
-        ).fetchone()
-        return row[0] if row else None
+        """The next item for `annotator`: not yet judged by them, items they skipped last
+        (core/store/work.py: a few rows read, however large the project)."""
+        return work.next_prompt_id(self._cursor(), self._work_hints, annotator, exclude,
+                                   self._known_head())
+
+    def _known_head(self) -> int | None:
+        """The newest committed event's seq, when this process wrote last (it is the only
+        writer while it holds the file); None when not known yet."""
+        tip = self._committed_tip
+        return tip.seq - 1 if tip is not None else None
 
     def progress(self, annotator: str) -> Progress:
-        row = self._cursor().execute(
-            f"""
-            SELECT count(*) FILTER (WHERE kind = 'ranked'), count(*) FILTER (WHERE kind = 'skipped'),
-                   (SELECT count(*) FROM prompts p JOIN {_READY} USING (prompt_id) WHERE {_MINE})
-            FROM {_CURRENT} WHERE annotator = ?
-            """,
-            [annotator, annotator],
-        ).fetchone()
-        assert row is not None
-        return Progress(annotator, int(row[0]), int(row[1]), int(row[2]))
+        cur = self._cursor()
+        ranked, skipped = work.judged_counts(cur, annotator)
+        return Progress(annotator, ranked, skipped, work.queue_size(cur, annotator))
 
     def is_assigned(self, annotator: str, prompt_id: str) -> bool:
         """Whether `annotator` may work on `prompt_id` (always, while nothing is assigned)."""
-        row = self._cursor().execute(
-            f"SELECT count(*) FROM prompts p WHERE p.prompt_id = ? AND {_MINE}",
-            [prompt_id, annotator]).fetchone()
-        return bool(row and row[0])
+        return work.is_assigned(self._cursor(), annotator, prompt_id)
 
     # --- assignments -----------------------------------------------------------------------
 
@@ -632,12 +629,9 @@ class LocalStore:
     # --- judgments -------------------------------------------------------------------------
 
     def current_judgment(self, annotator: str, prompt_id: str) -> Judgment | None:
-        row = self._cursor().execute(
-            f"SELECT * FROM {_CURRENT} WHERE annotator = ? AND prompt_id = ? "
-            "ORDER BY created_at DESC LIMIT 1",
-            [annotator, prompt_id],
-        ).fetchone()
-        return _judgment(row) if row else None
+        """The annotator's current judgment of the item, from the item's own rows."""
+        row = work.current_row(self._cursor(), annotator, prompt_id, _CURRENT_FIRST)
+        return _judgment(tuple(row[col] for col in _AS_JUDGMENT_ROW)) if row else None
 
     def judgments_of(self, annotator: str, include_superseded: bool = False) -> list[Judgment]:
         """An annotator's own judgments, oldest first."""
