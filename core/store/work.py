@@ -13,12 +13,13 @@ queries never scan the project:
   audit event that claims such rows), and rebuilt whole when new prompts would sort before
   stored ones. Rows are stored in `ord` order, so a range of `ord` reads one small stretch of
   the table (DuckDB's zone maps), not all of it.
-- The next item is found by reading `work_order` in windows from a remembered place
-  (`WorkHints`: per annotator, an `ord` before which every ready item of theirs is judged);
-  each window's items are checked against the annotator's judgments, assignments and gold items
-  by index lookups of those items only. The place is only a hint: it is used only while the
-  audit trail shows no write since it was noted that could put an earlier item back in a
-  queue (anything but saving a judgment), and it is never needed for a right answer.
+- The next item is looked for from a remembered place (`WorkHints`: per annotator, the place of
+  their first unjudged item when last asked): the few ready items from there are checked one by
+  one by index lookups (judgments by prompt, assignments, gold items), which settles it after a
+  save (the item saved is judged, the one after it is the answer). Otherwise one query over the
+  rest of the queue from that place finds it. The place is only a hint: it is used only while
+  the audit trail shows no write since it was noted that could put an earlier item back in a
+  queue (anything but saving a judgment), and the answer never depends on it.
 - An annotator's current judgment of an item comes from the item's few rows (judgments_by_prompt
   index); the current judgments of an annotator from their own rows.
 
@@ -230,13 +231,22 @@ def _near(cur: duckdb.DuckDBPyConnection, annotator: str, start: int, excluded: 
           assigning: bool) -> tuple[int, str | None] | None:
     """(the first unjudged place, the first unjudged item not excluded) among the few ready
     items from `start` on, checked one by one by index; None when they do not settle it."""
-    rows = cur.execute("SELECT ord, prompt_id FROM work_order WHERE ord >= ? AND ord < ? "
-                       "AND ready ORDER BY ord",
-                       [start, start + ITEMS_CHECKED_ONE_BY_ONE]).fetchall()
+    if assigning:  # the next few of their assigned (and gold) items: their queue, not all
+        rows = cur.execute(
+            """
+            SELECT w.ord, w.prompt_id FROM work_order w
+            WHERE w.ord >= $start AND w.ready AND w.prompt_id IN (
+                SELECT prompt_id FROM assignments WHERE annotator = $annotator
+                AND released_at IS NULL UNION SELECT prompt_id FROM gold_items)
+            ORDER BY w.ord LIMIT $count
+            """, {"start": start, "annotator": annotator,
+                  "count": ITEMS_CHECKED_ONE_BY_ONE}).fetchall()
+    else:
+        rows = cur.execute("SELECT ord, prompt_id FROM work_order WHERE ord >= ? AND ord < ? "
+                           "AND ready ORDER BY ord",
+                           [start, start + ITEMS_CHECKED_ONE_BY_ONE]).fetchall()
     first_unjudged: int | None = None
     for place, prompt_id in rows:
-        if assigning and not _is_mine(cur, annotator, prompt_id):
-            continue
         if _judged_by(cur, annotator, prompt_id):
             continue
         if first_unjudged is None:

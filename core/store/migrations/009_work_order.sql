@@ -24,6 +24,3 @@ ORDER BY 2;
 -- An item's place and readiness by its id (a skipped item's place, a new prompt's check).
 CREATE INDEX work_order_by_prompt ON work_order (prompt_id);
 
--- How the candidates shown were generated (the annotation screen's `v`), by the candidates'
--- ids: a lookup of a few rows instead of a scan of every generation.
-CREATE INDEX generations_by_candidate ON generations (candidate_id);
