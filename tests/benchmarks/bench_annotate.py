@@ -130,33 +130,49 @@ class FrameClock:
 class Timing:
     milliseconds: list[float] = field(default_factory=list)
     frames: list[int] = field(default_factory=list)
+    # CPU time (user + system, all threads) of this process per timed item, and of the server
+    # over all timed items: work done, which a busy machine stretches less than wall time.
+    cpu_ms: list[float] = field(default_factory=list)
+    server_cpu_s: float | None = None
 
     def summary(self) -> dict[str, float]:
         ordered = sorted(self.milliseconds)
-        return {"items": len(ordered), "p50_ms": statistics.median(ordered),
-                "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
-                "max_ms": ordered[-1], "mean_frames": statistics.mean(self.frames)}
+        found = {"items": len(ordered), "p50_ms": statistics.median(ordered),
+                 "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+                 "max_ms": ordered[-1], "mean_frames": statistics.mean(self.frames),
+                 "app_cpu_ms": statistics.median(self.cpu_ms)}
+        if self.server_cpu_s is not None:
+            found["server_cpu_ms"] = self.server_cpu_s * 1000 / len(ordered)
+        return found
 
 
-async def annotate(app: PreferApp, items: int, on_item: Callable[[], None] = lambda: None
-                   ) -> Timing:
-    """Judge WARM_UP + `items` items in the app at 80x24; time the last `items`."""
+async def annotate(app: PreferApp, items: int, on_item: Callable[[], None] = lambda: None,
+                   server_cpu: Callable[[], float] | None = None) -> Timing:
+    """Judge WARM_UP + `items` items in the app at 80x24; time the last `items`.
+    `server_cpu`, when given, reads the server's CPU seconds so far."""
     timing = Timing()
     async with app.run_test(size=SIZE) as pilot:
         clock = FrameClock(app)
         await _wait_for_prompt(pilot)
+        server_cpu_at_start = 0.0
         for number in range(WARM_UP + items):
             await judge_item(pilot, number)
+            if number == WARM_UP and server_cpu is not None:
+                server_cpu_at_start = server_cpu()
             clock.arm()
+            cpu_started = time.process_time()
             started = time.perf_counter()
             await pilot.press(SAVE_KEY)
             await asyncio.wait_for(clock.shown.wait(), timeout=60)
             assert clock.stopped_at is not None
             if number >= WARM_UP:
                 timing.milliseconds.append((clock.stopped_at - started) * 1000)
+                timing.cpu_ms.append((time.process_time() - cpu_started) * 1000)
                 timing.frames.append(clock.frames)
             on_item()
             await pilot.app.workers.wait_for_complete()
+        if server_cpu is not None:
+            timing.server_cpu_s = server_cpu() - server_cpu_at_start
     return timing
 
 
@@ -263,6 +279,12 @@ def _memory_kib(pid: int) -> dict[str, int]:
     return found
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def served(root: Path, items: int) -> dict[str, float]:
     """The app over a RemoteStore, against `prefer serve` started as the CLI starts it."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
@@ -282,7 +304,8 @@ def served(root: Path, items: int) -> dict[str, float]:
         def note_memory() -> None:
             peak["VmHWM"] = max(peak["VmHWM"], _memory_kib(server.pid)["VmHWM"])
 
-        result = asyncio.run(annotate(app, items, note_memory)).summary()
+        result = asyncio.run(annotate(app, items, note_memory,
+                                      lambda: _cpu_seconds(server.pid))).summary()
         note_memory()
         result["server_start_mib"] = started_kib / 1024
         result["server_peak_mib"] = peak["VmHWM"] / 1024
@@ -293,10 +316,10 @@ def served(root: Path, items: int) -> dict[str, float]:
         server.wait(timeout=120)
 
 
-def run(quick: bool = False, keep: Path | None = None) -> dict:
+def run(quick: bool = False, keep: Path | None = None, items: int | None = None) -> dict:
     """Every project in both modes; the results and the machine's load around each."""
     sizes = QUICK_SIZES if quick else FULL_SIZES
-    items = QUICK_ITEMS if quick else FULL_ITEMS
+    items = items or (QUICK_ITEMS if quick else FULL_ITEMS)
     folder = keep or Path(tempfile.mkdtemp(prefix="prefer-bench-annotate-"))
     folder.mkdir(parents=True, exist_ok=True)
     try:
@@ -327,13 +350,15 @@ def markdown(results: dict) -> str:
     rows = results["rows"]
     lines = [f"Save -> next item on screen, {results['items']} items per row (after "
              f"{WARM_UP} not timed), the annotation app at 80x24 under Pilot:", "",
-             "| project | mode | p50 ms | p99 ms | max ms | server peak RSS (MiB) "
-             "| load (1 min) before / after |",
-             "|---|---|---:|---:|---:|---:|---|"]
+             "| project | mode | p50 ms | p99 ms | max ms | CPU ms per item: app (p50) + server "
+             "(mean) | server peak RSS (MiB) | load (1 min) before / after |",
+             "|---|---|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         rss = f"{r['server_peak_mib']:.0f}" if "server_peak_mib" in r else ""
+        cpu = f"{r['app_cpu_ms']:.1f}" + (f" + {r['server_cpu_ms']:.1f}"
+                                           if "server_cpu_ms" in r else "")
         lines.append(f"| {r['project']} | {r['mode']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
-                     f"{r['max_ms']:.1f} | {rss} | {r['load_before']:.2f} / "
+                     f"{r['max_ms']:.1f} | {cpu} | {rss} | {r['load_before']:.2f} / "
                      f"{r['load_after']:.2f} |")
     lines.append("")
     by = {(r["project"], r["mode"]): r for r in rows}
@@ -356,8 +381,11 @@ def main() -> None:
                              f"{QUICK_ITEMS} items each")
     parser.add_argument("--keep", type=Path, default=None,
                         help="build the projects in this folder once and reuse them")
+    parser.add_argument("--items", type=int, default=None,
+                        help=f"items timed per project and mode (default {FULL_ITEMS}, "
+                             f"--quick {QUICK_ITEMS})")
     args = parser.parse_args()
-    print(markdown(run(args.quick, args.keep)))
+    print(markdown(run(args.quick, args.keep, args.items)))
 
 
 if __name__ == "__main__":
