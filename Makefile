@@ -29,7 +29,7 @@ test: $(STAMP)  ## run the whole test suite (benchmarks excluded)
 lint: $(STAMP)  ## ruff over core, tui and tests
 	$(BIN)/ruff check core tui tests
 
-bench: $(STAMP)  ## benchmarks: import, export, generation, server, agreement; see docs/benchmarks.md
+bench: $(STAMP)  ## benchmarks: import, export, generation, server, saves, agreement, annotation latency; see docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/run.py
 
 clean:  ## remove the virtualenv and the demo project

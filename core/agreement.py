@@ -52,10 +52,26 @@ import warnings
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import chain, combinations
-from typing import Any, Literal, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
 
 import numpy as np
-from scipy import sparse, stats
+
+if TYPE_CHECKING:
+    from scipy import sparse, stats
+else:
+    class _OnFirstUse(types.ModuleType):
+        """A scipy module imported when first used: scipy.stats costs ~75 MiB of memory, and
+        every prefer command imports this module (`prefer serve` and `prefer annotate` too),
+        while only agreement statistics use it."""
+
+        def __getattr__(self, name: str) -> Any:
+            import importlib
+
+            module = importlib.import_module(self.__name__)
+            return getattr(module, name)
+
+    sparse = _OnFirstUse("scipy.sparse")
+    stats = _OnFirstUse("scipy.stats")
 
 FIRST = "first"
 SECOND = "second"
@@ -734,7 +750,8 @@ class BootstrapInterval:
 
 
 Statistic = Callable[[list[Unit]], float] | ItemSums
-_SEED_PARAMETER = "rng" if "rng" in inspect.signature(stats.bootstrap).parameters else "random_state"
+def _seed_parameter() -> str:
+    return "rng" if "rng" in inspect.signature(stats.bootstrap).parameters else "random_state"
 
 
 def _scipy_bootstrap(positions: np.ndarray, statistic: Callable[..., np.ndarray], batch: int,
@@ -826,7 +843,7 @@ def bootstrap_cis(units: Sequence[Unit], statistics: Mapping[str, Statistic], se
     positions = np.arange(n_units)
     joint = _joint_statistic(units, [statistics[name] for name in names])
     batch = max(1, BATCH_CELLS // n_units)
-    seeded = {"confidence_level": confidence, _SEED_PARAMETER: np.random.default_rng(seed)}
+    seeded = {"confidence_level": confidence, _seed_parameter(): np.random.default_rng(seed)}
     estimates = joint(positions)
     distributions = np.asarray(_scipy_bootstrap(positions, joint, batch, n_resamples=n_resamples,
                                                 method="percentile", **seeded).bootstrap_distribution)

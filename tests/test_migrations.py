@@ -141,6 +141,7 @@ EXPECTED_SCHEMA = {
                        ("margin", "DOUBLE"), ("orders_agree", "BOOLEAN"),
                        ("dimensions", "VARCHAR[]"), ("created_at", "TIMESTAMP"),
                        ("event_seq", "BIGINT")],
+    "work_order": [("prompt_id", "VARCHAR"), ("ord", "BIGINT"), ("ready", "BOOLEAN")],
 }
 
 

@@ -93,6 +93,7 @@ from core.store import (
     quality,
     sources,
     validation,
+    work,
 )
 from core.store import judge as judge_sql
 from core.store import judgment_import as judgment_sql
@@ -122,6 +123,11 @@ _IMPORTED_SOURCE_TABLES = ("prompts", "candidates", "source_preferences", "judgm
 _JUDGMENT_COLUMNS = ("judgment_id, annotator, prompt_id, kind, best_candidate_id, worst_candidate_id, "
                      "ranking, dimensions, justification, shown_order, guideline_version, "
                      "seconds_spent, supersedes, created_at")
+# work.current_row wants these first; _AS_JUDGMENT_ROW puts them back in _JUDGMENT_COLUMNS order.
+_CURRENT_FIRST = ("judgment_id, annotator, kind, supersedes, created_at, prompt_id, "
+                  "best_candidate_id, worst_candidate_id, ranking, dimensions, justification, "
+                  "shown_order, guideline_version, seconds_spent")
+_AS_JUDGMENT_ROW = (0, 1, 5, 2, 6, 7, 8, 9, 10, 11, 12, 13, 3, 4)
 _READY = ("(SELECT prompt_id FROM candidates GROUP BY prompt_id HAVING count(*) >= 2)")
 _ASSIGNING = "EXISTS (SELECT 1 FROM assignments WHERE released_at IS NULL)"
 # An annotator's work: only their assigned prompts while any assignment is active, else all.
@@ -198,6 +204,7 @@ class LocalStore:
         # by open() for a writable store, after replaying what a crashed process left).
         self._journal: GenerationJournal | None = None
         self._known_prompts: set[str] = set()  # checked: in the store (prompts stay)
+        self._work_hints = work.WorkHints()  # where each annotator's unjudged items begin
 
     def rules(self) -> validation.WriteRules:
         """The project's write rules, from prefer.toml beside the database (re-read on change)."""
@@ -294,6 +301,8 @@ class LocalStore:
             details = {**details, "wrote": wrote}
         event = audit_rows.append_event(cur, actor, action, subject, details,
                                         tip or self._next_tip(cur))
+        if wrote is not None:
+            work.follow_write(cur, event.seq, wrote)  # prompts' places in the queue, readiness
         noted = self._noted
         self._noted = (noted[0] if noted else event.seq, event.seq, event.row_hash, event.at)
         return event
@@ -712,10 +721,20 @@ class LocalStore:
     # --- work ------------------------------------------------------------------------------
 
     def next_prompt_id(self, annotator: str, exclude: tuple[str, ...] = ()) -> str | None:
-        """The next item for `annotator`: not yet ranked by them, items they skipped last; with
-        annotation.order = "informative", those the judge is least certain of first."""
-        join, order = _queue_order(self.rules().queue_order)
-        row = self._cursor().execute(
+        """The next item for `annotator`: not yet judged by them, items they skipped last.
+
+        In import order this reads a few rows however large the project (core/store/work.py).
+        With annotation.order = "informative" (the judge's least certain items first), or while
+        `prefer refresh` has put items back in this annotator's queue, one query over the
+        project orders the queue instead.
+        """
+        cur = self._cursor()
+        queue_order = self.rules().queue_order
+        if queue_order == "import" and not self._has_requeued(cur, annotator):
+            return work.next_prompt_id(cur, self._work_hints, annotator, exclude,
+                                       self._known_head())
+        join, order = _queue_order(queue_order)
+        row = cur.execute(
             f"""
             SELECT p.prompt_id FROM prompts p
             JOIN {_READY} r USING (prompt_id)
@@ -732,28 +751,40 @@ class LocalStore:
         ).fetchone()
         return row[0] if row else None
 
+    @staticmethod
+    def _has_requeued(cur: duckdb.DuckDBPyConnection, annotator: str) -> bool:
+        """Whether `prefer refresh` put an item back in the annotator's queue that they have not
+        judged again since (refresh_requests is small: one row per re-queued item)."""
+        row = cur.execute(
+            "SELECT 1 FROM refresh_requests q WHERE q.annotator = ? AND NOT EXISTS (SELECT 1 "
+            "FROM judgments n WHERE n.prompt_id = q.prompt_id AND n.annotator = q.annotator "
+            "AND n.created_at > q.requested_at) LIMIT 1", [annotator]).fetchone()
+        return row is not None
+
+    def _known_head(self) -> int | None:
+        """The newest committed event's seq, when this process wrote last (it is the only
+        writer while it holds the file); None when not known yet."""
+        tip = self._committed_tip
+        return tip.seq - 1 if tip is not None else None
+
     def progress(self, annotator: str) -> Progress:
-        row = self._cursor().execute(
-            f"""
-            SELECT count(*) FILTER (WHERE kind <> 'skipped'),
-                   count(*) FILTER (WHERE kind = 'skipped'),
-                   (SELECT count(*) FROM prompts p JOIN {_READY} USING (prompt_id) WHERE {_MINE}),
-                   {_ASSIGNING},
-                   (SELECT count(*) FROM assignments WHERE annotator = ? AND released_at IS NULL)
-            FROM {_CURRENT} WHERE annotator = ?
-            """,
-            [annotator, annotator, annotator],
-        ).fetchone()
-        assert row is not None
-        return Progress(annotator, int(row[0]), int(row[1]), int(row[2]), bool(row[3]),
-                        int(row[4]))
+        cur = self._cursor()
+        judged, skipped = work.judged_counts(cur, annotator)
+        assigning = work.assigning(cur)
+        assigned = cur.execute("SELECT count(*) FROM assignments WHERE annotator = ? AND "
+                               "released_at IS NULL", [annotator]).fetchone()
+        return Progress(annotator, judged, skipped, work.queue_size(cur, annotator), assigning,
+                        int(assigned[0]) if assigned else 0)
 
     def is_assigned(self, annotator: str, prompt_id: str) -> bool:
-        """Whether `annotator` may work on `prompt_id` (always, while nothing is assigned)."""
-        row = self._cursor().execute(
-            f"SELECT count(*) FROM prompts p WHERE p.prompt_id = ? AND ({_MINE} OR {_REQUEUED})",
-            [prompt_id, annotator, annotator]).fetchone()
-        return bool(row and row[0])
+        """Whether `annotator` may work on `prompt_id` (always, while nothing is assigned; and
+        an item `prefer refresh` put back in their queue)."""
+        cur = self._cursor()
+        if work.is_assigned(cur, annotator, prompt_id):
+            return True
+        row = cur.execute("SELECT 1 FROM refresh_requests WHERE prompt_id = ? AND annotator = ? "
+                          "LIMIT 1", [prompt_id, annotator]).fetchone()
+        return row is not None
 
     # --- assignments -----------------------------------------------------------------------
 
@@ -809,17 +840,14 @@ class LocalStore:
     # --- judgments -------------------------------------------------------------------------
 
     def current_judgment(self, annotator: str, prompt_id: str) -> Judgment | None:
-        row = self._cursor().execute(
-            f"SELECT * FROM {_CURRENT} WHERE annotator = ? AND prompt_id = ? "
-            "ORDER BY created_at DESC LIMIT 1",
-            [annotator, prompt_id],
-        ).fetchone()
-        if not row:
+        """The annotator's current judgment of the item, from the item's own rows."""
+        cur = self._cursor()
+        row = work.current_row(cur, annotator, prompt_id, _CURRENT_FIRST)
+        if row is None:
             return None
-        judgment = _judgment(row)
-        groups = self._cursor().execute(
-            "SELECT groups FROM judgment_rankings WHERE judgment_id = ?",
-            [judgment.judgment_id]).fetchone()
+        judgment = _judgment(tuple(row[col] for col in _AS_JUDGMENT_ROW))
+        groups = cur.execute("SELECT groups FROM judgment_rankings WHERE judgment_id = ?",
+                             [judgment.judgment_id]).fetchone()
         if groups:
             judgment = dataclasses.replace(
                 judgment, groups=tuple(tuple(group) for group in groups[0]))
@@ -1121,6 +1149,7 @@ class LocalStore:
             tip = self._next_tip(cur)
             rewrites = audit_rows.Rewrites(cur)
             removed = inventory.remove_batch(cur, seq, rewrites)
+            work.rebuild(cur)  # the queue's places: the batch's prompts and candidates are gone
             event = self._append_event(cur, actor, "import.remove", batch.file, {
                 **inventory.details_of(removed, batch=seq, kind=batch.kind,
                                        with_judgments=with_judgments),

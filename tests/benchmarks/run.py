@@ -6,6 +6,7 @@ against bare RapidFuzz, generation against a bare Ollama client loop, all in the
     .venv/bin/python tests/benchmarks/run.py --only export    # one benchmark only
     .venv/bin/python tests/benchmarks/run.py --only neardup   # near-duplicate throughput only
     .venv/bin/python tests/benchmarks/run.py --only saves     # saves beside a 1M-pair build
+    .venv/bin/python tests/benchmarks/run.py --only annotate  # save -> next item in the app
 
 Each measured command runs in a fresh process, spawned by a small launcher process (see
 _LAUNCHER: a child spawned by this script would count this script's peak memory as its own);
@@ -46,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bench_agreement
+import bench_annotate
 import bench_judge
 import bench_neardup
 import bench_saves
@@ -645,7 +647,8 @@ def main() -> None:
                              "near-duplicate check (default 1,000,000); only a full run writes "
                              "docs/benchmarks.md")
     parser.add_argument("--only", choices=["import", "export", "neardup", "generate", "server",
-                                           "saves", "agreement", "judge", "sources"],
+                                           "saves", "agreement", "judge", "sources",
+                                           "annotate"],
                         help="run one benchmark only (a full-size run still writes its section)")
     parser.add_argument("--no-write", action="store_true",
                         help="print only, even after a full run")
@@ -729,6 +732,14 @@ def main() -> None:
                              f"{agreed['seconds']:.1f} | aim: under 10 s |\n\nRun "
                              f"{started:%Y-%m-%d %H:%M} UTC on {info}.",
                              "<!-- bench-agreement:start -->", "<!-- bench-agreement:end -->"))
+        if args.only in (None, "annotate"):
+            # 1,000 and 100,000 prompts in a full run, 1,000 and 5,000 (--quick) otherwise
+            annotated, seconds = timed("annotate", bench_annotate.run, args.rows != FULL,
+                                       args.workdir and args.workdir / "annotate")
+            sections.append(("annotate", bench_annotate.markdown(annotated)
+                             + f"\n\nRun {started:%Y-%m-%d %H:%M} UTC on {info}; took "
+                             f"{seconds:.0f} s.", "<!-- bench-annotate:start -->",
+                             "<!-- bench-annotate:end -->"))
     print(f"\nwhole bench {time.perf_counter() - t0:.0f} s")
     for name, text, start, end in sections:
         print(f"\n## {name}\n\n{text}")
