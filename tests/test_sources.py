@@ -466,7 +466,7 @@ def test_cli_import_kind_reports_and_exits_2_on_a_bad_row(project: Project,
     result = runner.invoke(app, ["import", str(bad), "--kind", "nonsense", *where])
     assert result.exit_code == 2 and "unknown import kind" in result.output
     result = runner.invoke(app, ["import", str(bad), "--trust", *where])
-    assert result.exit_code == 2 and "--trust go with --kind" in result.output
+    assert result.exit_code == 2 and "--trust goes with --kind" in result.output
 
 
 # --- multi-turn exports ----------------------------------------------------------------------
