@@ -728,6 +728,8 @@ def test_hosts_tables_in_prefer_toml(loaded: Project, store: LocalStore) -> None
     with StandinOpenAI([MODEL]) as vllm, StandinOllama([MODEL]) as ollama_host:
         text = loaded.config_path.read_text()
         text = re.sub(r"hosts = \[[^\]]*\]\n", "", text)
+        # prefer init writes the default host as an indented [[generation.hosts]] table
+        text = re.sub(r"\[\[generation\.hosts\]\]\n(?:  [^\n]*\n)*", "", text)
         text = text.replace("[generation]\n", "[generation]\n", 1) + (
             f'\n[[generation.hosts]]\nurl = "{vllm.url}"\napi = "openai"\nconcurrency = 3\n'
             f'\n[[generation.hosts]]\nurl = "{ollama_host.url}"\n')

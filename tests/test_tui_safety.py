@@ -319,7 +319,7 @@ async def test_an_empty_queue_says_why(project: Project, store: LocalStore,
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         shown = str(app.screen.query_one("#prompt").render())
-        assert "Nothing to judge yet" in shown and "none assigned to you" in shown
+        assert "Nothing to judge yet" in shown and "no item with two or more responses" in shown
         await type_text(pilot, "still safe to type")
         await pilot.press("ctrl+q")
         await pilot.pause()
