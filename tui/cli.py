@@ -31,14 +31,17 @@ from tui.commands.status import status
 # value) that is a misleading `<bool>`: show nothing there for flags. tests/test_docs.py renders
 # every command's help and fails on a `<bool>` (or a stray quote marker from a line that starts
 # with ">" in a docstring, which Markdown mode reads as a block quote).
-_value_type_shown = TyperOption.display_type_rich
+# (Guarded: another Typer release may name or draw it otherwise; the help test then says so.)
+_value_type_shown = getattr(TyperOption, "display_type_rich", None)
 
 
 def _no_type_for_flags(self: TyperOption, ctx: Any) -> str | None:
+    assert _value_type_shown is not None
     return None if self.is_flag else _value_type_shown(self, ctx)
 
 
-TyperOption.display_type_rich = _no_type_for_flags  # type: ignore[method-assign]
+if _value_type_shown is not None:
+    TyperOption.display_type_rich = _no_type_for_flags  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="prefer",
