@@ -124,8 +124,8 @@ def judge(
             return
         generation = proj.config.generation
         chosen_model = model or proj.config.judge.model or generation.model
-        hosts = [h.url for h in hosts_for(generation, host, api, api_key_env, None)]
         host_settings = hosts_for(generation, host, api, api_key_env, None)
+        hosts = [h.url for h in host_settings]
         per_host = concurrency if concurrency is not None else generation.concurrency
         plan = plan_judging(store, proj.config, proj.guidelines_text(), proj.guideline_version(),
                             model=chosen_model, limit=limit, force=force)
