@@ -54,19 +54,23 @@ def hosts_for(settings: GenerationSection, urls: list[str] | None, api: str,
     return hosts
 
 
+# The servers of a run, shared by every command that talks to LLM hosts (generate, judge).
+HostOption = Annotated[list[str] | None, typer.Option(
+    "--host", help="Server URL; repeat for several (default: [[generation.hosts]]).")]
+ApiOption = Annotated[str, typer.Option(
+    "--api", help=f"API the --host servers speak: {' or '.join(BACKENDS)}.")]
+ApiKeyEnvOption = Annotated[str | None, typer.Option(
+    "--api-key-env", help="Environment variable holding the --host servers' API key.")]
+
+
 @reports_errors
 def generate(
     project: ProjectOption = None,
     model: Annotated[str | None, typer.Option(help="Model, as the hosts name it (default: "
                                                    "generation.model in prefer.toml).")] = None,
-    host: Annotated[list[str] | None, typer.Option(
-        "--host", help="Server URL; repeat for several (default: [[generation.hosts]]).")
-    ] = None,
-    api: Annotated[str, typer.Option(
-        "--api", help=f"API the --host servers speak: {' or '.join(BACKENDS)}.")] = "ollama",
-    api_key_env: Annotated[str | None, typer.Option(
-        "--api-key-env", help="Environment variable holding the --host servers' API key.")
-    ] = None,
+    host: HostOption = None,
+    api: ApiOption = "ollama",
+    api_key_env: ApiKeyEnvOption = None,
     concurrency: Annotated[int | None, typer.Option(
         help="Most requests in flight per host (default: each host's concurrency, else "
              "generation.concurrency).")] = None,

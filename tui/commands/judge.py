@@ -25,7 +25,6 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from core.backends import BACKENDS
 from core.errors import EXIT_FAILED
 from core.generate import shown_status
 from core.judge import (
@@ -51,7 +50,7 @@ from tui.commands.common import (
     stderr,
     stdout,
 )
-from tui.commands.generate import hosts_for
+from tui.commands.generate import ApiKeyEnvOption, ApiOption, HostOption, hosts_for
 
 VERDICT_STYLE = {"helps": "green", "triage only": "yellow", "do not use": "red",
                  "too few items": "dim", "undefined": "dim"}
@@ -80,14 +79,9 @@ def judge(
     project: ProjectOption = None,
     model: Annotated[str | None, typer.Option(help="Model, as the hosts name it (default: "
                                                    "judge.model, else generation.model).")] = None,
-    host: Annotated[list[str] | None, typer.Option(
-        "--host", help="Server URL; repeat for several (default: [[generation.hosts]]).")
-    ] = None,
-    api: Annotated[str, typer.Option(
-        "--api", help=f"API the --host servers speak: {' or '.join(BACKENDS)}.")] = "ollama",
-    api_key_env: Annotated[str | None, typer.Option(
-        "--api-key-env", help="Environment variable holding the --host servers' API key.")
-    ] = None,
+    host: HostOption = None,
+    api: ApiOption = "ollama",
+    api_key_env: ApiKeyEnvOption = None,
     concurrency: Annotated[int | None, typer.Option(
         help="Most requests in flight per host (default: generation.concurrency).")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N items.", min=1)] = None,
