@@ -110,6 +110,8 @@ def check_records(con: duckdb.DuckDBPyConnection, records: Sequence[GenerationRe
                             ("done_reason", r.done_reason)):
             if value is not None and len(value) > 512:
                 raise JudgmentError(f"records[{i}].{name}: at most 512 characters")
+        if not isinstance(r.options, str):
+            raise JudgmentError(f"records[{i}].options: a JSON object")
         if r.options not in options_seen:
             try:
                 if not isinstance(json.loads(r.options), dict):
