@@ -1190,7 +1190,9 @@ class LocalStore:
     def start_run(self, run: Run) -> None:
         # Outcomes are folded with their detected language: load the detector (~1 s) on a
         # thread of its own meanwhile, so the run's requests go out at once and the first fold
-        # (seconds later: the journal holds outcomes until then) finds it loaded.
+        # (seconds later: the journal holds outcomes until then) finds it loaded. (run_generation
+        # loads it before the run, beside the pre-flight check: then this thread finds it loaded
+        # and ends at once; it is here for runs started otherwise, e.g. through `prefer serve`.)
         threading.Thread(target=language.preload, name="prefer-language-preload",
                          daemon=True).start()
         with self._transaction() as cur:
