@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from core import language
 from core.backends import (
     Backend,
     BackendUnavailableError,
@@ -47,7 +48,7 @@ from core.config import Config, Variant
 from core.errors import BadInputError, ConfigError
 from core.models import GenerationRecord, Prompt, Run
 from core.store import Store
-from core.store.local import utc_now
+from core.store.local import LocalStore, utc_now
 
 # Outcomes per store call: bounded so one call stays well under the server's message cap.
 WRITE_BATCH = 256
@@ -548,8 +549,21 @@ def run_generation(store: Store, plan: GenerationPlan, *, hosts: Sequence[HostSe
     if len(set(urls)) != len(urls):
         raise BadInputError("a host is given twice")
     factory = backend_factory or make_backend
-    if digests is None:
-        digests = asyncio.run(preflight(settings, plan.model, backend_factory=factory))
+    # A local store detects each new candidate's language when it folds outcomes into DuckDB:
+    # its model takes ~1 s of CPU to load. Loaded here, beside the pre-flight check, it is
+    # start-up work like the imports; loaded after the run began (as LocalStore.start_run
+    # would), it competed with the run's first requests for the interpreter and a core.
+    loading = None
+    if isinstance(store, LocalStore):
+        loading = threading.Thread(target=language.preload, name="prefer-language-preload",
+                                   daemon=True)
+        loading.start()
+    try:
+        if digests is None:
+            digests = asyncio.run(preflight(settings, plan.model, backend_factory=factory))
+    finally:
+        if loading is not None:
+            loading.join()
     described = [{"url": h.url, "api": h.api, "concurrency": h.concurrency or concurrency}
                  for h in settings]  # never the key, nor where it is kept
     run = Run(

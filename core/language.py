@@ -58,6 +58,7 @@ def _load() -> _Model:
     with _model_lock:
         if _model is None:
             import numpy as np
+            import scipy.sparse  # noqa: F401 - used by every detection: imported with the model
             from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
             ident = LanguageIdentifier.from_model_file(MODEL_FILE)

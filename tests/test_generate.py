@@ -655,6 +655,37 @@ def test_a_slow_host_does_not_hold_up_the_end_of_the_run(loaded: Project, store:
         "SELECT count(*), count(DISTINCT (prompt_id, variant)) FROM generations") == [(12, 12)]
 
 
+def test_a_host_that_slows_mid_run_is_drained_by_the_others(loaded: Project, store: LocalStore,
+                                                           tmp_path: Path) -> None:
+    """A host that turns slow mid-run keeps only the requests it already holds: the others
+    take the rest of the queue, and what it holds is sent again to an idle host at the end."""
+    import_file(store, write_jsonl(tmp_path / "more.jsonl", _prompts(37, "m")), actor="t")
+    with StandinOpenAI([MODEL], latency=0.01, parallel=2) as slowing, \
+            StandinOllama([MODEL], latency=0.01, parallel=2) as steady:
+
+        def slow_it_down() -> None:
+            while len(slowing.chat_requests()) < 3:
+                time.sleep(0.002)
+            slowing.latency = 60.0  # from now on each request holds a slot for a minute
+
+        switch = threading.Thread(target=slow_it_down)
+        switch.start()
+        began = time.monotonic()
+        _, result = _run(store, loaded, [_openai(slowing.url), HostSettings(url=steady.url)],
+                         variant_names=["conservative"], timeout_s=120.0)
+        took = time.monotonic() - began
+        switch.join()
+        assert (result.progress.succeeded, result.progress.failed) == (40, 0)
+        assert took < 20, took  # not the slowed host's 60 s
+        # It kept the few it held when it slowed (its two slots); the steady host took the rest.
+        assert len(slowing.chat_requests()) <= 4 + 2  # (a 4th may start before the switch)
+        assert 1 <= result.progress.hedged <= 2
+    hosts = dict(store.execute_for_test("SELECT host, count(*) FROM generations GROUP BY host"))
+    assert hosts[steady.url] >= 35
+    assert store.execute_for_test(
+        "SELECT count(*), count(DISTINCT (prompt_id, variant)) FROM generations") == [(40, 40)]
+
+
 def test_preflight_openai_missing_model_bad_key_and_unreachable(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch
                                                                ) -> None:

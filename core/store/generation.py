@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Sequence
 
 import duckdb
@@ -72,6 +73,11 @@ _RECORD_FIELDS = ("generation_id", "run_id", "prompt_id", "variant", "model", "m
                   "eval_duration_ns", "latency_s", "started_at", "finished_at")
 
 
+# What insert_records reads of each record (candidate_id is the store's, not the record's).
+_READ_FIELDS = (*(n for n in _RECORD_FIELDS if n != "candidate_id"), "text")
+_READ_RECORD = operator.attrgetter(*_READ_FIELDS)
+
+
 def check_records(con: duckdb.DuckDBPyConnection, records: Sequence[GenerationRecord],
                   known_prompts: set[str]) -> None:
     """Refuse a batch the fold could not store, before it reaches the journal: a journaled
@@ -84,30 +90,37 @@ def check_records(con: duckdb.DuckDBPyConnection, records: Sequence[GenerationRe
         raise JudgmentError(f"records: at most {MAX_RECORDS} outcomes a call ({len(records)} "
                             "sent)")
     ids = set()
+    # Runs for every outcome of a run before it is journaled: plain attribute reads, and a
+    # record's options parsed once per distinct text (a run's requests share few).
+    options_seen: set[str] = set()
     for i, r in enumerate(records):
-        where = f"records[{i}]"
         if not r.generation_id or len(r.generation_id) > 64 or r.generation_id in ids:
-            raise JudgmentError(f"{where}.generation_id: 1-64 characters, unique in the batch")
+            raise JudgmentError(f"records[{i}].generation_id: 1-64 characters, unique in the "
+                                "batch")
         ids.add(r.generation_id)
         if r.status not in ("ok", "failed"):
-            raise JudgmentError(f"{where}.status: 'ok' or 'failed', not {r.status!r}")
+            raise JudgmentError(f"records[{i}].status: 'ok' or 'failed', not {r.status!r}")
         if r.status == "ok" and not (r.text or "").strip():
-            raise JudgmentError(f"{where}.text: an ok outcome has a text")
-        for name in ("text", "system", "error"):
-            value = getattr(r, name)
+            raise JudgmentError(f"records[{i}].text: an ok outcome has a text")
+        for name, value in (("text", r.text), ("system", r.system), ("error", r.error)):
             if value is not None and len(value) > MAX_TEXT_CHARS:
-                raise JudgmentError(f"{where}.{name}: at most {MAX_TEXT_CHARS} characters")
-        for name in ("variant", "model", "host", "backend", "model_digest", "done_reason"):
-            value = getattr(r, name)
+                raise JudgmentError(f"records[{i}].{name}: at most {MAX_TEXT_CHARS} characters")
+        for name, value in (("variant", r.variant), ("model", r.model), ("host", r.host),
+                            ("backend", r.backend), ("model_digest", r.model_digest),
+                            ("done_reason", r.done_reason)):
             if value is not None and len(value) > 512:
-                raise JudgmentError(f"{where}.{name}: at most 512 characters")
-        try:
-            if not isinstance(json.loads(r.options), dict):
-                raise ValueError
-        except ValueError:
-            raise JudgmentError(f"{where}.options: a JSON object") from None
+                raise JudgmentError(f"records[{i}].{name}: at most 512 characters")
+        if not isinstance(r.options, str):
+            raise JudgmentError(f"records[{i}].options: a JSON object")
+        if r.options not in options_seen:
+            try:
+                if not isinstance(json.loads(r.options), dict):
+                    raise ValueError
+            except (ValueError, TypeError):
+                raise JudgmentError(f"records[{i}].options: a JSON object") from None
+            options_seen.add(r.options)
         if r.attempts < 0:
-            raise JudgmentError(f"{where}.attempts: at least 0")
+            raise JudgmentError(f"records[{i}].attempts: at least 0")
     # Checked against a cache of the store's prompt ids, read whole on a miss (one query; a
     # statement per call would cost more than the rest of the call): prompts are never deleted.
     prompts = {r.prompt_id for r in records}
@@ -130,10 +143,12 @@ def insert_records(con: duckdb.DuckDBPyConnection, records: Sequence[GenerationR
     Set-based (one statement per table for the whole batch): a run writes hundreds of
     outcomes a second, and DuckDB's cost is per statement, not per row.
     """
-    columns = {name: [getattr(r, name) if name != "candidate_id" else cid
-                      for r, cid in zip(records, candidate_ids, strict=True)]
-               for name in _RECORD_FIELDS}
-    columns["text"] = [r.text for r in records]
+    if not records:
+        return
+    # Column lists by transposing each record's values once (not a getattr per field and row).
+    transposed = zip(*map(_READ_RECORD, records), strict=True)
+    columns = {name: list(values) for name, values in zip(_READ_FIELDS, transposed, strict=True)}
+    columns["candidate_id"] = list(candidate_ids)
     # The language of each new text, detected for the whole batch at once (core.language).
     stored = [i for i, cid in enumerate(candidate_ids) if cid is not None and records[i].text]
     languages: list[str | None] = [None] * len(records)

@@ -43,7 +43,11 @@ from pathlib import Path
 from core.models import GenerationRecord
 
 FOLD_RECORDS = 2048  # fold when this many outcomes wait
-FOLD_SECONDS = 2.0  # or when the oldest has waited this long (reads fold at once anyway)
+# Or when the oldest has waited this long (reads fold at once anyway). A fold costs ~35 ms of
+# CPU whatever its size plus ~0.08 ms an outcome (DuckDB 2.0, one core): every 2 s at 200
+# outcomes a second that fixed part was half the cost of folding; every 5 s a quarter. Not
+# longer: what waits is folded when the run ends, after its last answer.
+FOLD_SECONDS = 5.0
 
 _TIMES = ("started_at", "finished_at")
 _FIELDS = tuple(f.name for f in fields(GenerationRecord))
@@ -60,7 +64,9 @@ class JournalBatch:
 def _encode(batch: JournalBatch) -> bytes:
     rows = []
     for record in batch.records:
-        row = {name: getattr(record, name) for name in _FIELDS}  # flat: no asdict deep copy
+        # The instance's own dict, copied flat (no asdict deep copy, no getattr per field: this
+        # runs for every outcome of a run, on the thread that fsyncs).
+        row = dict(record.__dict__)
         for name in _TIMES:
             row[name] = row[name].isoformat()
         rows.append(row)

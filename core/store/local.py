@@ -1190,7 +1190,9 @@ class LocalStore:
     def start_run(self, run: Run) -> None:
         # Outcomes are folded with their detected language: load the detector (~1 s) on a
         # thread of its own meanwhile, so the run's requests go out at once and the first fold
-        # (seconds later: the journal holds outcomes until then) finds it loaded.
+        # (seconds later: the journal holds outcomes until then) finds it loaded. (run_generation
+        # loads it before the run, beside the pre-flight check: then this thread finds it loaded
+        # and ends at once; it is here for runs started otherwise, e.g. through `prefer serve`.)
         threading.Thread(target=language.preload, name="prefer-language-preload",
                          daemon=True).start()
         with self._transaction() as cur:
@@ -1240,8 +1242,7 @@ class LocalStore:
         """
         # Stored stripped and in NFC like imported texts (core.text); the content-derived id is
         # that of the stored text.
-        records = [dataclasses.replace(r, text=unicodedata.normalize("NFC", r.text.strip()))
-                   if r.text else r for r in records]
+        records = [_stored_text(r) for r in records]
         candidate_ids = [candidate_id_for(r.prompt_id, r.text)
                          if r.status == "ok" and r.text else None for r in records]
         run_id = records[0].run_id
@@ -1563,6 +1564,15 @@ def _queue_order(queue_order: str) -> tuple[str, str]:
         join, order = judge_sql.informative_order("p")
         return join, f"{order}, "
     return "", ""
+def _stored_text(record: GenerationRecord) -> GenerationRecord:
+    """The record with its text as stored: stripped and NFC (a copy only when that changes
+    it: dataclasses.replace costs more than the rest of folding an outcome)."""
+    if not record.text:
+        return record
+    text = unicodedata.normalize("NFC", record.text.strip())
+    return record if text == record.text else dataclasses.replace(record, text=text)
+
+
 def _seeing_journaled_outcomes(read: Callable[..., Any]) -> Callable[..., Any]:
     """`read`, after folding the generation outcomes the journal holds (if any): a read
     sees every outcome record_generations has taken, as if it had been committed at once."""

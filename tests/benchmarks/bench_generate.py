@@ -24,6 +24,9 @@ in a child process too (the same Python, the same client library), timed around 
 clients are made before the clock starts: making one reads the CA bundle, which prefer does once,
 at the pre-flight check, before its run starts).
 After each run the store must hold one `ok` generation per request, else the bench stops.
+Besides: prefer's rates over its requests alone (first request sent to last answer taken), and
+(a)'s CPU per request (prefer: its command's CPU at N requests minus that at one request; the
+bare loop: its CPU over its requests), which load inflates less than wall time.
 """
 
 from __future__ import annotations
@@ -167,10 +170,19 @@ class Measured:
     seconds: float  # the measured span (see each function)
     wall: float  # the child process, start to exit
     cpu: float  # user + system CPU of the child
+    # prefer only: its first request sent to its last answer taken (the run's span without the
+    # run's fixed ends: recording the start, committing the last outcomes, recording the end)
+    requests_seconds: float | None = None
+    # the bare loop only: its CPU time over its requests (the clock's span)
+    requests_cpu: float | None = None
 
     @property
     def rate(self) -> float:
         return self.requests / self.seconds
+
+    @property
+    def requests_rate(self) -> float:
+        return self.requests / (self.requests_seconds or self.seconds)
 
 
 def _child(cmd: list[str], cpus: set[int] | None, log: Path) -> tuple[float, float]:
@@ -200,6 +212,9 @@ def run_prefer(prefer: str, project: Path, hosts: list[str], concurrency: int, r
         run_id, started, finished, ok = con.execute(
             "SELECT run_id, started_at, finished_at, succeeded FROM runs "
             "ORDER BY started_at DESC LIMIT 1").fetchone()
+        first_sent, last_answer = con.execute(
+            "SELECT min(started_at), max(finished_at) FROM generations WHERE run_id = ?",
+            [run_id]).fetchone()
         stored = con.execute("SELECT count(*) FROM generations WHERE run_id = ? AND status = 'ok'",
                              [run_id]).fetchone()[0]
         cands = con.execute("SELECT count(*) FROM candidates WHERE source = ?",
@@ -210,7 +225,8 @@ def run_prefer(prefer: str, project: Path, hosts: list[str], concurrency: int, r
         sys.exit(f"BENCH FAILED: prefer generate stored {stored} ok generations and {cands} "
                  f"candidates (run says {ok}), expected {requests}; see {log}")
     seconds = (finished - started).total_seconds()
-    return Measured(requests, seconds, wall, cpu)
+    return Measured(requests, seconds, wall, cpu,
+                    requests_seconds=(last_answer - first_sent).total_seconds())
 
 
 BARE_LOOP = r"""
@@ -251,12 +267,12 @@ async def main():
                                           options=r["options"], stream=False)
                 ok += bool(reply.message.content)
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(task(c) for _, c in clients))
-    return ok, time.perf_counter() - start
+    return ok, time.perf_counter() - start, time.process_time() - cpu
 
-ok, seconds = asyncio.run(main())
-print(json.dumps({"ok": ok, "seconds": seconds}))
+ok, seconds, cpu = asyncio.run(main())
+print(json.dumps({"ok": ok, "seconds": seconds, "cpu": cpu}))
 """
 
 
@@ -271,7 +287,7 @@ def run_bare(hosts: str | list[str], concurrency: int, requests_file: Path, cpus
     result = json.loads(log.read_text(encoding="utf-8").strip().splitlines()[-1])
     if result["ok"] != count:
         sys.exit(f"BENCH FAILED: the bare loop got {result['ok']} answers, expected {count}")
-    return Measured(count, result["seconds"], wall, cpu)
+    return Measured(count, result["seconds"], wall, cpu, requests_cpu=result["cpu"])
 
 
 # --- the three benchmarks ------------------------------------------------------------------------
@@ -344,6 +360,11 @@ def _bench_api(api: str, work: Path, prefer: str, sizes: Sizes, fresh, requests_
             print(f"  (a) bare loop {bares[-1].rate:6.1f} req/s, prefer generate "
                   f"{ours_runs[-1].rate:6.1f} cand/s ({sizes.overhead_requests:,} requests; "
                   f"CPU {bares[-1].cpu:.1f} s and {ours_runs[-1].cpu:.1f} s)", flush=True)
+        # prefer's fixed CPU (start, imports, planning, pre-flight, language model, one request):
+        # subtracted from a run's CPU, it leaves the CPU its requests cost, to set beside the
+        # bare loop's CPU over its requests. CPU time is what load inflates least.
+        fixed = run_prefer(prefer, fresh(), [server.url], c, 1, client_cpus,
+                           work / f"gen-{api}-fixed.log", api)
     bare = max(bares, key=lambda m: m.rate)
     ours = max(ours_runs, key=lambda m: m.rate)
 
@@ -371,7 +392,7 @@ def _bench_api(api: str, work: Path, prefer: str, sizes: Sizes, fresh, requests_
     print(f"  (c) one host {one.rate:.1f} cand/s, two hosts {two.rate:.1f} cand/s; bare loop "
           f"{one_bare.rate:.1f} and {two_bare.rate:.1f} req/s ({one.requests:,} requests)",
           flush=True)
-    return {"bare": bare, "ours": ours, "bares": bares, "ours_runs": ours_runs,
+    return {"bare": bare, "ours": ours, "bares": bares, "ours_runs": ours_runs, "fixed": fixed,
             "saturation": sat, "saturation_bare": sat_bare, "one": one, "two": two,
             "one_bare": one_bare, "two_bare": two_bare}
 
@@ -412,6 +433,21 @@ def report(results: dict) -> str:
                      f"prefer generate {ours.cpu:.1f} s for the whole command ({ours.wall:.1f} s "
                      f"wall incl. start, planning and pre-flight), bare loop {bare.cpu:.1f} s "
                      f"({bare.wall:.1f} s wall).")
+        fixed, n = r["fixed"], ours.requests
+        ours_ms = 1000 * min(o.cpu - fixed.cpu for o in r["ours_runs"]) / (n - 1)
+        bare_ms = 1000 * min(b.requests_cpu for b in r["bares"]) / n
+        notes.append(f"- {api} (a) CPU per request (the least of the runs): prefer generate "
+                     f"{ours_ms:.2f} ms (its whole command's CPU at {n:,} requests minus that at "
+                     f"one request, {fixed.cpu:.1f} s: start, imports, planning, pre-flight, "
+                     f"language model), bare loop {bare_ms:.2f} ms (over its requests): "
+                     f"{bare_ms / ours_ms:.2f}.")
+        notes.append(f"- {api}, over prefer's requests alone (its first request sent to its "
+                     f"last answer taken; the run's span adds recording the start, committing "
+                     f"the last outcomes and recording the end): (a) {ours.requests_rate:,.0f} "
+                     f"per s, {ours.requests_rate / bare.rate:.2f} of the bare loop; (b) "
+                     f"{sat.requests_rate:.1f} per s, {sat.requests_rate / 80:.2f} of the ideal; "
+                     f"(c) {two.requests_rate:.1f} vs {one.requests_rate:.1f} per s, "
+                     f"{two.requests_rate / one.requests_rate:.2f}x.")
     lines.append("")
     lines.extend(notes)
     lines.append(f"- placement: {results['where']}; every stand-in server in its own process.")

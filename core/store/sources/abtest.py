@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from scipy import stats
-
 from core.models import SourceOptions
 from core.store.sources.common import (
     Bad,
@@ -58,10 +56,10 @@ def p_value_of(values: dict[str, Any]) -> float:
         if wins_b > n_b:
             raise Bad("wins_b", f"is {wins_b}, more than n_b ({n_b})")
         table = [[wins_a, n_a - wins_a], [wins_b, n_b - wins_b]]
-        return float(stats.fisher_exact(table).pvalue)
+        return float(_stats().fisher_exact(table).pvalue)
     if wins_a + wins_b == 0:
         return 1.0
-    return float(stats.binomtest(wins_a, wins_a + wins_b, 0.5).pvalue)
+    return float(_stats().binomtest(wins_a, wins_a + wins_b, 0.5).pvalue)
 
 
 def _read_row(line: int, values: dict[str, Any], out: Collected, max_p: float) -> None:
@@ -98,3 +96,11 @@ KIND = SourceKind(
     summary="A/B test results: winner > loser when p <= --max-p",
     required=("a", "b", "winner"), optional=("p_value", "wins_a", "wins_b", "n_a", "n_b"),
     read=read)
+
+
+def _stats() -> Any:
+    """scipy.stats, imported on first use: it costs ~1.4 s of CPU, and every command of the
+    CLI imports this module (through the store) while few import A/B test results."""
+    from scipy import stats
+
+    return stats
