@@ -188,10 +188,10 @@ class AnnotateScreen(Screen[None]):
         self.progress = event.progress or self.progress
         box = self.query_one("#candidates", VerticalScroll)
         field = self.query_one("#justification", JustificationInput)
-        field.locked = False
         screenful = event.screenful
         prompt = self.query_one(PromptPanel)
         if screenful is None:
+            field.locked = False
             box.remove_children()
             reason, values = self.session.empty_queue_reason()
             prompt.show(None, tr(f"queue.{reason}", **values))
@@ -211,20 +211,37 @@ class AnnotateScreen(Screen[None]):
             self._show_marks()
             self._show_topbar()
             if self.session.ready() and not screenful.revising:
+                field.locked = False
                 self._focus_box()
+            elif self.focused is box:
+                field.locked = False
             else:
-                self.set_focus(box)
-        # After the item, so the frame that shows it is not held up by what follows.
+                # The focus moves after the frame that shows the item: Textual repaints the
+                # whole screen on a focus change, which would hold that frame up. Meanwhile
+                # the box still has focus and stays locked, so no key lands in it.
+                self.call_after_refresh(self._focus_candidates, screenful)
+        # Notes after the frame that shows the item: a toast changes the screen's top layer,
+        # which makes the compositor repaint the whole screen, not only the changed widgets.
         if event.saved is not None:
-            self.confirm_saved(event.saved)
+            self.saving_since = None
+            if self.query_one("#save-status", Static).display:
+                self._show_save_status(None)
+            self.call_after_refresh(self.confirm_saved, event.saved)
         if event.note:
-            self.notify(printable(event.note), markup=False, timeout=3)
+            self.call_after_refresh(self.notify, printable(event.note), markup=False, timeout=3)
         if screenful is not None:
             if screenful.restored_draft:
-                self.notify(tr("note.draft_restored"), timeout=4)
+                self.call_after_refresh(self.notify, tr("note.draft_restored"), timeout=4)
             self.read_ahead(screenful.item.prompt.prompt_id)
         if event.progress is None:
             self.load_progress()
+
+    def _focus_candidates(self, screenful: Screenful) -> None:
+        current = self.session.current
+        if current is None or current.item.prompt.prompt_id != screenful.item.prompt.prompt_id:
+            return  # another item was shown since; it placed the focus
+        self.query_one("#justification", JustificationInput).locked = False
+        self.set_focus(self.query_one("#candidates", VerticalScroll))
 
     def _show_cards(self, box: VerticalScroll, screenful: Screenful,
                     markdown: dict[str, object]) -> None:
