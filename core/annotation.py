@@ -310,6 +310,18 @@ class Screenful:
         return parse_ranking(self.ranking_text, self.count)
 
 
+@dataclass(frozen=True)
+class LoadedItem:
+    """What the store says about one item, before the session's drafts and marks are applied
+    (AnnotationSession.read): the item, its candidates in this annotator's order, their current
+    judgment of it, and its prompt view."""
+
+    item: Item
+    shown: tuple[Candidate, ...]
+    existing: Judgment | None
+    view: PromptView
+
+
 @dataclass
 class _Clock:
     """Time on the current item, with gaps longer than PAUSE_S left out."""
@@ -355,6 +367,9 @@ class AnnotationSession:
         self._tally = _SessionTally()
         # prompt id -> unsaved work; the app keeps it on disk (core/drafts.py)
         self.drafts: dict[str, Draft] = dict(drafts or {})
+        self._judgment_before: str | None = None  # the current judgment of the open item
+        # why next_item found nothing (empty_queue_reason), worked out on its thread
+        self._empty_reason: tuple[str, dict[str, str]] | None = None
 
     @property
     def mode(self) -> str:
@@ -363,25 +378,41 @@ class AnnotationSession:
     @property
     def saved_this_session(self) -> int:
         return self._tally.saved
-        self._judgment_before: str | None = None  # the current judgment of the open item
-        # why next_item found nothing (empty_queue_reason), worked out on its thread
-        self._empty_reason: tuple[str, dict[str, str]] | None = None
 
     # --- navigation ------------------------------------------------------------------------
 
-    def _open(self, prompt_id: str, revising_allowed: bool = True) -> Screenful | None:
-        self.keep_draft()
+    def read(self, prompt_id: str) -> LoadedItem | None:
+        """Read what showing `prompt_id` takes from the store (the item, the annotator's current
+        judgment of it, its prompt view), changing nothing in the session: a worker may read the
+        next item ahead while the annotator judges this one (`read_ahead`)."""
         item = self.store.get_item(prompt_id)
         if item is None:
             return None
         annotation = self.config.annotation
         shown = display_order(item, self.annotator, annotation.order_seed,
                               annotation.randomise_order, annotation.max_candidates)
+        existing = self.store.current_judgment(self.annotator, prompt_id)
+        return LoadedItem(item, shown, existing, prompt_view(self.store, item))
+
+    def read_ahead(self, after: str) -> LoadedItem | None:
+        """The item `next_item` will open once `after` (the item on screen) is saved, read now:
+        the queue's next item other than `after`. Changes nothing in the session; `next_item`
+        uses it only if the queue still names it then."""
+        prompt_id = self.store.next_prompt_id(self.annotator, exclude=(after,))
+        return self.read(prompt_id) if prompt_id is not None else None
+
+    def _open(self, prompt_id: str, revising_allowed: bool = True,
+              loaded: LoadedItem | None = None) -> Screenful | None:
+        self.keep_draft()
+        if loaded is None or loaded.item.prompt.prompt_id != prompt_id:
+            loaded = self.read(prompt_id)
+        if loaded is None:
+            return None
+        item, shown, existing, view = loaded.item, loaded.shown, loaded.existing, loaded.view
         ids = [c.candidate_id for c in shown]
         marks = Marks(len(shown))
         justification = ranking_text = ""
         dimensions: tuple[str, ...] = ()
-        existing = self.store.current_judgment(self.annotator, prompt_id)
         self._judgment_before = existing.judgment_id if existing else None
         revising = bool(existing and existing.kind != "skipped" and revising_allowed)
         if existing and revising:
@@ -393,7 +424,6 @@ class AnnotationSession:
                 ranking_text = " ".join("=".join(label_text(ids.index(c) + 1, len(ids))
                                                  for c in group if c in ids)
                                         for group in existing.groups)
-        view = prompt_view(self.store, item)
         if not revising:  # what imported sources say is pre-selected, for the expert to confirm
             best, worst = suggested_labels(view, shown)
             if best is not None or worst is not None:
@@ -410,8 +440,13 @@ class AnnotationSession:
         self._item_clock.restart()
         return self.current
 
-    def next_item(self) -> Screenful | None:
-        """Open the next item of the queue (None when every item is ranked)."""
+    def next_item(self, ahead: LoadedItem | None = None) -> Screenful | None:
+        """Open the next item of the queue (None when every item is ranked).
+
+        `ahead` is `read_ahead`'s item, read while the annotator judged the current one: it is
+        shown only if the queue (asked again now, a few index lookups) still names it next,
+        so a queue changed meanwhile (an assignment, a re-queued item, the item judged in
+        another session) opens what the queue says instead."""
         self._back_index = None
         skip_now = (self.current.item.prompt.prompt_id,) if self.current else ()
         prompt_id = self.store.next_prompt_id(self.annotator, exclude=skip_now)
@@ -422,11 +457,12 @@ class AnnotationSession:
             self.current = None
             self._empty_reason = empty_queue_reason(self.progress())
             return None
-        return self._open(prompt_id)
+        return self._open(prompt_id, loaded=ahead)
 
     def open(self, prompt_id: str) -> Screenful | None:
         """Open one of this annotator's items (from the history screen), to look or revise."""
         return self._open(prompt_id)
+
     def empty_queue_reason(self) -> tuple[str, dict[str, str]]:
         """Why there is no item to show (see `empty_queue_reason`); worked out by `next_item`
         on the worker's thread, so the screen asks the store nothing."""

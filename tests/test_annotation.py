@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core.annotation import AnnotationSession, Marks, check_judgment, display_order
+from core.annotation import AnnotationSession, Draft, Marks, check_judgment, display_order
 from core.errors import JudgmentError
 from core.project import Project
 from core.sources import import_file
@@ -213,3 +213,64 @@ def test_saving_again_without_a_change_is_not_a_revision(session: AnnotationSess
     changed = session.save("On reflection the first answer is accurate and complete.")
     assert session.saved_message(changed) == "Change saved."
     assert store.status().superseded == 1
+
+
+# --- reading the next item ahead (the annotation screen's worker, while the expert reads) -------
+
+
+def _judge_current(session: AnnotationSession) -> None:
+    session.press(1)
+    session.press(2)
+    session.save("A justification that is long enough.")
+
+
+def test_the_item_read_ahead_is_shown_without_reading_it_again(
+        session: AnnotationSession, monkeypatch: pytest.MonkeyPatch) -> None:
+    session.next_item()
+    ahead = session.read_ahead("q000")
+    assert ahead is not None and ahead.item.prompt.prompt_id == "q001"
+    assert session.current is not None and session.current.item.prompt.prompt_id == "q000"
+    _judge_current(session)
+    reads: list[str] = []
+    get_item = session.store.get_item
+    monkeypatch.setattr(session.store, "get_item",
+                        lambda prompt_id: reads.append(prompt_id) or get_item(prompt_id))
+    screen = session.next_item(ahead)
+    assert screen is not None and screen.item.prompt.prompt_id == "q001"
+    assert reads == []  # the queue was asked (it still names q001), the item was not read
+    assert [c.candidate_id for c in screen.shown] == [c.candidate_id for c in ahead.shown]
+
+
+def test_an_item_read_ahead_is_not_shown_when_the_queue_changed_meanwhile(
+        session: AnnotationSession, store: LocalStore, project: Project) -> None:
+    session.next_item()
+    ahead = session.read_ahead("q000")
+    assert ahead is not None and ahead.item.prompt.prompt_id == "q001"
+    # Meanwhile the same annotator judged q001 in another session: it is no longer next.
+    other = AnnotationSession(store, project.config, "alice", "g-test")
+    other.open("q001")
+    _judge_current(other)
+    _judge_current(session)
+    screen = session.next_item(ahead)
+    assert screen is not None and screen.item.prompt.prompt_id == "q002"
+
+
+def test_an_item_read_ahead_gets_the_draft_kept_after_it_was_read(
+        session: AnnotationSession) -> None:
+    session.next_item()
+    ahead = session.read_ahead("q000")
+    assert ahead is not None
+    session.drafts["q001"] = Draft("q001", justification="Half a thought, kept as a draft.")
+    _judge_current(session)
+    screen = session.next_item(ahead)
+    assert screen is not None and screen.item.prompt.prompt_id == "q001"
+    assert screen.restored_draft and screen.justification == "Half a thought, kept as a draft."
+
+
+def test_a_skip_shows_the_item_read_ahead(session: AnnotationSession) -> None:
+    session.next_item()
+    ahead = session.read_ahead("q000")
+    session.skip()
+    screen = session.next_item(ahead)
+    assert screen is not None and screen.item.prompt.prompt_id == "q001"
+    assert session.progress().skipped == 1

@@ -302,3 +302,42 @@ async def test_flag_records_a_note_and_keeps_the_item(app: PreferApp, store: Loc
         assert "q000" in text_of(pilot, "#topbar")  # flagging does not replace ranking
         assert store.execute_for_test("SELECT count(*) FROM judgments") == [(0,)]
         assert store.events()[-1].action == "flag"
+
+
+async def test_save_shows_the_queues_next_item_even_when_it_changed_after_the_read_ahead(
+        app: PreferApp, store: LocalStore, project: Project) -> None:
+    from core.annotation import AnnotationSession
+
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = screen_of(pilot)
+        cards = list(screen.query(CandidateCard))
+        ahead = screen._ahead
+        assert ahead is not None and ahead.after == "q000"  # read while q000 is on screen
+        assert ahead.loaded is not None and ahead.loaded.item.prompt.prompt_id == "q001"
+        # The same annotator judges q001 in another session meanwhile.
+        other = AnnotationSession(store, project.config, "alice", "g-test")
+        other.open("q001")
+        other.press(1)
+        other.press(2)
+        other.save("Judged in another window, before this save.")
+
+        await pilot.press("2", "4")
+        await type_text(pilot, "Two keeps the promise; four does not.")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "q002" in text_of(pilot, "#topbar")
+        assert "2/3 done" in text_of(pilot, "#topbar")
+        # The cards stayed and show q002's candidates, unmarked.
+        assert list(screen.query(CandidateCard)) == cards
+        shown = app.session.current.shown  # type: ignore[union-attr]
+        assert [c.text for c in cards] == [c.text for c in shown]
+        assert not any("best" in c.classes or "worst" in c.classes for c in cards)
+
+        # Without a change the item read ahead is the one shown.
+        assert screen._ahead is not None and screen._ahead.after == "q002"
+        await pilot.press("1", "3")
+        await type_text(pilot, "One keeps the promise; three does not.")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "3/3 done" in text_of(pilot, "#topbar")

@@ -18,11 +18,11 @@ from textual.containers import VerticalScroll
 from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.adjudication import new_flag
-from core.annotation import AnnotationSession, Screenful, label_text, label_width, parse_ranking
+from core.annotation import AnnotationSession, LoadedItem, Screenful, label_text, label_width, parse_ranking
 from core.errors import JudgmentError, PreferError, ServerUnavailableError
 from core.models import Judgment, Progress
 from core.text import printable
@@ -33,13 +33,17 @@ from tui.screens.diff import DiffScreen
 from tui.screens.flag import FlagScreen
 from tui.screens.history import HistoryScreen
 from tui.screens.outcome import NoPreferenceScreen
-from tui.widgets.candidate import CandidateCard
+from tui.widgets.candidate import CandidateCard, markdown_of
+from tui.widgets.footer import StableFooter
 from tui.widgets.justification import JustificationInput
 from tui.widgets.prompt import PromptPanel
 
 MIN_COLUMN_WIDTH = 56  # narrower columns are not readable: stack the candidates instead
 RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0)  # then every 8 s until the store answers
 HINT_EVERY_S = 2.0
+# "Saving…" appears only when a save takes longer than this: showing and hiding the line moves
+# the candidates (two layouts and repaints of the screen) for a save that takes milliseconds.
+SAVING_SHOWN_AFTER_S = 0.25
 
 
 def store_answers(session: AnnotationSession) -> bool:
@@ -57,6 +61,16 @@ def columns_for(width: int, count: int) -> int:
     return max(1, min(count, width // MIN_COLUMN_WIDTH))
 
 
+class ReadAhead:
+    """The item the queue names after `after`, read from the store (and its candidates' Markdown
+    parsed) by a worker while the annotator judges `after`; the save shows it at once if the
+    queue still names it then (AnnotationSession.next_item)."""
+
+    def __init__(self, after: str, loaded: LoadedItem | None,
+                 markdown: dict[str, object]) -> None:
+        self.after, self.loaded, self.markdown = after, loaded, markdown
+
+
 class AnnotateScreen(Screen[None]):
     """Shows one item at a time from an AnnotationSession and forwards keys to it."""
 
@@ -66,11 +80,19 @@ class AnnotateScreen(Screen[None]):
         """A new item (or none: the queue is done) is ready to show, with fresh progress."""
 
         def __init__(self, screenful: Screenful | None, progress: Progress | None,
-                     note: str | None = None) -> None:
+                     note: str | None = None, saved: AnnotateScreen.JudgmentSaved | None = None,
+                     markdown: dict[str, object] | None = None) -> None:
             super().__init__()
             self.screenful = screenful
-            self.progress = progress
+            self.progress = progress  # None: read after the item is shown (load_progress)
             self.note = note
+            self.saved = saved  # the save that led to this item, confirmed once it is shown
+            self.markdown = markdown or {}  # candidate id -> its text parsed ahead
+
+    class ProgressLoaded(Message):
+        def __init__(self, progress: Progress) -> None:
+            super().__init__()
+            self.progress = progress
 
     class SaveStalled(Message):
         """The store did not answer a save; it is retried in `retry_in` seconds."""
@@ -89,10 +111,11 @@ class AnnotateScreen(Screen[None]):
     class JudgmentSaved(Message):
         """A judgment was committed to the store (after `attempts` tries)."""
 
-        def __init__(self, judgment: Judgment, attempts: int) -> None:
+        def __init__(self, judgment: Judgment, attempts: int, outcome: str = "saved") -> None:
             super().__init__()
             self.judgment = judgment
             self.attempts = attempts
+            self.outcome = outcome  # saved_outcome, worked out before the next item opened
 
     class FlagSaved(Message):
         """An annotator's flag on an item was committed to the store."""
@@ -122,6 +145,7 @@ class AnnotateScreen(Screen[None]):
         self.progress: Progress | None = None
         self.digits = ""  # the first digit of a two-digit label, while waiting for the second
         self._last_hint = 0.0
+        self._ahead: ReadAhead | None = None  # set by the read_ahead worker
 
     def compose(self) -> ComposeResult:
         yield Static(id="topbar")
@@ -130,7 +154,7 @@ class AnnotateScreen(Screen[None]):
         yield Static(id="marks")
         yield Static(id="save-status")
         yield JustificationInput(id="justification", placeholder=tr("box.placeholder"))
-        yield Footer()
+        yield StableFooter()
 
     def on_mount(self) -> None:
         self.query_one("#save-status").display = False
@@ -160,16 +184,15 @@ class AnnotateScreen(Screen[None]):
     def show_item(self, event: ItemLoaded) -> None:
         self.busy = False
         self.digits = ""
+        self._ahead = None
         self.progress = event.progress or self.progress
-        if event.note:
-            self.notify(printable(event.note), markup=False, timeout=3)
         box = self.query_one("#candidates", VerticalScroll)
-        box.remove_children()
         field = self.query_one("#justification", JustificationInput)
-        field.locked = False
         screenful = event.screenful
         prompt = self.query_one(PromptPanel)
         if screenful is None:
+            field.locked = False
+            box.remove_children()
             reason, values = self.session.empty_queue_reason()
             prompt.show(None, tr(f"queue.{reason}", **values))
             field.value = ""
@@ -177,23 +200,94 @@ class AnnotateScreen(Screen[None]):
             self._show_marks()
             self._show_topbar()
             box.focus()
-            return
-        field.disabled = False
-        prompt.show(screenful.item, view=screenful.view, shown=screenful.shown)
-        self._layout_columns(screenful.count)
-        box.mount_all(CandidateCard(n, c.text, screenful.count, raw=self.raw)
-                      for n, c in enumerate(screenful.shown, start=1))
-        box.scroll_home(animate=False)
-        field.value = screenful.justification
-        self.showing_provenance = False
-        self._show_marks()
-        self._show_topbar()
-        if screenful.restored_draft:
-            self.notify(tr("note.draft_restored"), timeout=4)
-        if self.session.ready() and not screenful.revising:
-            self._focus_box()
         else:
-            self.set_focus(box)
+            field.disabled = False
+            prompt.show(screenful.item, view=screenful.view, shown=screenful.shown)
+            self._layout_columns(screenful.count)
+            self._show_cards(box, screenful, event.markdown)
+            box.scroll_home(animate=False)
+            field.value = screenful.justification
+            self.showing_provenance = False
+            self._show_marks()
+            self._show_topbar()
+            if self.session.ready() and not screenful.revising:
+                field.locked = False
+                self._focus_box()
+            elif self.focused is box:
+                field.locked = False
+            else:
+                # The focus moves after the frame that shows the item: Textual repaints the
+                # whole screen on a focus change, which would hold that frame up. Meanwhile
+                # the box still has focus and stays locked, so no key lands in it.
+                self.call_after_refresh(self._focus_candidates, screenful)
+        # Notes after the frame that shows the item: a toast changes the screen's top layer,
+        # which makes the compositor repaint the whole screen, not only the changed widgets.
+        if event.saved is not None:
+            self.saving_since = None
+            if self.query_one("#save-status", Static).display:
+                self._show_save_status(None)
+            self.call_after_refresh(self.confirm_saved, event.saved)
+        if event.note:
+            self.call_after_refresh(self.notify, printable(event.note), markup=False, timeout=3)
+        if screenful is not None:
+            if screenful.restored_draft:
+                self.call_after_refresh(self.notify, tr("note.draft_restored"), timeout=4)
+            self.read_ahead(screenful.item.prompt.prompt_id)
+        if event.progress is None:
+            self.load_progress()
+
+    def _focus_candidates(self, screenful: Screenful) -> None:
+        current = self.session.current
+        if current is None or current.item.prompt.prompt_id != screenful.item.prompt.prompt_id:
+            return  # another item was shown since; it placed the focus
+        self.query_one("#justification", JustificationInput).locked = False
+        self.set_focus(self.query_one("#candidates", VerticalScroll))
+
+    def _show_cards(self, box: VerticalScroll, screenful: Screenful,
+                    markdown: dict[str, object]) -> None:
+        """The item's candidates in the cards already there when their number matches (their
+        content changed in place), else in new cards."""
+        cards = list(box.query_children(CandidateCard))
+        shown = list(enumerate(screenful.shown, start=1))
+        if len(cards) == len(shown) and len(box.children) == len(cards):
+            for card, (n, candidate) in zip(cards, shown, strict=True):
+                card.show_candidate(n, candidate.text, screenful.count,
+                                    markdown.get(candidate.candidate_id))  # type: ignore[arg-type]
+            return
+        box.remove_children()
+        box.mount_all(CandidateCard(n, c.text, screenful.count, raw=self.raw,
+                                    markdown=markdown.get(c.candidate_id))  # type: ignore[arg-type]
+                      for n, c in shown)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="ahead")
+    def read_ahead(self, after: str) -> None:
+        """Read the item that follows `after` in the queue, and parse its candidates, while the
+        annotator judges `after` (a head start only: any failure leaves it to the save)."""
+        try:
+            loaded = self.session.read_ahead(after)
+            markdown = ({c.candidate_id: markdown_of(c.text) for c in loaded.shown}
+                        if loaded is not None and not self.raw else {})
+        except Exception:  # the save reads the item itself
+            return
+        self._ahead = ReadAhead(after, loaded, markdown)  # type: ignore[arg-type]
+
+    def _ahead_after(self, prompt_id: str) -> ReadAhead | None:
+        """What `read_ahead` found after `prompt_id`, if it is done and still about it."""
+        ahead = self._ahead
+        return ahead if ahead is not None and ahead.after == prompt_id else None
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="progress")
+    def load_progress(self) -> None:
+        try:
+            progress = self.session.progress()
+        except Exception:  # the top line keeps its count until the next item
+            return
+        self.post_message(self.ProgressLoaded(progress))
+
+    @on(ProgressLoaded)
+    def show_progress(self, event: ProgressLoaded) -> None:
+        self.progress = event.progress
+        self._show_topbar()
 
     def on_resize(self, event: events.Resize) -> None:
         current = self.session.current
@@ -401,12 +495,15 @@ class AnnotateScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="store")
     def skip_item(self, draft_note: str | None) -> None:
+        after = self.session.current.item.prompt.prompt_id if self.session.current else ""
+        ahead = self._ahead_after(after)
         skipped = self.session.skip()
         note = tr("note.skipped") if skipped else None
         if draft_note:
             note = f"{note} {draft_note}" if note else draft_note
-        self.post_message(self.ItemLoaded(self.session.next_item(), self.session.progress(),
-                                          note))
+        screenful = self.session.next_item(ahead.loaded if ahead else None)
+        self.post_message(self.ItemLoaded(screenful, self.session.progress(), note,
+                                          markdown=ahead.markdown if ahead else None))
 
     def action_back(self) -> None:
         if self.busy:
@@ -558,8 +655,14 @@ class AnnotateScreen(Screen[None]):
         self.busy = True
         self.saving_since = time.monotonic()
         self.query_one("#justification", JustificationInput).locked = True
-        self._show_save_status(tr("save.saving"))
+        self.set_timer(SAVING_SHOWN_AFTER_S, self._show_saving_if_slow)
         self.save_judgment(judgment)
+
+    def _show_saving_if_slow(self) -> None:
+        status = self.query_one("#save-status", Static)
+        if (self.saving_since is not None and not status.display
+                and time.monotonic() - self.saving_since >= SAVING_SHOWN_AFTER_S * 0.9):
+            self._show_save_status(tr("save.saving"))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="store")
     def save_judgment(self, judgment: Judgment) -> None:
@@ -585,16 +688,23 @@ class AnnotateScreen(Screen[None]):
             except PreferError as error:
                 self.post_message(self.SaveRefused(error.message))
                 return
-        self.post_message(self.JudgmentSaved(stored, attempt + 1))
+        saved = self.JudgmentSaved(stored, attempt + 1, self.session.saved_outcome(stored))
+        self.app.save_drafts()  # type: ignore[attr-defined]  # the commit dropped its draft
+        ahead = self._ahead_after(judgment.prompt_id)
         while True:
             try:
-                screenful = self.session.next_item()
-                progress = self.session.progress()
+                screenful = self.session.next_item(ahead.loaded if ahead else None)
                 break
             except ServerUnavailableError as error:
                 attempt += 1
                 self._stalled(error.message, attempt)
-        self.post_message(self.ItemLoaded(screenful, progress))
+            except BaseException:
+                self.post_message(saved)  # saved all the same; the worker's error follows
+                raise
+        # One message: the next item, then the confirmation (one update of the screen, not
+        # two); the progress count is read after the item is on screen.
+        self.post_message(self.ItemLoaded(screenful, None, saved=saved,
+                                          markdown=ahead.markdown if ahead else None))
 
     def _stalled(self, reason: str, attempt: int) -> None:
         delay = RETRY_DELAYS_S[min(attempt - 1, len(RETRY_DELAYS_S) - 1)]
@@ -617,13 +727,13 @@ class AnnotateScreen(Screen[None]):
 
     @on(JudgmentSaved)
     def confirm_saved(self, event: JudgmentSaved) -> None:
-        self._show_save_status(None)
+        if self.query_one("#save-status", Static).display:
+            self._show_save_status(None)
         self.saving_since = None
-        key = f"save.{self.session.saved_outcome(event.judgment)}"
+        key = f"save.{event.outcome}"
         if event.attempts > 1:
             key = "save.saved_after_retry"
         self.notify(tr(key), timeout=3 if event.attempts > 1 else 2)
-        self.app.save_drafts()  # type: ignore[attr-defined]
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:

@@ -11,25 +11,46 @@ from core.text import printable
 from tui.i18n import tr
 
 
+def markdown_of(text: str) -> Markdown:
+    """A candidate's text as the card renders it (parsed now: a worker may do it ahead)."""
+    return Markdown(printable(text, multiline=True))
+
+
 class CandidateCard(Static):
     """One candidate, labelled with the number that marks it. The text is rendered as Markdown
     (or shown raw on request), never as Textual markup; control characters become visible
     escapes (core.text.printable). The mark is named in words in the card's top border, so it
     reads without colour and stays on screen with the card's first line."""
 
-    def __init__(self, label: int, text: str, count: int, raw: bool = False) -> None:
+    def __init__(self, label: int, text: str, count: int, raw: bool = False,
+                 markdown: Markdown | None = None) -> None:
         super().__init__(markup=False, classes="candidate")
+        self.raw = raw
+        self.show_candidate(label, text, count, markdown)
+
+    def show_candidate(self, label: int, text: str, count: int,
+                       markdown: Markdown | None = None) -> None:
+        """Show another candidate in this card (unmarked): the screen keeps its cards from item
+        to item and changes what they show, cheaper than removing and mounting new ones.
+        `markdown` is `markdown_of(text)` when a worker parsed it ahead."""
         self.label = label
         self.count = count
         self.text = printable(text, multiline=True)
+        self._markdown = markdown
         self.mark: str | None = None
         self.provenance: str | None = None
-        self.raw = raw
+        self.set_class(False, "best")
+        self.set_class(False, "worst")
         self._render_text()
         self._retitle()
 
     def _render_text(self) -> None:
-        self.update(Text(self.text) if self.raw else Markdown(self.text))
+        if self.raw:
+            self.update(Text(self.text))
+            return
+        if self._markdown is None:
+            self._markdown = Markdown(self.text)
+        self.update(self._markdown)
 
     def _retitle(self) -> None:
         parts = [label_text(self.label, self.count)]
