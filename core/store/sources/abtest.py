@@ -47,10 +47,6 @@ def p_value_of(values: dict[str, Any]) -> float:
         missing = "wins_a" if wins_a is None else "wins_b"
         raise Bad("p_value" if wins_a is None and wins_b is None else missing,
                   "missing (give p_value, or wins_a and wins_b to compute it from)")
-    # SciPy is imported here, on first use: at the top it loaded scipy.stats (~60 MiB) into
-    # every prefer command, `prefer serve` included (docs/benchmarks.md, memory of prefer serve).
-    from scipy import stats
-
     n_a, n_b = _count(values, "n_a"), _count(values, "n_b")
     if (n_a is None) != (n_b is None):
         raise Bad("n_b" if n_b is None else "n_a", "give both n_a and n_b, or neither")
@@ -103,8 +99,9 @@ KIND = SourceKind(
 
 
 def _stats() -> Any:
-    """scipy.stats, imported on first use: it costs ~1.4 s of CPU, and every command of the
-    CLI imports this module (through the store) while few import A/B test results."""
+    """scipy.stats, imported on first use: it costs ~1.4 s of CPU and ~60 MiB, and every
+    command of the CLI (`prefer serve` included) imports this module through the store, while
+    few import A/B test results."""
     from scipy import stats
 
     return stats
