@@ -23,8 +23,10 @@ demo: $(STAMP)  ## build a demo project from sample_data/ and open the annotatio
 	$(BIN)/prefer status -p $(DEMO)
 	$(BIN)/prefer annotate -p $(DEMO)
 
-test: $(STAMP)  ## run the whole test suite (benchmarks excluded)
-	$(BIN)/python -m pytest
+# Two workers (CI has 2 cores); tests that create OS users or change shared ACLs stay on one
+# worker, one after the other (the scheduler in tests/conftest.py).
+test: $(STAMP)  ## run the whole test suite (benchmarks excluded), on 2 workers
+	$(BIN)/python -m pytest -n 2
 
 lint: $(STAMP)  ## ruff over core, tui and tests
 	$(BIN)/ruff check core tui tests

@@ -18,6 +18,45 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_PROMPTS = REPO_ROOT / "sample_data" / "prompts.jsonl"
 
 
+# Tests that create throwaway OS users and groups (useradd/groupadd take /etc/passwd's lock, and
+# a second one at the same time fails) or add ACL entries to shared folders such as /root (each
+# setfacl reads, changes and writes the whole ACL, so two at once can lose an entry, and
+# SshServer clears a folder's ACL once its own entry is the last): under pytest-xdist (`make
+# test` runs 2 workers) they all run on one worker, one after the other. xdist's own
+# `--dist loadgroup` cannot do it with pytest 9 (the group suffix it writes into `_nodeid` is
+# no longer read), so the scheduler below makes them one work unit by module.
+OS_IDENTITY_MODULES = ("test_hostile.py", "test_ssh.py", "test_private_files.py", "test_server.py",
+                       "test_judge.py")  # test_judge: `prefer serve` with real OS users
+OS_IDENTITY_UNIT = "os_identity"
+# Long single tests start first, so that neither worker is left alone with one at the end.
+LONG_TESTS = ("test_docs.py::test_every_command_block_runs",
+              "test_server_load.py::", "test_work_queue.py::test_answers_equal_the_view_based",
+              "test_bench_annotate.py::", "test_tui_safety.py::test_sentences_typed_at_every_stage")
+
+
+def _in_os_identity_unit(nodeid: str) -> bool:
+    return nodeid.split("::", 1)[0].rsplit("/", 1)[-1] in OS_IDENTITY_MODULES
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OsIdentityScheduling(LoadScopeScheduling):
+        """Each test is a work unit of its own (like `--dist load`), except the OS-identity
+        tests, which form one unit; the largest unit is handed out first."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return OS_IDENTITY_UNIT if _in_os_identity_unit(nodeid) else nodeid
+
+    return OsIdentityScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # every worker reorders alike, as xdist requires
+        items.sort(key=lambda item: not any(long in item.nodeid for long in LONG_TESTS))
+
+
 @pytest.fixture(autouse=True)
 def _no_project_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests never touch a user's real project.

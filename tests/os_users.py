@@ -67,22 +67,74 @@ def traversable_for(group: str, *paths: Path) -> Iterator[None]:
             subprocess.run(["setfacl", "-x", f"g:{group}", str(folder)], check=False)
 
 
+def _as_user(user: str) -> dict:
+    """subprocess arguments that run a Python as OS `user` with this repo importable: the
+    user's groups, a bare PATH and `/` as cwd."""
+    import grp
+    import pwd
+
+    account = pwd.getpwnam(user)
+    return {"env": {"PATH": "/usr/bin:/bin",
+                    "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+            "cwd": "/", "user": account.pw_uid, "group": account.pw_gid,
+            "extra_groups": [g.gr_gid for g in grp.getgrall() if user in g.gr_mem]}
+
+
 def python_as(user: str, code: str, *args: str, timeout: float = 120) -> dict:
     """Run `code` (which prints one JSON line last) as OS `user` with this repo importable;
     return that line's value. The user gets their groups, a bare PATH and `/` as cwd."""
-    import grp
     import json
-    import pwd
     import sys
 
-    account = pwd.getpwnam(user)
-    groups = [g.gr_gid for g in grp.getgrall() if user in g.gr_mem]
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          env=env, cwd="/", timeout=timeout, user=account.pw_uid,
-                          group=account.pw_gid, extra_groups=groups)
+                          timeout=timeout, **_as_user(user))
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+class PythonSession:
+    """`code` running as OS `user` (set up as python_as does) for many requests: `ask` writes
+    one JSON line to its stdin and returns the one JSON line it prints back. One Python start-up
+    (and import of core) for all of a user's requests instead of one per request."""
+
+    def __init__(self, user: str, code: str) -> None:
+        import sys
+        import tempfile
+
+        self.user = user
+        # A file, not a pipe: it never fills and blocks the session; closed in close().
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115
+        self.process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=self.errors, text=True,
+                                        **_as_user(user))
+
+    def ask(self, request: object, timeout: float = 120) -> dict:
+        import json
+        import select
+
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        line = self.process.stdout.readline() if ready else ""
+        if not line:
+            self.errors.seek(0)
+            raise AssertionError(f"the session of {self.user} gave no answer "
+                                 f"({'exited' if ready else f'{timeout:.0f} s'}):\n"
+                                 f"{self.errors.read().decode(errors='replace')}")
+        return json.loads(line)
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self.errors.close()
 
 
 def with_roles(config_text: str, annotators: list[str], reviewers: list[str] = (),

@@ -25,7 +25,7 @@ from core.export import ExportOptions, export_dataset
 from core.judgment_import import import_judgments
 from core.models import Adjudication, Flag, GenerationRecord, Judgment, Run
 from core.pairs import build_pairs
-from core.project import Project
+from core.project import Project, init_project
 from core.sources import import_file
 from core.store import LocalStore, audit_rows, open_store
 from core.store.local import utc_now
@@ -134,10 +134,10 @@ def _generated(run_id: str, prompt_id: str, n: int, text: str) -> GenerationReco
         finished_at=now)
 
 
-@pytest.fixture
-def busy(project: Project, tmp_path: Path) -> Iterator[LocalStore]:
+def _make_busy(project: Project, tmp_path: Path) -> None:
     """A store after imports, a generation run, judgments, an adjudication, flags, assignments,
-    gold items, imported judgments, a balance plan, a pair build and an export."""
+    gold items, imported judgments, a balance plan, a pair build and an export (in
+    tmp_path/export)."""
     store = open_store(project.database_path)
     import_file(store, write_jsonl(tmp_path / "items.jsonl", item_rows(6, candidates=3)),
                 actor="admin")
@@ -176,6 +176,28 @@ def busy(project: Project, tmp_path: Path) -> Iterator[LocalStore]:
     store.save_balance_plan("dimension", None, 7, "admin")
     build_pairs(store, project.config, "admin")  # fills the languages import-judgments left out
     export_dataset(store, project.config, tmp_path / "export", ExportOptions(), actor="admin")
+    store.close()
+
+
+@pytest.fixture(scope="session")
+def _busy_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`_make_busy` once per session (per xdist worker) in a folder laid out like a test's
+    tmp_path: `alignment/` (the project) and `export/`."""
+    folder = tmp_path_factory.mktemp("busy")
+    _make_busy(init_project(folder / "alignment"), folder)
+    return folder
+
+
+@pytest.fixture
+def busy(project: Project, tmp_path: Path, _busy_template: Path) -> Iterator[LocalStore]:
+    """The store of `_make_busy`, opened: a copy of the session's template (the test may tamper
+    with it), the project folder's files over `project`'s and the export beside it."""
+    for entry in _busy_template.iterdir():
+        if entry.is_dir():
+            shutil.copytree(entry, tmp_path / entry.name, dirs_exist_ok=True)
+        else:
+            shutil.copy2(entry, tmp_path / entry.name)
+    store = open_store(project.database_path)
     yield store
     store.close()
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -56,17 +58,20 @@ DOCUMENTS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))
 
 
 @pytest.mark.parametrize("doc", DOCUMENTS, ids=lambda p: p.name)
-def test_every_command_block_runs_and_prints_what_the_docs_show(doc: Path, tmp_path: Path
-                                                               ) -> None:
+def test_every_command_block_runs_and_prints_what_the_docs_show(doc: Path) -> None:
     from tests.ollama_standin import StandinOllama
 
     blocks = docs_runner.command_blocks(doc)
     if not blocks:
         pytest.skip(f"{doc.name} has no command block")
     text = doc.read_text(encoding="utf-8")
+    # A short folder, not tmp_path: under pytest-xdist tmp_path is long enough that a path the
+    # 80-column output prints on a line of its own is cut in two, and no longer reads as the
+    # docs' folder.
+    folder = Path(tempfile.mkdtemp(prefix="prefer-docs-"))
     with StandinOllama(latency=0.01) as first, StandinOllama(latency=0.01) as second:
         ports = {"11434": str(first.port), "11435": str(second.port)} if "1143" in text else {}
-        session = docs_runner.make_session(tmp_path / "work", ports)
+        session = docs_runner.make_session(folder / "work", ports)
         problems: list[str] = []
         try:
             for block in blocks:
@@ -75,6 +80,7 @@ def test_every_command_block_runs_and_prints_what_the_docs_show(doc: Path, tmp_p
                 problems.extend(docs_runner.run_block(session, block))
         finally:
             session.close()
+            shutil.rmtree(folder, ignore_errors=True)
     assert not problems, "\n\n".join(problems)
 
 

@@ -16,7 +16,7 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -28,8 +28,8 @@ from core.sources import import_file
 from core.store import open_store
 from tests.conftest import REPO_ROOT, item_rows, write_jsonl
 from tests.os_users import (
+    PythonSession,
     os_users,
-    python_as,
     require_root_tools,
     traversable_for,
     with_roles,
@@ -39,24 +39,36 @@ PREFER = Path(sys.executable).parent / "prefer"
 
 # Runs as the attacking OS user: `ACTION` is Python with `store` (a RemoteStore), `me` and
 # `arg`; prints {"ok": result} or {"error": kind, "message": ..., "hint": ...}.
-CLIENT = textwrap.dedent("""
+_ANSWER = textwrap.dedent("""
     import json, sys, dataclasses
     from pathlib import Path
     from core.errors import PreferError
     from core.store.remote import RemoteStore
     from core.models import *
-    socket_path, action, arg = Path(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
-    try:
-        store = RemoteStore(socket_path)
-        me = store.identity["annotator"]
-        scope = {"store": store, "me": me, "arg": arg, "dataclasses": dataclasses}
-        scope.update({k: v for k, v in globals().items() if k[:1].isupper()})
-        exec("def run():\\n" + "\\n".join("    " + l for l in action.splitlines()), scope)
-        out = scope["run"]()
-        print(json.dumps({"ok": out}, default=str))
-    except PreferError as exc:
-        print(json.dumps({"error": type(exc).__name__, "message": exc.message,
-                          "hint": exc.hint}))
+
+    def answer(socket_path, action, arg):
+        store = None
+        try:
+            store = RemoteStore(Path(socket_path))
+            me = store.identity["annotator"]
+            scope = {"store": store, "me": me, "arg": arg, "dataclasses": dataclasses}
+            scope.update({k: v for k, v in globals().items() if k[:1].isupper()})
+            exec("def run():\\n" + "\\n".join("    " + l for l in action.splitlines()), scope)
+            return {"ok": scope["run"]()}
+        except PreferError as exc:
+            return {"error": type(exc).__name__, "message": exc.message, "hint": exc.hint}
+        finally:
+            if store is not None:
+                store.close()
+""")
+CLIENT = _ANSWER + textwrap.dedent("""
+    print(json.dumps(answer(sys.argv[1], sys.argv[2], json.loads(sys.argv[3])), default=str))
+""")
+# The same, one request ([socket, action, arg]) per line on stdin, one answer per line on
+# stdout; each request is a connection of its own (its own hello), as a CLIENT process's is.
+SESSION = _ANSWER + textwrap.dedent("""
+    for line in sys.stdin:
+        print(json.dumps(answer(*json.loads(line)), default=str), flush=True)
 """)
 
 
@@ -70,9 +82,19 @@ class Deployment:
     rita: str
     mallory: str
     log: Path
+    sessions: dict[str, PythonSession] = field(default_factory=dict)
 
     def run(self, user: str, action: str, arg: object = None) -> dict:
-        return python_as(user, CLIENT, str(self.socket), action, json.dumps(arg))
+        """`action` run by a client process of OS `user` (one per user, kept between runs)."""
+        if user not in self.sessions:
+            self.sessions[user] = PythonSession(user, SESSION)
+        return self.sessions[user].ask([str(self.socket), action, arg])
+
+    def close_sessions(self) -> None:
+        """Before the users go: userdel refuses a user who still runs a process."""
+        for session in self.sessions.values():
+            session.close()
+        self.sessions.clear()
 
     def rows(self, sql: str) -> list[tuple]:
         """Read the store while the server owns it: stop, read, start again."""
@@ -127,6 +149,7 @@ def deployment() -> Iterator[Deployment]:
             try:
                 yield deployment
             finally:
+                deployment.close_sessions()
                 deployment.stop()
 
 

@@ -14,7 +14,7 @@ from core.inventory import resolve_batch, resolve_id, team
 from core.models import ItemFilter
 from core.project import Project, open_project
 from core.store import LocalStore
-from tests.test_audit import busy  # noqa: F401  (the fixture: a store after every kind of write)
+from tests.test_audit import _busy_template, busy  # noqa: F401  (fixtures: a store after every kind of write)
 from tui.cli import app
 
 runner = CliRunner()

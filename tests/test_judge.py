@@ -662,6 +662,7 @@ def served() -> Iterator[Any]:
             try:
                 yield deployment
             finally:
+                deployment.close_sessions()
                 deployment.stop()
 
 
