@@ -91,6 +91,12 @@ def flags(cur: duckdb.DuckDBPyConnection, prompt_id: str | None, open_only: bool
     return [Flag(*row) for row in cur.execute(sql, params).fetchall()]
 
 
+def flags_of(cur: duckdb.DuckDBPyConnection, annotator: str) -> list[Flag]:
+    """One annotator's flags, open and resolved, oldest first."""
+    sql = _FLAGS + " WHERE f.annotator = ? ORDER BY f.created_at, f.flag_id"
+    return [Flag(*row) for row in cur.execute(sql, [annotator]).fetchall()]
+
+
 def flag_by_id(cur: duckdb.DuckDBPyConnection, flag_id: str) -> Flag | None:
     row = cur.execute(_FLAGS + " WHERE f.flag_id = ?", [flag_id]).fetchone()
     return Flag(*row) if row else None
