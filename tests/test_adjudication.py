@@ -535,3 +535,58 @@ def test_export_holds_back_exactly_the_disagreements(project: Project, store: Lo
 
 def _read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+# --- more than 9 candidates: the same labels and two-digit entry as the annotation screen -------
+
+async def test_twelve_candidates_are_labelled_and_picked_as_on_the_annotation_screen(
+        project: Project, store: LocalStore, tmp_path: Path) -> None:
+    from core.annotation import AnnotationSession
+    from core.config import write_config
+    from core.project import open_project
+
+    project.config.annotation.max_candidates = 12
+    write_config(project.config, project.config_path)
+    project = open_project(project.root)
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(1, candidates=12)), actor="t")
+    ids = candidates_of(store, "q000")
+    # Two annotators disagree on the best (candidates 11 and 12 in stored order).
+    for name, best, worst in (("alice", ids[10], ids[0]), ("bob", ids[11], ids[0])):
+        session = AnnotationSession(store, project.config, name, "g")
+        screen = session.next_item()
+        assert screen is not None
+        shown = [c.candidate_id for c in screen.shown]
+        session.press(shown.index(best) + 1)
+        session.press(shown.index(worst) + 1)
+        session.save(f"Response {shown.index(best) + 1:02d} is the careful one.")
+    app = make_adjudication_app(project, store, reviewer="rita")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        cards = list(pilot.app.screen.query(CandidateCard))
+        assert [c.label for c in cards] == list(range(1, 13))  # all twelve, none cut
+        assert "01-12" in text_of(pilot, "#marks")
+        table = annotators_text(pilot)
+        assert "11" in table and "12" in table and "01" in table  # best/worst as two digits
+        assert "→11" in table and "→12" in table  # their numbers read in the reviewer's
+        await pilot.press("1")  # the first digit waits for the second
+        assert pilot.app.screen.session.current.marks.best is None
+        assert "1_" in text_of(pilot, "#marks")
+        await pilot.press("2", "0", "3")  # best 12, worst 3
+        marks = pilot.app.screen.session.current.marks
+        assert (marks.best, marks.worst) == (12, 3)
+        assert "BEST" in str(cards[11].border_title) and "WORST" in str(cards[2].border_title)
+        body = pilot.app.screen.query_one("#review-body")
+        assert cards[2].region.y >= body.region.y  # the picked card scrolled into view
+        assert isinstance(pilot.app.focused, Input) and pilot.app.focused.id == "note"
+        assert "best 12 · worst 03" in text_of(pilot, "#marks").replace("[b]", "")
+        await type_text(pilot, NOTE)
+        await pilot.press("enter")
+        await settle(pilot)
+    assert store.execute_for_test(
+        "SELECT best_candidate_id, worst_candidate_id FROM adjudications") == [(ids[11], ids[2])]
+    # The decision's pairs cover all twelve: the best over the eleven others.
+    from core.pairs import build_pairs
+    build_pairs(store, project.config, "rita")
+    chosen = store.execute_for_test(
+        "SELECT DISTINCT chosen_id, count(*) FROM pairs WHERE prompt_id = 'q000' GROUP BY ALL")
+    assert (ids[11], 11) in chosen

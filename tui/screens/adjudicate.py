@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich import box
 from rich.table import Table
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingsMap
 from textual.containers import Vertical, VerticalScroll
@@ -16,22 +16,24 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
+from core.annotation import LabelEntry, label_text
 from core.errors import JudgmentError, PreferError
 from core.models import Adjudication
 from core.review import ReviewScreenful, ReviewSession, check_adjudication
 from core.text import printable
-from tui.bindings import MARK_BINDINGS, SCROLL_BINDINGS
+from tui.bindings import SCROLL_BINDINGS
 from tui.i18n import tr
 from tui.screens.dialogs import GuidelinesScreen, HelpScreen, PromptScreen
-from tui.widgets.candidate import CandidateCard
+from tui.widgets.candidate import CandidateCard, pending_label
 from tui.widgets.justification import JustificationInput
 
 
 # Every key of the adjudication screen, as data: one registry feeds the footer and the help.
+# Digits are not bindings: they are typed into a LabelEntry, as on the annotation screen, so
+# labels above 9 (two digits, 01-12) read and type the same for annotators and reviewers.
 def adjudicate_bindings() -> list[Binding]:
     """The adjudication screen's bindings in the current language."""
     return [
-        *MARK_BINDINGS,
         Binding("enter", "write", tr("adj.key.write"), show=False, id="write"),
         Binding("escape", "choose", tr("adj.key.choose"), show=False, id="choose"),
         Binding("n,s", "skip", tr("adj.key.skip"), key_display="n", id="skip"),
@@ -59,7 +61,7 @@ def adjudicate_help_rows() -> list[tuple[str, str]]:
     rows = [("1-9", tr("adj.help.mark")), ("Enter", tr("adj.help.save")),
             ("Tab", tr("adj.help.tab"))]
     for binding in ADJUDICATE_BINDINGS:
-        if binding.id is None or binding.id.startswith("mark_"):
+        if binding.id is None:
             continue
         key = (binding.key if "," in binding.key else binding.key_display or binding.key)
         key = key.replace(",", " / ")
@@ -96,6 +98,7 @@ class AdjudicateScreen(Screen[None]):
         self.guidelines = guidelines
         self.project_name = project_name
         self.busy = False
+        self.entry = LabelEntry(0)  # digits typed towards a label (two above 9 candidates)
 
     def compose(self) -> ComposeResult:
         yield Static(id="topbar")
@@ -125,6 +128,7 @@ class AdjudicateScreen(Screen[None]):
     @on(ItemLoaded)
     def show_item(self, event: ItemLoaded) -> None:
         self.busy = False
+        self.entry = LabelEntry(len(event.screenful.shown) if event.screenful else 0)
         if event.note:
             self.notify(printable(event.note), markup=False, timeout=3)
         box = self.query_one("#review-candidates", Vertical)
@@ -176,7 +180,9 @@ class AdjudicateScreen(Screen[None]):
             text.append((" " if found.differs_on else "") +
                         tr("adj.open_flags", count=len(screenful.flags)), style="bold")
         if screenful.previous is not None:
-            labels = {c.candidate_id: n for n, c in enumerate(screenful.shown, start=1)}
+            count = len(screenful.shown)
+            labels = {c.candidate_id: label_text(n, count)
+                      for n, c in enumerate(screenful.shown, start=1)}
             text.append("\n" + tr(
                 "adj.before", reviewer=printable(screenful.previous.reviewer),
                 best=labels.get(screenful.previous.best_candidate_id or "", "?"),
@@ -196,8 +202,11 @@ class AdjudicateScreen(Screen[None]):
                                        for v in values])
 
         columns = screenful.columns
-        row(tr("adj.row.best"), [str(c.best) if c.best is not None else None for c in columns])
-        row(tr("adj.row.worst"), [str(c.worst) if c.worst is not None else None for c in columns])
+        count = len(screenful.shown)
+        row(tr("adj.row.best"), [label_text(c.best, count) if c.best is not None else None
+                                 for c in columns])
+        row(tr("adj.row.worst"), [label_text(c.worst, count) if c.worst is not None else None
+                                  for c in columns])
         row(tr("adj.row.ranking"), [c.ranking for c in columns])
         row(tr("adj.row.pairs"), [", ".join(c.pairs) or None for c in columns])
         row(tr("adj.row.why"), ["\n".join(c.justifications) or None for c in columns])
@@ -224,27 +233,46 @@ class AdjudicateScreen(Screen[None]):
             card.show_mark("best" if card.label == marks.best else
                            "worst" if card.label == marks.worst else None)
         need = self.session.config.annotation.min_justification_chars
+        count = marks.count
+        pending = pending_label(self.entry)
         if marks.complete:
-            text = tr("adj.marks.complete", best=marks.best, worst=marks.worst, need=need)
+            text = tr("adj.marks.complete", best=label_text(marks.best, count),
+                      worst=label_text(marks.worst, count), need=need)
         elif marks.best is not None:
-            text = tr("adj.marks.pick_worst", best=marks.best)
+            text = tr("adj.marks.pick_worst", best=label_text(marks.best, count)) + pending
         elif current.needs_decision:
-            text = tr("adj.marks.pick_best", count=marks.count)
+            text = tr("adj.marks.pick_best",
+                      labels=f"{label_text(1, count)}-{label_text(count, count)}") + pending
         else:
-            text = tr("adj.marks.flagged", need=need)
+            text = tr("adj.marks.flagged", need=need) + pending
         line.update(text)
 
     # --- actions ---------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        needs_item = ("skip", "write", "prompt", "mark")
+        needs_item = ("skip", "write", "prompt")
         return not (action in needs_item and self.session.current is None)
 
-    def action_mark(self, label: int) -> None:
+    def on_key(self, event: events.Key) -> None:
+        """Digits pick, one or two a label as on the annotation screen (the note and guideline
+        boxes take their own digits)."""
+        character = event.character or ""
+        if (self.app.screen is not self or isinstance(self.focused, Input)
+                or not character.isdigit()):
+            return
+        event.stop()
         if self.session.current is None or self.busy:
+            return
+        label = self.entry.type(character)
+        if label is None:
+            self._show_marks()
             return
         marks = self.session.press(label)
         self._show_marks()
+        for card in self.query(CandidateCard):
+            if card.label == label:
+                self.query_one("#review-body", VerticalScroll).scroll_to_widget(
+                    card, animate=False, top=False)
         if marks.complete:
             self.query_one("#note", Input).focus()
 

@@ -22,7 +22,7 @@ from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.adjudication import new_flag
-from core.annotation import AnnotationSession, Screenful, label_text, label_width, parse_ranking
+from core.annotation import AnnotationSession, LabelEntry, Screenful, label_text, parse_ranking
 from core.errors import JudgmentError, PreferError, ServerUnavailableError
 from core.models import Judgment, Progress
 from core.text import printable
@@ -33,7 +33,7 @@ from tui.screens.diff import DiffScreen
 from tui.screens.flag import FlagScreen
 from tui.screens.history import HistoryScreen
 from tui.screens.outcome import NoPreferenceScreen
-from tui.widgets.candidate import CandidateCard
+from tui.widgets.candidate import CandidateCard, pending_label
 from tui.widgets.justification import JustificationInput
 from tui.widgets.prompt import PromptPanel
 
@@ -120,7 +120,7 @@ class AnnotateScreen(Screen[None]):
         self.showing_provenance = False
         self.raw = False
         self.progress: Progress | None = None
-        self.digits = ""  # the first digit of a two-digit label, while waiting for the second
+        self.entry = LabelEntry(0)  # digits typed towards a label (two above 9 candidates)
         self._last_hint = 0.0
 
     def compose(self) -> ComposeResult:
@@ -159,7 +159,7 @@ class AnnotateScreen(Screen[None]):
     @on(ItemLoaded)
     def show_item(self, event: ItemLoaded) -> None:
         self.busy = False
-        self.digits = ""
+        self.entry = LabelEntry(event.screenful.count if event.screenful else 0)
         self.progress = event.progress or self.progress
         if event.note:
             self.notify(printable(event.note), markup=False, timeout=3)
@@ -263,7 +263,7 @@ class AnnotateScreen(Screen[None]):
         for card in self.query(CandidateCard):
             card.show_mark("best" if card.label == marks.best else
                            "worst" if card.label == marks.worst else None)
-        pending = f" [reverse] {self.digits}_ [/reverse]" if self.digits else ""
+        pending = pending_label(self.entry)
         if marks.best is None:
             text = tr("marks.pick_best", labels=labels) + pending
         elif marks.worst is None:
@@ -331,14 +331,10 @@ class AnnotateScreen(Screen[None]):
                 self.notify(tr("hint.letters"), timeout=3)
 
     def _type_digit(self, digit: str) -> None:
-        current = self.session.current
-        assert current is not None
-        width = label_width(current.count)
-        self.digits += digit
-        if len(self.digits) < width:
+        label = self.entry.type(digit)
+        if label is None:
             self._show_marks()
             return
-        label, self.digits = int(self.digits), ""
         marks = self.session.press(label)
         self._show_marks()
         for card in self.query(CandidateCard):

@@ -6,9 +6,15 @@ from rich.markdown import Markdown
 from rich.text import Text
 from textual.widgets import Static
 
-from core.annotation import label_text
+from core.annotation import LabelEntry, label_text
 from core.text import printable
 from tui.i18n import tr
+
+
+def pending_label(entry: LabelEntry) -> str:
+    """The first digit of a two-digit label while the second is awaited, as markup to append
+    to the marks line (empty otherwise)."""
+    return f" [reverse] {entry.typed}_ [/reverse]" if entry.typed else ""
 
 
 class CandidateCard(Static):
