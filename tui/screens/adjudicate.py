@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
+from core.adjudication import pseudonym_letters
 from core.annotation import LabelEntry, label_text
 from core.errors import JudgmentError, PreferError
 from core.models import Adjudication
@@ -157,7 +158,7 @@ class AdjudicateScreen(Screen[None]):
         box.mount_all(CandidateCard(n, c.text, count)
                       for n, c in enumerate(screenful.shown, start=1))
         self.query_one("#review-annotators", Static).update(self._annotator_table(screenful))
-        flags = Text("\n").join(Text.assemble((tr("adj.flag_by", who=printable(who)), "bold"),
+        flags = Text("\n").join(Text.assemble((tr("adj.flag_by", who=self._annotator_name(who)), "bold"),
                                               printable(flag.note, multiline=True))
                                 for who, flag in screenful.flags)
         self.query_one("#review-flags", Static).update(flags)
@@ -189,12 +190,17 @@ class AdjudicateScreen(Screen[None]):
                 worst=labels.get(screenful.previous.worst_candidate_id or "", "?")))
         return text
 
-    @staticmethod
-    def _annotator_table(screenful: ReviewScreenful) -> Table:
+    def _annotator_name(self, name: str) -> str:
+        """An annotator as the reviewer sees them: "Annotator B" in the screen's language, or
+        the real name when names are shown."""
+        letters = None if self.session.show_names else pseudonym_letters(name)
+        return tr("adj.annotator", letters=letters) if letters else printable(name)
+
+    def _annotator_table(self, screenful: ReviewScreenful) -> Table:
         table = Table(box=box.SIMPLE_HEAD, expand=True, padding=(0, 1), show_edge=False)
         table.add_column("", style="bold", no_wrap=True)
         for column in screenful.columns:
-            table.add_column(Text(printable(column.name)), ratio=1)
+            table.add_column(Text(self._annotator_name(column.name)), ratio=1)
 
         def row(title: str, values: list[str | None]) -> None:
             if any(values):
@@ -325,8 +331,21 @@ class AdjudicateScreen(Screen[None]):
         if current is None or self.busy:
             return
         note = self.query_one("#note", Input).value
+        need = self.session.config.annotation.min_justification_chars
+        # The two refusals a reviewer meets, in their language (check_adjudication's words are
+        # the store's, in English).
+        marks = current.marks
+        if (current.needs_decision or marks.best is not None) and not marks.complete:
+            self.notify(tr("adj.pick_first"), severity="warning", timeout=4)
+            self.query_one("#review-body").focus()
+            return
+        if len(note.strip()) < need:
+            self.notify(tr("adj.note_too_short", need=need, typed=len(note.strip())),
+                        severity="warning", timeout=4)
+            self.query_one("#note", Input).focus()
+            return
         try:
-            check_adjudication(current, note, self.session.config.annotation.min_justification_chars)
+            check_adjudication(current, note, need)
         except JudgmentError as error:
             self.notify(printable(error.message), markup=False, severity="warning", timeout=4)
             if not current.marks.complete and current.needs_decision:
