@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -590,3 +590,91 @@ async def test_twelve_candidates_are_labelled_and_picked_as_on_the_annotation_sc
     chosen = store.execute_for_test(
         "SELECT DISTINCT chosen_id, count(*) FROM pairs WHERE prompt_id = 'q000' GROUP BY ALL")
     assert (ids[11], 11) in chosen
+
+
+# --- a Pilot test per binding of the adjudication screen ------------------------------------------
+
+async def _adj_write(pilot: Pilot) -> None:
+    await pilot.press("enter")  # nothing picked yet: stays on the item
+    assert not isinstance(pilot.app.focused, Input)
+    await pilot.press("1", "3", "escape")
+    assert not isinstance(pilot.app.focused, Input)
+    await pilot.press("enter")  # picks complete: Enter goes to the note
+    assert isinstance(pilot.app.focused, Input) and pilot.app.focused.id == "note"
+
+
+async def _adj_choose(pilot: Pilot) -> None:
+    await pilot.press("1", "3")
+    assert isinstance(pilot.app.focused, Input)
+    await pilot.press("escape")
+    assert not isinstance(pilot.app.focused, Input)
+    await pilot.press("2")  # digits pick again: a new best
+    assert pilot.app.screen.session.current.marks.best == 2
+
+
+async def _adj_skip(pilot: Pilot) -> None:
+    for key, item in (("n", "q002"), ("s", "q000")):
+        await pilot.press(key)
+        await settle(pilot)
+        assert item in text_of(pilot, "#topbar")
+
+
+def _adj_opens(key: str, kind: str) -> Callable[[Pilot], Awaitable[None]]:
+    async def check(pilot: Pilot) -> None:
+        from tui.screens import dialogs
+
+        await pilot.press(key)
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, getattr(dialogs, kind))
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, AdjudicateScreen)
+    return check
+
+
+async def _adj_quit(pilot: Pilot) -> None:
+    await pilot.press("q")
+    await pilot.pause()
+    assert not pilot.app.is_running
+
+
+def _adj_scrolls(key: str, down: bool) -> Callable[[Pilot], Awaitable[None]]:
+    async def check(pilot: Pilot) -> None:
+        body = pilot.app.screen.query_one("#review-body")
+        if not down:
+            body.scroll_end(animate=False)
+            await pilot.pause()
+        before = body.scroll_y
+        await pilot.press(key)
+        await pilot.pause()
+        assert (body.scroll_y > before) if down else (body.scroll_y < before)
+    return check
+
+
+ADJUDICATE_CHECKS: dict[str, Callable[[Pilot], Awaitable[None]]] = {
+    "write": _adj_write,
+    "choose": _adj_choose,
+    "skip": _adj_skip,
+    "prompt": _adj_opens("p", "PromptScreen"),
+    "guidelines": _adj_opens("g", "GuidelinesScreen"),
+    "help": _adj_opens("question_mark", "HelpScreen"),
+    "quit": _adj_quit,
+    "scroll_down": _adj_scrolls("down", True),
+    "scroll_up": _adj_scrolls("up", False),
+    "page_down": _adj_scrolls("pagedown", True),
+    "page_up": _adj_scrolls("pageup", False),
+}
+
+
+def test_every_adjudication_binding_has_a_pilot_test() -> None:
+    from tui.screens.adjudicate import adjudicate_bindings
+
+    assert sorted(ADJUDICATE_CHECKS) == sorted(b.id for b in adjudicate_bindings())
+
+
+@pytest.mark.parametrize("binding_id", list(ADJUDICATE_CHECKS))
+async def test_adjudication_binding(review_app: AdjudicationApp, binding_id: str) -> None:
+    async with review_app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert "q000" in text_of(pilot, "#topbar")
+        await ADJUDICATE_CHECKS[binding_id](pilot)
