@@ -429,3 +429,28 @@ def test_the_store_refuses_bad_outcomes_and_rankings(store: LocalStore, tmp_path
     with pytest.raises(JudgmentError, match=message):
         store.save_judgment(dataclasses.replace(judgment, **change))
     assert store.execute_for_test("SELECT count(*) FROM judgments") == [(0,)]
+
+
+@pytest.mark.parametrize("key, action", [("escape", "close"), ("ctrl+r", "close"),
+                                         ("right", "filter"), ("left", "filter"),
+                                         ("ctrl+f", "flagged")])
+async def test_each_history_key(project: Project, store: LocalStore, tmp_path: Path, key: str,
+                                action: str) -> None:
+    # every key of the history screen is one of the parameters above
+    assert {b.key for b in HistoryScreen.BINDINGS} == {  # type: ignore[union-attr]
+        "escape,ctrl+r", "left", "right", "ctrl+f"}
+    app = app_for(project, store, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, HistoryScreen) and screen.filter_index == 0
+        await pilot.press(key)
+        await settle(pilot)
+        if action == "close":
+            assert isinstance(app.screen, AnnotateScreen)
+        else:
+            expected = {"right": 1, "left": len(screen.filters) - 1,
+                        "ctrl+f": len(screen.filters) - 1}[key]
+            assert app.screen is screen and screen.filter_index == expected
