@@ -592,6 +592,33 @@ async def test_twelve_candidates_are_labelled_and_picked_as_on_the_annotation_sc
     assert (ids[11], 11) in chosen
 
 
+async def test_leaving_an_item_with_unsaved_picks_or_notes_asks_first(
+        review_app: AdjudicationApp, disputed: LocalStore) -> None:
+    from tui.screens.dialogs import QuitScreen
+
+    async with review_app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("2", "4")
+        await type_text(pilot, "Two cites the policy")
+        await pilot.press("escape")  # back on the item: letters are commands again
+        for key in ("n", "s", "q"):
+            await pilot.press(key)
+            await settle(pilot)
+            assert isinstance(pilot.app.screen, QuitScreen), key
+            await pilot.press("escape")  # stay: nothing lost
+            await settle(pilot)
+            assert isinstance(pilot.app.screen, AdjudicateScreen)
+            assert pilot.app.screen.query_one("#note", Input).value == "Two cites the policy"
+            assert "q000" in text_of(pilot, "#topbar")
+        await pilot.press("n", "enter")  # discard on purpose: the next item
+        await settle(pilot)
+        assert "q002" in text_of(pilot, "#topbar")
+        await pilot.press("q")  # nothing unsaved here: quits at once
+        await pilot.pause()
+        assert not pilot.app.is_running
+    assert disputed.execute_for_test("SELECT count(*) FROM adjudications") == [(0,)]
+
+
 # --- a Pilot test per binding of the adjudication screen ------------------------------------------
 
 async def _adj_write(pilot: Pilot) -> None:

@@ -3,6 +3,8 @@ the reviewer's best/worst by digit, a required resolution note and an optional g
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich import box
 from rich.table import Table
 from rich.text import Text
@@ -24,7 +26,7 @@ from core.review import ReviewScreenful, ReviewSession, check_adjudication
 from core.text import printable
 from tui.bindings import SCROLL_BINDINGS
 from tui.i18n import tr
-from tui.screens.dialogs import GuidelinesScreen, HelpScreen, PromptScreen
+from tui.screens.dialogs import GuidelinesScreen, HelpScreen, PromptScreen, QuitScreen
 from tui.widgets.candidate import CandidateCard, pending_label
 from tui.widgets.justification import JustificationInput
 
@@ -292,8 +294,33 @@ class AdjudicateScreen(Screen[None]):
     def action_choose(self) -> None:
         self.query_one("#review-body").focus()
 
+    def unsaved(self) -> bool:
+        """Picks or text on the current item that leaving it would lose."""
+        current = self.session.current
+        return current is not None and (not current.marks.empty or any(
+            self.query_one(selector, Input).value.strip() for selector in ("#note", "#guideline")))
+
+    def _after_asking(self, then: Callable[[], None]) -> None:
+        """`then` at once, or once the reviewer agreed to discard unsaved picks and notes (a
+        letter typed on after Esc must not lose them)."""
+        current = self.session.current
+        if current is None or not self.unsaved():
+            then()
+            return
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                then()
+
+        self.app.push_screen(QuitScreen(current.item.prompt.prompt_id, "adj.discard"), answered)
+
     def action_skip(self) -> None:
         if self.session.current is None or self.busy:
+            return
+        self._after_asking(self._skip_now)
+
+    def _skip_now(self) -> None:
+        if self.busy:
             return
         self.busy = True
         self.skip_item()
@@ -314,7 +341,7 @@ class AdjudicateScreen(Screen[None]):
         self.app.push_screen(HelpScreen(adjudicate_help_rows()))
 
     def action_quit(self) -> None:
-        self.app.exit()
+        self._after_asking(self.app.exit)
 
     def action_scroll(self, lines: int) -> None:
         self.query_one("#review-body", VerticalScroll).scroll_relative(y=lines * 2, animate=False)
