@@ -164,6 +164,8 @@ async def test_the_adjudication_screen_speaks_each_language_and_fits_80x24(
         console.print(annotators)
         table = console.export_text()
         assert tr("adj.annotator", letters="A") in table and tr("adj.row.why") in table
+        status = str(screen.query_one("#review-status", Static).render())
+        assert tr("adj.differs.best") in status and tr("adj.differs.opposite") in status
         flags = str(screen.query_one("#review-flags", Static).render())
         assert tr("adj.flag_by", who=tr("adj.annotator", letters="B")) in flags
         # A note too short is refused in the reviewer's language.

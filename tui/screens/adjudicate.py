@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
-from core.adjudication import pseudonym_letters
+from core.adjudication import BEST, OPPOSITE, WORST, pseudonym_letters
 from core.annotation import LabelEntry, label_text
 from core.errors import JudgmentError, PreferError
 from core.models import Adjudication
@@ -29,6 +29,10 @@ from tui.i18n import tr
 from tui.screens.dialogs import GuidelinesScreen, HelpScreen, PromptScreen, QuitScreen
 from tui.widgets.candidate import CandidateCard, pending_label
 from tui.widgets.justification import JustificationInput
+
+# What annotators differ on (core.adjudication's names), in the reviewer's language.
+DIFFERS_ON = {BEST: "adj.differs.best", WORST: "adj.differs.worst",
+              OPPOSITE: "adj.differs.opposite"}
 
 
 # Every key of the adjudication screen, as data: one registry feeds the footer and the help.
@@ -178,7 +182,10 @@ class AdjudicateScreen(Screen[None]):
         found = screenful.disagreement
         text = Text()
         if found.differs_on:
-            text.append(tr("adj.differ", on=", ".join(found.differs_on)), style="bold")
+            text.append(tr("adj.differ", on=", ".join(tr(DIFFERS_ON[on]) if on in DIFFERS_ON
+                                                      else printable(on)
+                                                      for on in found.differs_on)),
+                        style="bold")
         if screenful.flags:
             text.append((" " if found.differs_on else "") +
                         tr("adj.open_flags", count=len(screenful.flags)), style="bold")
