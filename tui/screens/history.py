@@ -8,6 +8,7 @@ and, once a reviewer resolved it, the reviewer's answer (store.flags_of: one's o
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 from rich.text import Text
@@ -25,6 +26,7 @@ from core.text import printable
 from tui.i18n import tr
 
 FLAGGED = ":flagged"
+CELL_CHARS = 60  # the "why" cell; the highlighted row's whole text shows under the table
 
 
 def flag_text(flag: Flag) -> str:
@@ -119,10 +121,11 @@ class HistoryScreen(ModalScreen[str | None]):
             return rows
         if test == FLAGGED:
             judged = {prompt_id for prompt_id, _ in rows}
-            # Flagged but never judged (flagged, then left): newest flag first, after the
-            # judged ones' order is kept by when they were judged.
+            # The flagged items one judged (newest judgment first), then those flagged but
+            # never judged (newest flag first).
             unjudged = sorted((p for p in self.flags if p not in judged),
-                              key=lambda p: self.flags[p][-1].created_at or 0, reverse=True)
+                              key=lambda p: self.flags[p][-1].created_at or datetime.min,
+                              reverse=True)
             return [row for row in rows if row[0] in self.flags] + [(p, None) for p in unjudged]
         judgments = self.judgments
         if test == ":skipped":
@@ -143,7 +146,6 @@ class HistoryScreen(ModalScreen[str | None]):
         self.details = {}
         self.query_one("#history-detail", Static).update("")
         flagged_view = self.filters[self.filter_index][1] == FLAGGED
-        limit = 60  # the whole text is shown under the table for the highlighted row
         for prompt_id, judgment in self.shown():
             flags = self.flags.get(prompt_id, [])
             at = judgment.created_at if judgment else flags[-1].created_at if flags else None
@@ -159,7 +161,7 @@ class HistoryScreen(ModalScreen[str | None]):
                           f"{judgment.seconds_spent:.0f}" if judgment and judgment.seconds_spent
                           else "",
                           printable(", ".join(judgment.dimensions)) if judgment else "",
-                          why if len(why) <= limit else why[:limit - 1] + "…",
+                          why if len(why) <= CELL_CHARS else why[:CELL_CHARS - 1] + "…",
                           key=prompt_id)
         table.focus()
 
