@@ -112,7 +112,17 @@ def pseudonym(index: int) -> str:
     while index:
         index, rest = divmod(index - 1, 26)
         letters = chr(ord("A") + rest) + letters
-    return f"Annotator {letters}"
+    return f"{PSEUDONYM_PREFIX}{letters}"
+
+
+PSEUDONYM_PREFIX = "Annotator "
+
+
+def pseudonym_letters(name: str) -> str | None:
+    """The letters of a `pseudonym` ("B" of "Annotator B"), for a screen that says "Annotator"
+    in its own language; None for any other name."""
+    letters = name.removeprefix(PSEUDONYM_PREFIX)
+    return letters if letters != name and letters.isalpha() and letters.isupper() else None
 
 
 def new_flag(annotator: str, prompt_id: str, note: str) -> Flag:

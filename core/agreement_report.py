@@ -19,6 +19,15 @@ from typing import Any
 from core import agreement as ag
 
 HEADLINE = "krippendorff_alpha"
+# What an annotator concluded about an item: a preference (best/worst or a ranking), "no
+# meaningful difference", or "cannot judge". `outcome_alpha` is the agreement on this label, so
+# the two outcomes without a preference count as categories of their own; skips are no outcome.
+PREFERENCE = "preference"
+OUTCOMES: tuple[str, ...] = (PREFERENCE, "no_difference", "cannot_judge")
+OUTCOME_OF_KIND = {"ranked": PREFERENCE, "no_difference": "no_difference",
+                   "cannot_judge": "cannot_judge"}
+# The judgment kinds counted in the outcome tables, in the order they are shown.
+COUNTED_KINDS: tuple[str, ...] = ("ranked", "no_difference", "cannot_judge", "skipped")
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,20 @@ class AnnotatorRow:
     adjudicated_items: int
     gold_accuracy: float | None  # share of calibration items answered as expected
     gold_items: int
+    no_difference: int = 0  # judgments "no meaningful difference"
+    cannot_judge: int = 0  # judgments "cannot judge"
+
+
+@dataclass(frozen=True)
+class OutcomeRow:
+    """How many current judgments of one scope ended in each outcome ("overall",
+    "dimension=tone", "annotator=alice", ...)."""
+
+    scope: str
+    ranked: int  # a preference: best/worst or a ranking
+    no_difference: int
+    cannot_judge: int
+    skipped: int
 
 
 @dataclass
@@ -68,6 +91,7 @@ class AgreementReport:
     pairs: list[PairRow] = field(default_factory=list)
     per_annotator: list[AnnotatorRow] = field(default_factory=list)
     rankings: list[StatRow] = field(default_factory=list)
+    outcomes: list[OutcomeRow] = field(default_factory=list)
 
 
 def collect_labels(rows: dict[str, list[tuple]]) -> tuple[
@@ -133,6 +157,34 @@ def _unchecked(annotator: str, item_id: str, shown: tuple[str, ...], best: str |
     return judgment
 
 
+def outcome_ratings(rows: dict[str, list[tuple]]) -> dict[str, dict[str, str]]:
+    """`{item: {annotator: outcome}}` of every current judgment with an outcome (not skips)."""
+    ratings: dict[str, dict[str, str]] = {}
+    for annotator, prompt_id, kind, *_rest in rows["judgments"]:
+        outcome = OUTCOME_OF_KIND.get(kind)
+        if outcome is not None:
+            ratings.setdefault(prompt_id, {})[annotator] = outcome
+    return ratings
+
+
+def outcome_counts(rows: dict[str, list[tuple]], by: Sequence[str] = ()) -> list[OutcomeRow]:
+    """Judgments per outcome: overall, per value of each `by` key (dimension, language,
+    annotator), in that order, values sorted."""
+    meta = {prompt_id: {"dimension": dim or "unspecified", "language": lang or "unknown"}
+            for prompt_id, dim, lang in rows["items"]}
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTED_KINDS, 0))
+    for annotator, prompt_id, kind, *_rest in rows["judgments"]:
+        if kind not in COUNTED_KINDS:
+            continue
+        counts["overall"][kind] += 1
+        for key in by:
+            value = annotator if key == "annotator" else meta.get(prompt_id, {}).get(key, "unknown")
+            counts[f"{key}={value}"][kind] += 1
+    scopes = ["overall"] + [scope for key in by for scope in sorted(
+        s for s in counts if s.startswith(key + "="))]
+    return [OutcomeRow(scope, **counts[scope]) for scope in scopes]
+
+
 def _subset(ratings: dict[ag.PairUnit, dict[str, str]], items: set[str]
             ) -> dict[ag.PairUnit, dict[str, str]]:
     return {unit: labels for unit, labels in ratings.items() if unit.item_id in items}
@@ -143,7 +195,8 @@ def _items_rated_twice(ratings: dict[Any, dict[str, Any]]) -> set[Hashable]:
 
 
 def _scope_sums(ratings: dict[ag.PairUnit, dict[str, str]],
-                choices: dict[str, dict[Hashable, dict[str, Any]]]) -> dict[str, ag.ItemSums]:
+                choices: dict[str, dict[Hashable, dict[str, Any]]],
+                outcomes: dict[str, dict[str, str]] | None = None) -> dict[str, ag.ItemSums]:
     with_ties = ag.percent_agreement_sums(ratings, with_ties=True)
     has_ties = any(label == ag.TIE for labels in ratings.values() for label in labels.values())
     sums: dict[str, ag.ItemSums] = {
@@ -158,6 +211,8 @@ def _scope_sums(ratings: dict[ag.PairUnit, dict[str, str]],
     }
     for name, choice in choices.items():
         sums[f"{name}_choice_alpha"] = ag.krippendorff_alpha_sums(choice, item_of=None)
+    if outcomes is not None:
+        sums["outcome_alpha"] = ag.krippendorff_alpha_sums(outcomes, item_of=None)
     return sums
 
 
@@ -182,21 +237,35 @@ def agreement_report(rows: dict[str, list[tuple]], *, by: Sequence[str] = (), mi
     annotators = sorted({r[0] for r in rows["judgments"]} | {r[0] for r in rows["pairwise"]})
     choices = {"best": ag.choice_ratings(judgments, "best"),
                "worst": ag.choice_ratings(judgments, "worst")}
+    # The outcome agreement only where some judgment has no preference: with preferences alone
+    # it is undefined (one category) and would only add a row of dashes.
+    outcomes = outcome_ratings(rows)
+    with_outcomes = any(label != PREFERENCE for labels in outcomes.values()
+                        for label in labels.values())
+    # Items two or more people judged: by their pairwise labels, or by their outcomes (two
+    # "cannot judge" rate no pair, yet agree).
+    shared = _items_rated_twice(ratings) | (
+        {item for item, labels in outcomes.items() if len(labels) >= 2} if with_outcomes
+        else set())
     report = AgreementReport(judgments=len(rows["judgments"]) + len(rows["pairwise"]),
-                             annotators=annotators,
-                             items_with_two_or_more=len(_items_rated_twice(ratings)))
-    scopes: dict[str, dict[str, ag.ItemSums]] = {"overall": _scope_sums(ratings, choices)}
+                             annotators=annotators, items_with_two_or_more=len(shared),
+                             outcomes=outcome_counts(rows, [*by, "annotator"]))
+    scopes: dict[str, dict[str, ag.ItemSums]] = {
+        "overall": _scope_sums(ratings, choices, outcomes if with_outcomes else None)}
 
     meta = {prompt_id: {"dimension": dim or "unspecified", "language": lang or "unknown"}
             for prompt_id, dim, lang in rows["items"]}
     for key in by:
         groups: dict[str, set[str]] = defaultdict(set)
-        for item in _items_rated_twice(ratings):
+        for item in shared:
             groups[meta.get(str(item), {}).get(key, "unknown")].add(str(item))
         for value, items in sorted(groups.items()):
             subset_choices = {name: {i: c for i, c in choice.items() if i in items}
                               for name, choice in choices.items()}
-            scopes[f"{key}={value}"] = _scope_sums(_subset(ratings, items), subset_choices)
+            subset_outcomes = ({i: o for i, o in outcomes.items() if i in items}
+                               if with_outcomes else None)
+            scopes[f"{key}={value}"] = _scope_sums(_subset(ratings, items), subset_choices,
+                                                   subset_outcomes)
 
     # Annotator pairs: kappa on the pairwise labels of the items both judged.
     per_annotator = ag.by_annotator(ratings)
@@ -209,7 +278,7 @@ def agreement_report(rows: dict[str, list[tuple]], *, by: Sequence[str] = (), mi
     everything = {f"{scope}\x1f{name}": stat for scope, sums in scopes.items()
                   for name, stat in sums.items()}
     everything.update({f"pair\x1f{a}\x1f{b}": stat for (a, b), stat in eligible.items()})
-    all_items = sorted(_items_rated_twice(ratings), key=str)
+    all_items = sorted(shared, key=str)
     intervals = ag.bootstrap_cis(all_items, everything, seed, n_resamples=resamples) \
         if all_items else {}
     for scope, sums in scopes.items():
@@ -259,7 +328,9 @@ def _annotator_rows(rows: dict[str, list[tuple]], annotators: list[str],
             adjudicated_agreement=len(matched) / len(on_adjudicated) if on_adjudicated else None,
             adjudicated_items=len(on_adjudicated),
             gold_accuracy=len(right) / len(on_gold) if on_gold else None,
-            gold_items=len(on_gold)))
+            gold_items=len(on_gold),
+            no_difference=sum(r[2] == "no_difference" for r in mine),
+            cannot_judge=sum(r[2] == "cannot_judge" for r in mine)))
     return out
 
 

@@ -71,6 +71,26 @@ def label_text(label: int, count: int) -> str:
     return f"{label:0{label_width(count)}d}"
 
 
+@dataclass
+class LabelEntry:
+    """Digits typed towards one candidate label, on every screen that picks candidates by
+    number (annotation, adjudication): one digit a label up to 9 candidates, two above."""
+
+    count: int
+    typed: str = ""  # the first digit of a two-digit label, while waiting for the second
+
+    def type(self, digit: str) -> int | None:
+        """Add one typed digit: the label once complete (the entry starts over), else None."""
+        self.typed += digit
+        if len(self.typed) < label_width(self.count):
+            return None
+        label, self.typed = int(self.typed), ""
+        return label
+
+    def clear(self) -> None:
+        self.typed = ""
+
+
 @dataclass(frozen=True)
 class Marks:
     """Best and worst as labels 1..k of the displayed order."""

@@ -179,6 +179,15 @@ class AgreementSummary:
     overall: AgreementRow | None
     by_dimension: tuple[AgreementRow, ...] = ()
     warnings: list[str] = field(default_factory=list)
+    # Judgments per outcome (preference, no difference, cannot judge, skipped): overall, per
+    # dimension, per annotator; and the agreement on the outcome itself (None while every
+    # judgment names a preference, or no item has two outcomes).
+    outcomes: tuple[agreement_stats.OutcomeRow, ...] = ()
+    outcome_agreement: AgreementRow | None = None
+
+    @property
+    def has_no_preference_outcomes(self) -> bool:
+        return any(row.no_difference or row.cannot_judge for row in self.outcomes)
 
 
 @dataclass(frozen=True)
@@ -482,16 +491,22 @@ def agreement_of(rows: dict[str, list[tuple]]) -> AgreementSummary:
     report = agreement_stats.agreement_report(rows, by=["dimension"],
                                               min_shared=AGREEMENT_MIN_ITEMS,
                                               resamples=AGREEMENT_RESAMPLES)
+    outcomes = tuple(report.outcomes)
     if report.items_with_two_or_more == 0:
         return AgreementSummary(
             report.judgments, len(report.annotators), 0, None,
             warnings=["No item was judged by two annotators, so nobody knows whether the "
                       "guidelines are read the same way. Give some items to two people: "
-                      "`prefer assign --overlap 0.2`."] if report.judgments else [])
+                      "`prefer assign --overlap 0.2`."] if report.judgments else [],
+            outcomes=outcomes)
     headline = [r for r in report.rows if r.statistic == agreement_stats.HEADLINE]
     rows_out = [AgreementRow(r.scope.removeprefix("dimension="), _finite(r.value),
                              _finite(r.low), _finite(r.high), r.items, r.verdict)
                 for r in headline]
+    outcome_agreement = next(
+        (AgreementRow("outcome", _finite(r.value), _finite(r.low), _finite(r.high), r.items,
+                      r.verdict)
+         for r in report.rows if r.scope == "overall" and r.statistic == "outcome_alpha"), None)
     overall = next(r for r in rows_out if r.scope == "overall")
     by_dimension = tuple(r for r in rows_out if r.scope != "overall")
     warnings = []
@@ -506,7 +521,8 @@ def agreement_of(rows: dict[str, list[tuple]]) -> AgreementSummary:
                         "the guidelines for that more precise (`prefer agreement --by "
                         "dimension` gives details).")
     return AgreementSummary(report.judgments, len(report.annotators),
-                            report.items_with_two_or_more, overall, by_dimension, warnings)
+                            report.items_with_two_or_more, overall, by_dimension, warnings,
+                            outcomes, outcome_agreement)
 
 
 def _finite(value: float) -> float | None:

@@ -429,6 +429,18 @@ def _agreement(report: QualityReport) -> str:
                            for r in rows]))
         out.append('<p class="muted"><code>prefer agreement</code> gives every statistic, per '
                    "annotator pair and per annotator.</p>")
+    if a.has_no_preference_outcomes:
+        o = a.outcome_agreement
+        caption = ("Outcomes of the judgments: no meaningful difference and cannot judge are "
+                   "outcomes of their own and yield no pair"
+                   + ("" if o is None or o.alpha is None else
+                      f"; agreement on the outcome (alpha) {_num(o.alpha)} over {o.items:,} "
+                      f"items, {o.verdict}"))
+        out.append(_table(caption, ["scope", "preference", "no difference", "cannot judge",
+                                    "skipped"],
+                          [[row.scope.replace("=", ": ", 1), f"{row.ranked:,}",
+                            f"{row.no_difference:,}", f"{row.cannot_judge:,}",
+                            f"{row.skipped:,}"] for row in a.outcomes]))
     out.append("</section>")
     return "\n".join(out)
 

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, replace
 
 from core.adjudication import ends, pseudonym
-from core.annotation import Marks
+from core.annotation import Marks, label_text
 from core.config import Config
 from core.errors import JudgmentError
 from core.models import Adjudication, Candidate, Disagreement, Flag, Item, ItemJudgment
@@ -90,7 +90,9 @@ def translate_labels(text: str, their_order: tuple[str, ...], labels: dict[str, 
         start, end = match.span(group)
         whole = match.group(0)
         offset = match.start(0)
-        return f"{whole[:start - offset]}{number}→{ours}{whole[end - offset:]}"
+        # As each screen shows labels: two digits (01-12) above 9 candidates.
+        return (f"{whole[:start - offset]}{match.group(group)}→{label_text(ours, len(labels))}"
+                f"{whole[end - offset:]}")
 
     return _NAMED_NUMBER.sub(swap, text)
 
@@ -105,7 +107,8 @@ def _columns(judgments: list[ItemJudgment], labels: dict[str, int],
         return labels.get(candidate_id) if candidate_id is not None else None
 
     def text(candidate_id: str) -> str:
-        return str(labels.get(candidate_id, "?"))
+        label = labels.get(candidate_id)
+        return label_text(label, len(labels)) if label is not None else "?"
 
     columns = []
     for annotator, name in names.items():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -535,3 +535,173 @@ def test_export_holds_back_exactly_the_disagreements(project: Project, store: Lo
 
 def _read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+# --- more than 9 candidates: the same labels and two-digit entry as the annotation screen -------
+
+async def test_twelve_candidates_are_labelled_and_picked_as_on_the_annotation_screen(
+        project: Project, store: LocalStore, tmp_path: Path) -> None:
+    from core.annotation import AnnotationSession
+    from core.config import write_config
+    from core.project import open_project
+
+    project.config.annotation.max_candidates = 12
+    write_config(project.config, project.config_path)
+    project = open_project(project.root)
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(1, candidates=12)), actor="t")
+    ids = candidates_of(store, "q000")
+    # Two annotators disagree on the best (candidates 11 and 12 in stored order).
+    for name, best, worst in (("alice", ids[10], ids[0]), ("bob", ids[11], ids[0])):
+        session = AnnotationSession(store, project.config, name, "g")
+        screen = session.next_item()
+        assert screen is not None
+        shown = [c.candidate_id for c in screen.shown]
+        session.press(shown.index(best) + 1)
+        session.press(shown.index(worst) + 1)
+        session.save(f"Response {shown.index(best) + 1:02d} is the careful one.")
+    app = make_adjudication_app(project, store, reviewer="rita")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        cards = list(pilot.app.screen.query(CandidateCard))
+        assert [c.label for c in cards] == list(range(1, 13))  # all twelve, none cut
+        assert "01-12" in text_of(pilot, "#marks")
+        table = annotators_text(pilot)
+        assert "11" in table and "12" in table and "01" in table  # best/worst as two digits
+        assert "→11" in table and "→12" in table  # their numbers read in the reviewer's
+        await pilot.press("1")  # the first digit waits for the second
+        assert pilot.app.screen.session.current.marks.best is None
+        assert "1_" in text_of(pilot, "#marks")
+        await pilot.press("2", "0", "3")  # best 12, worst 3
+        marks = pilot.app.screen.session.current.marks
+        assert (marks.best, marks.worst) == (12, 3)
+        assert "BEST" in str(cards[11].border_title) and "WORST" in str(cards[2].border_title)
+        body = pilot.app.screen.query_one("#review-body")
+        assert cards[2].region.y >= body.region.y  # the picked card scrolled into view
+        assert isinstance(pilot.app.focused, Input) and pilot.app.focused.id == "note"
+        assert "best 12 · worst 03" in text_of(pilot, "#marks").replace("[b]", "")
+        await type_text(pilot, NOTE)
+        await pilot.press("enter")
+        await settle(pilot)
+    assert store.execute_for_test(
+        "SELECT best_candidate_id, worst_candidate_id FROM adjudications") == [(ids[11], ids[2])]
+    # The decision's pairs cover all twelve: the best over the eleven others.
+    from core.pairs import build_pairs
+    build_pairs(store, project.config, "rita")
+    chosen = store.execute_for_test(
+        "SELECT DISTINCT chosen_id, count(*) FROM pairs WHERE prompt_id = 'q000' GROUP BY ALL")
+    assert (ids[11], 11) in chosen
+
+
+async def test_leaving_an_item_with_unsaved_picks_or_notes_asks_first(
+        review_app: AdjudicationApp, disputed: LocalStore) -> None:
+    from tui.screens.dialogs import QuitScreen
+
+    async with review_app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("2", "4")
+        await type_text(pilot, "Two cites the policy")
+        await pilot.press("escape")  # back on the item: letters are commands again
+        for key in ("n", "s", "q"):
+            await pilot.press(key)
+            await settle(pilot)
+            assert isinstance(pilot.app.screen, QuitScreen), key
+            await pilot.press("escape")  # stay: nothing lost
+            await settle(pilot)
+            assert isinstance(pilot.app.screen, AdjudicateScreen)
+            assert pilot.app.screen.query_one("#note", Input).value == "Two cites the policy"
+            assert "q000" in text_of(pilot, "#topbar")
+        await pilot.press("n", "enter")  # discard on purpose: the next item
+        await settle(pilot)
+        assert "q002" in text_of(pilot, "#topbar")
+        await pilot.press("q")  # nothing unsaved here: quits at once
+        await pilot.pause()
+        assert not pilot.app.is_running
+    assert disputed.execute_for_test("SELECT count(*) FROM adjudications") == [(0,)]
+
+
+# --- a Pilot test per binding of the adjudication screen ------------------------------------------
+
+async def _adj_write(pilot: Pilot) -> None:
+    await pilot.press("enter")  # nothing picked yet: stays on the item
+    assert not isinstance(pilot.app.focused, Input)
+    await pilot.press("1", "3", "escape")
+    assert not isinstance(pilot.app.focused, Input)
+    await pilot.press("enter")  # picks complete: Enter goes to the note
+    assert isinstance(pilot.app.focused, Input) and pilot.app.focused.id == "note"
+
+
+async def _adj_choose(pilot: Pilot) -> None:
+    await pilot.press("1", "3")
+    assert isinstance(pilot.app.focused, Input)
+    await pilot.press("escape")
+    assert not isinstance(pilot.app.focused, Input)
+    await pilot.press("2")  # digits pick again: a new best
+    assert pilot.app.screen.session.current.marks.best == 2
+
+
+async def _adj_skip(pilot: Pilot) -> None:
+    for key, item in (("n", "q002"), ("s", "q000")):
+        await pilot.press(key)
+        await settle(pilot)
+        assert item in text_of(pilot, "#topbar")
+
+
+def _adj_opens(key: str, kind: str) -> Callable[[Pilot], Awaitable[None]]:
+    async def check(pilot: Pilot) -> None:
+        from tui.screens import dialogs
+
+        await pilot.press(key)
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, getattr(dialogs, kind))
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, AdjudicateScreen)
+    return check
+
+
+async def _adj_quit(pilot: Pilot) -> None:
+    await pilot.press("q")
+    await pilot.pause()
+    assert not pilot.app.is_running
+
+
+def _adj_scrolls(key: str, down: bool) -> Callable[[Pilot], Awaitable[None]]:
+    async def check(pilot: Pilot) -> None:
+        body = pilot.app.screen.query_one("#review-body")
+        if not down:
+            body.scroll_end(animate=False)
+            await pilot.pause()
+        before = body.scroll_y
+        await pilot.press(key)
+        await pilot.pause()
+        assert (body.scroll_y > before) if down else (body.scroll_y < before)
+    return check
+
+
+ADJUDICATE_CHECKS: dict[str, Callable[[Pilot], Awaitable[None]]] = {
+    "write": _adj_write,
+    "choose": _adj_choose,
+    "skip": _adj_skip,
+    "prompt": _adj_opens("p", "PromptScreen"),
+    "guidelines": _adj_opens("g", "GuidelinesScreen"),
+    "help": _adj_opens("question_mark", "HelpScreen"),
+    "quit": _adj_quit,
+    "scroll_down": _adj_scrolls("down", True),
+    "scroll_up": _adj_scrolls("up", False),
+    "page_down": _adj_scrolls("pagedown", True),
+    "page_up": _adj_scrolls("pageup", False),
+}
+
+
+def test_every_adjudication_binding_has_a_pilot_test() -> None:
+    from tui.screens.adjudicate import adjudicate_bindings
+
+    assert sorted(ADJUDICATE_CHECKS) == sorted(b.id for b in adjudicate_bindings())
+
+
+@pytest.mark.parametrize("binding_id", list(ADJUDICATE_CHECKS))
+async def test_adjudication_binding(review_app: AdjudicationApp, binding_id: str) -> None:
+    async with review_app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert "q000" in text_of(pilot, "#topbar")
+        await ADJUDICATE_CHECKS[binding_id](pilot)

@@ -181,3 +181,131 @@ def test_inlined_labels_equal_the_reference_rule(judged: LocalStore) -> None:
         [ag.JudgmentLabels(j.annotator, j.item_id, j.shown, j.best, j.worst) for j in judgments])
     assert ratings == reference
     assert all(isinstance(unit, ag.PairUnit) for unit in ratings)
+
+
+# --- "no meaningful difference" and "cannot judge": outcomes of their own ------------------------
+
+def _outcome(store: LocalStore, project: Project, annotator: str, prompt_id: str,
+             outcome: str) -> None:
+    """One judgment of `prompt_id`: "ranked" (stored order is the truth) or a no-preference kind."""
+    session = AnnotationSession(store, project.config, annotator, "g")
+    screen = session.open(prompt_id)
+    assert screen is not None
+    if outcome == "ranked":
+        shown = [c.candidate_id for c in screen.shown]
+        truth = [c.candidate_id for c in screen.item.candidates]
+        session.press(shown.index(truth[0]) + 1)
+        session.press(shown.index(truth[-1]) + 1)
+        session.save("A justification that is long enough.")
+    else:
+        session.commit(session.prepare("The reason why, long enough.", outcome))
+
+
+# item -> annotator -> outcome; q003 is judged only by "cannot judge" (no pairwise label at all)
+OUTCOMES = {
+    "q000": {"alice": "ranked", "bob": "no_difference", "carol": "no_difference"},
+    "q001": {"alice": "ranked", "bob": "ranked", "carol": "no_difference"},
+    "q002": {"alice": "ranked", "bob": "cannot_judge", "carol": "cannot_judge"},
+    "q003": {"bob": "cannot_judge", "carol": "cannot_judge"},
+    "q004": {"alice": "ranked", "bob": "ranked", "carol": "ranked"},
+}
+
+
+@pytest.fixture
+def with_outcomes(project: Project, store: LocalStore, tmp_path: Path) -> LocalStore:
+    rows = item_rows(5)
+    for i, row in enumerate(rows):
+        row["dimension"] = "tone" if i % 2 else "accuracy"
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", rows), actor="t")
+    for prompt_id, by_whom in OUTCOMES.items():
+        for annotator, outcome in by_whom.items():
+            _outcome(store, project, annotator, prompt_id, outcome)
+    return store
+
+
+def test_no_preference_outcomes_are_counted_and_agreed_on_as_their_own_outcome(
+        with_outcomes: LocalStore) -> None:
+    from core.agreement_report import OutcomeRow
+
+    report = agreement_report(with_outcomes.agreement_rows(), by=["dimension"], min_shared=2,
+                              resamples=200)
+    # Counted: overall, per dimension (q000, q002, q004 accuracy; q001, q003 tone), per annotator.
+    assert report.outcomes == [
+        OutcomeRow("overall", ranked=7, no_difference=3, cannot_judge=4, skipped=0),
+        OutcomeRow("dimension=accuracy", ranked=5, no_difference=2, cannot_judge=2, skipped=0),
+        OutcomeRow("dimension=tone", ranked=2, no_difference=1, cannot_judge=2, skipped=0),
+        OutcomeRow("annotator=alice", ranked=4, no_difference=0, cannot_judge=0, skipped=0),
+        OutcomeRow("annotator=bob", ranked=2, no_difference=1, cannot_judge=2, skipped=0),
+        OutcomeRow("annotator=carol", ranked=1, no_difference=2, cannot_judge=2, skipped=0)]
+    people = {r.annotator: r for r in report.per_annotator}
+    assert (people["bob"].no_difference, people["bob"].cannot_judge) == (1, 2)
+    assert (people["carol"].no_difference, people["carol"].cannot_judge) == (2, 2)
+    # Agreement on the outcome: the nominal alpha of {item: {annotator: outcome}}, where two
+    # "cannot judge" agree (q003 counts though it rates no pair) and "no difference" differs
+    # from a preference.
+    labels = {"ranked": "preference", "no_difference": "no_difference",
+              "cannot_judge": "cannot_judge"}
+    expected = ag.krippendorff_alpha_nominal(
+        {item: {who: labels[o] for who, o in by_whom.items()}
+         for item, by_whom in OUTCOMES.items()})
+    overall = {r.statistic: r for r in report.rows if r.scope == "overall"}
+    assert overall["outcome_alpha"].value == pytest.approx(expected)
+    assert overall["outcome_alpha"].items == 5 and report.items_with_two_or_more == 5
+    assert overall["outcome_alpha"].low <= expected <= overall["outcome_alpha"].high
+    tone = {r.statistic: r for r in report.rows if r.scope == "dimension=tone"}
+    assert tone["outcome_alpha"].items == 2
+    # ... while the preferences keep their meaning: a no-difference rates every pair a tie,
+    # a cannot-judge rates nothing.
+    _, ratings = collect_labels(with_outcomes.agreement_rows())
+    q000 = [labels for unit, labels in ratings.items() if unit.item_id == "q000"]
+    assert q000 and all(lab["bob"] == ag.TIE and lab["carol"] == ag.TIE for lab in q000)
+    assert not any(unit.item_id == "q003" for unit in ratings)
+
+
+def test_without_no_preference_outcomes_the_report_is_unchanged(judged: LocalStore) -> None:
+    report = agreement_report(judged.agreement_rows(), min_shared=5, resamples=200)
+    assert "outcome_alpha" not in {r.statistic for r in report.rows}
+    assert report.outcomes[0].no_difference == report.outcomes[0].cannot_judge == 0
+
+
+def test_cli_agreement_and_report_show_the_outcomes(project: Project,
+                                                    with_outcomes: LocalStore,
+                                                    tmp_path: Path) -> None:
+    with_outcomes.close()
+    runner = CliRunner()
+    root = str(project.root)
+    result = runner.invoke(app, ["agreement", "-p", root, "--by", "dimension", "--min-shared",
+                                 "2", "--resamples", "200"], terminal_width=120)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for text in ("Outcomes (judgments)", "no difference", "cannot judge",
+                 "alpha on the outcome"):
+        assert text in result.output, text
+    row = next(line for line in lines if "annotator: carol" in line)
+    assert row.replace("│", " ").split()[-4:] == ["1", "2", "2", "0"]
+    row = next(line for line in lines if line.startswith("│ dimension: tone"))
+    assert row.replace("│", " ").split()[-4:] == ["2", "1", "2", "0"]
+    data = json.loads(runner.invoke(app, ["agreement", "-p", root, "--json",
+                                          "--resamples", "200"]).output)
+    assert data["outcomes"][0] == {"scope": "overall", "ranked": 7, "no_difference": 3,
+                                   "cannot_judge": 4, "skipped": 0}
+    assert {p["annotator"]: p["cannot_judge"] for p in data["per_annotator"]} == {
+        "alice": 0, "bob": 2, "carol": 2}
+
+    page = tmp_path / "r.html"
+    result = runner.invoke(app, ["report", "-p", root, "--html", str(page)], terminal_width=80)
+    assert result.exit_code == 0, result.output
+    assert all(len(line) <= 80 for line in result.output.splitlines())
+    assert "Outcomes of the judgments" in result.output
+    assert "agreement on the outcome (alpha)" in result.output.replace("\n  ", " ")
+    lines = result.output.splitlines()
+    by_annotator = lines.index("    by annotator")
+    assert lines[by_annotator + 2].split() == ["bob", "2", "1", "2", "0"]
+    html = page.read_text(encoding="utf-8")
+    assert "cannot judge" in html and "<th scope=\"row\">annotator: carol</th><td>1</td><td>2</td>" \
+        "<td>2</td><td>0</td>" in html
+    data = json.loads(runner.invoke(app, ["report", "-p", root, "--json"]).output)
+    outcomes = data["agreement"]["outcomes"]
+    assert {"scope": "dimension=tone", "ranked": 2, "no_difference": 1, "cannot_judge": 2,
+            "skipped": 0} in outcomes
+    assert data["agreement"]["outcome_agreement"]["items"] == 5

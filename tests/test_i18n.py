@@ -121,3 +121,69 @@ async def test_each_language_fits_80x24(project: Project, store: LocalStore, tmp
             for selector in ("#topbar", "#marks", "#justification"):
                 region = screen.query_one(selector).region
                 assert region.height >= 1 and region.bottom <= 24
+
+
+@pytest.mark.parametrize("language", SCREEN_LANGUAGES)
+async def test_the_adjudication_screen_speaks_each_language_and_fits_80x24(
+        project: Project, store: LocalStore, tmp_path: Path, language: str) -> None:
+    from core.adjudication import new_flag
+    from core.annotation import AnnotationSession
+    from tui.adjudication_app import make_adjudication_app
+
+    project.config.annotation.language = language
+    write_config(project.config, project.config_path)
+    project = open_project(project.root)
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", item_rows(2, candidates=4)), actor="t")
+    for name, (best, worst) in (("alice", (1, 4)), ("bob", (4, 1))):
+        session = AnnotationSession(store, project.config, name, "g")
+        assert session.open("q000") is not None
+        session.press(best)
+        session.press(worst)
+        session.save("Response one cites the policy, the other does not.")
+    store.save_flag(new_flag("bob", "q000", "The policy changed last week."))
+    app = make_adjudication_app(project, store, reviewer="rita")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        for stage in [(), ("1",), ("3",)]:
+            await pilot.press(*stage)
+            await pilot.pause()
+            topbar = screen.query_one("#topbar", Static)
+            marks = screen.query_one("#marks", Static)
+            assert lines_of(topbar, topbar.content_region.width) == 1, (language, stage)
+            assert lines_of(marks, marks.content_region.width) <= marks.content_region.height, (
+                language, stage, str(marks.content))
+            for key in screen.query("FooterKey"):
+                assert key.region.right <= 80, (language, str(key.region))
+            for selector in ("#topbar", "#marks", "#note", "#guideline"):
+                region = screen.query_one(selector).region
+                assert region.height >= 1 and region.bottom <= 24, (language, selector)
+        # The words on it are the catalogue's: the annotators' pseudonyms, the flag, the rows.
+        annotators = screen.query_one("#review-annotators", Static).content
+        console = Console(width=200, record=True)
+        console.print(annotators)
+        table = console.export_text()
+        assert tr("adj.annotator", letters="A") in table and tr("adj.row.why") in table
+        status = str(screen.query_one("#review-status", Static).render())
+        assert tr("adj.differs.best") in status and tr("adj.differs.opposite") in status
+        flags = str(screen.query_one("#review-flags", Static).render())
+        assert tr("adj.flag_by", who=tr("adj.annotator", letters="B")) in flags
+        # A note too short is refused in the reviewer's language.
+        await pilot.press(*"short")
+        await pilot.press("enter")
+        await pilot.pause()
+        told = [n.message for n in app._notifications]
+        assert tr("adj.note_too_short", need=20, typed=5) in told, told
+
+
+def test_no_screen_writes_words_outside_the_catalogue() -> None:
+    """Every text widget, notification and placeholder of the screens takes its words from
+    tr(): a literal with letters in them is a word some annotator would read in English."""
+    literal = re.compile(r'(?:Static|notify|placeholder=|Label)\(?\s*f?"([^"]*[A-Za-z]{2}[^"]*)"')
+    found = []
+    for source in [*TUI.glob("screens/*.py"), *TUI.glob("widgets/*.py")]:
+        for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), 1):
+            for match in literal.finditer(line):
+                if not match.group(1).startswith(("#", "[b]{")):
+                    found.append(f"{source.name}:{number}: {match.group(1)}")
+    assert found == []

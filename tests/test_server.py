@@ -62,12 +62,14 @@ def test_annotators_reach_only_their_own_work(assigned: LocalStore) -> None:
     authorize(store, ALICE, "get_item", [alice_item], {})
     authorize(store, ALICE, "save_judgment", [_judgment(store, "alice", alice_item)], {})
     authorize(store, ALICE, "judgments_of", ["alice"], {})
+    authorize(store, ALICE, "flags_of", ["alice"], {})
     authorize(store, ALICE, "source_preferences", [alice_item], {})
     refusals = [
         ("get_item", [bob_item], {}, "not assigned to alice"),
         ("next_prompt_id", ["bob"], {}, "only their own work"),
         ("progress", ["bob"], {}, "only their own work"),
         ("judgments_of", ["bob"], {"include_superseded": True}, "only their own work"),
+        ("flags_of", ["bob"], {}, "only their own work"),
         ("current_judgment", ["bob", bob_item], {}, "only their own work"),
         ("save_judgment", [_judgment(store, "bob", bob_item)], {}, "only their own work"),
         ("save_judgment", [_judgment(store, "alice", bob_item)], {}, "not assigned to alice"),
@@ -96,6 +98,8 @@ def test_reviewers_and_admins(assigned: LocalStore) -> None:
                                                                       "actor": "r"})
     with pytest.raises(AccessDeniedError, match="only their own work"):
         authorize(assigned, REVIEWER, "judgments_of", ["alice"], {})
+    with pytest.raises(AccessDeniedError, match="only their own work"):
+        authorize(assigned, REVIEWER, "flags_of", ["alice"], {})
     for method, args in [("judgments_of", ["alice"]), ("events", []), ("status", [])]:
         authorize(assigned, ADMIN, method, args, {})
     # Reviewers rebuild pairs for reports; only admins change what an export keeps.

@@ -273,6 +273,62 @@ async def test_history_lists_newest_first_and_opens_one_to_revise(
     assert [e.action for e in store.events()][-1] == "judgment.revise"
 
 
+async def test_history_lists_ones_own_flags_and_opens_a_flagged_item(
+        project: Project, store: LocalStore, tmp_path: Path) -> None:
+    from core.adjudication import new_flag
+
+    app = app_for(project, store, tmp_path)
+    bob_flag = store.save_flag(new_flag("bob", "q002", "Bob's note, not alice's business."))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.session.current.item.prompt.prompt_id == "q000"  # type: ignore[union-attr]
+        await pilot.press("1", "2")
+        await type_text(pilot, "First item, one is clearly better.")
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("ctrl+f")  # q001: flagged, not judged
+        await type_text(pilot, "The prompt is cut off.")
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("ctrl+z")  # back to q000, flag it too
+        await settle(pilot)
+        await pilot.press("ctrl+f")
+        await type_text(pilot, "Both answers cite a rule that was repealed.")
+        await pilot.press("enter")
+        await settle(pilot)
+        flags = {f.prompt_id: f for f in store.flags_of("alice")}
+        assert sorted(flags) == ["q000", "q001"]
+        store.resolve_flag(flags["q000"].flag_id, "rita", "Rule still applies, judge it.")
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert isinstance(app.screen, HistoryScreen)
+        table = app.screen.query_one(DataTable)
+
+        def rows() -> list[list[str]]:
+            return [[str(cell) for cell in table.get_row_at(n)] for n in range(table.row_count)]
+
+        assert [r[1] for r in rows()] == ["⚑ q000"]  # all: the judged item, marked flagged
+        await pilot.press("ctrl+f")  # the annotator's own flags, judged or not
+        assert "flagged" in str(app.screen.query_one("#history-title", Static).render())
+        assert [(r[1], r[2]) for r in rows()] == [("⚑ q000", "best 1 · worst 2"),
+                                                  ("⚑ q001", "not judged")]
+        assert rows()[0][5] == "flag: Both answers cite a rule that was repealed. · reviewe…"
+        assert rows()[1][5] == "flag (open): The prompt is cut off."
+        # the highlighted row's text in full under the table (the cell is cut at 80 columns)
+        detail = str(app.screen.query_one("#history-detail", Static).render())
+        assert "reviewer: Rule still applies, judge it." in detail
+        assert bob_flag.prompt_id not in {r[1].removeprefix("⚑ ") for r in rows()}
+        await pilot.press("ctrl+f")  # and back to all
+        assert [r[1] for r in rows()] == ["⚑ q000"]
+        await pilot.press("left")  # ←: the filter before "all" is "flagged"
+        assert table.row_count == 2
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, AnnotateScreen)
+        current = app.session.current
+        assert current is not None and current.item.prompt.prompt_id == "q001"
+
+
 def test_no_difference_counts_in_agreement_as_ties_and_cannot_judge_rates_nothing() -> None:
     from core.agreement import TIE
     from core.agreement_report import collect_labels
@@ -373,3 +429,28 @@ def test_the_store_refuses_bad_outcomes_and_rankings(store: LocalStore, tmp_path
     with pytest.raises(JudgmentError, match=message):
         store.save_judgment(dataclasses.replace(judgment, **change))
     assert store.execute_for_test("SELECT count(*) FROM judgments") == [(0,)]
+
+
+@pytest.mark.parametrize("key, action", [("escape", "close"), ("ctrl+r", "close"),
+                                         ("right", "filter"), ("left", "filter"),
+                                         ("ctrl+f", "flagged")])
+async def test_each_history_key(project: Project, store: LocalStore, tmp_path: Path, key: str,
+                                action: str) -> None:
+    # every key of the history screen is one of the parameters above
+    assert {b.key for b in HistoryScreen.BINDINGS} == {  # type: ignore[union-attr]
+        "escape,ctrl+r", "left", "right", "ctrl+f"}
+    app = app_for(project, store, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, HistoryScreen) and screen.filter_index == 0
+        await pilot.press(key)
+        await settle(pilot)
+        if action == "close":
+            assert isinstance(app.screen, AnnotateScreen)
+        else:
+            expected = {"right": 1, "left": len(screen.filters) - 1,
+                        "ctrl+f": len(screen.filters) - 1}[key]
+            assert app.screen is screen and screen.filter_index == expected

@@ -128,6 +128,43 @@ async def test_sentences_typed_at_every_stage_change_only_picks_and_text(
         assert store.execute_for_test("SELECT justification FROM judgments") == [(typed,)]
 
 
+async def test_sentences_typed_at_every_stage_of_rank_mode_change_only_ranking_and_text(
+        project: Project, store: LocalStore, tmp_path: Path) -> None:
+    """Rank mode: digits, spaces and = are the ranking; every other letter of a sentence does
+    nothing before the ranking is complete, and is text after."""
+    from core.config import write_config
+    from core.project import open_project
+
+    project.config.annotation.mode = "rank"
+    write_config(project.config, project.config_path)
+    project = open_project(project.root)
+    import_file(store, write_jsonl(tmp_path / "items.jsonl", item_rows(3, candidates=4)),
+                actor="t")
+    app = make_app(project, store, annotator="alice", drafts_dir=tmp_path / "drafts")
+    words = [sentence.translate(str.maketrans("", "", "0123456789 =")) for sentence in SENTENCES]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        before = state(app, store)
+        box = app.screen.query_one("#justification", Input)
+        for stage in ("", "3 1", "=4 "):
+            await type_text(pilot, stage)
+            typed = app.session.current.ranking_text  # type: ignore[union-attr]
+            for sentence in words:  # letters and punctuation only: no ranking key
+                await type_text(pilot, sentence)
+            await settle(pilot)
+            assert state(app, store) == before, stage
+            assert app.session.current.ranking_text == typed  # type: ignore[union-attr]
+            assert box.value == ""
+        await type_text(pilot, "2 ")  # complete: the box takes over, sentences are text
+        assert app.focused is box
+        for sentence in SENTENCES:
+            await type_text(pilot, sentence + " ")
+        await settle(pilot)
+        assert state(app, store) == before
+        assert box.value == "".join(sentence + " " for sentence in SENTENCES)
+        assert app.session.current.ranking().echo() == "3 > 1 = 4 > 2"  # type: ignore[union-attr]
+
+
 async def test_typing_straight_on_after_the_last_pick_loses_no_letter(app: PreferApp) -> None:
     """Keys arriving in one burst (a fast typist, a paste over SSH) after the pick that
     completes the marks all land in the box."""

@@ -127,6 +127,24 @@ async def history_screen(pilot: Pilot, app: PreferApp) -> None:
     await settle(pilot)
 
 
+async def history_flagged(pilot: Pilot, app: PreferApp) -> None:
+    await pilot.press("ctrl+f")
+    await type_text(pilot, "The order number is not in the system.")
+    await pilot.press("enter")
+    await settle(pilot)
+    store = app.session.store
+    flag = store.flags_of("alice")[0]  # type: ignore[attr-defined]
+    store.resolve_flag(flag.flag_id, "rita", "Fixed the number; judge it again.")  # type: ignore[attr-defined]
+    await history_screen(pilot, app)
+    store.execute_for_test(  # type: ignore[attr-defined]
+        "UPDATE flags SET created_at = TIMESTAMP '2026-12-07 09:00:00'")
+    await pilot.press("escape")
+    await settle(pilot)
+    await pilot.press("ctrl+r")
+    await settle(pilot)
+    await pilot.press("ctrl+f")
+
+
 Scenario = Callable[[Pilot, PreferApp], Awaitable[None]]
 SCENARIOS: list[tuple[str, Scenario, str, tuple[int, int]]] = [
     ("main", main_screen, "best-worst", (80, 24)),
@@ -134,6 +152,7 @@ SCENARIOS: list[tuple[str, Scenario, str, tuple[int, int]]] = [
     ("diff", diff_view, "best-worst", (80, 24)),
     ("help", help_screen, "best-worst", (80, 24)),
     ("history", history_screen, "best-worst", (80, 24)),
+    ("history-flagged", history_flagged, "best-worst", (80, 24)),
 ]
 
 

@@ -88,12 +88,8 @@ def help_rows(keymap: dict[str, str] | None = None,
     return rows
 
 
-# The adjudication screen's digit and scroll keys (a reviewer's screen has no prose typed
-# before the decision is complete, so it keeps single-key commands).
-MARK_BINDINGS: list[Binding] = [
-    Binding(str(n), f"mark({n})", f"mark response {n}", show=False, id=f"mark_{n}")
-    for n in range(1, 10)
-]
+# The adjudication screen's scroll keys (a reviewer's screen has no prose typed before the
+# decision is complete, so it keeps single-key commands; its digits are typed, not bound).
 SCROLL_BINDINGS: list[Binding] = [
     Binding("j,down", "scroll(1)", "scroll down", show=False, id="scroll_down"),
     Binding("k,up", "scroll(-1)", "scroll up", show=False, id="scroll_up"),

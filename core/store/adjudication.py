@@ -14,10 +14,9 @@ import duckdb
 
 from core.models import Adjudication, Flag, ItemJudgment
 
-# Candidates a reviewer sees (and pairs from an adjudication use): the first nine by position,
-# as core.annotation.MAX_CANDIDATES_SHOWN (one digit key each).
-SHOWN_LIMIT = 9
-
+# Candidates a reviewer sees, and pairs from an adjudication use: all of the item's. Imports
+# refuse items above annotation.max_candidates, and the screens label beyond 9 by two digits,
+# so a reviewer may pick candidate 12 as annotators can.
 _CURRENT_RANKED = "current_judgments j WHERE j.kind = 'ranked'"
 _CURRENT_RANKED_WITH_GROUPS = ("current_judgments j LEFT JOIN judgment_rankings r USING (judgment_id) "
                                "WHERE j.kind = 'ranked'")
@@ -91,6 +90,12 @@ def flags(cur: duckdb.DuckDBPyConnection, prompt_id: str | None, open_only: bool
     return [Flag(*row) for row in cur.execute(sql, params).fetchall()]
 
 
+def flags_of(cur: duckdb.DuckDBPyConnection, annotator: str) -> list[Flag]:
+    """One annotator's flags, open and resolved, oldest first."""
+    sql = _FLAGS + " WHERE f.annotator = ? ORDER BY f.created_at, f.flag_id"
+    return [Flag(*row) for row in cur.execute(sql, [annotator]).fetchall()]
+
+
 def flag_by_id(cur: duckdb.DuckDBPyConnection, flag_id: str) -> Flag | None:
     row = cur.execute(_FLAGS + " WHERE f.flag_id = ?", [flag_id]).fetchone()
     return Flag(*row) if row else None
@@ -143,7 +148,7 @@ def insert_adjudication(cur: duckdb.DuckDBPyConnection, adjudication: Adjudicati
 
 
 def candidate_ids(cur: duckdb.DuckDBPyConnection, prompt_id: str,
-                  limit: int | None = SHOWN_LIMIT) -> list[str]:
+                  limit: int | None = None) -> list[str]:
     """The item's candidates a reviewer sees (the first `limit`, or all), in stored order."""
     return [r[0] for r in cur.execute(
         "SELECT candidate_id FROM candidates WHERE prompt_id = ? ORDER BY position LIMIT ?",
@@ -231,7 +236,7 @@ CREATE TEMP TABLE export_final AS
 SELECT * FROM (
     SELECT a.prompt_id, a.best_candidate_id, a.worst_candidate_id,
            (SELECT list(c.candidate_id ORDER BY c.position) FROM candidates c
-            WHERE c.prompt_id = a.prompt_id)[1:{SHOWN_LIMIT}] AS shown_order,
+            WHERE c.prompt_id = a.prompt_id) AS shown_order,
            coalesce(d.dimensions, []::VARCHAR[]) AS dimensions, a.groups,
            'adjudicated' AS decision, a.created_at AS judged_at, d.guideline_version
     FROM export_adjudicated a LEFT JOIN export_decisions d USING (prompt_id)

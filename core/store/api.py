@@ -208,6 +208,11 @@ class Store(Protocol):
         """Validate and store a reviewer's decision; its note also resolves `resolve_flags`."""
         ...
 
+    @operation(A, owner="annotator")
+    def flags_of(self, annotator: str) -> list[Flag]:
+        """An annotator's own flags, open and resolved (with the reviewer's note), oldest first."""
+        ...
+
     @operation(R)
     def open_flags(self, prompt_id: str | None = None) -> list[Flag]:
         """Flags not resolved yet, oldest first."""

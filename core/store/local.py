@@ -1019,6 +1019,10 @@ class LocalStore:
                               flag.prompt_id, {"flag_id": flag.flag_id})
         return stored
 
+    def flags_of(self, annotator: str) -> list[Flag]:
+        """An annotator's own flags, open and resolved, oldest first."""
+        return review_sql.flags_of(self._cursor(), annotator)
+
     def open_flags(self, prompt_id: str | None = None) -> list[Flag]:
         """Flags not resolved yet (of one item, or all), oldest first."""
         return review_sql.flags(self._cursor(), prompt_id, open_only=True)

@@ -34,6 +34,7 @@ NAMES = {
     "fleiss_kappa": "Fleiss' kappa",
     "best_choice_alpha": "alpha on the best choice",
     "worst_choice_alpha": "alpha on the worst choice",
+    "outcome_alpha": "alpha on the outcome (preference / no difference / cannot judge)",
     "kendall_tau_mean": "Kendall's tau (rankings, mean)",
     "kendall_w_mean": "Kendall's W (3+ rankers, mean)",
 }
@@ -61,6 +62,7 @@ def _print(report: AgreementReport) -> None:
     stdout.print(f"{counted(report.judgments, 'judgment')} by "
                  f"{counted(len(report.annotators), 'annotator')}; "
                  f"{counted(report.items_with_two_or_more, 'item')} judged by two or more.")
+    _print_outcomes(report)
     if report.items_with_two_or_more == 0:
         stdout.print("Agreement needs items judged by at least two annotators: "
                      "`prefer assign --per-item 2` or `--overlap`.")
@@ -131,6 +133,23 @@ def _print(report: AgreementReport) -> None:
     stdout.print(people)
     stdout.print("Verdicts: strong >= 0.7; moderate 0.5-0.7; ambiguous < 0.5 means the guidelines "
                  "need work. Labels: see docs/agreement.md.")
+
+
+def _print_outcomes(report: AgreementReport) -> None:
+    """How many judgments ended in each outcome, overall and per breakdown and annotator; shown
+    only when some judgment has no preference (otherwise every row says the same)."""
+    if not any(row.no_difference or row.cannot_judge for row in report.outcomes):
+        return
+    table = Table(title="Outcomes (judgments)", title_justify="left", padding=(0, 1))
+    for column in ("scope", "preference", "no difference", "cannot judge", "skipped"):
+        table.add_column(column, justify="left" if column == "scope" else "right",
+                         no_wrap=column == "scope")
+    for row in report.outcomes:
+        table.add_row(shown(row.scope.replace("=", ": ", 1)), str(row.ranked),
+                      str(row.no_difference), str(row.cannot_judge), str(row.skipped))
+    stdout.print(table)
+    stdout.print("No difference and cannot judge are outcomes of their own: they yield no pair; "
+                 "\"alpha on the outcome\" is the agreement on which outcome an item has.")
 
 
 @reports_errors

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from core.balance import BalanceSummary
 from core.errors import BadInputError
-from core.report import QualityReport, SideRow, quality_report, report_to_dict
+from core.report import AgreementSummary, QualityReport, SideRow, quality_report, report_to_dict
 from core.report_html import render_html
 from core.text import printable
 from tui.commands.common import (
@@ -44,6 +44,30 @@ SIDE_ROWS = 8  # variants and sources shown in the terminal; --html and --json l
 def _label(text: str, width: int = LABEL_WIDTH) -> str:
     text = printable(os.path.basename(text) if ("/" in text or os.sep in text) else text)
     return (text if len(text) <= width else text[:width - 1] + "…").ljust(width)
+
+
+def _outcomes(a: AgreementSummary) -> None:
+    """Judgments per outcome (only when some judgment named no preference): no difference and
+    cannot judge are outcomes of their own, they yield no pair."""
+    if not a.has_no_preference_outcomes:
+        return
+    o = a.outcome_agreement
+    agreed = ("" if o is None or o.alpha is None
+              else f"; agreement on the outcome (alpha) {o.alpha:.2f} over {o.items:,} items: "
+                   f"{o.verdict}")
+    _say("Outcomes of the judgments (no meaningful difference and cannot judge are outcomes of "
+         f"their own: they yield no pair){agreed}.")
+    stdout.print(f"    {_label('')} {'prefer.':>7} {'no diff':>7} {'cannot':>7} {'skipped':>7}",
+                 markup=False)
+    group = ""
+    for row in a.outcomes:
+        key, _, value = row.scope.partition("=")
+        if value and key != group:
+            group = key
+            stdout.print(f"    by {key}", markup=False)
+        label = f"  {value}" if value else "all judgments"
+        stdout.print(f"    {_label(label)} {row.ranked:>7,} {row.no_difference:>7,} "
+                     f"{row.cannot_judge:>7,} {row.skipped:>7,}", markup=False)
 
 
 def _heading(title: str) -> None:
@@ -185,6 +209,7 @@ def _print(report: QualityReport) -> None:
             alpha = "–" if r.alpha is None else f"{r.alpha:.2f}"
             stdout.print(f"    {_label(r.scope)} {alpha:>5}  {r.verdict} ({r.items:,} items)",
                          markup=False)
+    _outcomes(a)
 
     s = report.staleness
     _heading("Stale data")

@@ -3,10 +3,12 @@ the reviewer's best/worst by digit, a required resolution note and an optional g
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich import box
 from rich.table import Table
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingsMap
 from textual.containers import Vertical, VerticalScroll
@@ -16,22 +18,29 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
+from core.adjudication import BEST, OPPOSITE, WORST, pseudonym_letters
+from core.annotation import LabelEntry, label_text
 from core.errors import JudgmentError, PreferError
 from core.models import Adjudication
 from core.review import ReviewScreenful, ReviewSession, check_adjudication
 from core.text import printable
-from tui.bindings import MARK_BINDINGS, SCROLL_BINDINGS
+from tui.bindings import SCROLL_BINDINGS
 from tui.i18n import tr
-from tui.screens.dialogs import GuidelinesScreen, HelpScreen, PromptScreen
-from tui.widgets.candidate import CandidateCard
+from tui.screens.dialogs import GuidelinesScreen, HelpScreen, PromptScreen, QuitScreen
+from tui.widgets.candidate import CandidateCard, pending_label
 from tui.widgets.justification import JustificationInput
+
+# What annotators differ on (core.adjudication's names), in the reviewer's language.
+DIFFERS_ON = {BEST: "adj.differs.best", WORST: "adj.differs.worst",
+              OPPOSITE: "adj.differs.opposite"}
 
 
 # Every key of the adjudication screen, as data: one registry feeds the footer and the help.
+# Digits are not bindings: they are typed into a LabelEntry, as on the annotation screen, so
+# labels above 9 (two digits, 01-12) read and type the same for annotators and reviewers.
 def adjudicate_bindings() -> list[Binding]:
     """The adjudication screen's bindings in the current language."""
     return [
-        *MARK_BINDINGS,
         Binding("enter", "write", tr("adj.key.write"), show=False, id="write"),
         Binding("escape", "choose", tr("adj.key.choose"), show=False, id="choose"),
         Binding("n,s", "skip", tr("adj.key.skip"), key_display="n", id="skip"),
@@ -59,7 +68,7 @@ def adjudicate_help_rows() -> list[tuple[str, str]]:
     rows = [("1-9", tr("adj.help.mark")), ("Enter", tr("adj.help.save")),
             ("Tab", tr("adj.help.tab"))]
     for binding in ADJUDICATE_BINDINGS:
-        if binding.id is None or binding.id.startswith("mark_"):
+        if binding.id is None:
             continue
         key = (binding.key if "," in binding.key else binding.key_display or binding.key)
         key = key.replace(",", " / ")
@@ -96,6 +105,7 @@ class AdjudicateScreen(Screen[None]):
         self.guidelines = guidelines
         self.project_name = project_name
         self.busy = False
+        self.entry = LabelEntry(0)  # digits typed towards a label (two above 9 candidates)
 
     def compose(self) -> ComposeResult:
         yield Static(id="topbar")
@@ -125,6 +135,7 @@ class AdjudicateScreen(Screen[None]):
     @on(ItemLoaded)
     def show_item(self, event: ItemLoaded) -> None:
         self.busy = False
+        self.entry = LabelEntry(len(event.screenful.shown) if event.screenful else 0)
         if event.note:
             self.notify(printable(event.note), markup=False, timeout=3)
         box = self.query_one("#review-candidates", Vertical)
@@ -153,7 +164,7 @@ class AdjudicateScreen(Screen[None]):
         box.mount_all(CandidateCard(n, c.text, count)
                       for n, c in enumerate(screenful.shown, start=1))
         self.query_one("#review-annotators", Static).update(self._annotator_table(screenful))
-        flags = Text("\n").join(Text.assemble((tr("adj.flag_by", who=printable(who)), "bold"),
+        flags = Text("\n").join(Text.assemble((tr("adj.flag_by", who=self._annotator_name(who)), "bold"),
                                               printable(flag.note, multiline=True))
                                 for who, flag in screenful.flags)
         self.query_one("#review-flags", Static).update(flags)
@@ -171,24 +182,34 @@ class AdjudicateScreen(Screen[None]):
         found = screenful.disagreement
         text = Text()
         if found.differs_on:
-            text.append(tr("adj.differ", on=", ".join(found.differs_on)), style="bold")
+            text.append(tr("adj.differ", on=", ".join(tr(DIFFERS_ON[on]) if on in DIFFERS_ON
+                                                      else printable(on)
+                                                      for on in found.differs_on)),
+                        style="bold")
         if screenful.flags:
             text.append((" " if found.differs_on else "") +
                         tr("adj.open_flags", count=len(screenful.flags)), style="bold")
         if screenful.previous is not None:
-            labels = {c.candidate_id: n for n, c in enumerate(screenful.shown, start=1)}
+            count = len(screenful.shown)
+            labels = {c.candidate_id: label_text(n, count)
+                      for n, c in enumerate(screenful.shown, start=1)}
             text.append("\n" + tr(
                 "adj.before", reviewer=printable(screenful.previous.reviewer),
                 best=labels.get(screenful.previous.best_candidate_id or "", "?"),
                 worst=labels.get(screenful.previous.worst_candidate_id or "", "?")))
         return text
 
-    @staticmethod
-    def _annotator_table(screenful: ReviewScreenful) -> Table:
+    def _annotator_name(self, name: str) -> str:
+        """An annotator as the reviewer sees them: "Annotator B" in the screen's language, or
+        the real name when names are shown."""
+        letters = None if self.session.show_names else pseudonym_letters(name)
+        return tr("adj.annotator", letters=letters) if letters else printable(name)
+
+    def _annotator_table(self, screenful: ReviewScreenful) -> Table:
         table = Table(box=box.SIMPLE_HEAD, expand=True, padding=(0, 1), show_edge=False)
         table.add_column("", style="bold", no_wrap=True)
         for column in screenful.columns:
-            table.add_column(Text(printable(column.name)), ratio=1)
+            table.add_column(Text(self._annotator_name(column.name)), ratio=1)
 
         def row(title: str, values: list[str | None]) -> None:
             if any(values):
@@ -196,8 +217,11 @@ class AdjudicateScreen(Screen[None]):
                                        for v in values])
 
         columns = screenful.columns
-        row(tr("adj.row.best"), [str(c.best) if c.best is not None else None for c in columns])
-        row(tr("adj.row.worst"), [str(c.worst) if c.worst is not None else None for c in columns])
+        count = len(screenful.shown)
+        row(tr("adj.row.best"), [label_text(c.best, count) if c.best is not None else None
+                                 for c in columns])
+        row(tr("adj.row.worst"), [label_text(c.worst, count) if c.worst is not None else None
+                                  for c in columns])
         row(tr("adj.row.ranking"), [c.ranking for c in columns])
         row(tr("adj.row.pairs"), [", ".join(c.pairs) or None for c in columns])
         row(tr("adj.row.why"), ["\n".join(c.justifications) or None for c in columns])
@@ -224,27 +248,46 @@ class AdjudicateScreen(Screen[None]):
             card.show_mark("best" if card.label == marks.best else
                            "worst" if card.label == marks.worst else None)
         need = self.session.config.annotation.min_justification_chars
+        count = marks.count
+        pending = pending_label(self.entry)
         if marks.complete:
-            text = tr("adj.marks.complete", best=marks.best, worst=marks.worst, need=need)
+            text = tr("adj.marks.complete", best=label_text(marks.best, count),
+                      worst=label_text(marks.worst, count), need=need)
         elif marks.best is not None:
-            text = tr("adj.marks.pick_worst", best=marks.best)
+            text = tr("adj.marks.pick_worst", best=label_text(marks.best, count)) + pending
         elif current.needs_decision:
-            text = tr("adj.marks.pick_best", count=marks.count)
+            text = tr("adj.marks.pick_best",
+                      labels=f"{label_text(1, count)}-{label_text(count, count)}") + pending
         else:
-            text = tr("adj.marks.flagged", need=need)
+            text = tr("adj.marks.flagged", need=need) + pending
         line.update(text)
 
     # --- actions ---------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        needs_item = ("skip", "write", "prompt", "mark")
+        needs_item = ("skip", "write", "prompt")
         return not (action in needs_item and self.session.current is None)
 
-    def action_mark(self, label: int) -> None:
+    def on_key(self, event: events.Key) -> None:
+        """Digits pick, one or two a label as on the annotation screen (the note and guideline
+        boxes take their own digits)."""
+        character = event.character or ""
+        if (self.app.screen is not self or isinstance(self.focused, Input)
+                or not character.isdigit()):
+            return
+        event.stop()
         if self.session.current is None or self.busy:
+            return
+        label = self.entry.type(character)
+        if label is None:
+            self._show_marks()
             return
         marks = self.session.press(label)
         self._show_marks()
+        for card in self.query(CandidateCard):
+            if card.label == label:
+                self.query_one("#review-body", VerticalScroll).scroll_to_widget(
+                    card, animate=False, top=False)
         if marks.complete:
             self.query_one("#note", Input).focus()
 
@@ -258,8 +301,33 @@ class AdjudicateScreen(Screen[None]):
     def action_choose(self) -> None:
         self.query_one("#review-body").focus()
 
+    def unsaved(self) -> bool:
+        """Picks or text on the current item that leaving it would lose."""
+        current = self.session.current
+        return current is not None and (not current.marks.empty or any(
+            self.query_one(selector, Input).value.strip() for selector in ("#note", "#guideline")))
+
+    def _after_asking(self, then: Callable[[], None]) -> None:
+        """`then` at once, or once the reviewer agreed to discard unsaved picks and notes (a
+        letter typed on after Esc must not lose them)."""
+        current = self.session.current
+        if current is None or not self.unsaved():
+            then()
+            return
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                then()
+
+        self.app.push_screen(QuitScreen(current.item.prompt.prompt_id, "adj.discard"), answered)
+
     def action_skip(self) -> None:
         if self.session.current is None or self.busy:
+            return
+        self._after_asking(self._skip_now)
+
+    def _skip_now(self) -> None:
+        if self.busy:
             return
         self.busy = True
         self.skip_item()
@@ -280,7 +348,7 @@ class AdjudicateScreen(Screen[None]):
         self.app.push_screen(HelpScreen(adjudicate_help_rows()))
 
     def action_quit(self) -> None:
-        self.app.exit()
+        self._after_asking(self.app.exit)
 
     def action_scroll(self, lines: int) -> None:
         self.query_one("#review-body", VerticalScroll).scroll_relative(y=lines * 2, animate=False)
@@ -297,8 +365,21 @@ class AdjudicateScreen(Screen[None]):
         if current is None or self.busy:
             return
         note = self.query_one("#note", Input).value
+        need = self.session.config.annotation.min_justification_chars
+        # The two refusals a reviewer meets, in their language (check_adjudication's words are
+        # the store's, in English).
+        marks = current.marks
+        if (current.needs_decision or marks.best is not None) and not marks.complete:
+            self.notify(tr("adj.pick_first"), severity="warning", timeout=4)
+            self.query_one("#review-body").focus()
+            return
+        if len(note.strip()) < need:
+            self.notify(tr("adj.note_too_short", need=need, typed=len(note.strip())),
+                        severity="warning", timeout=4)
+            self.query_one("#note", Input).focus()
+            return
         try:
-            check_adjudication(current, note, self.session.config.annotation.min_justification_chars)
+            check_adjudication(current, note, need)
         except JudgmentError as error:
             self.notify(printable(error.message), markup=False, severity="warning", timeout=4)
             if not current.marks.complete and current.needs_decision:

@@ -22,7 +22,14 @@ from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.adjudication import new_flag
-from core.annotation import AnnotationSession, LoadedItem, Screenful, label_text, label_width, parse_ranking
+from core.annotation import (
+    AnnotationSession,
+    LabelEntry,
+    LoadedItem,
+    Screenful,
+    label_text,
+    parse_ranking,
+)
 from core.errors import JudgmentError, PreferError, ServerUnavailableError
 from core.models import Judgment, Progress
 from core.text import printable
@@ -33,7 +40,7 @@ from tui.screens.diff import DiffScreen
 from tui.screens.flag import FlagScreen
 from tui.screens.history import HistoryScreen
 from tui.screens.outcome import NoPreferenceScreen
-from tui.widgets.candidate import CandidateCard, markdown_of
+from tui.widgets.candidate import CandidateCard, markdown_of, pending_label
 from tui.widgets.footer import StableFooter
 from tui.widgets.justification import JustificationInput
 from tui.widgets.prompt import PromptPanel
@@ -143,7 +150,7 @@ class AnnotateScreen(Screen[None]):
         self.showing_provenance = False
         self.raw = False
         self.progress: Progress | None = None
-        self.digits = ""  # the first digit of a two-digit label, while waiting for the second
+        self.entry = LabelEntry(0)  # digits typed towards a label (two above 9 candidates)
         self._last_hint = 0.0
         self._ahead: ReadAhead | None = None  # set by the read_ahead worker
 
@@ -183,7 +190,7 @@ class AnnotateScreen(Screen[None]):
     @on(ItemLoaded)
     def show_item(self, event: ItemLoaded) -> None:
         self.busy = False
-        self.digits = ""
+        self.entry = LabelEntry(event.screenful.count if event.screenful else 0)
         self._ahead = None
         self.progress = event.progress or self.progress
         box = self.query_one("#candidates", VerticalScroll)
@@ -357,7 +364,7 @@ class AnnotateScreen(Screen[None]):
         for card in self.query(CandidateCard):
             card.show_mark("best" if card.label == marks.best else
                            "worst" if card.label == marks.worst else None)
-        pending = f" [reverse] {self.digits}_ [/reverse]" if self.digits else ""
+        pending = pending_label(self.entry)
         if marks.best is None:
             text = tr("marks.pick_best", labels=labels) + pending
         elif marks.worst is None:
@@ -425,14 +432,10 @@ class AnnotateScreen(Screen[None]):
                 self.notify(tr("hint.letters"), timeout=3)
 
     def _type_digit(self, digit: str) -> None:
-        current = self.session.current
-        assert current is not None
-        width = label_width(current.count)
-        self.digits += digit
-        if len(self.digits) < width:
+        label = self.entry.type(digit)
+        if label is None:
             self._show_marks()
             return
-        label, self.digits = int(self.digits), ""
         marks = self.session.press(label)
         self._show_marks()
         for card in self.query(CandidateCard):

@@ -144,15 +144,18 @@ class QuitScreen(ModalScreen[bool]):
         Binding("escape", "answer(False)", "stay", key_display="Esc"),
     ]
 
-    def __init__(self, item: str) -> None:
+    def __init__(self, item: str, words: str = "quit") -> None:
+        """`words`: the catalogue prefix of the title, body and hint ("quit", or
+        "adj.discard" on the adjudication screen, where nothing is kept as a draft)."""
         super().__init__()
         self.item = item
+        self.words = words
 
     def compose(self) -> ComposeResult:
         with Vertical(id="quit-box", classes="dialog"):
-            yield Static(tr("quit.title"), classes="dialog-title")
-            yield Static(tr("quit.body", item=printable(self.item)), markup=False)
-            yield Static(tr("quit.hint"), classes="dialog-hint")
+            yield Static(tr(f"{self.words}.title"), classes="dialog-title")
+            yield Static(tr(f"{self.words}.body", item=printable(self.item)), markup=False)
+            yield Static(tr(f"{self.words}.hint"), classes="dialog-hint")
 
     def action_answer(self, quit_now: bool) -> None:
         self.dismiss(quit_now)

@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from core.text import printable
+from tui.i18n import tr
 
 
 class FlagScreen(ModalScreen[str | None]):
@@ -45,13 +46,11 @@ class FlagScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="flag-box"):
-            yield Static(f"[b]Flag {escape(printable(self.prompt_id))} for a reviewer[/b]",
+            yield Static(tr("flag.title", item=escape(printable(self.prompt_id))),
                          classes="dialog-title")
-            yield Static("What is wrong with this item? (a broken prompt, answers no one can "
-                         "judge, a guideline that does not fit)", id="flag-hint")
-            yield Input(id="flag-note", placeholder="Your note for the reviewer")
-            yield Static("Enter flags · Esc cancels · the item stays in your queue",
-                         classes="dialog-hint")
+            yield Static(tr("flag.question"), id="flag-hint")
+            yield Input(id="flag-note", placeholder=tr("flag.placeholder"))
+            yield Static(tr("flag.hint"), classes="dialog-hint")
 
     def on_mount(self) -> None:
         self.query_one("#flag-note", Input).focus()
@@ -59,8 +58,7 @@ class FlagScreen(ModalScreen[str | None]):
     @on(Input.Submitted, "#flag-note")
     def keep(self, event: Input.Submitted) -> None:
         if not event.value.strip():
-            self.notify("Write what is wrong first (or Esc to cancel).", severity="warning",
-                        timeout=3)
+            self.notify(tr("flag.empty"), severity="warning", timeout=3)
             return
         self.dismiss(event.value.strip())
 

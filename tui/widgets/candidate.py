@@ -6,7 +6,7 @@ from rich.markdown import Markdown
 from rich.text import Text
 from textual.widgets import Static
 
-from core.annotation import label_text
+from core.annotation import LabelEntry, label_text
 from core.text import printable
 from tui.i18n import tr
 
@@ -14,6 +14,12 @@ from tui.i18n import tr
 def markdown_of(text: str) -> Markdown:
     """A candidate's text as the card renders it (parsed now: a worker may do it ahead)."""
     return Markdown(printable(text, multiline=True))
+
+
+def pending_label(entry: LabelEntry) -> str:
+    """The first digit of a two-digit label while the second is awaited, as markup to append
+    to the marks line (empty otherwise)."""
+    return f" [reverse] {entry.typed}_ [/reverse]" if entry.typed else ""
 
 
 class CandidateCard(Static):
