@@ -550,7 +550,8 @@ async def test_the_screen_folds_earlier_turns_and_preselects_the_pre_label(
     view = prompt_view(store, item)
     assert [t.content for t in view.earlier_turns] == [m["content"] for m in messages[:2]]
     assert view.last_user_turn == "Yes, send it home."
-    assert [p.note for p in view.pre_labels] == ["from A/B test (p = 0.01)"]
+    assert [(p.kind, p.details) for p in view.pre_labels] == [
+        ("abtest", (("p_value", {"p": "0.01"}),))]  # ids: the screen words them
 
     app = make_app(project, store, annotator="alice")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -741,3 +742,114 @@ def test_parquet_message_lists(store: LocalStore, tmp_path: Path) -> None:
     assert _rows(store, "SELECT prompt, turns FROM prompts") == [
         ("Fees?", [{"role": "user", "content": "Hi there"},
                    {"role": "assistant", "content": "Hello"}])]
+
+
+def test_report_source_limits_the_pair_figures_as_pairs_does(
+        project: Project, store: LocalStore, tmp_path: Path) -> None:
+    """`prefer report --source` shares the option and the filter of pairs, balance and export:
+    the scale, balance, confounds and staleness are of the pairs those sources decided."""
+    from core.models import SourceFilter
+    from core.report import quality_report
+    from core.sources import parse_source_filter
+
+    _run(store, ROOT / "sample_data" / "sources" / "dpo.jsonl", "dpo",
+         options=SourceOptions(trust=True))
+    everything = quality_report(store, project, "t")
+    only_dpo = quality_report(store, project, "t", sources=parse_source_filter("dpo"))
+    none = quality_report(store, project, "t", sources=parse_source_filter("no-dpo"))
+    experts = quality_report(store, project, "t", sources=SourceFilter(("experts",)))
+    assert everything.scale.kept == only_dpo.scale.kept == 4
+    assert none.scale.kept == experts.scale.kept == 0
+    assert none.filters.pairs_built == 0 and none.filters.dropped == {}
+    assert sum(row.pairs for row in none.balance.dimension.rows) == 0
+    assert sum(row.pairs for row in only_dpo.balance.dimension.rows) == 4
+    assert none.confounds.length.pairs == 0 and only_dpo.confounds.length.pairs == 4
+    assert only_dpo.filters.pairs_built == everything.filters.pairs_built
+    store.close()
+    where = ["-p", str(project.root)]
+    result = runner.invoke(app, ["report", "--source", "no-dpo", *where], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "Pairs decided by: not dpo (--source)" in result.output
+    assert "0 kept pairs" in result.output
+    result = runner.invoke(app, ["report", "--source", "dpo", "--json", *where])
+    data = json.loads(result.output)
+    assert data["scale"]["kept"] == 4 and data["source_filter"] == {"include": ["dpo"],
+                                                                    "exclude": []}
+    html = tmp_path / "r.html"
+    result = runner.invoke(app, ["report", "--source", "experts", "--html", str(html), *where])
+    assert result.exit_code == 0, result.output
+    assert "Pairs decided by: experts (<code>--source</code>)" in html.read_text()
+    result = runner.invoke(app, ["report", "--source", "abtests", *where])
+    assert result.exit_code == 2 and "'abtests' names no source" in result.output
+
+
+def test_refresh_to_another_annotator_supersedes_the_stale_decision(
+        project: Project, store: LocalStore, tmp_path: Path) -> None:
+    """`prefer refresh --to bob`: bob's new decision becomes the item's current one, alice's is
+    superseded (both stay in the audit trail), pairs rest on bob's alone (no dispute), and
+    "changed at refresh" counts bob's flips against alice's decisions."""
+    from datetime import UTC, datetime, timedelta
+
+    from core.annotation import AnnotationSession
+    from core.pairs import build_pairs
+    from core.refresh import changes_at_refresh, refresh
+    from core.report import quality_report
+    from core.sources import import_file
+    from tests.conftest import item_rows
+
+    rows = item_rows(3, candidates=3)
+    for row in rows:
+        row["dimension"] = "tone"
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", rows), actor="t")
+    alice = AnnotationSession(store, project.config, "alice", "g-old")
+    while alice.next_item() is not None:
+        alice.press(1)
+        alice.press(2)
+        alice.save("One is clearer than two, which misses the point.")
+    alice_ids = {r[0] for r in _rows(store, "SELECT judgment_id FROM judgments")}
+    later = datetime.now(UTC).replace(tzinfo=None) + timedelta(days=100)
+    counts = refresh(store, project, actor="t", older_than="90d", now=later, to=("bob",))
+    assert (counts.stale_decisions, counts.requests, counts.by_annotator) == (3, 3, {"bob": 3})
+
+    bob = AnnotationSession(store, project.config, "bob", "g-new")
+    screen = bob.next_item()
+    assert screen is not None
+    bob.skip()  # a skip leaves alice's decision in force
+    skipped = screen.item.prompt.prompt_id
+    current = _rows(store, "SELECT annotator FROM current_judgments WHERE kind = 'ranked' "
+                           f"AND prompt_id = '{skipped}'")
+    assert current == [("alice",)]
+    alice_decisions = {r[0]: (r[1], r[2]) for r in _rows(
+        store, "SELECT prompt_id, best_candidate_id, worst_candidate_id FROM judgments "
+               "WHERE annotator = 'alice'")}
+    flipped_items = []
+    while (screen := bob.next_item()) is not None:
+        prompt_id = screen.item.prompt.prompt_id
+        ids = [c.candidate_id for c in screen.shown]
+        best, worst = (ids.index(c) + 1 for c in alice_decisions[prompt_id])
+        if prompt_id != skipped and not flipped_items:  # bob flips the first he decides
+            best, worst = worst, best
+            flipped_items.append(prompt_id)
+        bob.press(best)
+        bob.press(worst)
+        bob.save("Re-checked under the new tone guidelines.")
+    assert store.next_prompt_id("bob") is None
+    # Every item's current decision is bob's; alice's rows are all still stored.
+    assert _rows(store, "SELECT DISTINCT annotator FROM current_judgments "
+                        "WHERE kind = 'ranked'") == [("bob",)]
+    assert alice_ids <= {r[0] for r in _rows(store, "SELECT judgment_id FROM judgments")}
+    assert sorted(r[0] for r in _rows(store, "SELECT judgment_id FROM refresh_superseded")) == \
+        sorted(alice_ids)
+    build = build_pairs(store, project.config, "t")
+    assert build.held_back_disputed == 0 and build.kept > 0
+    changes = changes_at_refresh(store.refresh_outcomes())
+    assert (changes.answered, changes.flipped) == (3, 1)
+    assert changes.by_dimension == {"tone": (3, 1)}
+    report = quality_report(store, project, "t")
+    assert report.sources is not None and report.sources.refresh == changes
+    assert report.agreement.overall is None  # one current decision per item: nothing to compare
+    # Bob came back to the item he skipped and decided it too. Alice's superseded decisions are
+    # no longer current, so never found stale again: only bob's 3.
+    assert refresh(store, project, actor="t", older_than="90d", now=later,
+                   dry_run=True).by_annotator == {"bob": 3}
+    assert store.verify_audit().ok

@@ -65,7 +65,8 @@ class SourceKind:
     """
 
     name: str
-    label: str  # how a pre-label names it: "from A/B test (p = 0.01)"
+    label: str  # its name in English, for the docs; the screen words it from tui/locales
+    # (`pre_label.kind.<name>`, a test checks every kind has it in every language)
     summary: str
     required: tuple[str, ...]  # fields beside the prompt (or messages)
     optional: tuple[str, ...]
