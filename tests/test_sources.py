@@ -853,3 +853,33 @@ def test_refresh_to_another_annotator_supersedes_the_stale_decision(
     assert refresh(store, project, actor="t", older_than="90d", now=later,
                    dry_run=True).by_annotator == {"bob": 3}
     assert store.verify_audit().ok
+
+
+def test_jsonl_is_streamed_with_the_files_own_line_numbers(
+        project: Project, store: LocalStore, tmp_path: Path) -> None:
+    """A byte-order mark, CRLF endings and blank lines are read as the file has them; a line that
+    is not UTF-8 is refused with its number (exit 2, nothing stored); a gzip file reads the same
+    as the plain one."""
+    rows = [json.dumps({"prompt": "Fees?", "response": r, "signal": s}).encode()
+            for r, s in (("None.", "up"), ("Some.", "down"))]
+    good = b"\xef\xbb\xbf" + rows[0] + b"\r\n\r\n   \n" + rows[1] + b"\n"
+    plain = tmp_path / "log.jsonl"
+    plain.write_bytes(good)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(good + b'{"prompt": "Q", "response": "caf\xe9", "signal": "up"}\n')
+    before = _stored(store)
+    with pytest.raises(ImportRowError) as caught:
+        _run(store, bad, "feedback")
+    assert caught.value.line == 5 and "not valid UTF-8" in caught.value.problem
+    assert _stored(store) == before
+    packed = tmp_path / "log.jsonl.gz"
+    packed.write_bytes(gzip.compress(good))
+    from_gzip = import_source(store, packed, source_kind="feedback", actor="t",
+                              file_format="jsonl", dry_run=True)
+    counts = _run(store, plain, "feedback")
+    assert (counts.rows, counts.new_preferences) == (from_gzip.rows,
+                                                    from_gzip.new_preferences) == (2, 1)
+    store.close()
+    result = runner.invoke(app, ["import", str(bad), "--kind", "feedback", "-p",
+                                 str(project.root)])
+    assert result.exit_code == 2 and f"{bad}:5: not valid UTF-8" in result.output

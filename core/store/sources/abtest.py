@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from scipy import stats
-
 from core.models import SourceOptions
 from core.store.sources.common import (
     Bad,
@@ -58,9 +56,13 @@ def p_value_of(values: dict[str, Any]) -> float:
         if wins_b > n_b:
             raise Bad("wins_b", f"is {wins_b}, more than n_b ({n_b})")
         table = [[wins_a, n_a - wins_a], [wins_b, n_b - wins_b]]
+        from scipy import stats  # here, not at the top: every `prefer` start would load SciPy
+
         return float(stats.fisher_exact(table).pvalue)
     if wins_a + wins_b == 0:
         return 1.0
+    from scipy import stats
+
     return float(stats.binomtest(wins_a, wins_a + wins_b, 0.5).pvalue)
 
 

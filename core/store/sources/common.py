@@ -9,6 +9,7 @@ row implies, `Collected.ignore` for a row that implies none (and why).
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import re
@@ -188,7 +189,7 @@ def parse_transcript(raw: str) -> list[tuple[str, str]] | None:
     return turns
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Conversation:
     """A prompt as it will be stored: system, earlier turns, last user turn, labels."""
 
@@ -289,7 +290,7 @@ def response_text(values: dict[str, Any], name: str, *, required: str | None = N
 # --- what a file implies -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a million of them in a large log: no __dict__ each
 class Implied:
     """One preference a row implies: on a prompt, chosen text over rejected text."""
 
@@ -359,14 +360,33 @@ def read_rows(kind: SourceKind, rows: Iterable[tuple[int, dict[str, Any]]],
             raise LineBad(line, bad) from None
 
 
-_CHUNK_LINES = 20_000
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def jsonl_lines(path: str) -> Iterator[tuple[int, str]]:
+    """A JSONL file's lines as (line number from 1, text), streamed: a line ends at \n only
+    (a JSON text holds no raw line break), blank lines count; a gzip file is read through.
+    LineBad on a line that is not UTF-8."""
+    with open(path, "rb") as raw:
+        handle: Any = gzip.GzipFile(fileobj=raw) if raw.read(2) == _GZIP_MAGIC else raw
+        raw.seek(0)
+        try:
+            for line, data in enumerate(handle, start=1):
+                try:
+                    text_ = data.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise LineBad(line, Bad(None, f"not valid UTF-8 (byte {exc.start + 1})")
+                                  ) from None
+                yield line, (text_.removeprefix("\ufeff") if line == 1 else text_)
+        except (OSError, EOFError) as exc:  # a damaged gzip stream
+            raise BadInputError(f"cannot read the file: {exc}") from None
 
 
 class RowStream:
     """A file's rows as (line, {field: value}), `--map` applied, missing values left out.
 
-    JSONL is read in chunks of lines and parsed one line at a time, so a million-record log is
-    never held twice (as text and as objects); CSV and Parquet come from core.store.
+    JSONL is streamed from the file and parsed one line at a time, so a million-record log is
+    never held as text beside its objects; CSV and Parquet come from core.store.
     judgment_import.read_file. A line that is not a JSON object raises LineBad when reached.
     After the rows are consumed, `check_map` refuses a mapping the file did not fit.
     """
@@ -393,32 +413,29 @@ class RowStream:
                 yield line, ({mapping.get(k, k): v for k, v in values.items()} if mapping
                              else values)
             return
-        try:
-            cursor = self._con.execute(judgment_sql._READ_LINES, [self._path])
-            while chunk := cursor.fetchmany(_CHUNK_LINES):
-                for line, raw in chunk:
-                    if raw is None or not trim(raw):
-                        continue
-                    try:
-                        value = json.loads(raw, parse_constant=judgment_sql._no_constants)
-                    except ValueError:
-                        raise LineBad(int(line), Bad(None, "not valid JSON")) from None
-                    if not isinstance(value, dict):
-                        raise LineBad(int(line), Bad(None, "expected a JSON object per line"))
-                    self.fields.update(dict.fromkeys(value))
-                    self.count += 1
-                    values = {k: v for k, v in value.items() if v is not None}
-                    if mapping:
-                        for old, new in mapping.items():
-                            if new in values and new not in mapping and old in values:
-                                raise BadInputError(
-                                    f"--map {old}={new}: the file already has a field "
-                                    f"'{new}' (line {line})",
-                                    hint=f"map '{new}' away too, or leave '{old}' unmapped")
-                        values = {mapping.get(k, k): v for k, v in values.items()}
-                    yield int(line), values
-        except duckdb.Error as exc:
-            raise judgment_sql._reader_error(exc) from exc
+        no_constants = judgment_sql._no_constants
+        fields = self.fields
+        for line, raw in jsonl_lines(self._path):
+            if not raw or raw.isspace():
+                continue
+            try:
+                value = json.loads(raw, parse_constant=no_constants)
+            except ValueError:
+                raise LineBad(line, Bad(None, "not valid JSON")) from None
+            if not isinstance(value, dict):
+                raise LineBad(line, Bad(None, "expected a JSON object per line"))
+            fields.update(dict.fromkeys(value))
+            self.count += 1
+            values = {k: v for k, v in value.items() if v is not None}
+            if mapping:
+                for old, new in mapping.items():
+                    if new in values and new not in mapping and old in values:
+                        raise BadInputError(
+                            f"--map {old}={new}: the file already has a field "
+                            f"'{new}' (line {line})",
+                            hint=f"map '{new}' away too, or leave '{old}' unmapped")
+                values = {mapping.get(k, k): v for k, v in values.items()}
+            yield line, values
 
     def _check_targets(self, has: Callable[[str], bool]) -> None:
         for old, new in self.mapping.items():
