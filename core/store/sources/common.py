@@ -568,9 +568,9 @@ def plan(con: duckdb.DuckDBPyConnection, collected: Collected, options: SourceOp
             collected.ignore(implied.line, "a duplicate of an earlier record")
             continue
         unique[preference_id] = (implied, chosen, rejected)
-    stored_ids = {r[0] for r in con.execute(
-        "SELECT preference_id FROM source_preferences WHERE list_contains(?, preference_id)",
-        [list(unique)]).fetchall()}
+    stored_ids = {r[0] for r in con.execute(  # a semi join: 3x list_contains at 200,000 ids
+        "SELECT preference_id FROM source_preferences "
+        "WHERE preference_id IN (SELECT unnest(?::VARCHAR[]))", [list(unique)]).fetchall()}
     new_preferences = [(pid, imp, ch, rj) for pid, (imp, ch, rj) in unique.items()
                        if pid not in stored_ids]
 
