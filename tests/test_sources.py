@@ -883,3 +883,51 @@ def test_jsonl_is_streamed_with_the_files_own_line_numbers(
     result = runner.invoke(app, ["import", str(bad), "--kind", "feedback", "-p",
                                  str(project.root)])
     assert result.exit_code == 2 and f"{bad}:5: not valid UTF-8" in result.output
+
+
+def test_the_issues_commands_run_as_written(project: Project, tmp_path: Path) -> None:
+    """The commands of the issue's "What a user can do" block, on the sample files turned into
+    the formats it names (CSV, Parquet, a CSV with other field names, HH transcripts)."""
+    samples = ROOT / "sample_data" / "sources"
+    con = duckdb.connect()
+    con.execute(f"COPY (SELECT * FROM read_json('{samples / 'abtest.jsonl'}')) "
+                f"TO '{tmp_path / 'ab_results.csv'}' (HEADER)")
+    con.execute(f"COPY (SELECT * FROM read_json('{samples / 'corrections.jsonl'}')) "
+                f"TO '{tmp_path / 'corrections.parquet'}' (FORMAT PARQUET)")
+    con.execute("COPY (SELECT prompt AS question, response AS answer, score AS grade, reviewer, "
+                f"rubric FROM read_json('{samples / 'ratings.jsonl'}')) "
+                f"TO '{tmp_path / 'reviews.csv'}' (HEADER)")
+    con.close()
+    transcripts = [line for line in (samples / "dpo.jsonl").read_text().splitlines()
+                   if '"prompt"' not in line]
+    (tmp_path / "hh.jsonl").write_text("\n".join(transcripts) + "\n")
+    where = ["-p", str(project.root)]
+    commands = [
+        ([str(samples / "feedback.jsonl"), "--kind", "feedback"], "Implied preferences: 4 added"),
+        ([str(tmp_path / "ab_results.csv"), "--kind", "abtest", "--max-p", "0.05"],
+         "Implied preferences: 2 added"),
+        ([str(tmp_path / "corrections.parquet"), "--kind", "corrections"],
+         "Implied preferences: 3 added"),
+        ([str(tmp_path / "reviews.csv"), "--kind", "ratings", "--map",
+          "prompt=question,response=answer,score=grade"], "Implied preferences: 3 added"),
+        ([str(tmp_path / "hh.jsonl"), "--kind", "dpo"], "Prompts: 2 added (1 multi-turn)"),
+    ]
+    for arguments, expected in commands:
+        result = runner.invoke(app, ["import", *arguments, *where], terminal_width=200)
+        assert result.exit_code == 0, (arguments, result.output)
+        assert expected in result.output, (arguments, result.output)
+    result = runner.invoke(app, ["refresh", "--older-than", "90d", *where])
+    assert result.exit_code == 0 and "0 stale decisions" in result.output, result.output
+
+
+def test_map_reads_either_order() -> None:
+    from core.sources import parse_field_map
+
+    fields = ("prompt", "response", "score")
+    assert parse_field_map("prompt=question,answer=response", fields) == {
+        "question": "prompt", "answer": "response"}
+    assert parse_field_map("score=response", fields) == {"score": "response"}  # both prefer's
+    with pytest.raises(BadInputError, match="'grade' is not a field prefer reads"):
+        parse_field_map("mark=grade", fields)
+    with pytest.raises(BadInputError, match="both 'q' and 'question' map to 'prompt'"):
+        parse_field_map("q=prompt,prompt=question", fields)
