@@ -157,7 +157,10 @@ def _current_judgment_id(cur: duckdb.DuckDBPyConnection, annotator: str,
     Asking the view for one annotator and item scans every judgment (25-30 ms at 400,000, on
     every save); the item's own rows are a few, found by an index, and they are enough: a
     judgment is only ever superseded by a later one of the same annotator on the same item
-    (save_judgment, judgment imports). tests/test_group_commit.py holds the two equal.
+    (save_judgment, judgment imports). tests/test_group_commit.py holds the two equal. One
+    exception, on purpose: a decision `prefer refresh --to` had another annotator re-make
+    (migration 014's refresh_superseded) leaves the item's decisions, but stays its author's
+    last word here, so their own revision still supersedes it and their progress counts it.
     """
     rows = _item_judgments(cur, prompt_id)
     superseded = {row[12] for row in rows}
