@@ -621,11 +621,21 @@ def plan(con: duckdb.DuckDBPyConnection, collected: Collected, options: SourceOp
     return SourcePlan(counts, new_prompts, new_candidates, new_preferences, judgments)
 
 
+# Rows per INSERT: each statement's lists become DuckDB values at once, so a million rows in
+# one statement cost about a gigabyte more at the peak than the same rows in slices of this size.
+INSERT_BATCH = 50_000
+
+
+def _batches(rows: list) -> Iterator[list]:
+    for start in range(0, len(rows), INSERT_BATCH):
+        yield rows[start:start + INSERT_BATCH]
+
+
 def insert(con: duckdb.DuckDBPyConnection, planned: SourcePlan, source: str, now: object,
            event_seq: int) -> None:
-    """Insert the planned rows, written by `event_seq` (the caller holds the transaction)."""
-    if planned.prompts:
-        ps = planned.prompts
+    """Insert the planned rows, written by `event_seq` (the caller holds the transaction), in
+    slices of INSERT_BATCH rows."""
+    for ps in _batches(planned.prompts):
         con.execute(
             "INSERT INTO prompts (prompt_id, prompt, system, dimension, language, source, "
             "source_line, imported_at, event_seq, turns) SELECT unnest(?::VARCHAR[]), "
@@ -637,16 +647,14 @@ def insert(con: duckdb.DuckDBPyConnection, planned: SourcePlan, source: str, now
              [line for _, _, line in ps], now, event_seq,
              [[{"role": r, "content": t} for r, t in c.turns] if c.turns else None
               for _, c, _ in ps]])
-    if planned.candidates:
-        cs = planned.candidates
+    for cs in _batches(planned.candidates):
         con.execute(
             "INSERT INTO candidates (candidate_id, prompt_id, position, text, origin, source, "
             "created_at, event_seq) SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
             "unnest(?::INTEGER[]), unnest(?::VARCHAR[]), 'import', ?, ?, ?",
             [[c[0] for c in cs], [c[1] for c in cs], [c[2] for c in cs], [c[3] for c in cs],
              source, now, event_seq])
-    if planned.preferences:
-        prefs = planned.preferences
+    for prefs in _batches(planned.preferences):
         con.execute(
             "INSERT INTO source_preferences SELECT unnest(?::VARCHAR[]), ?, "
             "unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), ?, "
@@ -657,8 +665,7 @@ def insert(con: duckdb.DuckDBPyConnection, planned: SourcePlan, source: str, now
              [p[1].line for p in prefs], [p[1].p_value for p in prefs],
              [p[1].score_gap for p in prefs], [p[1].reviewer for p in prefs],
              [p[1].signal for p in prefs], planned.counts.trusted, now, event_seq])
-    if planned.judgments:
-        js = planned.judgments
+    for js in _batches(planned.judgments):
         two = [len(j[3]) == 2 and len(j[3][0]) == 1 and len(j[3][1]) == 1 for j in js]
         con.execute(
             "INSERT INTO judgments SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
