@@ -10,9 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.errors import BadInputError, ImportRowError
+from core.errors import ImportRowError
 from core.models import JudgmentImportCounts, RowProblem
-from core.sources import detect_kind, locate_bad_bytes, require_regular_file, upload
+from core.sources import (
+    detect_kind,
+    locate_bad_bytes,
+    parse_field_map,
+    require_regular_file,
+    upload,
+)
 from core.store.api import Store
 from core.store.imports import ReaderFailed
 from core.store.judgment_import import KNOWN_FIELDS
@@ -20,31 +26,9 @@ from core.store.judgment_import import KNOWN_FIELDS
 
 def parse_map(text: str | dict[str, str] | None,
               known_fields: tuple[str, ...] = KNOWN_FIELDS) -> dict[str, str]:
-    """`old=new,old2=new2` as {old: new}; BadInputError on a malformed, unknown or duplicate one
-    (`known_fields`: the fields the import reads, which a mapping may target)."""
-    if text is None or isinstance(text, dict):
-        mapping = dict(text or {})
-    else:
-        mapping = {}
-        for piece in (p.strip() for p in text.split(",")):
-            if not piece:
-                continue
-            old, sep, new = (part.strip() for part in piece.partition("="))
-            if not sep or not old or not new:
-                raise BadInputError(f"--map: '{piece}' is not old=new",
-                                    hint="e.g. --map rater=annotator,chosen=best")
-            if old in mapping:
-                raise BadInputError(f"--map: '{old}' is mapped twice")
-            mapping[old] = new
-    targets: dict[str, str] = {}
-    for old, new in mapping.items():
-        if new not in known_fields:
-            raise BadInputError(f"--map {old}={new}: '{new}' is not a field prefer reads",
-                                hint=f"fields: {', '.join(known_fields)}")
-        if new in targets:
-            raise BadInputError(f"--map: both '{targets[new]}' and '{old}' map to '{new}'")
-        targets[new] = old
-    return mapping
+    """`old=new,old2=new2` as {old: new} (core.sources.parse_field_map: either order; the
+    `known_fields` are the fields the import reads, which a mapping may target)."""
+    return parse_field_map(text, known_fields, example="rater=annotator,chosen=best")
 
 
 def import_judgments(store: Store, path: Path, *, actor: str,

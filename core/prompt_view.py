@@ -1,6 +1,7 @@
 """What the annotation screen shows above the candidates: the conversation so far (earlier turns,
 to be folded), the last user turn (prominent), and what imported sources say about the item
-(pre-labels: "from A/B test (p = 0.01)"), with the best and worst they pre-select.
+(pre-labels: "from A/B test (p = 0.01)", as message ids the screen words), with the best and
+worst they pre-select.
 
 Core returns the data; the screen decides how it looks (tui/widgets/prompt_view.py).
 """
@@ -12,16 +13,18 @@ from dataclasses import dataclass
 
 from core.models import Candidate, Item, SourcePreference, Turn
 from core.store.api import Store
-from core.store.sources import KINDS
 
 
 @dataclass(frozen=True)
 class PreLabel:
-    """One source preference as the screen shows it: which candidate over which, and why."""
+    """One source preference as the screen shows it: which candidate over which, and why, as
+    message ids with their values (core keeps no UI words; the screen's catalogue words them:
+    "from A/B test (p = 0.01)")."""
 
     chosen_candidate_id: str
     rejected_candidate_id: str
-    note: str  # "from A/B test (p = 0.01)"
+    kind: str  # the import kind: the screen names it (`pre_label.kind.<kind>`)
+    details: tuple[tuple[str, dict[str, str]], ...]  # (id, values): see describe()
     trusted: bool
 
 
@@ -41,23 +44,26 @@ def _number(value: float) -> str:
     return f"{value:.2g}" if value < 0.01 else f"{value:.2f}".rstrip("0").rstrip(".")
 
 
-def describe(preference: SourcePreference) -> str:
-    """How a pre-label names where it came from and how strong it is."""
-    kind = KINDS.get(preference.kind)
-    label = kind.label if kind else preference.kind
-    details = []
+# The ids of a pre-label's details (tui/locales: `pre_label.<id>`), in the order shown.
+DETAIL_IDS = ("p_value", "score_gap", "reviewer", "signal_up_down", "signal_regenerated",
+              "signal_edited")
+
+
+def describe(preference: SourcePreference) -> tuple[tuple[str, dict[str, str]], ...]:
+    """How strong a pre-label is, as (id, values) the screen words: its p-value, score gap,
+    reviewer and feedback signal."""
+    details: list[tuple[str, dict[str, str]]] = []
     if preference.p_value is not None:
-        details.append(f"p = {_number(preference.p_value)}")
+        details.append(("p_value", {"p": _number(preference.p_value)}))
     if preference.score_gap is not None:
-        details.append(f"score gap {preference.score_gap:g}")
+        details.append(("score_gap", {"gap": f"{preference.score_gap:g}"}))
     if preference.reviewer:
-        details.append(f"by {preference.reviewer}")
-    if preference.signal and preference.signal != "up-down":
-        details.append(preference.signal)
-    elif preference.signal:
-        details.append("thumbs up vs down")
-    text = f"from {label}" + (f" ({', '.join(details)})" if details else "")
-    return text + (", trusted" if preference.trusted else "")
+        details.append(("reviewer", {"name": preference.reviewer}))
+    if preference.signal:
+        signal = preference.signal.replace("-", "_")
+        if f"signal_{signal}" in DETAIL_IDS:
+            details.append((f"signal_{signal}", {}))
+    return tuple(details)
 
 
 def _ends(preferences: Sequence[SourcePreference], shown: set[str]) -> tuple[str | None,
@@ -79,7 +85,7 @@ def prompt_view(store: Store, item: Item) -> PromptView:
     preferences = store.source_preferences(item.prompt.prompt_id)
     shown = {c.candidate_id for c in item.candidates}
     best, worst = _ends(preferences, shown)
-    labels = tuple(PreLabel(p.chosen_candidate_id, p.rejected_candidate_id, describe(p),
+    labels = tuple(PreLabel(p.chosen_candidate_id, p.rejected_candidate_id, p.kind, describe(p),
                             p.trusted) for p in preferences)
     return PromptView(item.prompt.system, item.prompt.turns, item.prompt.prompt, labels, best,
                       worst)
@@ -94,10 +100,12 @@ def suggested_labels(view: PromptView, shown: Sequence[Candidate]) -> tuple[int 
     return best, worst
 
 
-def pre_label_lines(view: PromptView, shown: Sequence[Candidate]) -> list[str]:
+def numbered_pre_labels(view: PromptView, shown: Sequence[Candidate]
+                        ) -> list[tuple[int, int, PreLabel]]:
     """The pre-labels in the on-screen numbers (1..k, in `shown` order), strongest first:
-    "2 over 1, from A/B test (p = 0.01)"."""
+    (chosen's number, rejected's number, the pre-label), for "2 over 1, from A/B test
+    (p = 0.01)"."""
     number = {c.candidate_id: n for n, c in enumerate(shown, start=1)}
-    return [f"{number[label.chosen_candidate_id]} over {number[label.rejected_candidate_id]}, "
-            f"{label.note}" for label in view.pre_labels
+    return [(number[label.chosen_candidate_id], number[label.rejected_candidate_id], label)
+            for label in view.pre_labels
             if label.chosen_candidate_id in number and label.rejected_candidate_id in number]

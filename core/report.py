@@ -20,6 +20,7 @@ from core import agreement_report as agreement_stats
 from core.balance import BalanceSummary, summarize
 from core.config import Config
 from core.judge import ObviousItems, judge_checks
+from core.models import SourceFilter
 from core.pairs import build_pairs
 from core.progress import ProgressReport, phase, silent
 from core.project import Project
@@ -218,6 +219,8 @@ class QualityReport:
     token_lengths: TokenLengths | None = None  # with a tokenizer (core/token_lengths.py)
     judge: ObviousItems | None = None  # None: nothing judged by `prefer judge`
     sources: SourcesSection | None = None  # who decided, turns, changes at refresh
+    # `--source`: the pair figures are of the pairs these sources decided (all when inactive).
+    source_filter: SourceFilter = field(default_factory=SourceFilter)
 
     @property
     def warnings(self) -> list[str]:
@@ -234,30 +237,33 @@ def quality_report(store: Store, project: Project, actor: str, *, strategy: str 
                    now: datetime | None = None, tokenizer: Path | None = None,
                    max_length: int = TRL_MAX_LENGTH,
                    cutoff_len: int = LLAMAFACTORY_CUTOFF_LEN,
-                   progress: ProgressReport = silent) -> QualityReport:
+                   progress: ProgressReport = silent,
+                   sources: SourceFilter = SourceFilter()) -> QualityReport:
     """Rebuild the pairs from the current judgments, then report on the kept ones (with
-    `tokenizer`, a tokenizer.json, their token lengths against max_length and cutoff_len)."""
+    `tokenizer`, a tokenizer.json, their token lengths against max_length and cutoff_len; with
+    `sources`, only the pairs those sources decided, as `--source` limits pairs and export)."""
     if tokenizer is not None:
         load_tokenizer(tokenizer)  # a bad file is refused before the build
     with phase(progress, "Building pairs"):
         build_pairs(store, project.config, actor, strategy=strategy)
     with phase(progress, "Checking pairs and agreement (bootstrap)"):
-        report = build_report(store, project.config, project, now=now)
+        report = build_report(store, project.config, project, now=now, sources=sources)
     if tokenizer is None:
         return report
     with phase(progress, "Counting tokens"):
         return replace(report, token_lengths=token_lengths(
-            store, tokenizer, max_length=max_length, cutoff_len=cutoff_len))
+            store, tokenizer, max_length=max_length, cutoff_len=cutoff_len, sources=sources))
 
 
 def build_report(store: Store, config: Config, project: Project,
-                 now: datetime | None = None) -> QualityReport:
+                 now: datetime | None = None,
+                 sources: SourceFilter = SourceFilter()) -> QualityReport:
     """The report on the pairs the store holds now (no rebuild; see `quality_report`)."""
     now_utc = now or _utc_now()  # stored times are naive UTC
     version = project.guideline_version()
     facts: QualityFacts = store.quality_facts(now_utc - timedelta(days=config.report.max_age_days),
-                                              version)
-    filters = filters_of(facts)
+                                              version, sources)
+    filters = filters_of(facts, limited=sources.active)
     scale = scale_verdict(facts.kept, filters.dropped.get("contradiction", 0))
     return QualityReport(
         project=config.project.name, generated_at=now_utc, scale=scale, filters=filters,
@@ -266,7 +272,7 @@ def build_report(store: Store, config: Config, project: Project,
         agreement=agreement_of(store.agreement_rows()),
         staleness=staleness_of(facts, config, version),
         scale_warnings=scale_warnings(scale), judge=judge_checks(store, config),
-        sources=sources_section(store))
+        sources=sources_section(store), source_filter=sources)
 
 
 def _utc_now() -> datetime:
@@ -307,8 +313,14 @@ def scale_warnings(scale: Scale) -> list[str]:
 
 # --- filters --------------------------------------------------------------------------------
 
-def filters_of(facts: QualityFacts) -> Filters:
-    """The latest build's counts; the pairs table's statuses where the build says nothing."""
+# The build's counts of all its pairs and items: not those of some sources (`limited`).
+_BUILD_WIDE = ("pairs_built", "dropped", "balanced_out", "items", "held_back_disputed",
+               "held_back_flagged", "minimal", "minimal_by_reason", "trivial")
+
+
+def filters_of(facts: QualityFacts, limited: bool = False) -> Filters:
+    """The latest build's counts; the pairs table's statuses where the build says nothing, or
+    where the facts are `limited` to some sources' pairs (the build counted all of them)."""
     statuses = {k: v for k, v in facts.statuses.items() if k != "kept"}
     counts: dict[str, Any] = {}
     build_id = built_at = built_by = strategy = None
@@ -319,6 +331,8 @@ def filters_of(facts: QualityFacts) -> Filters:
             counts = parsed if isinstance(parsed, dict) else {}
         except ValueError:
             counts = {}
+    if limited:
+        counts = {k: v for k, v in counts.items() if k not in _BUILD_WIDE}
     dropped = {str(k): int(v) for k, v in (counts.get("dropped") or statuses).items()
                if k != "balanced_out"}
     balanced_out = int(counts.get("balanced_out", statuses.get("balanced_out", 0)) or 0)

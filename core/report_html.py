@@ -67,6 +67,7 @@ def render_html(report: QualityReport) -> str:
         f"<h1>Quality report: {escape(report.project)}</h1>",
         f'<p class="meta">Made {report.generated_at:%Y-%m-%d %H:%M} UTC by <code>prefer '
         f"report</code>{_build_meta(report)}.</p>",
+        _source_filter(report),
         "</header><main>",
         _summary(report),
         _scale(report, ids),
@@ -82,6 +83,16 @@ def render_html(report: QualityReport) -> str:
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
+
+
+def _source_filter(report: QualityReport) -> str:
+    """Under `--source`, which deciders' pairs the figures are of."""
+    limited = report.source_filter
+    if not limited.active:
+        return ""
+    names = [*limited.include, *(f"not {name}" for name in limited.exclude)]
+    return (f'<p class="meta">Pairs decided by: {escape(", ".join(names))} '
+            "(<code>--source</code>); agreement is every annotator's.</p>")
 
 
 class _Ids:

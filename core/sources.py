@@ -76,7 +76,9 @@ def locate_bad_bytes(path: Path) -> tuple[int, str] | None:
 def parse_field_map(text: str | dict[str, str] | None, known: tuple[str, ...] = KNOWN_FIELDS,
                     example: str = "responses=candidates") -> dict[str, str]:
     """`old=new,old2=new2` (the file's name = prefer's) as {old: new}; BadInputError on a
-    malformed, unknown or duplicate piece."""
+    malformed, unknown or duplicate piece. A piece whose left side alone names one of prefer's
+    fields is read the other way round (`prompt=question`: prefer's prompt is the file's
+    question), so both spellings teams use work; when both sides are prefer's, old=new holds."""
     if text is None or isinstance(text, dict):
         mapping = dict(text or {})
     else:
@@ -87,6 +89,8 @@ def parse_field_map(text: str | dict[str, str] | None, known: tuple[str, ...] = 
             old, sep, new = (part.strip() for part in piece.partition("="))
             if not sep or not old or not new:
                 raise BadInputError(f"--map: '{piece}' is not old=new", hint=f"e.g. --map {example}")
+            if old in known and new not in known:
+                old, new = new, old  # prefer=file
             if old in mapping:
                 raise BadInputError(f"--map: '{old}' is mapped twice")
             mapping[old] = new

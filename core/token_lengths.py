@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import BadInputError
+from core.models import SourceFilter
 from core.store.api import Store
 
 TRL_MAX_LENGTH = 1024
@@ -97,8 +98,10 @@ def _count(tokenizer: Any, texts: list[str]) -> np.ndarray:
 
 
 def token_lengths(store: Store, tokenizer_path: Path, *, max_length: int = TRL_MAX_LENGTH,
-                  cutoff_len: int = LLAMAFACTORY_CUTOFF_LEN) -> TokenLengths:
-    """Token lengths of the latest build's kept pairs, and how many run over each limit."""
+                  cutoff_len: int = LLAMAFACTORY_CUTOFF_LEN,
+                  sources: SourceFilter = SourceFilter()) -> TokenLengths:
+    """Token lengths of the latest build's kept pairs (those `sources` decided), and how many
+    run over each limit."""
     for name, value in (("--max-length", max_length), ("--cutoff-len", cutoff_len)):
         if value < 1:
             raise BadInputError(f"{name} must be at least 1, got {value}")
@@ -107,7 +110,7 @@ def token_lengths(store: Store, tokenizer_path: Path, *, max_length: int = TRL_M
     chosen: list[np.ndarray] = []
     rejected: list[np.ndarray] = []
     after = ""
-    while page := store.kept_pair_texts(after, PAGE):
+    while page := store.kept_pair_texts(after, PAGE, sources):
         after = page[-1][0]
         systems = [row[1] for row in page]
         with_system = [i for i, s in enumerate(systems) if s]

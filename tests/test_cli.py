@@ -169,5 +169,8 @@ def test_a_map_naming_a_missing_field_is_refused(tmp_path: Path) -> None:
     data = write_jsonl(tmp_path / "p.jsonl", item_rows(2))
     result = runner.invoke(app, ["import", str(data), "-p", str(root), "--map", "nope=response"])
     assert result.exit_code == 2 and "the file has no field 'nope'" in result.output
+    # prefer's field first is read the other way round: prompt is the file's colour, missing.
     result = runner.invoke(app, ["import", str(data), "-p", str(root), "--map", "prompt=colour"])
+    assert result.exit_code == 2 and "the file has no field 'colour'" in result.output
+    result = runner.invoke(app, ["import", str(data), "-p", str(root), "--map", "hue=colour"])
     assert result.exit_code == 2 and "'colour' is not a field prefer reads" in result.output

@@ -187,3 +187,45 @@ def test_no_screen_writes_words_outside_the_catalogue() -> None:
                 if not match.group(1).startswith(("#", "[b]{")):
                     found.append(f"{source.name}:{number}: {match.group(1)}")
     assert found == []
+def test_pre_label_notes_are_ids_worded_by_each_catalogue() -> None:
+    """A pre-label's note ("from A/B test (p = 0.01)") comes from core as ids and values; every
+    import kind and every detail id has its words in each language."""
+    from core.models import SourcePreference
+    from core.prompt_view import DETAIL_IDS, PreLabel, describe
+    from core.store.sources import KINDS
+    from tui.widgets.prompt_view import pre_label_text
+
+    for language in SCREEN_LANGUAGES:
+        words = catalogue(language)
+        for name in KINDS:
+            assert words.get(f"pre_label.kind.{name}", "").strip(), (language, name)
+        for detail in DETAIL_IDS:
+            assert words.get(f"pre_label.{detail}", "").strip(), (language, detail)
+    preference = SourcePreference(
+        kind="abtest", prompt_id="p", chosen_candidate_id="a",
+        rejected_candidate_id="b", source="ab.csv", source_line=3, p_value=0.01, score_gap=None,
+        reviewer=None, signal=None, trusted=False)
+    details = describe(preference)
+    assert details == (("p_value", {"p": "0.01"}),)
+    label = PreLabel("a", "b", "abtest", details, trusted=False)
+    expected = {"en": "2 over 1, from A/B test (p = 0.01)",
+                "de": "2 vor 1, laut A/B-Test (p = 0.01)",
+                "fr": "2 plutôt que 1, selon un test A/B (p = 0.01)",
+                "es": "2 sobre 1, según una prueba A/B (p = 0.01)"}
+    for language, text in expected.items():
+        set_language(language)
+        assert pre_label_text(2, 1, label) == text
+    set_language("de")
+    feedback = describe(SourcePreference(
+        kind="feedback", prompt_id="p", chosen_candidate_id="a",
+        rejected_candidate_id="b", source="f.jsonl", source_line=1, p_value=None,
+        score_gap=None, reviewer=None, signal="up-down", trusted=True))
+    assert pre_label_text(1, 3, PreLabel("a", "b", "feedback", feedback, trusted=True)) == \
+        "1 vor 3, laut Nutzer-Feedback (Daumen hoch gegen runter), vertraut"
+    set_language("en")
+    ratings = describe(SourcePreference(
+        kind="ratings", prompt_id="p", chosen_candidate_id="a",
+        rejected_candidate_id="b", source="r.csv", source_line=1, p_value=None,
+        score_gap=2.0, reviewer="dr_weber", signal=None, trusted=False))
+    assert pre_label_text(1, 2, PreLabel("a", "b", "ratings", ratings, trusted=False)) == \
+        "1 over 2, from rating (score gap 2, by dr_weber)"

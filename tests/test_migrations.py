@@ -36,6 +36,7 @@ EXPECTED_SCHEMA = {
                           ("justification", "VARCHAR"), ("shown_order", "VARCHAR[]"),
                           ("guideline_version", "VARCHAR"), ("seconds_spent", "DOUBLE"),
                           ("supersedes", "VARCHAR"), ("created_at", "TIMESTAMP")],
+    "refresh_superseded": [("judgment_id", "VARCHAR")],
     "events": [("seq", "BIGINT"), ("occurred_at", "TIMESTAMP"), ("actor", "VARCHAR"),
                ("action", "VARCHAR"), ("subject", "VARCHAR"), ("details", "VARCHAR"),
                ("prev_hash", "VARCHAR"), ("row_hash", "VARCHAR")],

@@ -550,7 +550,8 @@ async def test_the_screen_folds_earlier_turns_and_preselects_the_pre_label(
     view = prompt_view(store, item)
     assert [t.content for t in view.earlier_turns] == [m["content"] for m in messages[:2]]
     assert view.last_user_turn == "Yes, send it home."
-    assert [p.note for p in view.pre_labels] == ["from A/B test (p = 0.01)"]
+    assert [(p.kind, p.details) for p in view.pre_labels] == [
+        ("abtest", (("p_value", {"p": "0.01"}),))]  # ids: the screen words them
 
     app = make_app(project, store, annotator="alice")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -741,3 +742,192 @@ def test_parquet_message_lists(store: LocalStore, tmp_path: Path) -> None:
     assert _rows(store, "SELECT prompt, turns FROM prompts") == [
         ("Fees?", [{"role": "user", "content": "Hi there"},
                    {"role": "assistant", "content": "Hello"}])]
+
+
+def test_report_source_limits_the_pair_figures_as_pairs_does(
+        project: Project, store: LocalStore, tmp_path: Path) -> None:
+    """`prefer report --source` shares the option and the filter of pairs, balance and export:
+    the scale, balance, confounds and staleness are of the pairs those sources decided."""
+    from core.models import SourceFilter
+    from core.report import quality_report
+    from core.sources import parse_source_filter
+
+    _run(store, ROOT / "sample_data" / "sources" / "dpo.jsonl", "dpo",
+         options=SourceOptions(trust=True))
+    everything = quality_report(store, project, "t")
+    only_dpo = quality_report(store, project, "t", sources=parse_source_filter("dpo"))
+    none = quality_report(store, project, "t", sources=parse_source_filter("no-dpo"))
+    experts = quality_report(store, project, "t", sources=SourceFilter(("experts",)))
+    assert everything.scale.kept == only_dpo.scale.kept == 4
+    assert none.scale.kept == experts.scale.kept == 0
+    assert none.filters.pairs_built == 0 and none.filters.dropped == {}
+    assert sum(row.pairs for row in none.balance.dimension.rows) == 0
+    assert sum(row.pairs for row in only_dpo.balance.dimension.rows) == 4
+    assert none.confounds.length.pairs == 0 and only_dpo.confounds.length.pairs == 4
+    assert only_dpo.filters.pairs_built == everything.filters.pairs_built
+    store.close()
+    where = ["-p", str(project.root)]
+    result = runner.invoke(app, ["report", "--source", "no-dpo", *where], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "Pairs decided by: not dpo (--source)" in result.output
+    assert "0 kept pairs" in result.output
+    result = runner.invoke(app, ["report", "--source", "dpo", "--json", *where])
+    data = json.loads(result.output)
+    assert data["scale"]["kept"] == 4 and data["source_filter"] == {"include": ["dpo"],
+                                                                    "exclude": []}
+    html = tmp_path / "r.html"
+    result = runner.invoke(app, ["report", "--source", "experts", "--html", str(html), *where])
+    assert result.exit_code == 0, result.output
+    assert "Pairs decided by: experts (<code>--source</code>)" in html.read_text()
+    result = runner.invoke(app, ["report", "--source", "abtests", *where])
+    assert result.exit_code == 2 and "'abtests' names no source" in result.output
+
+
+def test_refresh_to_another_annotator_supersedes_the_stale_decision(
+        project: Project, store: LocalStore, tmp_path: Path) -> None:
+    """`prefer refresh --to bob`: bob's new decision becomes the item's current one, alice's is
+    superseded (both stay in the audit trail), pairs rest on bob's alone (no dispute), and
+    "changed at refresh" counts bob's flips against alice's decisions."""
+    from datetime import UTC, datetime, timedelta
+
+    from core.annotation import AnnotationSession
+    from core.pairs import build_pairs
+    from core.refresh import changes_at_refresh, refresh
+    from core.report import quality_report
+    from core.sources import import_file
+    from tests.conftest import item_rows
+
+    rows = item_rows(3, candidates=3)
+    for row in rows:
+        row["dimension"] = "tone"
+    import_file(store, write_jsonl(tmp_path / "i.jsonl", rows), actor="t")
+    alice = AnnotationSession(store, project.config, "alice", "g-old")
+    while alice.next_item() is not None:
+        alice.press(1)
+        alice.press(2)
+        alice.save("One is clearer than two, which misses the point.")
+    alice_ids = {r[0] for r in _rows(store, "SELECT judgment_id FROM judgments")}
+    later = datetime.now(UTC).replace(tzinfo=None) + timedelta(days=100)
+    counts = refresh(store, project, actor="t", older_than="90d", now=later, to=("bob",))
+    assert (counts.stale_decisions, counts.requests, counts.by_annotator) == (3, 3, {"bob": 3})
+
+    bob = AnnotationSession(store, project.config, "bob", "g-new")
+    screen = bob.next_item()
+    assert screen is not None
+    bob.skip()  # a skip leaves alice's decision in force
+    skipped = screen.item.prompt.prompt_id
+    current = _rows(store, "SELECT annotator FROM current_judgments WHERE kind = 'ranked' "
+                           f"AND prompt_id = '{skipped}'")
+    assert current == [("alice",)]
+    alice_decisions = {r[0]: (r[1], r[2]) for r in _rows(
+        store, "SELECT prompt_id, best_candidate_id, worst_candidate_id FROM judgments "
+               "WHERE annotator = 'alice'")}
+    flipped_items = []
+    while (screen := bob.next_item()) is not None:
+        prompt_id = screen.item.prompt.prompt_id
+        ids = [c.candidate_id for c in screen.shown]
+        best, worst = (ids.index(c) + 1 for c in alice_decisions[prompt_id])
+        if prompt_id != skipped and not flipped_items:  # bob flips the first he decides
+            best, worst = worst, best
+            flipped_items.append(prompt_id)
+        bob.press(best)
+        bob.press(worst)
+        bob.save("Re-checked under the new tone guidelines.")
+    assert store.next_prompt_id("bob") is None
+    # Every item's current decision is bob's; alice's rows are all still stored.
+    assert _rows(store, "SELECT DISTINCT annotator FROM current_judgments "
+                        "WHERE kind = 'ranked'") == [("bob",)]
+    assert alice_ids <= {r[0] for r in _rows(store, "SELECT judgment_id FROM judgments")}
+    assert sorted(r[0] for r in _rows(store, "SELECT judgment_id FROM refresh_superseded")) == \
+        sorted(alice_ids)
+    build = build_pairs(store, project.config, "t")
+    assert build.held_back_disputed == 0 and build.kept > 0
+    changes = changes_at_refresh(store.refresh_outcomes())
+    assert (changes.answered, changes.flipped) == (3, 1)
+    assert changes.by_dimension == {"tone": (3, 1)}
+    report = quality_report(store, project, "t")
+    assert report.sources is not None and report.sources.refresh == changes
+    assert report.agreement.overall is None  # one current decision per item: nothing to compare
+    # Bob came back to the item he skipped and decided it too. Alice's superseded decisions are
+    # no longer current, so never found stale again: only bob's 3.
+    assert refresh(store, project, actor="t", older_than="90d", now=later,
+                   dry_run=True).by_annotator == {"bob": 3}
+    assert store.verify_audit().ok
+
+
+def test_jsonl_is_streamed_with_the_files_own_line_numbers(
+        project: Project, store: LocalStore, tmp_path: Path) -> None:
+    """A byte-order mark, CRLF endings and blank lines are read as the file has them; a line that
+    is not UTF-8 is refused with its number (exit 2, nothing stored); a gzip file reads the same
+    as the plain one."""
+    rows = [json.dumps({"prompt": "Fees?", "response": r, "signal": s}).encode()
+            for r, s in (("None.", "up"), ("Some.", "down"))]
+    good = b"\xef\xbb\xbf" + rows[0] + b"\r\n\r\n   \n" + rows[1] + b"\n"
+    plain = tmp_path / "log.jsonl"
+    plain.write_bytes(good)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(good + b'{"prompt": "Q", "response": "caf\xe9", "signal": "up"}\n')
+    before = _stored(store)
+    with pytest.raises(ImportRowError) as caught:
+        _run(store, bad, "feedback")
+    assert caught.value.line == 5 and "not valid UTF-8" in caught.value.problem
+    assert _stored(store) == before
+    packed = tmp_path / "log.jsonl.gz"
+    packed.write_bytes(gzip.compress(good))
+    from_gzip = import_source(store, packed, source_kind="feedback", actor="t",
+                              file_format="jsonl", dry_run=True)
+    counts = _run(store, plain, "feedback")
+    assert (counts.rows, counts.new_preferences) == (from_gzip.rows,
+                                                    from_gzip.new_preferences) == (2, 1)
+    store.close()
+    result = runner.invoke(app, ["import", str(bad), "--kind", "feedback", "-p",
+                                 str(project.root)])
+    assert result.exit_code == 2 and f"{bad}:5: not valid UTF-8" in result.output
+
+
+def test_the_issues_commands_run_as_written(project: Project, tmp_path: Path) -> None:
+    """The commands of the issue's "What a user can do" block, on the sample files turned into
+    the formats it names (CSV, Parquet, a CSV with other field names, HH transcripts)."""
+    samples = ROOT / "sample_data" / "sources"
+    con = duckdb.connect()
+    con.execute(f"COPY (SELECT * FROM read_json('{samples / 'abtest.jsonl'}')) "
+                f"TO '{tmp_path / 'ab_results.csv'}' (HEADER)")
+    con.execute(f"COPY (SELECT * FROM read_json('{samples / 'corrections.jsonl'}')) "
+                f"TO '{tmp_path / 'corrections.parquet'}' (FORMAT PARQUET)")
+    con.execute("COPY (SELECT prompt AS question, response AS answer, score AS grade, reviewer, "
+                f"rubric FROM read_json('{samples / 'ratings.jsonl'}')) "
+                f"TO '{tmp_path / 'reviews.csv'}' (HEADER)")
+    con.close()
+    transcripts = [line for line in (samples / "dpo.jsonl").read_text().splitlines()
+                   if '"prompt"' not in line]
+    (tmp_path / "hh.jsonl").write_text("\n".join(transcripts) + "\n")
+    where = ["-p", str(project.root)]
+    commands = [
+        ([str(samples / "feedback.jsonl"), "--kind", "feedback"], "Implied preferences: 4 added"),
+        ([str(tmp_path / "ab_results.csv"), "--kind", "abtest", "--max-p", "0.05"],
+         "Implied preferences: 2 added"),
+        ([str(tmp_path / "corrections.parquet"), "--kind", "corrections"],
+         "Implied preferences: 3 added"),
+        ([str(tmp_path / "reviews.csv"), "--kind", "ratings", "--map",
+          "prompt=question,response=answer,score=grade"], "Implied preferences: 3 added"),
+        ([str(tmp_path / "hh.jsonl"), "--kind", "dpo"], "Prompts: 2 added (1 multi-turn)"),
+    ]
+    for arguments, expected in commands:
+        result = runner.invoke(app, ["import", *arguments, *where], terminal_width=200)
+        assert result.exit_code == 0, (arguments, result.output)
+        assert expected in result.output, (arguments, result.output)
+    result = runner.invoke(app, ["refresh", "--older-than", "90d", *where])
+    assert result.exit_code == 0 and "0 stale decisions" in result.output, result.output
+
+
+def test_map_reads_either_order() -> None:
+    from core.sources import parse_field_map
+
+    fields = ("prompt", "response", "score")
+    assert parse_field_map("prompt=question,answer=response", fields) == {
+        "question": "prompt", "answer": "response"}
+    assert parse_field_map("score=response", fields) == {"score": "response"}  # both prefer's
+    with pytest.raises(BadInputError, match="'grade' is not a field prefer reads"):
+        parse_field_map("mark=grade", fields)
+    with pytest.raises(BadInputError, match="both 'q' and 'question' map to 'prompt'"):
+        parse_field_map("q=prompt,prompt=question", fields)

@@ -230,9 +230,10 @@ class Store(Protocol):
         ...
 
     @operation(R)
-    def quality_facts(self, stale_before: datetime,
-                      guideline_version: str | None = None) -> QualityFacts:
-        """Facts about the kept pairs of the latest build, for `prefer report`."""
+    def quality_facts(self, stale_before: datetime, guideline_version: str | None = None,
+                      sources: SourceFilter = SourceFilter()) -> QualityFacts:
+        """Facts about the kept pairs of the latest build (those `sources` decided), for
+        `prefer report`."""
         ...
 
     # --- pairs and balance ------------------------------------------------------------------
@@ -257,9 +258,11 @@ class Store(Protocol):
         ...
 
     @operation(R)
-    def kept_pair_texts(self, after: str, limit: int) -> list[tuple[str, str, str, str, str]]:
-        """Texts of the latest build's kept pairs in pair id order after `after` ("" first), at
-        most `limit` (1 to 10,000) a call: (pair_id, system or "", prompt, chosen, rejected)."""
+    def kept_pair_texts(self, after: str, limit: int, sources: SourceFilter = SourceFilter()
+                        ) -> list[tuple[str, str, str, str, str]]:
+        """Texts of the latest build's kept pairs (those `sources` decided) in pair id order
+        after `after` ("" first), at most `limit` (1 to 10,000) a call: (pair_id, system or "",
+        prompt, chosen, rejected)."""
         ...
 
     @operation(ADMIN, actor="actor", writes=True)

@@ -157,7 +157,10 @@ def _current_judgment_id(cur: duckdb.DuckDBPyConnection, annotator: str,
     Asking the view for one annotator and item scans every judgment (25-30 ms at 400,000, on
     every save); the item's own rows are a few, found by an index, and they are enough: a
     judgment is only ever superseded by a later one of the same annotator on the same item
-    (save_judgment, judgment imports). tests/test_group_commit.py holds the two equal.
+    (save_judgment, judgment imports). tests/test_group_commit.py holds the two equal. One
+    exception, on purpose: a decision `prefer refresh --to` had another annotator re-make
+    (migration 014's refresh_superseded) leaves the item's decisions, but stays its author's
+    last word here, so their own revision still supersedes it and their progress counts it.
     """
     rows = _item_judgments(cur, prompt_id)
     superseded = {row[12] for row in rows}
@@ -646,21 +649,25 @@ class LocalStore:
             rows: list[tuple[str, str, str, str]] = []
             by_dimension: dict[str, int] = {}
             by_annotator: dict[str, int] = {}
+            # One request per stale decision and annotator asked: with --to, each stale
+            # decision on the item is superseded by the asked annotator's new one
+            # (migration 014's refresh_superseded); the counts are of items and annotators.
             for judgment_id, annotator, prompt_id, _dimension in found:
                 for asked in criteria.to or (annotator,):
                     rows.append((refresh_sql.request_id_for(prompt_id, asked, judgment_id),
                                  prompt_id, asked, judgment_id))
-            if criteria.to:  # one request per item and annotator asked
-                rows = list({(r[1], r[2]): r for r in rows}.values())
             queued = refresh_sql.existing(cur, [r[0] for r in rows])
             new_rows = [r for r in rows if r[0] not in queued]
+            asked_pairs = {(r[1], r[2]) for r in rows}
+            new_pairs = sorted({(r[1], r[2]) for r in new_rows})
             dimension_of = {prompt_id: dimension for _, _, prompt_id, dimension in found}
-            for _, prompt_id, asked, _ in new_rows:
+            for prompt_id, asked in new_pairs:
                 by_dimension[dimension_of[prompt_id]] = by_dimension.get(
                     dimension_of[prompt_id], 0) + 1
                 by_annotator[asked] = by_annotator.get(asked, 0) + 1
-            counts = RefreshCounts(len(found), len(new_rows), len(rows) - len(new_rows),
-                                   len({r[1] for r in new_rows}), dict(sorted(by_dimension.items())),
+            counts = RefreshCounts(len(found), len(new_pairs), len(asked_pairs) - len(new_pairs),
+                                   len({p for p, _ in new_pairs}),
+                                   dict(sorted(by_dimension.items())),
                                    dict(sorted(by_annotator.items())), dry_run)
             if dry_run or not new_rows:
                 return counts
@@ -671,7 +678,7 @@ class LocalStore:
             tip = self._next_tip(cur)
             refresh_sql.insert(cur, new_rows, reason, actor, utc_now(), tip.seq)
             self._write_event(cur, tip, ("refresh_requests",), actor, "refresh", None, {
-                "reason": reason, "to": list(criteria.to), "requests": len(new_rows),
+                "reason": reason, "to": list(criteria.to), "requests": counts.requests,
                 "items": counts.items, "by_dimension": counts.by_dimension,
                 "by_annotator": counts.by_annotator})
             return counts
@@ -1454,11 +1461,12 @@ class LocalStore:
     def balance_plan(self) -> tuple[str, dict[str, float], int] | None:
         return pair_sql.latest_balance_plan(self._cursor())
 
-    def kept_pair_texts(self, after: str, limit: int) -> list[tuple[str, str, str, str, str]]:
+    def kept_pair_texts(self, after: str, limit: int, sources: SourceFilter = SourceFilter()
+                        ) -> list[tuple[str, str, str, str, str]]:
         if not 1 <= limit <= pair_sql.TEXT_PAGE_LIMIT:
             raise BadInputError(f"limit must be from 1 to {pair_sql.TEXT_PAGE_LIMIT:,}, "
                                 f"got {limit}")
-        return pair_sql.kept_pair_texts(self._cursor(), after, limit)
+        return pair_sql.kept_pair_texts(self._cursor(), after, limit, sources)
 
     def pair_counts(self, by: str, before_balance: bool = False,
                     sources: SourceFilter = SourceFilter()) -> dict[str, int]:
@@ -1536,14 +1544,14 @@ class LocalStore:
 
     # --- quality report ----------------------------------------------------------------------
 
-    def quality_facts(self, stale_before: datetime,
-                      guideline_version: str | None = None) -> QualityFacts:
+    def quality_facts(self, stale_before: datetime, guideline_version: str | None = None,
+                      sources: SourceFilter = SourceFilter()) -> QualityFacts:
         """Facts about the kept pairs of the latest build, for `prefer report`."""
         cur = self._con.cursor()
         try:
             cur.execute("BEGIN TRANSACTION")  # every fact from one snapshot (one build)
             try:
-                return quality.facts(cur, stale_before, guideline_version)
+                return quality.facts(cur, stale_before, guideline_version, sources)
             finally:
                 rollback(cur)
         except duckdb.Error as exc:

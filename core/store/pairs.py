@@ -23,7 +23,7 @@ from datetime import datetime
 import duckdb
 
 from core.balance import quotas, resolve_targets
-from core.models import PAIR_FILTERS, Contradiction, PairBuild, PairSettings
+from core.models import PAIR_FILTERS, Contradiction, PairBuild, PairSettings, SourceFilter
 from core.store import pair_worker
 from core.store.adjudication import (
     _GROUPS,
@@ -31,6 +31,7 @@ from core.store.adjudication import (
     EXPORT_HELD_BACK,
     implied_preferences,
 )
+from core.store.sources.common import source_filter_sql
 
 # Empty or only whitespace (tabs, newlines and Unicode spaces included).
 _WHITESPACE_ONLY = r"'[\s\x0B\p{Zs}]*'"
@@ -497,13 +498,16 @@ def kept_counts(con: duckdb.DuckDBPyConnection, by: str, before_balance: bool) -
 TEXT_PAGE_LIMIT = 10_000  # pairs' texts per kept_pair_texts call
 
 
-def kept_pair_texts(con: duckdb.DuckDBPyConnection, after: str, limit: int
+def kept_pair_texts(con: duckdb.DuckDBPyConnection, after: str, limit: int,
+                    sources: SourceFilter = SourceFilter()
                     ) -> list[tuple[str, str, str, str, str]]:
-    """(pair_id, system or "", prompt, chosen, rejected) of the latest build's kept pairs after
-    `after` in pair id order, at most `limit` (token lengths read them page by page)."""
+    """(pair_id, system or "", prompt, chosen, rejected) of the latest build's kept pairs (of
+    the items `sources` lets through) after `after` in pair id order, at most `limit` (token
+    lengths read them page by page)."""
+    condition, params = source_filter_sql(sources.include, sources.exclude, "x.prompt_id")
     return [tuple(row) for row in con.execute(
         "SELECT x.pair_id, coalesce(p.system, ''), p.prompt, c.text, r.text FROM latest_pairs x "
         "JOIN prompts p USING (prompt_id) JOIN candidates c ON c.candidate_id = x.chosen_id "
         "JOIN candidates r ON r.candidate_id = x.rejected_id "
-        "WHERE x.status = 'kept' AND x.pair_id > ? ORDER BY x.pair_id LIMIT ?",
-        [after, limit]).fetchall()]
+        f"WHERE x.status = 'kept' AND x.pair_id > ? AND {condition} ORDER BY x.pair_id LIMIT ?",
+        [after, *params, limit]).fetchall()]

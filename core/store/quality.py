@@ -13,7 +13,8 @@ from datetime import datetime
 
 import duckdb
 
-from core.models import QualityFacts
+from core.models import QualityFacts, SourceFilter
+from core.store.sources.common import source_filter_sql
 
 # Chosen/rejected length ratio, log2 buckets: [0, 1/4), [1/4, 1/2), [1/2, 1), [1, 2), [2, 4), [4, inf).
 RATIO_BUCKETS = ("under 1/4", "1/4 to 1/2", "1/2 to 1", "1 to 2", "2 to 4", "4 or more")
@@ -31,40 +32,55 @@ FORMATTING_PATTERNS = {
 # regex a full scan of the (many) texts without it. No entry: always run the regex.
 _NEEDLES = {"headings": ("#",), "code": ("```", "~~~", "    ", "\t"), "tables": ("|",)}
 
-_KEPT = "(SELECT * FROM latest_pairs WHERE status = 'kept')"
+# The kept pairs (of some sources only: see kept_of), and the parameters of their condition.
+Kept = tuple[str, list]
 # The variant that produced a candidate: its latest successful generation (NULL: imported).
 _VARIANTS = ("(SELECT candidate_id, arg_max(variant, finished_at) AS value FROM generations "
              "WHERE status = 'ok' AND candidate_id IS NOT NULL GROUP BY candidate_id)")
 _SOURCES = "(SELECT candidate_id, source AS value FROM candidates)"
 
 
+def kept_of(sources: SourceFilter = SourceFilter(), statuses: tuple[str, ...] = ("kept",)
+            ) -> Kept:
+    """The latest build's pairs with one of `statuses` whose item `sources` lets through (the
+    same condition as `--source` on pairs, balance and export), as a subquery and its
+    parameters."""
+    condition, params = source_filter_sql(sources.include, sources.exclude)
+    return (f"(SELECT * FROM latest_pairs WHERE list_contains(?, status) AND {condition})",
+            [list(statuses), *params])
+
+
 def facts(con: duckdb.DuckDBPyConnection, stale_before: datetime,
-          guideline_version: str | None = None) -> QualityFacts:
+          guideline_version: str | None = None,
+          sources: SourceFilter = SourceFilter()) -> QualityFacts:
     """All the quality facts in one read; `stale_before` is the judged_at cutoff, pairs judged
-    under a guideline version other than `guideline_version` (when given) are stale too."""
-    lengths = length_stats(con)
-    stale = staleness(con, stale_before, guideline_version)
+    under a guideline version other than `guideline_version` (when given) are stale too. With
+    `sources`, every fact but the build's own record is of the pairs those sources decided."""
+    kept = kept_of(sources)
+    lengths = length_stats(con, kept)
+    stale = staleness(con, stale_before, guideline_version, kept)
     return QualityFacts(
-        kept=lengths[0], statuses=status_counts(con),
+        kept=lengths[0], statuses=status_counts(con, sources),
         chosen_longer=lengths[1], same_length=lengths[2], rejected_longer=lengths[3],
-        ratio_quantiles=lengths[4], ratio_histogram=ratio_histogram(con),
+        ratio_quantiles=lengths[4], ratio_histogram=ratio_histogram(con, kept),
         median_chars_chosen=lengths[5], median_chars_rejected=lengths[6],
-        formatting=formatting(con), by_variant=sides(con, "variant"),
-        by_source=sides(con, "source"), judged_before_cutoff=stale[0], stale=stale[3],
+        formatting=formatting(con, kept), by_variant=sides(con, "variant", kept),
+        by_source=sides(con, "source", kept), judged_before_cutoff=stale[0], stale=stale[3],
         judged_at_unknown=stale[1], oldest_judged_at=stale[2],
-        guideline_versions=guideline_versions(con), by_dimension=kept_counts(con, "dimension"),
-        by_language=kept_counts(con, "language"),
-        by_prompt_source=kept_counts(con, "prompt_source"), latest_build=latest_build(con))
+        guideline_versions=guideline_versions(con, kept),
+        by_dimension=kept_counts(con, "dimension", kept),
+        by_language=kept_counts(con, "language", kept),
+        by_prompt_source=kept_counts(con, "prompt_source", kept), latest_build=latest_build(con))
 
 
-def _pair_lengths() -> str:
+def _pair_lengths(kept: Kept) -> str:
     return (f"(SELECT greatest(length(c.text), 1)::DOUBLE AS chosen, "
-            f"greatest(length(r.text), 1)::DOUBLE AS rejected FROM {_KEPT} p "
+            f"greatest(length(r.text), 1)::DOUBLE AS rejected FROM {kept[0]} p "
             "JOIN candidates c ON c.candidate_id = p.chosen_id "
             "JOIN candidates r ON r.candidate_id = p.rejected_id)")
 
 
-def length_stats(con: duckdb.DuckDBPyConnection
+def length_stats(con: duckdb.DuckDBPyConnection, kept: Kept = kept_of()
                  ) -> tuple[int, int, int, int, tuple[float, ...], float | None, float | None]:
     """(pairs, chosen longer, same length, rejected longer, ratio quantiles, median chars of
     chosen, of rejected), lengths in characters."""
@@ -73,8 +89,8 @@ def length_stats(con: duckdb.DuckDBPyConnection
         SELECT count(*), count(*) FILTER (WHERE chosen > rejected),
                count(*) FILTER (WHERE chosen = rejected), count(*) FILTER (WHERE chosen < rejected),
                quantile_cont(chosen / rejected, ?), median(chosen), median(rejected)
-        FROM {_pair_lengths()}
-        """, [list(RATIO_QUANTILES)]).fetchone()
+        FROM {_pair_lengths(kept)}
+        """, [list(RATIO_QUANTILES), *kept[1]]).fetchone()
     assert row is not None
     quantiles = tuple(float(q) for q in row[4]) if row[4] is not None else ()
     return (int(row[0]), int(row[1]), int(row[2]), int(row[3]), quantiles,
@@ -82,19 +98,20 @@ def length_stats(con: duckdb.DuckDBPyConnection
             float(row[6]) if row[6] is not None else None)
 
 
-def ratio_histogram(con: duckdb.DuckDBPyConnection) -> tuple[int, ...]:
+def ratio_histogram(con: duckdb.DuckDBPyConnection, kept: Kept = kept_of()) -> tuple[int, ...]:
     """Kept pairs per chosen/rejected length-ratio bucket (RATIO_BUCKETS)."""
     rows = con.execute(
         f"""
         SELECT least(greatest(floor(log2(chosen / rejected)), -3), 2)::INTEGER + 3 AS bucket,
                count(*)
-        FROM {_pair_lengths()} GROUP BY bucket
-        """).fetchall()
+        FROM {_pair_lengths(kept)} GROUP BY bucket
+        """, kept[1]).fetchall()
     found = dict(rows)
     return tuple(int(found.get(i, 0)) for i in range(len(RATIO_BUCKETS)))
 
 
-def formatting(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int, int]]:
+def formatting(con: duckdb.DuckDBPyConnection, kept: Kept = kept_of()
+               ) -> dict[str, tuple[int, int, int, int]]:
     """Per feature: kept pairs where only chosen has it, only rejected, both, neither."""
     names = list(FORMATTING_PATTERNS)
     features, params = [], []
@@ -113,27 +130,27 @@ def formatting(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int,
         f"count(*) FILTER (WHERE NOT fc.f{i} AND NOT fr.f{i})" for i in range(len(names)))
     row = con.execute(
         f"""
-        WITH k AS (SELECT chosen_id, rejected_id FROM {_KEPT}),
+        WITH k AS (SELECT chosen_id, rejected_id FROM {kept[0]}),
              used AS (SELECT chosen_id AS candidate_id FROM k UNION SELECT rejected_id FROM k),
              f AS (SELECT c.candidate_id, {", ".join(features)} FROM candidates c
                    SEMI JOIN used ON used.candidate_id = c.candidate_id)
         SELECT {counts} FROM k
         JOIN f fc ON fc.candidate_id = k.chosen_id
         JOIN f fr ON fr.candidate_id = k.rejected_id
-        """, params).fetchone()
+        """, [*kept[1], *params]).fetchone()
     assert row is not None
     return {name: tuple(int(v) for v in row[4 * i:4 * i + 4])  # type: ignore[misc]
             for i, name in enumerate(names)}
 
 
-def sides(con: duckdb.DuckDBPyConnection, by: str
+def sides(con: duckdb.DuckDBPyConnection, by: str, kept: Kept = kept_of()
           ) -> tuple[tuple[str | None, int, int, int], ...]:
     """Per generation variant (`by="variant"`, None: imported) or candidate source: kept pairs
     where only the chosen side comes from it, only the rejected side, and both sides."""
     lookup = {"variant": _VARIANTS, "source": _SOURCES}[by]
     rows = con.execute(
         f"""
-        WITH k AS (SELECT vc.value AS chosen, vr.value AS rejected FROM {_KEPT} p
+        WITH k AS (SELECT vc.value AS chosen, vr.value AS rejected FROM {kept[0]} p
                    LEFT JOIN {lookup} vc ON vc.candidate_id = p.chosen_id
                    LEFT JOIN {lookup} vr ON vr.candidate_id = p.rejected_id),
              s AS (SELECT chosen AS value,
@@ -144,45 +161,51 @@ def sides(con: duckdb.DuckDBPyConnection, by: str
         SELECT value, count(*) FILTER (WHERE side = 'c'), count(*) FILTER (WHERE side = 'r'),
                count(*) FILTER (WHERE side = 'b')
         FROM s GROUP BY value ORDER BY count(*) DESC, value NULLS FIRST
-        """).fetchall()
+        """, kept[1]).fetchall()
     return tuple((value, int(c), int(r), int(b)) for value, c, r, b in rows)
 
 
 def staleness(con: duckdb.DuckDBPyConnection, stale_before: datetime,
-              guideline_version: str | None = None) -> tuple[int, int, datetime | None, int]:
+              guideline_version: str | None = None, kept: Kept = kept_of()
+              ) -> tuple[int, int, datetime | None, int]:
     """(kept pairs judged before `stale_before`, with no judged_at, the oldest judged_at, pairs
     stale by either age or a known guideline version other than `guideline_version`)."""
     row = con.execute(
         "SELECT count(*) FILTER (WHERE judged_at < ?), count(*) FILTER (WHERE judged_at IS NULL), "
         "min(judged_at), count(*) FILTER (WHERE judged_at < ? OR (? IS NOT NULL AND "
-        f"guideline_version IS NOT NULL AND guideline_version <> ?)) FROM {_KEPT}",
-        [stale_before, stale_before, guideline_version, guideline_version]).fetchone()
+        f"guideline_version IS NOT NULL AND guideline_version <> ?)) FROM {kept[0]}",
+        [stale_before, stale_before, guideline_version, guideline_version, *kept[1]]).fetchone()
     assert row is not None
     return int(row[0]), int(row[1]), row[2], int(row[3])
 
 
-def guideline_versions(con: duckdb.DuckDBPyConnection) -> dict[str | None, int]:
+def guideline_versions(con: duckdb.DuckDBPyConnection, kept: Kept = kept_of()
+                       ) -> dict[str | None, int]:
     """Kept pairs per guideline version they were judged under (None: unknown)."""
-    rows = con.execute(f"SELECT guideline_version, count(*) FROM {_KEPT} "
-                       "GROUP BY guideline_version ORDER BY count(*) DESC").fetchall()
+    rows = con.execute(f"SELECT guideline_version, count(*) FROM {kept[0]} "
+                       "GROUP BY guideline_version ORDER BY count(*) DESC", kept[1]).fetchall()
     return {version: int(n) for version, n in rows}
 
 
-def kept_counts(con: duckdb.DuckDBPyConnection, by: str) -> dict[str, int]:
+def kept_counts(con: duckdb.DuckDBPyConnection, by: str, kept: Kept = kept_of()
+                ) -> dict[str, int]:
     """Kept pairs per dimension, language or prompt source (the file the prompt came from)."""
     column = {"dimension": "p.dimension", "language": "p.language",
               "prompt_source": "coalesce(pr.source, 'unknown')"}[by]
     rows = con.execute(
-        f"SELECT {column} AS value, count(*) FROM {_KEPT} p "
-        "LEFT JOIN prompts pr ON pr.prompt_id = p.prompt_id GROUP BY value ORDER BY value"
-    ).fetchall()
+        f"SELECT {column} AS value, count(*) FROM {kept[0]} p "
+        "LEFT JOIN prompts pr ON pr.prompt_id = p.prompt_id GROUP BY value ORDER BY value",
+        kept[1]).fetchall()
     return {str(value): int(n) for value, n in rows}
 
 
-def status_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Pairs of the latest build per status ('kept' or the filter that dropped them)."""
-    rows = con.execute("SELECT status, count(*) FROM latest_pairs GROUP BY status ORDER BY status"
-                       ).fetchall()
+def status_counts(con: duckdb.DuckDBPyConnection, sources: SourceFilter = SourceFilter()
+                  ) -> dict[str, int]:
+    """Pairs of the latest build per status ('kept' or the filter that dropped them), of the
+    items `sources` lets through."""
+    condition, params = source_filter_sql(sources.include, sources.exclude)
+    rows = con.execute(f"SELECT status, count(*) FROM latest_pairs WHERE {condition} "
+                       "GROUP BY status ORDER BY status", params).fetchall()
     return {status: int(n) for status, n in rows}
 
 

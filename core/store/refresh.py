@@ -2,8 +2,10 @@
 
 A request re-queues an item for one annotator (the one who decided, or one of `--to`). It is
 open until that annotator judges the item after `requested_at`: the work queue offers open
-requests (LocalStore.next_prompt_id, `OPEN_REQUEST`), and the annotator's new judgment
-supersedes their old one as any revision does.
+requests (LocalStore.next_prompt_id, `OPEN_REQUEST`). The annotator's new decision supersedes
+the stale one: their own as any revision does, another's (`--to`) by the `refresh_superseded`
+view of migration 014, so the item's current decision is the latest one made under the refresh.
+Both stay in `judgments` and the audit trail.
 """
 
 from __future__ import annotations
@@ -71,8 +73,9 @@ def insert(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, str, str]]
 
 
 def outcomes(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
-    """Answered requests: the stale decision against the annotator's latest judgment after the
-    request (RefreshOutcome fields)."""
+    """Answered requests: the stale decision against the asked annotator's latest decision after
+    the request, theirs or (`--to`) another's (RefreshOutcome fields; "no meaningful difference"
+    after a ranking is a flip)."""
     return con.execute(
         """
         WITH answered AS (
@@ -80,7 +83,7 @@ def outcomes(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
                    arg_max(n.judgment_id, n.created_at) AS new_judgment_id
             FROM refresh_requests q JOIN judgments n
               ON n.prompt_id = q.prompt_id AND n.annotator = q.annotator
-             AND n.created_at > q.requested_at AND n.kind = 'ranked'
+             AND n.created_at > q.requested_at AND n.kind IN ('ranked', 'no_difference')
             GROUP BY ALL)
         SELECT a.prompt_id, a.annotator,
                coalesce(o.dimensions[1], p.dimension, 'unspecified'),

@@ -15,10 +15,12 @@ from core.balance import BalanceSummary
 from core.errors import BadInputError
 from core.report import AgreementSummary, QualityReport, SideRow, quality_report, report_to_dict
 from core.report_html import render_html
+from core.sources import parse_source_filter
 from core.text import printable
 from tui.commands.common import (
     JsonOption,
     ProjectOption,
+    SourceOption,
     StrategyOption,
     os_user,
     project_store,
@@ -167,6 +169,11 @@ def _print(report: QualityReport) -> None:
     if f.build_id:
         title.append(f"  (build {f.build_id}, {f.strategy})", style="dim")
     stdout.print(title, soft_wrap=False)
+    limited = report.source_filter
+    if limited.active:
+        _say("Pairs decided by: " + ", ".join(
+            [*limited.include, *(f"not {name}" for name in limited.exclude)])
+            + " (--source); agreement is every annotator's.", 0)
 
     _heading("Scale")
     _say(report.scale.sentence)
@@ -297,6 +304,7 @@ def report(
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Replace the --html file when it exists.")] = False,
     strategy: StrategyOption = None,
+    source: SourceOption = None,
     tokenizer: TokenizerOption = None,
     max_length: MaxLengthOption = DEFAULT_MAX_LENGTH,
     cutoff_len: CutoffLenOption = DEFAULT_CUTOFF_LEN,
@@ -319,19 +327,23 @@ def report(
       prefer report --html report.html
       prefer report --html report.html --overwrite
       prefer report --strategy best-vs-worst --json > report.json
+      prefer report --source no-feedback
       prefer report --tokenizer ./model/tokenizer.json --max-length 2048
     ```
 
     With --tokenizer (a local tokenizer.json), the report adds the token lengths of prompt,
     chosen and rejected and how many pairs run over TRL's max_length and LLaMA-Factory's
-    cutoff_len.
+    cutoff_len. With --source, the pair figures (scale, balance, confounds, stale data, token
+    lengths) are of the pairs those sources decided, as `prefer pairs --source` counts them;
+    agreement stays that of every annotator.
     """
+    sources = parse_source_filter(source)
     if html is not None:
         _check_html(html, overwrite)
     with project_store(project) as (proj, store), progress_display(quiet) as progress:
         result = quality_report(store, proj, os_user(), strategy=strategy,
                                 tokenizer=tokenizer, max_length=max_length,
-                                cutoff_len=cutoff_len, progress=progress)
+                                cutoff_len=cutoff_len, progress=progress, sources=sources)
     written = None
     if html is not None:
         _write_html(html, render_html(result), overwrite)

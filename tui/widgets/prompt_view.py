@@ -8,7 +8,7 @@ from textual.containers import Vertical
 from textual.widgets import Collapsible, Static
 
 from core.models import Candidate
-from core.prompt_view import PromptView, pre_label_lines
+from core.prompt_view import PreLabel, PromptView, numbered_pre_labels
 from core.text import printable
 from tui.i18n import tr
 
@@ -40,10 +40,20 @@ class PromptContext(Vertical):
         folded.display = bool(turns)
         self.query_one("#earlier-turns-text", Static).update(printable("\n\n".join(
             tr(f"prompt.role_{t.role}", text=t.content) for t in turns), multiline=True))
-        notes = [tr("prompt.pre_label", text=line)
-                 for line in (pre_label_lines(view, shown) if view else [])]
+        notes = [tr("prompt.pre_label", text=pre_label_text(chosen, rejected, label))
+                 for chosen, rejected, label in (numbered_pre_labels(view, shown) if view
+                                                 else [])]
         pre = self.query_one("#pre-labels", Static)
         more = ("\n" + tr("prompt.more_pre_labels", count=len(notes) - 3)) if len(notes) > 3 else ""
         pre.update(printable("\n".join(notes[:3]) + more, multiline=True))
         pre.display = bool(notes)
         self.display = bool(turns or notes)
+
+
+def pre_label_text(chosen: int, rejected: int, label: PreLabel) -> str:
+    """A pre-label in the screen's language: "2 over 1, from A/B test (p = 0.01)"."""
+    details = ", ".join(tr(f"pre_label.{detail}", **values) for detail, values in label.details)
+    return tr("prompt.pre_label_line", chosen=chosen, rejected=rejected,
+              source=tr(f"pre_label.kind.{label.kind}"),
+              details=tr("pre_label.details", details=details) if details else "",
+              trusted=tr("pre_label.trusted") if label.trusted else "")
