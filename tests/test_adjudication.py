@@ -20,6 +20,7 @@ from core.sources import import_file
 from core.store import LocalStore
 from core.store.remote import RemoteStore
 from tests.conftest import insert_judgment_row, item_rows, write_jsonl
+from tests.test_tui import settle
 from tui.adjudication_app import AdjudicationApp, make_adjudication_app
 from tui.cli import app as cli
 from tui.screens.adjudicate import AdjudicateScreen
@@ -304,14 +305,6 @@ def test_cli_adjudicate_needs_a_terminal(project: Project) -> None:
 
 
 # --- the reviewer screen, driven by keys ---------------------------------------------------------
-
-async def settle(pilot: Pilot) -> None:
-    """Let workers finish and their messages be handled (no sleeping)."""
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
 
 def text_of(pilot: Pilot, selector: str) -> str:
     widget = pilot.app.screen.query_one(selector, Static)

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 from rich.text import Text
-from textual.pilot import Pilot
 from textual.widgets import Static
 
 from core.config import SCREEN_LANGUAGES, Config, parse_config, write_config
@@ -18,6 +17,7 @@ from core.project import Project, open_project
 from core.sources import import_file
 from core.store import LocalStore
 from tests.conftest import item_rows, write_jsonl
+from tests.test_tui import settle
 from tui.app import make_app
 from tui.bindings import ANNOTATE_COMMANDS
 from tui.i18n import LOCALES, catalogue, language_for, placeholders, set_language, tr
@@ -84,13 +84,6 @@ def lines_of(widget: Static, width: int) -> int:
     text = Text.from_markup(str(widget.content)) if isinstance(widget.content, str) \
         else Text(str(widget.content))
     return len(text.wrap(Console(width=200), width))
-
-
-async def settle(pilot: Pilot) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 @pytest.mark.parametrize("language", SCREEN_LANGUAGES)

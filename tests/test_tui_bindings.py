@@ -14,6 +14,7 @@ from core.project import Project
 from core.sources import import_file
 from core.store import LocalStore
 from tests.conftest import item_rows, write_jsonl
+from tests.test_tui import settle
 from tui.app import PreferApp, make_app
 from tui.bindings import ANNOTATE_COMMANDS
 from tui.screens.annotate import AnnotateScreen
@@ -36,13 +37,6 @@ def app(project: Project, store: LocalStore, tmp_path: Path) -> PreferApp:
     rows[0]["candidates"] = ["Long answer. " * 300, "Short answer.", "Other answer."]
     import_file(store, write_jsonl(tmp_path / "items.jsonl", rows), actor="t")
     return make_app(project, store, annotator="alice", drafts_dir=tmp_path / "drafts")
-
-
-async def settle(pilot: Pilot) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def screen_of(app: PreferApp) -> AnnotateScreen:

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from textual.geometry import Region
-from textual.pilot import Pilot
 
 from core.config import write_config
 from core.project import Project, open_project
 from core.sources import import_file
 from core.store import LocalStore
 from tests.conftest import write_jsonl
+from tests.test_tui import settle
 from tui.app import PreferApp, make_app
 from tui.i18n import tr
 from tui.screens.dialogs import PromptScreen
@@ -46,13 +46,6 @@ def app_with(project: Project, store: LocalStore, tmp_path: Path, question: str)
              "candidates": [ANSWER, *(f"Answer {n}. " * 40 for n in range(2, 7))]}]
     import_file(store, write_jsonl(tmp_path / "items.jsonl", rows), actor="t")
     return make_app(project, store, annotator="alice", drafts_dir=tmp_path / "drafts")
-
-
-async def settle(pilot: Pilot) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def visible(card: CandidateCard, viewport: Region) -> bool:

@@ -16,6 +16,7 @@ from core.sources import import_file
 from core.store import LocalStore
 from core.textdiff import word_diff
 from tests.conftest import item_rows, write_jsonl
+from tests.test_tui import settle
 from tui.app import PreferApp, make_app
 from tui.cli import app as cli
 from tui.screens.annotate import AnnotateScreen
@@ -37,13 +38,6 @@ def configure(project: Project, **annotation: object) -> Project:
         setattr(project.config.annotation, key, value)
     write_config(project.config, project.config_path)
     return open_project(project.root)
-
-
-async def settle(pilot: Pilot) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def type_text(pilot: Pilot, text: str) -> None:

@@ -16,6 +16,7 @@ from core.project import Project
 from core.sources import import_file
 from core.store import LocalStore
 from tests.conftest import item_rows, write_jsonl
+from tests.test_tui import settle
 from tui.app import PreferApp, make_app, summary_text
 from tui.screens.annotate import AnnotateScreen
 from tui.screens.dialogs import QuitScreen
@@ -42,13 +43,6 @@ def app(project: Project, store: LocalStore, tmp_path: Path) -> PreferApp:
     import_file(store, write_jsonl(tmp_path / "items.jsonl", item_rows(3, candidates=4)),
                 actor="t")
     return make_app(project, store, annotator="alice", drafts_dir=tmp_path / "drafts")
-
-
-async def settle(pilot: Pilot) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def type_text(pilot: Pilot, text: str) -> None:

@@ -20,6 +20,7 @@ from core.project import Project, open_project
 from core.sources import import_file
 from core.store import LocalStore
 from tests.conftest import write_jsonl
+from tests.test_tui import settle
 from tui.app import PreferApp, make_app
 from tui.i18n import set_language
 
@@ -65,13 +66,6 @@ def app_in(project: Project, store: LocalStore, tmp_path: Path, language: str,
     app.session._clock = app.session._item_clock.now = lambda: 1000.0
     app.session.started = 1000.0
     return app
-
-
-async def settle(pilot: Pilot) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def type_text(pilot: Pilot, text: str) -> None:
