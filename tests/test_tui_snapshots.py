@@ -23,6 +23,7 @@ from tests.conftest import write_jsonl
 from tests.test_tui import settle
 from tui.app import PreferApp, make_app
 from tui.i18n import set_language
+from tui.widgets.footer import StableFooter
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 UPDATE = os.environ.get("PREFER_UPDATE_SNAPSHOTS") == "1"
@@ -93,6 +94,13 @@ async def picture(pilot: Pilot, app: PreferApp, name: str) -> None:
     for screen in app.screen_stack:
         for box in screen.query(Input):
             box.cursor_blink = False
+    # StableFooter keeps the key order of its first build, which depends on where the focus
+    # was at that moment (a race with the focus move after the first frame): rebuild it from
+    # the settled focus, so the picture does not depend on timing.
+    for footer in app.screen.query(StableFooter):
+        footer._shown = None
+    app.screen.refresh_bindings()
+    await pilot.pause()
     await pilot.pause()
     check(app, name)
 
