@@ -94,12 +94,12 @@ async def picture(pilot: Pilot, app: PreferApp, name: str) -> None:
     for screen in app.screen_stack:
         for box in screen.query(Input):
             box.cursor_blink = False
-    # StableFooter keeps the key order of its first build, which depends on where the focus
-    # was at that moment (a race with the focus move after the first frame): rebuild it from
-    # the settled focus, so the picture does not depend on timing.
-    for footer in app.screen.query(StableFooter):
-        footer._shown = None
-    app.screen.refresh_bindings()
+    # Rebuild every footer (the main screen's shows below a modal one) from the settled state,
+    # so the picture does not depend on when its first build happened.
+    for screen in app.screen_stack:
+        for footer in screen.query(StableFooter):
+            footer._shown = None
+        screen.refresh_bindings()
     await pilot.pause()
     await pilot.pause()
     check(app, name)

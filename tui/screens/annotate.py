@@ -13,7 +13,7 @@ import time
 
 from textual import events, on, work
 from textual.app import ComposeResult
-from textual.binding import BindingsMap
+from textual.binding import ActiveBinding, BindingsMap
 from textual.containers import VerticalScroll
 from textual.markup import escape
 from textual.message import Message
@@ -153,6 +153,15 @@ class AnnotateScreen(Screen[None]):
         self.entry = LabelEntry(0)  # digits typed towards a label (two above 9 candidates)
         self._last_hint = 0.0
         self._ahead: ReadAhead | None = None  # set by the read_ahead worker
+
+    @property
+    def active_bindings(self) -> dict[str, ActiveBinding]:
+        """Textual's active bindings, in this screen's own order whatever has focus: Textual
+        puts the focused widget's first, so the footer's keys would move (and its first build
+        would depend on where the focus was)."""
+        found = super().active_bindings
+        order = {key: place for place, key in enumerate(self._bindings.key_to_bindings)}
+        return dict(sorted(found.items(), key=lambda item: order.get(item[0], len(order))))
 
     def compose(self) -> ComposeResult:
         yield Static(id="topbar")
