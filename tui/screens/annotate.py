@@ -248,7 +248,9 @@ class AnnotateScreen(Screen[None]):
         if screenful is not None:
             if screenful.restored_draft:
                 self.call_after_refresh(self.notify, tr("note.draft_restored"), timeout=4)
-            self.read_ahead(screenful.item.prompt.prompt_id)
+            # After the frame: the read competes with nothing the annotator waits for, and the
+            # cards' widths (for rendering the next item's Markdown ahead) are laid out by then.
+            self.call_after_refresh(self._start_read_ahead, screenful.item.prompt.prompt_id)
         if event.progress is None:
             self.load_progress()
 
@@ -275,14 +277,25 @@ class AnnotateScreen(Screen[None]):
                                     markdown=markdown.get(c.candidate_id))  # type: ignore[arg-type]
                       for n, c in shown)
 
+    def _start_read_ahead(self, after: str) -> None:
+        widths = tuple(card.size.width for card in self.query(CandidateCard))
+        self.read_ahead(after, widths)
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="ahead")
-    def read_ahead(self, after: str) -> None:
-        """Read the item that follows `after` in the queue, and parse its candidates, while the
-        annotator judges `after` (a head start only: any failure leaves it to the save)."""
+    def read_ahead(self, after: str, widths: tuple[int, ...] = ()) -> None:
+        """Read the item that follows `after` in the queue, and render its candidates' Markdown
+        for the cards' `widths` (the next item's cards will have them if it has as many
+        candidates), while the annotator judges `after` (a head start only: any failure leaves
+        it to the save)."""
         try:
             loaded = self.session.read_ahead(after)
             markdown = ({c.candidate_id: markdown_of(c.text) for c in loaded.shown}
                         if loaded is not None and not self.raw else {})
+            if loaded is not None and len(widths) == len(loaded.shown):
+                options = self.app.console_options.update(highlight=False)
+                for width, candidate in zip(widths, loaded.shown, strict=True):
+                    markdown[candidate.candidate_id].render_for(
+                        self.app.console, options.update_width(width))
         except Exception:  # the save reads the item itself
             return
         self._ahead = ReadAhead(after, loaded, markdown)  # type: ignore[arg-type]

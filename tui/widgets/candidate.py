@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+from rich.console import Console, ConsoleOptions
 from rich.markdown import Markdown
+from rich.segment import Segment
 from rich.text import Text
 from textual.widgets import Static
 
@@ -11,9 +15,33 @@ from core.text import printable
 from tui.i18n import tr
 
 
-def markdown_of(text: str) -> Markdown:
-    """A candidate's text as the card renders it (parsed now: a worker may do it ahead)."""
-    return Markdown(printable(text, multiline=True))
+class RenderedMarkdown:
+    """A candidate's Markdown with its lines kept per width: Textual renders a card's content
+    twice per frame (once to measure its height, once to draw it), and rendering Markdown was
+    most of the frame that shows the next item. A worker renders the next item's cards for the
+    width they will have (`render_for`) while the annotator reads the current one, so the frame
+    only copies lines; any other width (a resize, another layout) is rendered when first asked
+    and kept."""
+
+    def __init__(self, text: str) -> None:
+        self.markdown = Markdown(printable(text, multiline=True))
+        self._lines: dict[int, list[Segment]] = {}
+
+    def render_for(self, console: Console, options: ConsoleOptions) -> list[Segment]:
+        found = self._lines.get(options.max_width)
+        if found is None:
+            found = list(console.render(self.markdown, options))
+            self._lines[options.max_width] = found
+        return found
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
+        yield from self.render_for(console, options)
+
+
+def markdown_of(text: str) -> RenderedMarkdown:
+    """A candidate's text as the card renders it (parsed now: a worker may do it ahead, and
+    render it for a width with `RenderedMarkdown.render_for`)."""
+    return RenderedMarkdown(text)
 
 
 def pending_label(entry: LabelEntry) -> str:
@@ -29,13 +57,13 @@ class CandidateCard(Static):
     reads without colour and stays on screen with the card's first line."""
 
     def __init__(self, label: int, text: str, count: int, raw: bool = False,
-                 markdown: Markdown | None = None) -> None:
+                 markdown: RenderedMarkdown | None = None) -> None:
         super().__init__(markup=False, classes="candidate")
         self.raw = raw
         self.show_candidate(label, text, count, markdown)
 
     def show_candidate(self, label: int, text: str, count: int,
-                       markdown: Markdown | None = None) -> None:
+                       markdown: RenderedMarkdown | None = None) -> None:
         """Show another candidate in this card (unmarked): the screen keeps its cards from item
         to item and changes what they show, cheaper than removing and mounting new ones.
         `markdown` is `markdown_of(text)` when a worker parsed it ahead."""
@@ -55,7 +83,7 @@ class CandidateCard(Static):
             self.update(Text(self.text))
             return
         if self._markdown is None:
-            self._markdown = Markdown(self.text)
+            self._markdown = RenderedMarkdown(self.text)
         self.update(self._markdown)
 
     def _retitle(self) -> None:
