@@ -112,8 +112,9 @@ async def test_a_save_while_the_server_is_down_says_so_retries_and_confirms(
                            and app.session.current.item.prompt.prompt_id == "q001"
                            and not app.screen.busy)  # type: ignore[attr-defined]
             assert not status.display
-            messages = [n.message for n in app._notifications]
-            assert any("store answered again" in m for m in messages), messages
+            # The confirmation follows the frame that shows the next item (tui/frames.py).
+            await wait_for(pilot, lambda: any("store answered again" in n.message
+                                              for n in app._notifications), 5)
             assert box.value == ""
             await pilot.press("ctrl+q")
             await pilot.pause()

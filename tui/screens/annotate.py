@@ -34,6 +34,7 @@ from core.errors import JudgmentError, PreferError, ServerUnavailableError
 from core.models import Judgment, Progress
 from core.text import printable
 from tui.bindings import annotate_bindings, help_rows
+from tui.frames import AfterFrame
 from tui.i18n import tr
 from tui.screens.dialogs import GuidelinesScreen, HelpScreen, PromptScreen, TagScreen
 from tui.screens.diff import DiffScreen
@@ -173,6 +174,8 @@ class AnnotateScreen(Screen[None]):
         yield StableFooter()
 
     def on_mount(self) -> None:
+        # Focus moves, toasts and workers that follow the frame showing an item (frames.py).
+        self.after_frame = AfterFrame(self)
         self.query_one("#save-status").display = False
         self.query_one("#candidates").focus()
         self.set_interval(30, self._show_topbar)
@@ -235,24 +238,24 @@ class AnnotateScreen(Screen[None]):
                 # The focus moves after the frame that shows the item: Textual repaints the
                 # whole screen on a focus change, which would hold that frame up. Meanwhile
                 # the box still has focus and stays locked, so no key lands in it.
-                self.call_after_refresh(self._focus_candidates, screenful)
+                self.after_frame.call(self._focus_candidates, screenful)
         # Notes after the frame that shows the item: a toast changes the screen's top layer,
         # which makes the compositor repaint the whole screen, not only the changed widgets.
         if event.saved is not None:
             self.saving_since = None
             if self.query_one("#save-status", Static).display:
                 self._show_save_status(None)
-            self.call_after_refresh(self.confirm_saved, event.saved)
+            self.after_frame.call(self.confirm_saved, event.saved)
         if event.note:
-            self.call_after_refresh(self.notify, printable(event.note), markup=False, timeout=3)
+            self.after_frame.call(self.notify, printable(event.note), markup=False, timeout=3)
         if screenful is not None:
             if screenful.restored_draft:
-                self.call_after_refresh(self.notify, tr("note.draft_restored"), timeout=4)
+                self.after_frame.call(self.notify, tr("note.draft_restored"), timeout=4)
             # After the frame: the read competes with nothing the annotator waits for, and the
             # cards' widths (for rendering the next item's Markdown ahead) are laid out by then.
-            self.call_after_refresh(self._start_read_ahead, screenful.item.prompt.prompt_id)
+            self.after_frame.call(self._start_read_ahead, screenful.item.prompt.prompt_id)
         if event.progress is None:
-            self.load_progress()
+            self.after_frame.call(self.load_progress)
 
     def _focus_candidates(self, screenful: Screenful) -> None:
         current = self.session.current

@@ -41,7 +41,11 @@ class PromptPanel(VerticalScroll, can_focus=False):
             Text.assemble((tr("prompt.user"), "bold"), (last_turn, "bold"))
             if item is not None and item.prompt.turns else last_turn)
         self.scroll_home(animate=False)
-        self.call_after_refresh(self.mark_if_cut)
+
+    def on_mount(self) -> None:
+        # After every layout of the screen, not `call_after_refresh` from `show`: that can run
+        # before the layout of the new question (tui/frames.py) and read the old one's height.
+        self.screen.screen_layout_refresh_signal.subscribe(self, lambda _screen: self.mark_if_cut())
 
     def mark_if_cut(self) -> None:
         """Name the cut and the key to see it whole, in the panel's bottom border."""
