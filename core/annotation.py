@@ -362,6 +362,15 @@ class _Clock:
         return self.spent
 
 
+@dataclass(frozen=True)
+class _Left:
+    """An item left for the next one while its judgment is stored (`move_on`): as it was on
+    screen, to reopen it if that save stalls or is refused."""
+
+    screenful: Screenful
+    judgment_before: str | None
+
+
 @dataclass
 class _SessionTally:
     saved: int = 0
@@ -390,6 +399,8 @@ class AnnotationSession:
         self._judgment_before: str | None = None  # the current judgment of the open item
         # why next_item found nothing (empty_queue_reason), worked out on its thread
         self._empty_reason: tuple[str, dict[str, str]] | None = None
+        # prompt id -> the item as it was when `move_on` left it, until its save is confirmed
+        self._left: dict[str, _Left] = {}
 
     @property
     def mode(self) -> str:
@@ -478,6 +489,43 @@ class AnnotationSession:
             self._empty_reason = empty_queue_reason(self.progress())
             return None
         return self._open(prompt_id, loaded=ahead)
+
+    def move_on(self, judgment: Judgment, ahead: LoadedItem) -> Screenful | None:
+        """Open `ahead` (read ahead after the current item) at once, while `judgment` of the
+        current item is stored on another thread (`commit_behind`): the annotator does not wait
+        for the store. The current item's work stays a draft until the store confirms it, and
+        `go_back_to` reopens the item as it was if the save stalls or is refused.
+
+        The queue is not asked here (no store call): whoever stores the judgment asks it after
+        (`queue_next`), and a changed queue is followed then."""
+        assert self.current is not None
+        assert self.current.item.prompt.prompt_id == judgment.prompt_id
+        self._left[judgment.prompt_id] = _Left(self.current, self._judgment_before)
+        self._back_index = None
+        return self._open(ahead.item.prompt.prompt_id, loaded=ahead)
+
+    def commit_behind(self, judgment: Judgment) -> tuple[Judgment, str]:
+        """Store a judgment `move_on` left behind: the stored judgment and what the save did
+        (`saved_outcome`, against the item's judgment before it was opened)."""
+        left = self._left.get(judgment.prompt_id)
+        stored = self.commit(judgment)
+        before = left.judgment_before if left is not None else self._judgment_before
+        self._left.pop(judgment.prompt_id, None)
+        return stored, saved_outcome(stored, before)
+
+    def go_back_to(self, prompt_id: str) -> Screenful:
+        """Reopen the item `move_on` left, as it was, while its save is not confirmed (the
+        item open now keeps its work as a draft)."""
+        left = self._left[prompt_id]
+        self.keep_draft()
+        self.current, self._judgment_before = left.screenful, left.judgment_before
+        self._item_clock.restart()
+        return self.current
+
+    def queue_next(self, after: str) -> str | None:
+        """The item the queue names next once `after` is judged: asked after `move_on`, it is
+        the item that opened unless the queue changed meanwhile."""
+        return self.store.next_prompt_id(self.annotator, exclude=(after,))
 
     def open(self, prompt_id: str) -> Screenful | None:
         """Open one of this annotator's items (from the history screen), to look or revise."""

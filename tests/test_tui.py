@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
@@ -30,12 +31,26 @@ def app(project: Project, store: LocalStore, tmp_path: Path) -> PreferApp:
     return make_app(project, store, annotator="alice", drafts_dir=tmp_path / "drafts")
 
 
+def _still_moving(app: App[object]) -> bool:
+    """Work the annotation screen has queued for after its next frame (tui/frames.py) or a
+    save still stored behind the item on screen."""
+    return any(isinstance(screen, AnnotateScreen)
+               and (screen.after_frame.pending or screen.behind is not None)
+               for screen in app.screen_stack)
+
+
 async def settle(pilot: Pilot) -> None:
-    """Let workers finish and their messages be handled (no sleeping)."""
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    """Let workers finish and their messages be handled, and what the screen does after the
+    frame that shows an item (pauses of a frame at most, a few seconds in all)."""
+    for _ in range(300):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        if not _still_moving(pilot.app) and all(w.is_finished for w in pilot.app.workers):
+            return
+        await pilot.pause(0.01)
+    raise AssertionError("the screen did not settle in 3 s")
 
 
 def screen_of(pilot: Pilot) -> AnnotateScreen:

@@ -64,7 +64,8 @@ class PreferApp(App[SessionSummary]):
     def save_drafts(self) -> None:
         """Write the session's drafts to the annotator's drafts file (a local write)."""
         if self.drafts_dir is not None:
-            save_drafts(self.drafts_dir, self.session.annotator, self.session.drafts)
+            # A copy: a save's worker writes while the event loop may change the drafts.
+            save_drafts(self.drafts_dir, self.session.annotator, dict(self.session.drafts))
 
     def finish(self) -> None:
         """Keep unsaved work as a draft and exit with the session's summary."""

@@ -38,6 +38,11 @@ class AfterFrame:
         if self._fallback is None:
             self._fallback = self.screen.set_timer(FALLBACK_S, self._run)
 
+    @property
+    def pending(self) -> bool:
+        """Whether callbacks wait for the next frame."""
+        return bool(self._pending)
+
     def _laid_out(self, _screen: Screen[Any]) -> None:
         self._run()
 

@@ -9,7 +9,10 @@ the same judgment (the store keeps it once) until it is confirmed.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
+from functools import partial
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -46,6 +49,7 @@ from tui.widgets.footer import StableFooter
 from tui.widgets.justification import JustificationInput
 from tui.widgets.prompt import PromptPanel
 
+DRAWN_WAIT_S = 0.5  # the longest a save behind the next item waits for it to be drawn
 MIN_COLUMN_WIDTH = 56  # narrower columns are not readable: stack the candidates instead
 RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0)  # then every 8 s until the store answers
 HINT_EVERY_S = 2.0
@@ -103,18 +107,31 @@ class AnnotateScreen(Screen[None]):
             self.progress = progress
 
     class SaveStalled(Message):
-        """The store did not answer a save; it is retried in `retry_in` seconds."""
+        """The store did not answer a save; it is retried in `retry_in` seconds. `behind`: the
+        prompt id of a save made behind the next item (`save_behind`)."""
 
-        def __init__(self, reason: str, attempt: int, retry_in: float) -> None:
+        def __init__(self, reason: str, attempt: int, retry_in: float,
+                     behind: str | None = None) -> None:
             super().__init__()
             self.reason, self.attempt, self.retry_in = reason, attempt, retry_in
+            self.behind = behind
 
     class SaveRefused(Message):
         """The store refused the save (a rule, not the network); nothing was stored."""
 
-        def __init__(self, reason: str) -> None:
+        def __init__(self, reason: str, behind: str | None = None) -> None:
             super().__init__()
             self.reason = reason
+            self.behind = behind
+
+    class SavedBehind(Message):
+        """A save made behind the next item was committed; `queue_next` is what the queue
+        names next now (the item on screen unless the queue changed meanwhile)."""
+
+        def __init__(self, saved: AnnotateScreen.JudgmentSaved, queue_next: str | None,
+                     queue_asked: bool) -> None:
+            super().__init__()
+            self.saved, self.queue_next, self.queue_asked = saved, queue_next, queue_asked
 
     class JudgmentSaved(Message):
         """A judgment was committed to the store (after `attempts` tries)."""
@@ -154,6 +171,10 @@ class AnnotateScreen(Screen[None]):
         self.entry = LabelEntry(0)  # digits typed towards a label (two above 9 candidates)
         self._last_hint = 0.0
         self._ahead: ReadAhead | None = None  # set by the read_ahead worker
+        # The judgment stored behind the item on screen (`save_behind`), until confirmed, and
+        # what waits for it (a save of the next item pressed before it was confirmed).
+        self.behind: Judgment | None = None
+        self._when_saved: list[Callable[[], object]] = []
 
     @property
     def active_bindings(self) -> dict[str, ActiveBinding]:
@@ -186,7 +207,11 @@ class AnnotateScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="store")
     def load_item(self, direction: str, note: str | None = None,
-                  prompt_id: str | None = None) -> None:
+                  prompt_id: str | None = None,
+                  saved: AnnotateScreen.JudgmentSaved | None = None) -> None:
+        """Open the next item ("next"), the one before in the history ("back") or `prompt_id`
+        ("open"); `saved` is the save that led here, confirmed once the item is shown."""
+        markdown = None
         if direction == "back":
             screenful = self.session.previous_item()
             if screenful is None:
@@ -196,8 +221,12 @@ class AnnotateScreen(Screen[None]):
         elif direction == "open" and prompt_id is not None:
             screenful = self.session.open(prompt_id)
         else:
-            screenful = self.session.next_item()
-        self.post_message(self.ItemLoaded(screenful, self.session.progress(), note))
+            current = self.session.current
+            ahead = self._ahead_after(current.item.prompt.prompt_id) if current else None
+            markdown = ahead.markdown if ahead else None
+            screenful = self.session.next_item(ahead.loaded if ahead else None)
+        self.post_message(self.ItemLoaded(screenful, self.session.progress(), note, saved=saved,
+                                          markdown=markdown))
 
     @on(ItemLoaded)
     def show_item(self, event: ItemLoaded) -> None:
@@ -673,12 +702,33 @@ class AnnotateScreen(Screen[None]):
             self.notify(tr("save.too_short", need=need, typed=len(text.strip())),
                         severity="warning", timeout=4)
             return
+        if self.behind is not None:
+            # The item before is not confirmed yet (a few milliseconds, or a stalled store):
+            # this save follows it, so the queue never sees them out of order.
+            self.busy = True
+            self.query_one("#justification", JustificationInput).locked = True
+            self._when_saved.append(partial(self._start_save, text, outcome))
+            return
         try:
             judgment = self.session.prepare(text, outcome)
         except JudgmentError as error:
             self.notify(printable(error.message), markup=False, severity="warning", timeout=4)
             if not self.session.ready():
                 self.query_one("#candidates").focus()
+            return
+        ahead = self._ahead_after(judgment.prompt_id)
+        if ahead is not None and ahead.loaded is not None:
+            # The next item was read (and rendered) while this one was judged: show it now and
+            # store this judgment behind it; a stalled or refused save comes back to this item.
+            self.behind = judgment
+            # Locked until the focus leaves it after the frame (show_item), as for any save.
+            self.query_one("#justification", JustificationInput).locked = True
+            screenful = self.session.move_on(judgment, ahead.loaded)
+            # The count is read again once the store confirms the save (saved_behind).
+            self.show_item(self.ItemLoaded(screenful, self.progress, markdown=ahead.markdown))
+            drawn = threading.Event()
+            self.save_behind(judgment, drawn)
+            self.after_frame.call(drawn.set)
             return
         self.busy = True
         self.saving_since = time.monotonic()
@@ -734,19 +784,103 @@ class AnnotateScreen(Screen[None]):
         self.post_message(self.ItemLoaded(screenful, None, saved=saved,
                                           markdown=ahead.markdown if ahead else None))
 
-    def _stalled(self, reason: str, attempt: int) -> None:
+    @work(thread=True, exit_on_error=False, group="behind")
+    def save_behind(self, judgment: Judgment, drawn: threading.Event) -> None:
+        """Store `judgment` while the next item is on screen (`move_on`): as `save_judgment`,
+        retried until the store confirms it; then ask the queue what comes next, so a queue
+        changed since the read ahead is followed."""
+        worker = get_current_worker()
+        # Until the store has it, the judged item's work is a draft on disk: a crash or a kill
+        # from here on finds it again when the item is opened.
+        self.app.save_drafts()  # type: ignore[attr-defined]
+        # The commit starts once the next item is drawn: sharing the core with that frame
+        # would slow what the expert waits for.
+        drawn.wait(DRAWN_WAIT_S)
+        attempt = 0
+        while True:
+            if not store_answers(self.session):
+                attempt += 1
+                self._stalled(tr("save.unreachable"), attempt, judgment.prompt_id)
+                if worker.is_cancelled:
+                    return
+                continue
+            try:
+                stored, outcome = self.session.commit_behind(judgment)
+                break
+            except ServerUnavailableError as error:
+                attempt += 1
+                self._stalled(error.message, attempt, judgment.prompt_id)
+                if worker.is_cancelled:
+                    return
+            except PreferError as error:
+                self.post_message(self.SaveRefused(error.message, judgment.prompt_id))
+                return
+        self.app.save_drafts()  # type: ignore[attr-defined]  # the commit dropped its draft
+        queue_next, asked = None, True
+        try:
+            queue_next = self.session.queue_next(judgment.prompt_id)
+        except PreferError:  # saved all the same; the item on screen stays
+            asked = False
+        self.post_message(self.SavedBehind(self.JudgmentSaved(stored, attempt + 1, outcome),
+                                           queue_next, asked))
+
+    @on(SavedBehind)
+    def saved_behind(self, event: SavedBehind) -> None:
+        self.behind = None
+        self.load_progress()
+        prompt_id = event.saved.judgment.prompt_id
+        current = self.session.current
+        shown = current.item.prompt.prompt_id if current is not None else None
+        if shown == prompt_id:
+            # The save stalled and the screen came back to its item: on to the next, as a save
+            # that waited for the store does.
+            self.busy = True
+            self.load_item(direction="next", saved=event.saved)
+        else:
+            self.confirm_saved(event.saved)
+            if (event.queue_asked and event.queue_next != shown and not self.busy
+                    and not self.session.unsaved()):
+                # The queue changed since the read ahead (an item judged in another session,
+                # re-queued or assigned): open what it names, as long as nothing was typed here.
+                self.busy = True
+                self.load_item(direction="next")
+        waiting, self._when_saved = self._when_saved, []
+        if waiting:
+            self.busy = False
+            self.query_one("#justification", JustificationInput).locked = False
+        for action in waiting:
+            action()
+
+    def _come_back(self, prompt_id: str) -> None:
+        """Reopen the item whose save (made behind the next item) did not go through, as it
+        was; the next item keeps its work as a draft."""
+        current = self.session.current
+        if current is not None and current.item.prompt.prompt_id == prompt_id:
+            return
+        self._when_saved.clear()  # a save pressed on the item left is not made
+        screenful = self.session.go_back_to(prompt_id)
+        self.show_item(self.ItemLoaded(screenful, self.progress))
+
+    def _stalled(self, reason: str, attempt: int, behind: str | None = None) -> None:
         delay = RETRY_DELAYS_S[min(attempt - 1, len(RETRY_DELAYS_S) - 1)]
-        self.post_message(self.SaveStalled(reason, attempt, delay))
+        self.post_message(self.SaveStalled(reason, attempt, delay, behind))
         time.sleep(delay)
 
     @on(SaveStalled)
     def show_stalled(self, event: SaveStalled) -> None:
+        if event.behind is not None:
+            self._come_back(event.behind)
+            self.busy = True  # as a save that waits: the item stays still until it is stored
+            self.query_one("#justification", JustificationInput).locked = True
         self._show_save_status(tr("save.stalled", reason=printable(event.reason),
                                   attempt=event.attempt, seconds=f"{event.retry_in:.0f}"),
                                "error")
 
     @on(SaveRefused)
     def show_refused(self, event: SaveRefused) -> None:
+        if event.behind is not None:
+            self.behind = None
+            self._come_back(event.behind)
         self.busy = False
         self.query_one("#justification", JustificationInput).locked = False
         self._show_save_status(None)
@@ -777,6 +911,8 @@ class AnnotateScreen(Screen[None]):
 
     def unsaved_item(self) -> str | None:
         """The prompt id whose picks or text are not saved (None when nothing would be lost)."""
+        if self.behind is not None:
+            return self.behind.prompt_id
         if self.busy and self.saving_since is not None and self.session.current is not None:
             return self.session.current.item.prompt.prompt_id
         if self.session.unsaved() and self.session.current is not None:

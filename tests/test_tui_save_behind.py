@@ -1,0 +1,175 @@
+"""The next item shows at once on save while the judgment is stored behind it: the expert does
+not wait for the store, and a save that is refused, stalls or is still on its way loses nothing.
+
+The store is held at `save_judgment` (a gate the test opens) so what the screen shows before the
+store confirms can be read; every assertion on stored rows reads the real store."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from core.drafts import load_drafts
+from core.errors import PreferError
+from core.models import Judgment
+from core.project import Project
+from core.sources import import_file
+from core.store import LocalStore
+from tests.conftest import item_rows, write_jsonl
+from tests.test_tui import SIZE, screen_of, settle, text_of, type_text
+from tui.app import PreferApp, make_app
+from tui.screens.dialogs import QuitScreen
+
+FIRST = "Two keeps the promise; four does not."
+SECOND = "One keeps the promise; three does not."
+
+
+class _GatedStore:
+    """The store as the app sees it, with `save_judgment` held until `gate` is open and
+    refusing with `refusal` when one is set."""
+
+    def __init__(self, store: LocalStore) -> None:
+        self._store = store
+        self.gate = threading.Event()
+        self.gate.set()
+        self.refusal: PreferError | None = None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    def save_judgment(self, judgment: Judgment) -> Judgment:
+        assert self.gate.wait(30), "the test never opened the gate"
+        if self.refusal is not None:
+            raise self.refusal
+        return self._store.save_judgment(judgment)
+
+
+@pytest.fixture
+def gated(store: LocalStore, tmp_path: Path) -> _GatedStore:
+    import_file(store, write_jsonl(tmp_path / "items.jsonl", item_rows(3, candidates=4)),
+                actor="t")
+    return _GatedStore(store)
+
+
+@pytest.fixture
+def app(project: Project, gated: _GatedStore, tmp_path: Path) -> PreferApp:
+    return make_app(project, gated, annotator="alice",  # type: ignore[arg-type]
+                    drafts_dir=tmp_path / "drafts")
+
+
+async def until(pilot: Pilot, condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.02)
+
+
+def judged(store: LocalStore) -> list[tuple[str, str]]:
+    return store.execute_for_test(
+        "SELECT prompt_id, justification FROM judgments ORDER BY prompt_id")  # type: ignore[return-value]
+
+
+def showing(app: PreferApp) -> str | None:
+    current = app.session.current
+    return current.item.prompt.prompt_id if current is not None else None
+
+
+async def judge(pilot: Pilot, best: str, worst: str, text: str) -> None:
+    await pilot.press(best, worst)
+    await type_text(pilot, text)
+    await pilot.press("enter")
+
+
+async def test_the_next_item_shows_before_the_store_confirms_and_quitting_meanwhile_asks(
+        app: PreferApp, gated: _GatedStore, store: LocalStore, tmp_path: Path) -> None:
+    drafts_on_disk = lambda: load_drafts(tmp_path / "drafts", "alice")  # noqa: E731
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = screen_of(pilot)
+        assert screen._ahead is not None and screen._ahead.after == "q000"
+        gated.gate.clear()
+        await judge(pilot, "2", "4", FIRST)
+        await pilot.pause()
+        # On screen at once, with nothing stored yet: the work on q000 is a draft meanwhile.
+        assert showing(app) == "q001" and "q001" in text_of(pilot, "#topbar")
+        assert judged(store) == []
+        assert screen.unsaved_item() == "q000"
+        assert "q000" in app.session.drafts
+        # ...and on disk, so a killed process finds it again: the draft is written before the
+        # commit starts.
+        await until(pilot, lambda: "q000" in drafts_on_disk())
+        assert drafts_on_disk()["q000"].justification == FIRST
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: isinstance(app.screen, QuitScreen))
+        await pilot.press("escape")  # stay
+        await until(pilot, lambda: not isinstance(app.screen, QuitScreen))
+
+        gated.gate.set()
+        await settle(pilot)
+        assert judged(store) == [("q000", FIRST)]
+        assert screen.unsaved_item() is None and "q000" not in app.session.drafts
+        assert "q000" not in drafts_on_disk()
+        assert any(n.message == "Saved." for n in app._notifications)
+        assert "1/3 done" in text_of(pilot, "#topbar")
+        assert showing(app) == "q001"
+
+
+async def test_a_refused_save_comes_back_to_its_item_as_it_was(
+        app: PreferApp, gated: _GatedStore, store: LocalStore) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = screen_of(pilot)
+        gated.gate.clear()
+        gated.refusal = PreferError("alice may not judge q000 any more")
+        await judge(pilot, "2", "4", FIRST)
+        await until(pilot, lambda: showing(app) == "q001" and app.focused is not None
+                    and app.focused.id == "candidates")
+        await pilot.press("1")  # work on the next item before the refusal arrives
+        assert app.session.current is not None and app.session.current.marks.best == 1
+
+        gated.gate.set()
+        await until(pilot, lambda: showing(app) == "q000")
+        await settle(pilot)
+        current = app.session.current
+        assert current is not None and (current.marks.best, current.marks.worst) == (2, 4)
+        assert screen.query_one("#justification", Input).value == FIRST
+        assert any("may not judge q000" in n.message for n in app._notifications)
+        assert judged(store) == []
+        assert "q001" in app.session.drafts  # its pick is kept
+        assert screen.behind is None and not screen.busy
+
+        # Saved once the store accepts it; the next item comes back with its pick.
+        gated.refusal = None
+        await pilot.press("enter")
+        await settle(pilot)
+        assert judged(store) == [("q000", FIRST)]
+        current = app.session.current
+        assert current is not None and current.item.prompt.prompt_id == "q001"
+        assert current.marks.best == 1 and current.restored_draft
+
+
+async def test_a_save_pressed_before_the_one_behind_is_confirmed_follows_it(
+        app: PreferApp, gated: _GatedStore, store: LocalStore) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = screen_of(pilot)
+        gated.gate.clear()
+        await judge(pilot, "2", "4", FIRST)
+        await until(pilot, lambda: showing(app) == "q001" and app.focused is not None
+                    and app.focused.id == "candidates")
+        await judge(pilot, "1", "3", SECOND)
+        await pilot.pause()
+        assert judged(store) == [] and screen.busy  # waits for q000's save
+        assert showing(app) == "q001"
+
+        gated.gate.set()
+        await settle(pilot)
+        assert judged(store) == [("q000", FIRST), ("q001", SECOND)]
+        assert showing(app) == "q002"
+        assert "2/3 done" in text_of(pilot, "#topbar")
