@@ -173,3 +173,22 @@ async def test_a_save_pressed_before_the_one_behind_is_confirmed_follows_it(
         assert judged(store) == [("q000", FIRST), ("q001", SECOND)]
         assert showing(app) == "q002"
         assert "2/3 done" in text_of(pilot, "#topbar")
+
+
+async def test_a_skip_pressed_before_the_save_behind_is_confirmed_follows_it(
+        app: PreferApp, gated: _GatedStore, store: LocalStore) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        gated.gate.clear()
+        await judge(pilot, "2", "4", FIRST)
+        await until(pilot, lambda: showing(app) == "q001" and app.focused is not None
+                    and app.focused.id == "candidates")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert showing(app) == "q001" and judged(store) == []
+
+        gated.gate.set()
+        await settle(pilot)
+        kinds = store.execute_for_test("SELECT prompt_id, kind FROM judgments ORDER BY prompt_id")
+        assert kinds == [("q000", "ranked"), ("q001", "skipped")]
+        assert showing(app) == "q002"

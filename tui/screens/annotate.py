@@ -544,8 +544,20 @@ class AnnotateScreen(Screen[None]):
             return tr("note.draft_kept")
         return None
 
+    def _wait_for_behind(self, action: Callable[[], object]) -> bool:
+        """Hold `action` (a save, skip or back) until the save behind the item on screen is
+        confirmed, so the store and the queue see them in the order they were pressed."""
+        if self.behind is None:
+            return False
+        self.busy = True
+        self.query_one("#justification", JustificationInput).locked = True
+        self.saving_since = time.monotonic()
+        self.set_timer(SAVING_SHOWN_AFTER_S, self._show_saving_if_slow)
+        self._when_saved.append(action)
+        return True
+
     def action_skip(self) -> None:
-        if self.session.current is None or self.busy:
+        if self.session.current is None or self.busy or self._wait_for_behind(self.action_skip):
             return
         self.busy = True
         self.skip_item(self._leaving())
@@ -563,7 +575,7 @@ class AnnotateScreen(Screen[None]):
                                           markdown=ahead.markdown if ahead else None))
 
     def action_back(self) -> None:
-        if self.busy:
+        if self.busy or self._wait_for_behind(self.action_back):
             return
         self.busy = True
         self.load_item(direction="back", note=self._leaving())
@@ -702,12 +714,9 @@ class AnnotateScreen(Screen[None]):
             self.notify(tr("save.too_short", need=need, typed=len(text.strip())),
                         severity="warning", timeout=4)
             return
-        if self.behind is not None:
-            # The item before is not confirmed yet (a few milliseconds, or a stalled store):
-            # this save follows it, so the queue never sees them out of order.
-            self.busy = True
-            self.query_one("#justification", JustificationInput).locked = True
-            self._when_saved.append(partial(self._start_save, text, outcome))
+        # The item before not confirmed yet (a few milliseconds, or a slow store): this save
+        # follows it, so the queue never sees them out of order.
+        if self._wait_for_behind(partial(self._start_save, text, outcome)):
             return
         try:
             judgment = self.session.prepare(text, outcome)
@@ -847,7 +856,10 @@ class AnnotateScreen(Screen[None]):
         waiting, self._when_saved = self._when_saved, []
         if waiting:
             self.busy = False
+            self.saving_since = None
             self.query_one("#justification", JustificationInput).locked = False
+            if self.query_one("#save-status", Static).display:
+                self._show_save_status(None)
         for action in waiting:
             action()
 
@@ -882,6 +894,7 @@ class AnnotateScreen(Screen[None]):
             self.behind = None
             self._come_back(event.behind)
         self.busy = False
+        self.saving_since = None
         self.query_one("#justification", JustificationInput).locked = False
         self._show_save_status(None)
         self.notify(tr("save.refused", reason=printable(event.reason)), markup=False,
