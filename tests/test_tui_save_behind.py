@@ -86,6 +86,15 @@ async def judge(pilot: Pilot, best: str, worst: str, text: str) -> None:
     await pilot.press("enter")
 
 
+async def save_first_held(pilot: Pilot, app: PreferApp, gated: _GatedStore) -> None:
+    """Judge q000 with its save held at the store, and wait until q001 is on screen with the
+    candidates focused (the expert's next keys are picks)."""
+    gated.gate.clear()
+    await judge(pilot, "2", "4", FIRST)
+    await until(pilot, lambda: showing(app) == "q001" and app.focused is not None
+                and app.focused.id == "candidates")
+
+
 async def test_the_next_item_shows_before_the_store_confirms_and_quitting_meanwhile_asks(
         app: PreferApp, gated: _GatedStore, store: LocalStore, tmp_path: Path) -> None:
     drafts_on_disk = lambda: load_drafts(tmp_path / "drafts", "alice")  # noqa: E731
@@ -125,11 +134,8 @@ async def test_a_refused_save_comes_back_to_its_item_as_it_was(
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         screen = screen_of(pilot)
-        gated.gate.clear()
         gated.refusal = PreferError("alice may not judge q000 any more")
-        await judge(pilot, "2", "4", FIRST)
-        await until(pilot, lambda: showing(app) == "q001" and app.focused is not None
-                    and app.focused.id == "candidates")
+        await save_first_held(pilot, app, gated)
         await pilot.press("1")  # work on the next item before the refusal arrives
         assert app.session.current is not None and app.session.current.marks.best == 1
 
@@ -159,10 +165,7 @@ async def test_a_save_pressed_before_the_one_behind_is_confirmed_follows_it(
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         screen = screen_of(pilot)
-        gated.gate.clear()
-        await judge(pilot, "2", "4", FIRST)
-        await until(pilot, lambda: showing(app) == "q001" and app.focused is not None
-                    and app.focused.id == "candidates")
+        await save_first_held(pilot, app, gated)
         await judge(pilot, "1", "3", SECOND)
         await pilot.pause()
         assert judged(store) == [] and screen.busy  # waits for q000's save
@@ -179,10 +182,7 @@ async def test_a_skip_pressed_before_the_save_behind_is_confirmed_follows_it(
         app: PreferApp, gated: _GatedStore, store: LocalStore) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        gated.gate.clear()
-        await judge(pilot, "2", "4", FIRST)
-        await until(pilot, lambda: showing(app) == "q001" and app.focused is not None
-                    and app.focused.id == "candidates")
+        await save_first_held(pilot, app, gated)
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert showing(app) == "q001" and judged(store) == []
