@@ -38,7 +38,7 @@ class _GatedStore:
         self._store = store
         self.gate = threading.Event()
         self.gate.set()
-        self.refusal: PreferError | None = None
+        self.refusal: Exception | None = None
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._store, name)
@@ -192,3 +192,21 @@ async def test_a_skip_pressed_before_the_save_behind_is_confirmed_follows_it(
         kinds = store.execute_for_test("SELECT prompt_id, kind FROM judgments ORDER BY prompt_id")
         assert kinds == [("q000", "ranked"), ("q001", "skipped")]
         assert showing(app) == "q002"
+
+
+async def test_an_unexpected_failure_of_the_save_behind_never_leaves_the_screen_waiting(
+        app: PreferApp, gated: _GatedStore, store: LocalStore) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = screen_of(pilot)
+        gated.refusal = RuntimeError("the disk went away")
+        await save_first_held(pilot, app, gated)
+        gated.gate.set()
+        await until(pilot, lambda: showing(app) == "q000")
+        await settle(pilot)
+        assert screen.behind is None and not screen.busy
+        assert any("the disk went away" in n.message for n in app._notifications)
+        gated.refusal = None
+        await pilot.press("enter")  # the same judgment again: saved, and on to the next
+        await settle(pilot)
+        assert judged(store) == [("q000", FIRST)] and showing(app) == "q001"

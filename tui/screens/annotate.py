@@ -9,6 +9,7 @@ the same judgment (the store keeps it once) until it is confirmed.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -800,8 +801,10 @@ class AnnotateScreen(Screen[None]):
         changed since the read ahead is followed."""
         worker = get_current_worker()
         # Until the store has it, the judged item's work is a draft on disk: a crash or a kill
-        # from here on finds it again when the item is opened.
-        self.app.save_drafts()  # type: ignore[attr-defined]
+        # from here on finds it again when the item is opened. (A full disk does not stop the
+        # save: the draft stays in memory, as before any save.)
+        with contextlib.suppress(OSError):
+            self.app.save_drafts()  # type: ignore[attr-defined]
         # The commit starts once the next item is drawn: sharing the core with that frame
         # would slow what the expert waits for.
         drawn.wait(DRAWN_WAIT_S)
@@ -824,11 +827,15 @@ class AnnotateScreen(Screen[None]):
             except PreferError as error:
                 self.post_message(self.SaveRefused(error.message, judgment.prompt_id))
                 return
-        self.app.save_drafts()  # type: ignore[attr-defined]  # the commit dropped its draft
+            except Exception as error:  # not saved: back to the item, never a save left hanging
+                self.post_message(self.SaveRefused(str(error) or type(error).__name__,
+                                                   judgment.prompt_id))
+                return
         queue_next, asked = None, True
-        try:
+        try:  # saved all the same whatever fails here; the item on screen stays
+            self.app.save_drafts()  # type: ignore[attr-defined]  # the commit dropped its draft
             queue_next = self.session.queue_next(judgment.prompt_id)
-        except PreferError:  # saved all the same; the item on screen stays
+        except Exception:
             asked = False
         self.post_message(self.SavedBehind(self.JudgmentSaved(stored, attempt + 1, outcome),
                                            queue_next, asked))
