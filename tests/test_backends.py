@@ -167,3 +167,38 @@ def test_ollama_chat_sends_what_the_official_client_sends_and_fails_alike() -> N
     assert type(ours_exc) is type(theirs_exc) is ConnectionError
     assert backend.classify(ours_exc) == backend.classify(theirs_exc)
     assert backend.classify(ours_exc).unreachable
+
+
+def test_ollama_host_that_never_answers_times_out_at_the_deadline() -> None:
+    """The Ollama client has no httpx timeouts (one deadline per call instead): a host that
+    accepts connections and never answers fails the pre-flight check as unreachable, and a
+    chat call as a retryable timeout, both after timeout_s."""
+    import asyncio
+    import time
+
+    import pytest
+
+    from core.backends import BackendUnavailableError, ChatOptions, HostSettings, make_backend
+
+    async def main() -> None:
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read()  # reads the request, never answers
+
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        backend = make_backend(HostSettings(url=f"http://127.0.0.1:{port}"), timeout_s=0.3)
+        try:
+            began = time.monotonic()
+            with pytest.raises(BackendUnavailableError, match="cannot reach Ollama"):
+                await backend.preflight("llama3.1:8b")
+            with pytest.raises(TimeoutError) as caught:
+                await backend.chat("llama3.1:8b", [{"role": "user", "content": "hi"}],
+                                   ChatOptions())
+            assert time.monotonic() - began < 5
+            failure = backend.classify(caught.value)
+            assert failure.retryable and failure.message.startswith("timed out")
+        finally:
+            await backend.aclose()
+            server.close()
+
+    asyncio.run(main())
