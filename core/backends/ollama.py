@@ -1,5 +1,9 @@
 """Ollama through its official Python client (`ollama.AsyncClient`, /api/tags and /api/chat).
 
+/api/chat is posted on the client's own httpx client with the body the client would build (its
+headers, errors and reply model too), without the client's pydantic request model per call.
+Each call has one deadline, the host's timeout, rather than httpx's per-operation timeouts.
+
 Options are sent as Ollama's `options` (temperature, top_p, seed, num_predict); a JSON schema
 as `format`. `done_reason` "length" means the reply was cut off at num_predict. Ollama reports
 token counts and its own durations (load, prompt evaluation, generation), all recorded.
@@ -51,11 +55,23 @@ class OllamaBackend(Backend):
 
         key = resolve_api_key(host)  # Ollama has no keys of its own; a proxy in front of it may
         headers = {"Authorization": f"Bearer {key}"} if key else None
-        self.client = ollama.AsyncClient(host=self.url, timeout=timeout_s, headers=headers,
+        # No httpx timeouts: with them httpcore enters a cancel scope with a deadline (a timer
+        # scheduled and cancelled) around every read, write and pool wait, about ten a request.
+        # Each call runs under one deadline of timeout_s instead (`_deadline`): a reply is not
+        # streamed, so the longest wait for it is the whole call's.
+        self.client = ollama.AsyncClient(host=self.url, timeout=None, headers=headers,
                                          verify=tls_context())
+        self._http = self.client._client  # the official client's httpx client (see chat)
+
+    def _deadline(self) -> asyncio.Timeout:
+        return asyncio.timeout(self.timeout_s)
 
     async def list_models(self) -> dict[str, str]:
-        listing = await self.client.list()
+        try:
+            async with self._deadline():
+                listing = await self.client.list()
+        except TimeoutError:
+            raise TimeoutError(f"no answer within {self.timeout_s:g} s") from None
         return {m.model or "": m.digest or "" for m in listing.models}
 
     async def preflight(self, model: str) -> str:
@@ -64,7 +80,7 @@ class OllamaBackend(Backend):
 
         try:
             models = await self.list_models()
-        except (ConnectionError, httpx.TransportError) as exc:
+        except (ConnectionError, TimeoutError, httpx.TransportError) as exc:
             raise BackendUnavailableError(
                 f"cannot reach Ollama at {self.url}",
                 hint="start it there with `ollama serve` (or fix generation.hosts / --host)",
@@ -83,6 +99,11 @@ class OllamaBackend(Backend):
 
     async def chat(self, model: str, messages: Sequence[dict[str, str]], options: ChatOptions,
                    schema: dict[str, Any] | None = None) -> ChatReply:
+        import httpx
+        import ollama
+        from ollama._client import CONNECTION_ERROR_MESSAGE
+        from ollama._types import ChatResponse
+
         sent: dict[str, float | int] = {}
         if options.temperature is not None:
             sent["temperature"] = options.temperature
@@ -92,16 +113,34 @@ class OllamaBackend(Backend):
             sent["top_p"] = options.top_p
         if options.max_tokens is not None:
             sent["num_predict"] = options.max_tokens
-        response = await self.client.chat(model=model, messages=list(messages), options=sent,
-                                          stream=False, format=schema)
+        # The very body `ollama.AsyncClient.chat` sends (tests/test_backends.py compares them),
+        # built from plain dicts: the client's pydantic request model (a Message validated per
+        # message, the ChatRequest, model_dump) cost ~0.09 ms a request. The reply is still
+        # validated by the client's own ChatResponse model, its errors raised as the client's.
+        body: dict[str, Any] = {"model": model, "stream": False, "options": sent}
+        if schema is not None:
+            body["format"] = schema
+        body["messages"] = [{k: v for k, v in m.items() if v} for m in messages]
+        body["tools"] = []
+        try:
+            async with self._deadline():
+                response = await self._http.post("/api/chat", json=body)
+                response.raise_for_status()
+        except httpx.HTTPStatusError as exc:
+            raise ollama.ResponseError(exc.response.text, exc.response.status_code) from None
+        except httpx.ConnectError:
+            raise ConnectionError(CONNECTION_ERROR_MESSAGE) from None
+        except TimeoutError:
+            raise TimeoutError(f"no answer within {self.timeout_s:g} s") from None
+        reply = ChatResponse.model_validate_json(response.content)
         return ChatReply(
-            text=response.message.content or "", finish_reason=response.done_reason,
-            usage=Usage(prompt_tokens=response.prompt_eval_count,
-                        completion_tokens=response.eval_count,
-                        total_duration_ns=response.total_duration,
-                        load_duration_ns=response.load_duration,
-                        prompt_eval_duration_ns=response.prompt_eval_duration,
-                        eval_duration_ns=response.eval_duration))
+            text=reply.message.content or "", finish_reason=reply.done_reason,
+            usage=Usage(prompt_tokens=reply.prompt_eval_count,
+                        completion_tokens=reply.eval_count,
+                        total_duration_ns=reply.total_duration,
+                        load_duration_ns=reply.load_duration,
+                        prompt_eval_duration_ns=reply.prompt_eval_duration,
+                        eval_duration_ns=reply.eval_duration))
 
     def classify(self, exc: BaseException) -> Failure:
         import ollama
