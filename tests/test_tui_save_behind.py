@@ -25,6 +25,7 @@ from tests.conftest import item_rows, write_jsonl
 from tests.test_tui import SIZE, screen_of, settle, text_of, type_text
 from tui.app import PreferApp, make_app
 from tui.screens.dialogs import QuitScreen
+from tui.widgets.justification import JustificationInput
 
 FIRST = "Two keeps the promise; four does not."
 SECOND = "One keeps the promise; three does not."
@@ -210,3 +211,31 @@ async def test_an_unexpected_failure_of_the_save_behind_never_leaves_the_screen_
         await pilot.press("enter")  # the same judgment again: saved, and on to the next
         await settle(pilot)
         assert judged(store) == [("q000", FIRST)] and showing(app) == "q001"
+
+
+async def test_picks_typed_straight_after_the_save_are_the_next_items_picks(
+        app: PreferApp, store: LocalStore) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = screen_of(pilot)
+        await pilot.press("2", "4")
+        await type_text(pilot, FIRST)
+        # Hold what waits for the next frame, as a busy machine does: the keys below arrive
+        # before the focus has left the box (it moves after the frame showing the next item).
+        held: list[tuple[object, tuple[object, ...]]] = []
+        real_call = screen.after_frame.call
+        screen.after_frame.call = lambda callback, *args: held.append((callback, args))  # type: ignore[method-assign]
+        await pilot.press("enter")
+        assert showing(app) == "q001" and screen._focus_after_frame is not None
+        await pilot.press("1", "3", "O", "n", "e")
+        screen.after_frame.call = real_call  # type: ignore[method-assign]
+        for callback, args in held:  # the frame comes: its focus move must not undo the picks
+            callback(*args)  # type: ignore[operator]
+        await settle(pilot)
+        current = app.session.current
+        assert current is not None and current.item.prompt.prompt_id == "q001"
+        assert (current.marks.best, current.marks.worst) == (1, 3)
+        box = screen.query_one("#justification", JustificationInput)
+        assert app.focused is box and not box.locked
+        assert box.value == "One"
+        assert judged(store) == [("q000", FIRST)]

@@ -10,6 +10,7 @@ screen (measured: ~35 ms of the ~80 ms from save to next item at 1,000 prompts).
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -53,3 +54,18 @@ class AfterFrame:
         pending, self._pending = self._pending, []
         for callback in pending:
             callback()
+
+
+def collect_between_items() -> None:
+    """Collect cyclic garbage now, while the expert reads the item just drawn, and set what
+    survives aside from later collections (`gc.freeze`).
+
+    Python's full (oldest-generation) collection walks every tracked object; with the app, its
+    widgets and the store's client loaded that took 80-115 ms, and it fell inside the save ->
+    next item frame on 3 of 60 items (measured with `gc.callbacks`, 1,000 prompts): the whole of
+    the p99. After a collection nothing left is garbage, so freezing the survivors loses nothing,
+    and the automatic collections that follow walk only what was made since (one of 60 items
+    then saw a full collection, of 18 ms; p99 153 -> 48 ms in the same measurement).
+    """
+    gc.collect()
+    gc.freeze()

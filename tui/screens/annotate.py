@@ -38,7 +38,7 @@ from core.errors import JudgmentError, PreferError, ServerUnavailableError
 from core.models import Judgment, Progress
 from core.text import printable
 from tui.bindings import annotate_bindings, help_rows
-from tui.frames import AfterFrame
+from tui.frames import AfterFrame, collect_between_items
 from tui.i18n import tr
 from tui.screens.dialogs import GuidelinesScreen, HelpScreen, PromptScreen, TagScreen
 from tui.screens.diff import DiffScreen
@@ -172,6 +172,7 @@ class AnnotateScreen(Screen[None]):
         self.entry = LabelEntry(0)  # digits typed towards a label (two above 9 candidates)
         self._last_hint = 0.0
         self._ahead: ReadAhead | None = None  # set by the read_ahead worker
+        self._focus_after_frame: Screenful | None = None  # the item whose focus move waits
         # The judgment stored behind the item on screen (`save_behind`), until confirmed, and
         # what waits for it (a save of the next item pressed before it was confirmed).
         self.behind: Judgment | None = None
@@ -268,6 +269,7 @@ class AnnotateScreen(Screen[None]):
                 # The focus moves after the frame that shows the item: Textual repaints the
                 # whole screen on a focus change, which would hold that frame up. Meanwhile
                 # the box still has focus and stays locked, so no key lands in it.
+                self._focus_after_frame = screenful
                 self.after_frame.call(self._focus_candidates, screenful)
         # Notes after the frame that shows the item: a toast changes the screen's top layer,
         # which makes the compositor repaint the whole screen, not only the changed widgets.
@@ -284,15 +286,22 @@ class AnnotateScreen(Screen[None]):
             # After the frame: the read competes with nothing the annotator waits for, and the
             # cards' widths (for rendering the next item's Markdown ahead) are laid out by then.
             self.after_frame.call(self._start_read_ahead, screenful.item.prompt.prompt_id)
+            self.after_frame.call(collect_between_items)
         if event.progress is None:
             self.after_frame.call(self.load_progress)
 
-    def _focus_candidates(self, screenful: Screenful) -> None:
+    def _focus_candidates(self, screenful: Screenful) -> bool:
+        """The focus move `show_item` left for after the frame, once (a pick typed first makes
+        it early); False when another item was shown since (it placed the focus)."""
+        if self._focus_after_frame is not screenful:
+            return False
+        self._focus_after_frame = None
         current = self.session.current
         if current is None or current.item.prompt.prompt_id != screenful.item.prompt.prompt_id:
-            return  # another item was shown since; it placed the focus
+            return False
         self.query_one("#justification", JustificationInput).locked = False
         self.set_focus(self.query_one("#candidates", VerticalScroll))
+        return True
 
     def _show_cards(self, box: VerticalScroll, screenful: Screenful,
                     markdown: dict[str, object]) -> None:
@@ -444,12 +453,21 @@ class AnnotateScreen(Screen[None]):
             return
         if isinstance(self.focused, Input):
             # The box stops the keys it takes; a printable key seen here was queued for the
-            # candidates before the box took focus (a burst typed on after the last pick).
+            # candidates before the box took focus (a burst typed on after the last pick), or
+            # reached a locked box.
             box = self.focused
             if event.is_printable and isinstance(box, JustificationInput) and event.character:
                 event.stop()
                 if not box.locked:
                     box.insert_text_at_cursor(event.character)
+                elif (event.character.isdigit() and not self.busy
+                      and self._focus_after_frame is not None
+                      and self._focus_candidates(self._focus_after_frame)):
+                    # A pick typed on the next item before the focus left the box (it moves
+                    # after the frame that shows the item): it is a pick, not lost.
+                    self._type_digit(event.character)
+                else:
+                    self.app.bell()
             return
         current = self.session.current
         character = event.character or ""

@@ -33,7 +33,12 @@ class JustificationInput(Input):
                     show=False)]
 
     async def _on_key(self, event: events.Key) -> None:
-        if self.locked and (event.is_printable or event.key in ("backspace", "delete")):
+        if self.locked and event.is_printable:
+            # Not typed here; the screen decides (a digit right after a save is the next
+            # item's pick) and rings the bell for the rest.
+            event.prevent_default()
+            return
+        if self.locked and event.key in ("backspace", "delete"):
             event.stop()
             event.prevent_default()
             self.app.bell()
