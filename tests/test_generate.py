@@ -376,6 +376,11 @@ def _standin(api: str, **kwargs: object) -> StandinOllama:
         [MODEL], **kwargs)  # type: ignore[arg-type]
 
 
+# Enough work (0.3 s each, one at a time) that a test process held up by a loaded machine
+# cannot see the run finish before its signal lands (then a Ctrl-C test would test nothing).
+KILLED_RUN_PROMPTS = 30
+
+
 @pytest.mark.parametrize("api", ["ollama", "openai"])
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
 def test_a_killed_run_loses_no_completed_candidate_and_resumes(tmp_path: Path,
@@ -383,7 +388,7 @@ def test_a_killed_run_loses_no_completed_candidate_and_resumes(tmp_path: Path,
                                                                api: str) -> None:
     project = init_project(tmp_path / "p")
     with open_store(project.database_path) as store:
-        import_file(store, write_jsonl(tmp_path / "p.jsonl", _prompts(10)), actor="t")
+        import_file(store, write_jsonl(tmp_path / "p.jsonl", _prompts(KILLED_RUN_PROMPTS)), actor="t")
     with _standin(api, latency=0.3, parallel=1) as server:
         child = _start_generation(project, server.url, api)
         _wait_for_requests(server, started=4)  # three answered, the fourth in progress
@@ -407,10 +412,10 @@ def test_a_killed_run_loses_no_completed_candidate_and_resumes(tmp_path: Path,
             project = open_project(project.root)
             host = HostSettings(url=server.url, api=api)
             plan, result = _run(store, project, [host], variant_names=["conservative"])
-            assert len(plan.jobs) == 10 - stored[0]
+            assert len(plan.jobs) == KILLED_RUN_PROMPTS - stored[0]
             assert result.progress.succeeded == len(plan.jobs)
             assert store.execute_for_test("SELECT count(DISTINCT prompt_id) FROM candidates"
-                                          )[0][0] == 10
+                                          )[0][0] == KILLED_RUN_PROMPTS
             assert store.verify_audit().problems == ()
 
 

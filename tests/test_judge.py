@@ -247,12 +247,17 @@ run_judging(store, plan, project.config, hosts=[sys.argv[2]], concurrency=1, act
 """
 
 
+# Enough work (two answers of 0.25 s an item, one at a time) that a test process held up by a
+# loaded machine cannot see the run finish before its signal lands.
+KILLED_RUN_ITEMS = 20
+
+
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
 def test_a_killed_judge_run_resumes_and_judges_nothing_twice(tmp_path: Path,
                                                              how: signal.Signals) -> None:
     project = init_project(tmp_path / "p")
     with open_store(project.database_path) as store:
-        items = _load(store, tmp_path, 8)
+        items = _load(store, tmp_path, KILLED_RUN_ITEMS)
     with StandinOllama([MODEL], latency=0.25, parallel=1) as server:
         child = subprocess.Popen([sys.executable, "-c", JUDGE_SCRIPT, str(project.root),
                                   server.url, MODEL], cwd=REPO_ROOT, text=True,
@@ -292,7 +297,7 @@ def test_a_killed_judge_run_resumes_and_judges_nothing_twice(tmp_path: Path,
             server.reset_stats()
             project = open_project(project.root)
             plan, result = _plan_and_run(store, project, server.url)
-            assert len(plan.items) == 8 - len(judged) and plan.skipped == len(judged)
+            assert len(plan.items) == KILLED_RUN_ITEMS - len(judged) and plan.skipped == len(judged)
             assert result.progress.succeeded == len(plan.items)
             asked_again = [i.prompt.prompt_id for i in items for r in server.chat_requests()
                            if i.prompt.prompt in _user_text(r.json)
@@ -301,7 +306,7 @@ def test_a_killed_judge_run_resumes_and_judges_nothing_twice(tmp_path: Path,
             per_item = store.execute_for_test(
                 "SELECT prompt_id, count(*) FROM judge_verdicts WHERE status = 'ok' "
                 "GROUP BY prompt_id")
-            assert len(per_item) == 8 and all(n == 1 for _, n in per_item)
+            assert len(per_item) == KILLED_RUN_ITEMS and all(n == 1 for _, n in per_item)
             assert store.verify_audit().ok
 
 
