@@ -325,7 +325,12 @@ def test_guideline_rules_are_read_from_headings() -> None:
 
 
 GENERATE_SCRIPT = """
+import signal
 import sys
+# Ctrl-C as a shell delivers it: the pytest worker that starts this process may hold
+# SIGINT blocked or ignored after other tests, and a child inherits both.
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from pathlib import Path
 from core.backends import HostSettings
 from core.generate import plan_generation, run_generation

@@ -235,7 +235,12 @@ def test_the_store_refuses_a_verdict_whose_parts_do_not_fit(store: LocalStore,
 # --- resume ----------------------------------------------------------------------------------
 
 JUDGE_SCRIPT = """
+import signal
 import sys
+# Ctrl-C as a shell delivers it: the pytest worker that starts this process may hold
+# SIGINT blocked or ignored after other tests, and a child inherits both.
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from pathlib import Path
 from core.judge import plan_judging, run_judging
 from core.project import open_project
