@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from functools import partial
+from typing import TypeVar
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -51,6 +52,8 @@ from tui.widgets.justification import JustificationInput
 from tui.widgets.prompt import PromptPanel
 
 DRAWN_WAIT_S = 0.5  # the longest a save behind the next item waits for it to be drawn
+T = TypeVar("T")
+
 MIN_COLUMN_WIDTH = 56  # narrower columns are not readable: stack the candidates instead
 RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0)  # then every 8 s until the store answers
 HINT_EVERY_S = 2.0
@@ -774,26 +777,10 @@ class AnnotateScreen(Screen[None]):
     def save_judgment(self, judgment: Judgment) -> None:
         """Send the judgment until the store confirms it; the same judgment each time, so a save
         that reached the store before the link dropped is kept once."""
-        worker = get_current_worker()
-        attempt = 0
-        while True:
-            if not store_answers(self.session):
-                attempt += 1
-                self._stalled(tr("save.unreachable"), attempt)
-                if worker.is_cancelled:
-                    return
-                continue
-            try:
-                stored = self.session.commit(judgment)
-                break
-            except ServerUnavailableError as error:
-                attempt += 1
-                self._stalled(error.message, attempt)
-                if worker.is_cancelled:
-                    return
-            except PreferError as error:
-                self.post_message(self.SaveRefused(error.message))
-                return
+        committed = self._commit_until_stored(lambda: self.session.commit(judgment))
+        if committed is None:
+            return
+        stored, attempt = committed
         saved = self.JudgmentSaved(stored, attempt + 1, self.session.saved_outcome(stored))
         self.app.save_drafts()  # type: ignore[attr-defined]  # the commit dropped its draft
         ahead = self._ahead_after(judgment.prompt_id)
@@ -817,7 +804,6 @@ class AnnotateScreen(Screen[None]):
         """Store `judgment` while the next item is on screen (`move_on`): as `save_judgment`,
         retried until the store confirms it; then ask the queue what comes next, so a queue
         changed since the read ahead is followed."""
-        worker = get_current_worker()
         # Until the store has it, the judged item's work is a draft on disk: a crash or a kill
         # from here on finds it again when the item is opened. (A full disk does not stop the
         # save: the draft stays in memory, as before any save.)
@@ -826,29 +812,11 @@ class AnnotateScreen(Screen[None]):
         # The commit starts once the next item is drawn: sharing the core with that frame
         # would slow what the expert waits for.
         drawn.wait(DRAWN_WAIT_S)
-        attempt = 0
-        while True:
-            if not store_answers(self.session):
-                attempt += 1
-                self._stalled(tr("save.unreachable"), attempt, judgment.prompt_id)
-                if worker.is_cancelled:
-                    return
-                continue
-            try:
-                stored, outcome = self.session.commit_behind(judgment)
-                break
-            except ServerUnavailableError as error:
-                attempt += 1
-                self._stalled(error.message, attempt, judgment.prompt_id)
-                if worker.is_cancelled:
-                    return
-            except PreferError as error:
-                self.post_message(self.SaveRefused(error.message, judgment.prompt_id))
-                return
-            except Exception as error:  # not saved: back to the item, never a save left hanging
-                self.post_message(self.SaveRefused(str(error) or type(error).__name__,
-                                                   judgment.prompt_id))
-                return
+        committed = self._commit_until_stored(lambda: self.session.commit_behind(judgment),
+                                              behind=judgment.prompt_id)
+        if committed is None:
+            return
+        (stored, outcome), attempt = committed
         queue_next, asked = None, True
         try:  # saved all the same whatever fails here; the item on screen stays
             self.app.save_drafts()  # type: ignore[attr-defined]  # the commit dropped its draft
@@ -897,6 +865,39 @@ class AnnotateScreen(Screen[None]):
         self._when_saved.clear()  # a save pressed on the item left is not made
         screenful = self.session.go_back_to(prompt_id)
         self.show_item(self.ItemLoaded(screenful, self.progress))
+
+    def _commit_until_stored(self, commit: Callable[[], T],
+                             behind: str | None = None) -> tuple[T, int] | None:
+        """Call `commit` until the store answers (saying on screen each time it does not):
+        its result and the failed attempts before it, or None when the store refused (said on
+        screen) or the worker was cancelled. The same judgment each time, so a save that
+        reached the store before the link dropped is kept once. `behind`: the prompt id of a
+        save made behind the next item, which any failure brings back to its item."""
+        worker = get_current_worker()
+        attempt = 0
+        while True:
+            if not store_answers(self.session):
+                attempt += 1
+                self._stalled(tr("save.unreachable"), attempt, behind)
+                if worker.is_cancelled:
+                    return None
+                continue
+            try:
+                return commit(), attempt
+            except ServerUnavailableError as error:
+                attempt += 1
+                self._stalled(error.message, attempt, behind)
+                if worker.is_cancelled:
+                    return None
+            except PreferError as error:
+                self.post_message(self.SaveRefused(error.message, behind))
+                return None
+            except Exception as error:
+                if behind is None:
+                    raise  # the worker's error is shown (on_worker_state_changed)
+                # Not saved: back to its item, never a save left waiting.
+                self.post_message(self.SaveRefused(str(error) or type(error).__name__, behind))
+                return None
 
     def _stalled(self, reason: str, attempt: int, behind: str | None = None) -> None:
         delay = RETRY_DELAYS_S[min(attempt - 1, len(RETRY_DELAYS_S) - 1)]
