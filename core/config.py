@@ -133,8 +133,9 @@ class HostSettings:
     api: str = _doc("The API it speaks: \"ollama\" or \"openai\" (OpenAI-compatible: vLLM, "
                     "llama.cpp server, TGI, LiteLLM).", default="ollama")
     concurrency: int | None = _doc(
-        "Most requests in flight on this host (default: generation.concurrency); match the "
-        "server's slots (vLLM --max-num-seqs, llama-server --parallel, OLLAMA_NUM_PARALLEL).",
+        "Most requests in flight on this host (default: generation.concurrency): the "
+        "server's slots plus one (llama-server --parallel, OLLAMA_NUM_PARALLEL; vLLM "
+        "--max-num-seqs), so a slot never waits for prefer (docs/generation.md, Sizing).",
         default=None)
     api_key_env: str | None = _doc(
         "Name of the environment variable holding the host's API key (never the key itself).",

@@ -52,6 +52,11 @@ from core.store.local import LocalStore, utc_now
 
 # Outcomes per store call: bounded so one call stays well under the server's message cap.
 WRITE_BATCH = 256
+# The writer gathers outcomes this long after the first arrives, so those that arrive meanwhile
+# share one store call and one fsync (group commit): at hundreds of answers a second an fsync
+# each cost more CPU, on the core the event loop needs, than the answers themselves. An answer
+# is durable at most this much later; killed inside that window, the resumed run asks again.
+GATHER_S = 0.01
 # A request still running this many times the run's median latency (and at least HEDGE_MIN_S)
 # while a host idles at the end of the queue is sent to that host too.
 HEDGE_FACTOR = 4.0
@@ -261,6 +266,8 @@ class _Writer:
     def _run(self) -> None:
         while True:
             self.wake.wait()
+            if not self.closing:
+                time.sleep(GATHER_S)
             with self.lock:
                 batch, self.items = self.items[:WRITE_BATCH], self.items[WRITE_BATCH:]
                 if not self.items and not self.closing:  # closing: never wait again

@@ -17,7 +17,10 @@ and the Python client's ``_client.py`` / ``_types.py``):
   a full queue -> 503 ``server busy, please try again.  maximum pending requests exceeded``.
 * ``parallel`` generation slots (``OLLAMA_NUM_PARALLEL``): further generations queue (FIFO) until a slot
   frees, up to ``max_queue`` (``OLLAMA_MAX_QUEUE``) waiting requests. A generation holds its slot for
-  ``latency`` seconds. A client that disconnects while queued or generating gives its slot back.
+  ``latency`` seconds, counted from when the request had arrived (or, when it queued, got its slot):
+  the stand-in's own parsing and answering run inside that time, as a real server's HTTP handling
+  runs beside its GPUs, so ``parallel`` slots serve ``parallel / latency`` requests a second however
+  slow this Python is. A client that disconnects while queued or generating gives its slot back.
 * Replies are deterministic functions of (model, messages, options, format, think); see
   :func:`response_text`. ``options.num_predict`` truncates (``done_reason: "length"``) and ``eval_count``
   is the number of tokens produced (``tokens_per_word`` per word).
@@ -483,6 +486,13 @@ class _Connection(asyncio.Protocol):
 # --------------------------------------------------------------------------------------------------
 # Generation slots
 # --------------------------------------------------------------------------------------------------
+
+
+async def hold_until(deadline: float) -> None:
+    """Sleep until ``time.monotonic()`` reaches ``deadline`` (no sleep when it has passed)."""
+    delay = deadline - time.monotonic()
+    if delay > 0:
+        await asyncio.sleep(delay)
 
 
 class _Ticket:
@@ -1138,19 +1148,20 @@ class StandinOllama:
     async def _run_generation(self, conn: _Connection, entry: LoggedRequest, plan: _Plan, keep_alive: bool,
                               ticket: _Ticket) -> None:
         try:
+            queued = not ticket.holding
             await self._slots.wait(ticket)
             entry.started = time.monotonic()
+            held_from = entry.started if queued else entry.received
             active = self._slots.active
             if active > self._max_in_flight:
                 self._max_in_flight = active
             latency = self.latency
             if plan.stream:
-                await self._stream(conn, plan, latency, keep_alive)
+                await self._stream(conn, plan, latency, keep_alive, held_from)
                 final = _dumps(self._final_payload(plan, entry, whole=False)) + b"\n"
                 tail = b"%x\r\n%b\r\n0\r\n\r\n" % (len(final), final)
             else:
-                if latency > 0:
-                    await asyncio.sleep(latency)
+                await hold_until(held_from + latency)
                 payload = self._final_payload(plan, entry, whole=True)
                 tail = conn.response_bytes(200, _dumps(payload), _JSON_TYPE, keep_alive=keep_alive)
             # Log and free the slot before the answer completes, so that a client holding its answer sees
@@ -1167,8 +1178,9 @@ class StandinOllama:
             self._slots.give_back(ticket)  # before request_done, so a queued request starts first
         conn.request_done(keep_alive)
 
-    async def _stream(self, conn: _Connection, plan: _Plan, latency: float, keep_alive: bool) -> None:
-        """Headers and every chunk but the final one, spread over ``latency``."""
+    async def _stream(self, conn: _Connection, plan: _Plan, latency: float, keep_alive: bool,
+                      held_from: float) -> None:
+        """Headers and every chunk but the final one, spread over ``latency`` from ``held_from``."""
         conn.start_chunked(200, _NDJSON_TYPE, keep_alive=keep_alive)
         chat = plan.endpoint == "/api/chat"
         lines: list[bytes] = []
@@ -1188,9 +1200,9 @@ class StandinOllama:
         batches = 8 if latency > 0 else 1
         size = max(1, -(-len(lines) // batches))
         groups = [lines[i:i + size] for i in range(0, len(lines), size)] or [[]]
-        for group in groups:
+        for number, group in enumerate(groups, start=1):
             if latency > 0:
-                await asyncio.sleep(latency / len(groups))
+                await hold_until(held_from + latency * number / len(groups))
             conn.write_chunk(b"".join(group))
 
     def _final_payload(self, plan: _Plan, entry: LoggedRequest, *, whole: bool) -> dict[str, Any]:

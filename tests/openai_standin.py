@@ -18,9 +18,10 @@ It speaks the part of the API vLLM, llama.cpp's server, TGI and LiteLLM share::
   of (model, messages, {temperature, top_p, seed}, schema); ``max_tokens`` cuts the reply (one token a
   word) with ``finish_reason: "length"``; ``response_format`` of type ``json_schema`` gives a JSON object
   matching the schema. ``usage`` counts tokens.
-* ``parallel`` slots, each held ``latency`` seconds, FIFO queue behind them; the request log, fault
-  injection (``fail_next``, ``fail_when``, ``reset_connection_next``) and ``go_down`` / ``come_up``
-  (a dying host) are the Ollama stand-in's, which this server extends.
+* ``parallel`` slots, each held ``latency`` seconds (counted as the Ollama stand-in counts them: from
+  the request's arrival or, when it queued, from getting its slot), FIFO queue behind them; the
+  request log, fault injection (``fail_next``, ``fail_when``, ``reset_connection_next``) and
+  ``go_down`` / ``come_up`` (a dying host) are the Ollama stand-in's, which this server extends.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from tests.ollama_standin import (
     _Connection,
     _dumps,
     _Ticket,
+    hold_until,
     response_text,
 )
 
@@ -171,13 +173,14 @@ class StandinOpenAI(StandinOllama):
     async def _run_completion(self, conn: _Connection, entry: LoggedRequest,
                               request: dict[str, Any], keep_alive: bool, ticket: _Ticket) -> None:
         try:
+            queued = not ticket.holding
             await self._slots.wait(ticket)
             entry.started = time.monotonic()
+            held_from = entry.started if queued else entry.received
             self._max_in_flight = max(self._max_in_flight, self._slots.active)
             text, finish, prompt_tokens, tokens = self._reply(request)
             stream = request.get("stream") is True
-            if self.latency > 0:
-                await asyncio.sleep(self.latency)
+            await hold_until(held_from + self.latency)
             ident = "chatcmpl-" + uuid.uuid4().hex[:16]
             usage = {"prompt_tokens": prompt_tokens, "completion_tokens": tokens,
                      "total_tokens": prompt_tokens + tokens}

@@ -73,7 +73,7 @@ def generate(
     api_key_env: ApiKeyEnvOption = None,
     concurrency: Annotated[int | None, typer.Option(
         help="Most requests in flight per host (default: each host's concurrency, else "
-             "generation.concurrency).")] = None,
+             "generation.concurrency). Best at the server's slots plus one.")] = None,
     variants: Annotated[str | None, typer.Option(
         help="Comma-separated variant names from prefer.toml (default: all).")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N prompts.", min=1)] = None,
