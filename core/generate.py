@@ -13,10 +13,10 @@ and the run goes on. At the end of the queue, a request that has run much longer
 usual latency on a slow host is sent again to an idle host and the first answer wins (the other
 is cancelled), so one slow or hung host does not hold up the end of the run.
 
-Durability: each outcome goes to the store within GATHER_S of its arrival (a writer thread
-sends whatever has arrived by then in one call); the store makes it durable in its generation journal before
-answering (core/store/generation_journal.py), so Ctrl-C or kill -9 loses no outcome the store
-has taken, and a re-run skips what is done.
+Durability: each outcome goes to the store within 10 ms of its arrival (a writer thread,
+core/outcome_writer.py, sends whatever has arrived by then in one call); the store makes it
+durable in its generation journal before answering (core/store/generation_journal.py), so
+Ctrl-C or kill -9 loses no outcome the store has taken, and a re-run skips what is done.
 """
 
 from __future__ import annotations
@@ -47,16 +47,12 @@ from core.backends import (
 from core.config import Config, Variant
 from core.errors import BadInputError, ConfigError
 from core.models import GenerationRecord, Prompt, Run
+from core.outcome_writer import OutcomeWriter
 from core.store import Store
 from core.store.local import LocalStore, utc_now
 
 # Outcomes per store call: bounded so one call stays well under the server's message cap.
 WRITE_BATCH = 256
-# The writer gathers outcomes this long after the first arrives, so those that arrive meanwhile
-# share one store call and one fsync (group commit): at hundreds of answers a second, an fsync
-# each (~0.11 ms of CPU, measured) took CPU from the event loop's core. An answer is durable at
-# most this much later; killed inside that window, the resumed run asks for it again.
-GATHER_S = 0.01
 # A request still running this many times the run's median latency (and at least HEDGE_MIN_S)
 # while a host idles at the end of the queue is sent to that host too.
 HEDGE_FACTOR = 4.0
@@ -245,58 +241,6 @@ async def preflight(hosts: Sequence[HostSettings | str], model: str, timeout: fl
 
 # --- running --------------------------------------------------------------------------------
 
-class _Writer:
-    """Sends outcomes to the store on its own thread, whatever has arrived in one call.
-
-    The event loop only appends to a list; the thread is woken when the list was empty, so
-    while a call is under way (an fsync, a round trip to `prefer serve`) outcomes pile up for
-    the next call without a thread switch each."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.items: list[GenerationRecord] = []
-        self.lock = threading.Lock()
-        self.wake = threading.Event()
-        self.closing = False
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="prefer-generation-writer",
-                                       daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while True:
-            self.wake.wait()
-            if not self.closing:
-                time.sleep(GATHER_S)
-            with self.lock:
-                batch, self.items = self.items[:WRITE_BATCH], self.items[WRITE_BATCH:]
-                if not self.items and not self.closing:  # closing: never wait again
-                    self.wake.clear()
-                closing = self.closing
-            if batch:
-                try:
-                    self.store.record_generations(batch)
-                except BaseException as exc:  # surfaced by close(); nothing else may write
-                    self.error = exc
-                    return
-            elif closing:
-                return
-
-    def put(self, record: GenerationRecord) -> None:
-        with self.lock:
-            self.items.append(record)
-            if len(self.items) == 1:
-                self.wake.set()
-
-    def close(self) -> None:
-        with self.lock:
-            self.closing = True
-            self.wake.set()
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-
-
 @dataclass(eq=False)
 class _Attempt:
     job: GenerationJob
@@ -321,7 +265,7 @@ class _Engine:
     """One run's requests over its hosts: the shared queue, the workers, the outcomes."""
 
     def __init__(self, plan: GenerationPlan, run_id: str, hosts: list[HostSettings],
-                 digests: dict[str, str], concurrency: int, writer: _Writer,
+                 digests: dict[str, str], concurrency: int, writer: OutcomeWriter[GenerationRecord],
                  progress: RunProgress, on_progress: Callable[[RunProgress], None] | None, *,
                  max_attempts: int, backoff_s: float, timeout_s: float,
                  backend_factory: BackendFactory) -> None:
@@ -585,7 +529,8 @@ def run_generation(store: Store, plan: GenerationPlan, *, hosts: Sequence[HostSe
     )
     store.start_run(run)
     progress = RunProgress(planned=len(plan.jobs))
-    writer = _Writer(store)
+    writer = OutcomeWriter(store.record_generations, batch=WRITE_BATCH,
+                           name="prefer-generation-writer")
     status = "interrupted"
     errors: list[str] = []
     try:

@@ -27,8 +27,6 @@ import hashlib
 import json
 import math
 import os
-import queue
-import threading
 import time
 import uuid
 from collections import defaultdict
@@ -45,6 +43,7 @@ from core.errors import BadInputError
 from core.generate import BackendFactory, as_hosts, preflight
 from core.judge_models import JudgeOutcome, JudgeRequestRecord, JudgeRun, JudgeVerdict
 from core.models import Item
+from core.outcome_writer import OutcomeWriter
 from core.store import Store
 from core.store.local import utc_now
 
@@ -296,48 +295,6 @@ async def _ask_judge(backend: Backend, model: str, request: JudgeRequest,
                               schema=request.schema)
 
 
-class _Writer:
-    """Commits judged items on its own thread, grouping whatever has arrived into one write."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.pending: queue.Queue[JudgeOutcome | None] = queue.Queue()
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="prefer-judge-writer", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        stop = False
-        while not stop:
-            batch: list[JudgeOutcome] = []
-            item = self.pending.get()
-            while True:
-                if item is None:
-                    stop = True
-                else:
-                    batch.append(item)
-                if len(batch) >= WRITE_BATCH:
-                    break
-                try:
-                    item = self.pending.get_nowait()
-                except queue.Empty:
-                    break
-            try:
-                self.store.record_judge_outcomes(batch)
-            except BaseException as exc:  # surfaced by close(); nothing else may write
-                self.error = exc
-                return
-
-    def put(self, outcome: JudgeOutcome) -> None:
-        self.pending.put(outcome)
-
-    def close(self) -> None:
-        self.pending.put(None)
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-
-
 @dataclass
 class _Attempt:
     request: JudgeRequest
@@ -369,7 +326,8 @@ def _record(attempt: _Attempt, run_id: str, model: str, digest: str | None, host
 
 
 async def _run_requests(plan: JudgePlan, run_id: str, hosts: Sequence[HostSettings],
-                        digests: dict[str, str], concurrency: int, writer: _Writer,
+                        digests: dict[str, str], concurrency: int,
+                        writer: OutcomeWriter[JudgeOutcome],
                         progress: JudgeProgress, dimensions: Sequence[str],
                         on_progress: Callable[[JudgeProgress], None] | None, *,
                         max_attempts: int, max_invalid: int, backoff_s: float, timeout_s: float,
@@ -540,7 +498,8 @@ def run_judging(store: Store, plan: JudgePlan, config: Config, *,
         status="running", started_at=utc_now(), finished_at=None)
     store.start_judge_run(run)
     progress = JudgeProgress(planned=len(plan.items))
-    writer = _Writer(store)
+    writer = OutcomeWriter(store.record_judge_outcomes, batch=WRITE_BATCH,
+                           name="prefer-judge-writer")
     status = "interrupted"
     errors: list[str] = []
     try:
