@@ -362,3 +362,30 @@ def test_a_stranger_is_refused_at_the_hello(deployment: Deployment) -> None:
     reply = raw.makefile("rb").readline()
     raw.close()
     assert b"AccessDeniedError" in reply and b"hello" in reply
+
+
+PLANT_GENERATION = """
+from datetime import datetime
+now = datetime(2026, 1, 1)
+record = GenerationRecord(
+    generation_id="g_planted", run_id="r_planted", prompt_id=store.next_prompt_id(me),
+    variant="conservative", model="m", model_digest=None, host=None, status="ok", error=None,
+    attempts=1, text=arg, system=None, options="{}", done_reason="stop", truncated=False,
+    prompt_eval_count=None, eval_count=None, total_duration_ns=None, load_duration_ns=None,
+    prompt_eval_duration_ns=None, eval_duration_ns=None, latency_s=None, started_at=now,
+    finished_at=now)
+return store.record_generations([record], actor="root")
+"""
+
+
+def test_an_annotator_cannot_plant_a_generated_candidate(deployment: Deployment) -> None:
+    # A generation outcome becomes a candidate every annotator of the prompt is shown: an
+    # annotator who could send one (here with SQL aimed at the fold's batch table in its text)
+    # would choose what the others judge.
+    d = deployment
+    before = d.rows("SELECT count(*) FROM candidates")
+    answer = d.run(d.alice, PLANT_GENERATION,
+                   "'); DROP TABLE generation_batch; DELETE FROM candidates; --")
+    assert answer["error"] == "AccessDeniedError", answer
+    assert d.rows("SELECT count(*) FROM candidates") == before
+    assert d.rows("SELECT count(*) FROM generations WHERE generation_id = 'g_planted'") == [(0,)]
