@@ -289,6 +289,10 @@ class StoreServer:
         # Calls in progress hold a share; shutdown takes them all so the store is closed only
         # after every started call has committed (or failed) and been answered.
         self.calls = threading.BoundedSemaphore(_MAX_CALLS)
+        # socketserver's shutdown() waits for a serve_forever loop to end: called when none
+        # runs (a SIGTERM between bind and the loop's start) it would wait forever.
+        self._loop_lock = threading.Lock()
+        self._looping = False
 
     def admit(self, uid: int) -> bool:
         with self._open_lock:
@@ -341,8 +345,16 @@ class StoreServer:
         self._server = server
 
     def serve_forever(self) -> None:
-        assert self._server is not None
-        self._server.serve_forever(poll_interval=0.2)
+        try:
+            with self._loop_lock:
+                if self.stopping.is_set():
+                    return
+                assert self._server is not None
+                self._looping = True
+            self._server.serve_forever(poll_interval=0.2)
+        finally:
+            with self._loop_lock:
+                self._looping = False
 
     def start_in_thread(self) -> None:
         self._thread = threading.Thread(target=self.serve_forever, name="prefer-serve",
@@ -357,8 +369,11 @@ class StoreServer:
         while taken < _MAX_CALLS and self.calls.acquire(timeout=max(deadline - time.monotonic(),
                                                                      0.01)):
             taken += 1
+        with self._loop_lock:
+            looping = self._looping
         if self._server is not None:
-            self._server.shutdown()
+            if looping:
+                self._server.shutdown()
             self._server.server_close()
             self._server = None
         if self._thread is not None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,6 +168,38 @@ def test_a_second_server_is_refused_and_a_stale_socket_replaced(project: Project
     other = StoreServer(project.root, served.store)
     with pytest.raises(ServerUnavailableError, match="already serves"):
         other.bind()
+
+
+def test_a_stop_before_the_loop_starts_returns(project: Project, store: LocalStore) -> None:
+    # SIGTERM can land between bind() and serve_forever(); the stop must not wait for a loop
+    # that never ran (CI once waited 30 s on exactly that), and the loop must not start after.
+    server = StoreServer(project.root, store)
+    server.bind()
+    stopper = threading.Thread(target=server.shutdown, daemon=True)
+    stopper.start()
+    stopper.join(timeout=10)
+    assert not stopper.is_alive(), "shutdown() waited for a serve_forever loop that never ran"
+    assert not server.socket_path.exists()
+    server.serve_forever()  # returns at once: the server is stopping
+
+
+def test_prefer_serve_stops_on_sigterm_at_any_moment(project: Project) -> None:
+    # The moment the socket appears is the earliest a supervisor (or a test) can see the server,
+    # and the one before its loop runs.
+    for _ in range(3):
+        server = subprocess.Popen([str(Path(sys.executable).parent / "prefer"), "serve", "-p",
+                                   str(project.root)], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while not (project.root / "prefer.sock").exists():
+            assert server.poll() is None and time.monotonic() < deadline
+            time.sleep(0.005)
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        finally:
+            server.kill()
+        assert not (project.root / "prefer.sock").exists()
 
 
 def test_stale_socket_is_cleaned_up(project: Project, store: LocalStore) -> None:

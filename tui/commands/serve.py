@@ -63,8 +63,9 @@ def serve(
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     server = StoreServer(proj.root, store)
     try:
-        server.bind(group or proj.config.server.socket_group)
+        # Before bind: a SIGTERM the moment the socket appears still stops the server cleanly.
         signal.signal(signal.SIGTERM, _stop_on_sigterm)
+        server.bind(group or proj.config.server.socket_group)
         stderr.print(printable(f"Serving {proj.root} on {server.socket_path} (Ctrl-C stops)"),
                      markup=False)
         server.serve_forever()
