@@ -79,9 +79,10 @@ async def test_best_worst_justify_save_loads_the_next_item(app: PreferApp,
         shown = [c.candidate_id for c in app.session.current.shown]  # type: ignore[union-attr]
 
         await pilot.press("2")
-        assert "best" in cards[1].classes
+        assert cards[1].mark == "best" and cards[1].styles.border_top[0] == "double"
         await pilot.press("4")
-        assert "worst" in cards[3].classes
+        assert cards[3].mark == "worst" and cards[3].styles.border_top[0] == "heavy"
+        assert cards[0].styles.border_top[0] == "round"  # unmarked: .candidate in app.tcss
         assert isinstance(app.focused, Input)  # the justification takes focus
 
         await type_text(pilot, "Two keeps the promise; four does not.")
@@ -347,7 +348,8 @@ async def test_save_shows_the_queues_next_item_even_when_it_changed_after_the_re
         assert list(screen.query(CandidateCard)) == cards
         shown = app.session.current.shown  # type: ignore[union-attr]
         assert [c.text for c in cards] == [c.text for c in shown]
-        assert not any("best" in c.classes or "worst" in c.classes for c in cards)
+        assert not any(c.mark for c in cards)
+        assert {c.styles.border_top[0] for c in cards} == {"round"}  # the marks' looks cleared
 
         # Without a change the item read ahead is the one shown.
         assert screen._ahead is not None and screen._ahead.after == "q002"

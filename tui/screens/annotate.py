@@ -23,6 +23,7 @@ from textual.containers import VerticalScroll
 from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
+from textual.style import Style
 from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -323,24 +324,26 @@ class AnnotateScreen(Screen[None]):
                       for n, c in shown)
 
     def _start_read_ahead(self, after: str) -> None:
-        widths = tuple(card.size.width for card in self.query(CandidateCard))
-        self.read_ahead(after, widths)
+        # The cards' widths and styles now are those the next item's cards will have when it
+        # has as many candidates (another focus or layout then renders in the frame).
+        looks = tuple((card.size.width, card.visual_style) for card in self.query(CandidateCard))
+        self.read_ahead(after, looks)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="ahead")
-    def read_ahead(self, after: str, widths: tuple[int, ...] = ()) -> None:
+    def read_ahead(self, after: str, looks: tuple[tuple[int, Style], ...] = ()) -> None:
         """Read the item that follows `after` in the queue, and render its candidates' Markdown
-        for the cards' `widths` (the next item's cards will have them if it has as many
-        candidates), while the annotator judges `after` (a head start only: any failure leaves
-        it to the save)."""
+        for the cards' `looks` (width and style: the next item's cards will have them if it has
+        as many candidates), while the annotator judges `after` (a head start only: any failure
+        leaves it to the save)."""
         try:
             loaded = self.session.read_ahead(after)
             markdown = ({c.candidate_id: markdown_of(c.text) for c in loaded.shown}
                         if loaded is not None and not self.raw else {})
-            if loaded is not None and len(widths) == len(loaded.shown):
+            if markdown and loaded is not None and len(looks) == len(loaded.shown):
                 options = self.app.console_options.update(highlight=False)
-                for width, candidate in zip(widths, loaded.shown, strict=True):
-                    markdown[candidate.candidate_id].render_for(
-                        self.app.console, options.update_width(width))
+                for (width, style), candidate in zip(looks, loaded.shown, strict=True):
+                    markdown[candidate.candidate_id].prepare(
+                        self.app.console, options.update_width(width), style)
         except Exception:  # the save reads the item itself
             return
         self._ahead = ReadAhead(after, loaded, markdown)  # type: ignore[arg-type]
