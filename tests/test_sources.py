@@ -566,7 +566,7 @@ async def test_the_screen_folds_earlier_turns_and_preselects_the_pre_label(
         winner = next(n for n, c in cards.items() if "Done: it arrives" in c.text)
         assert f"Pre-label: {winner} over {3 - winner}, from A/B test (p = 0.01)" in str(
             screen.query_one("#pre-labels", Static).render())
-        assert "best" in cards[winner].classes  # pre-selected, for the expert to confirm
+        assert cards[winner].mark == "best"  # pre-selected, for the expert to confirm
         # Best and worst pre-selected: the box has focus, typing goes there.
         assert isinstance(pilot.app.focused, Input)
         await pilot.press(*[{" ": "space"}.get(ch, ch) for ch in "Confirmed: it says when."])

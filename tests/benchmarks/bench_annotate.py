@@ -55,6 +55,7 @@ from core.judgment_import import import_judgments  # noqa: E402
 from core.project import init_project, open_project  # noqa: E402
 from core.sources import import_file  # noqa: E402
 from core.store import SOCKET_FILE, RemoteStore, open_store  # noqa: E402
+from tests.benchmarks.percentiles import nearest_rank  # noqa: E402
 from tui.app import PreferApp, make_app  # noqa: E402
 
 SIZE = (80, 24)
@@ -138,7 +139,7 @@ class Timing:
     def summary(self) -> dict[str, float]:
         ordered = sorted(self.milliseconds)
         found = {"items": len(ordered), "p50_ms": statistics.median(ordered),
-                 "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+                 "p99_ms": nearest_rank(ordered, 0.99),
                  "max_ms": ordered[-1], "mean_frames": statistics.mean(self.frames),
                  "app_cpu_ms": statistics.median(self.cpu_ms)}
         if self.server_cpu_s is not None:

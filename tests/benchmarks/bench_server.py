@@ -32,6 +32,7 @@ from core.models import Judgment  # noqa: E402
 from core.project import init_project  # noqa: E402
 from core.sources import import_file  # noqa: E402
 from core.store import open_store  # noqa: E402
+from tests.benchmarks.percentiles import nearest_rank  # noqa: E402
 
 PREFER = str(Path(sys.executable).parent / "prefer")
 
@@ -79,7 +80,7 @@ def _summary(latencies: list[float], seconds: float) -> dict[str, float]:
     return {"judgments": len(ordered), "seconds": seconds,
             "per_second": len(ordered) / seconds,
             "p50_ms": statistics.median(ordered) * 1000,
-            "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000}
+            "p99_ms": nearest_rank(ordered, 0.99) * 1000}
 
 
 def through_server(root: Path, annotators: int) -> dict[str, float]:
