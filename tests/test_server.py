@@ -202,6 +202,35 @@ def test_prefer_serve_stops_on_sigterm_at_any_moment(project: Project) -> None:
         assert not (project.root / "prefer.sock").exists()
 
 
+@pytest.mark.parametrize("nohup", [False, True], ids=["terminal", "nohup"])
+def test_prefer_serve_stops_cleanly_when_its_terminal_closes(project: Project, nohup: bool
+                                                             ) -> None:
+    # SIGHUP: the SSH link or the tmux server that ran it went away. By default Python would
+    # die at once, leaving the socket behind; under nohup the server is meant to stay.
+    command = [str(Path(sys.executable).parent / "prefer"), "serve", "-p", str(project.root)]
+    server = subprocess.Popen((["nohup"] if nohup else []) + command,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              cwd=project.root)
+    try:
+        deadline = time.monotonic() + 30
+        while not (project.root / "prefer.sock").exists():
+            assert server.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        server.send_signal(signal.SIGHUP)
+        if nohup:
+            with pytest.raises(subprocess.TimeoutExpired):
+                server.wait(timeout=2)
+            with RemoteStore(project.root / "prefer.sock") as remote:
+                assert remote.progress("x").judged == 0  # still serving
+            server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=15) == 0
+        assert "Stopped: everything accepted is committed." in server.stderr.read()
+        assert not (project.root / "prefer.sock").exists()
+    finally:
+        server.kill()
+        server.wait()
+
+
 def test_stale_socket_is_cleaned_up(project: Project, store: LocalStore) -> None:
     import socket
 

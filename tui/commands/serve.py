@@ -32,8 +32,17 @@ from tui.commands.common import (
 SWITCH_INTERVAL_S = 0.001
 
 
-def _stop_on_sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # systemd's stop: leave the way Ctrl-C does
+def _stop_on_signal(signum: int, frame: object) -> None:
+    # systemd's stop (SIGTERM), or the terminal that ran the server closed (SIGHUP: an SSH link
+    # dropped, a tmux server killed): leave the way Ctrl-C does, socket removed, store closed.
+    raise KeyboardInterrupt
+
+
+def _install_stop_handlers() -> None:
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    # Started under nohup (SIGHUP ignored), the server is meant to outlive its terminal.
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, _stop_on_signal)
 
 
 @reports_errors
@@ -47,7 +56,8 @@ def serve(
     Run it as the service user that owns prefer.duckdb. It listens on PROJECT/prefer.sock
     (mode 0660); every other prefer command on the project then goes through it. Callers are
     known by their OS user, mapped to a role by [annotators] in prefer.toml. Stop it with
-    Ctrl-C or SIGTERM: everything it accepted is already committed.
+    Ctrl-C or SIGTERM: everything it accepted is already committed. Closing the terminal it runs
+    in (SIGHUP) stops it the same way; under `nohup` it keeps running.
 
     **Examples**
 
@@ -63,8 +73,8 @@ def serve(
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     server = StoreServer(proj.root, store)
     try:
-        # Before bind: a SIGTERM the moment the socket appears still stops the server cleanly.
-        signal.signal(signal.SIGTERM, _stop_on_sigterm)
+        # Before bind: a signal the moment the socket appears still stops the server cleanly.
+        _install_stop_handlers()
         server.bind(group or proj.config.server.socket_group)
         stderr.print(printable(f"Serving {proj.root} on {server.socket_path} (Ctrl-C stops)"),
                      markup=False)
