@@ -10,13 +10,14 @@ screen (measured: ~35 ms of the ~80 ms from save to next item at 1,000 prompts).
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from textual.screen import Screen
 from textual.timer import Timer
+
+from core.heap import set_survivors_aside
 
 # When no layout follows (nothing changed size, or another screen is on top and this one is not
 # drawn), the callbacks run after this long instead: later than a frame, never lost.
@@ -57,15 +58,8 @@ class AfterFrame:
 
 
 def collect_between_items() -> None:
-    """Collect cyclic garbage now, while the expert reads the item just drawn, and set what
-    survives aside from later collections (`gc.freeze`).
-
-    Python's full (oldest-generation) collection walks every tracked object; with the app, its
-    widgets and the store's client loaded that took 80-115 ms, and it fell inside the save ->
-    next item frame on 3 of 60 items (measured with `gc.callbacks`, 1,000 prompts): the whole of
-    the p99. After a collection nothing left is garbage, so freezing the survivors loses nothing,
-    and the automatic collections that follow walk only what was made since (in the same
-    measurement after: no full collection inside an item's window, p99 153 -> 50 ms).
-    """
-    gc.collect()
-    gc.freeze()
+    """Collect now, while the expert reads the item just drawn, and set the survivors aside
+    (core.heap): a full collection fell inside the save -> next item frame on 3 of 60 items
+    (measured with `gc.callbacks`, 1,000 prompts), the whole of the p99; after, none did (p99
+    153 -> 50 ms)."""
+    set_survivors_aside()

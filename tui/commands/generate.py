@@ -24,6 +24,7 @@ from core.backends import BACKENDS
 from core.config import GenerationSection, HostSettings, check_host
 from core.errors import EXIT_FAILED, BadInputError
 from core.generate import RunProgress, plan_generation, run_generation, shown_status
+from core.heap import set_survivors_aside
 from core.text import printable
 from tui.commands.common import (
     JsonOption,
@@ -154,6 +155,9 @@ def generate(
                 rate = f"{progress.finished / elapsed:.1f}" if elapsed > 0 else "–"
                 bar.update(task, completed=progress.finished, failed=progress.failed, rate=rate)
 
+            # The plan and everything loaded stay for the whole run: out of the collector's
+            # full walks, which would otherwise interrupt the requests (core.heap).
+            set_survivors_aside()
             result = run_generation(
                 store, plan, hosts=hosts, concurrency=settings.concurrency, actor=os_user(),
                 max_attempts=settings.max_attempts, backoff_s=settings.backoff_s,

@@ -27,6 +27,7 @@ from rich.text import Text
 
 from core.errors import EXIT_FAILED
 from core.generate import shown_status
+from core.heap import set_survivors_aside
 from core.judge import (
     Calibration,
     JudgeProgress,
@@ -151,6 +152,9 @@ def judge(
             def show(progress: JudgeProgress) -> None:
                 bar.update(task, completed=progress.finished, failed=progress.failed)
 
+            # The plan and everything loaded stay for the whole run: out of the collector's
+            # full walks, which would otherwise interrupt the requests (core.heap).
+            set_survivors_aside()
             result = run_judging(
                 store, plan, proj.config, hosts=host_settings, concurrency=per_host, actor=os_user(),
                 max_attempts=generation.max_attempts, backoff_s=generation.backoff_s,
