@@ -427,9 +427,12 @@ class AnnotationSession:
 
     def read_ahead(self, after: str) -> LoadedItem | None:
         """The item `next_item` will open once `after` (the item on screen) is saved, read now:
-        the queue's next item other than `after`. Changes nothing in the session; `next_item`
-        uses it only if the queue still names it then."""
-        prompt_id = self.store.next_prompt_id(self.annotator, exclude=(after,))
+        the queue's next item other than `after` and the items whose saves are still on their
+        way (`move_on`: the store lists them as waiting until it commits them). Changes nothing
+        in the session; `next_item` uses it only if the queue still names it then."""
+        # A snapshot of the keys: the saving thread removes its item once stored.
+        on_their_way = tuple(self._left)
+        prompt_id = self.store.next_prompt_id(self.annotator, exclude=(after, *on_their_way))
         return self.read(prompt_id) if prompt_id is not None else None
 
     def _open(self, prompt_id: str, revising_allowed: bool = True,

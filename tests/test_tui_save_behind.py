@@ -179,6 +179,39 @@ async def test_a_save_pressed_before_the_one_behind_is_confirmed_follows_it(
         assert "2/3 done" in text_of(pilot, "#topbar")
 
 
+async def test_the_item_read_ahead_is_never_the_one_whose_save_is_still_on_its_way(
+        app: PreferApp, gated: _GatedStore, store: LocalStore) -> None:
+    # The read ahead after q001 starts while q000's save is still held: the store still lists
+    # q000 as waiting, but the next item is q002. Showing q000 again (and then q002, once the
+    # queue was asked) flashed the judged item and dropped the picks typed meanwhile.
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = screen_of(pilot)
+        await save_first_held(pilot, app, gated)
+        await until(pilot, lambda: screen._ahead is not None and screen._ahead.after == "q001")
+        assert screen._ahead.loaded is not None
+        assert screen._ahead.loaded.item.prompt.prompt_id == "q002"
+        gated.gate.set()
+        await until(pilot, lambda: screen.behind is None)
+
+        opened: list[str] = []
+        open_item = app.session._open
+
+        def noting_open(prompt_id: str, *args: object, **kwargs: object) -> object:
+            opened.append(prompt_id)
+            return open_item(prompt_id, *args, **kwargs)  # type: ignore[arg-type]
+
+        app.session._open = noting_open  # type: ignore[method-assign]
+        await judge(pilot, "1", "3", SECOND)
+        assert showing(app) == "q002"
+        await pilot.press("2")  # typed at once: a pick on q002, kept
+        await settle(pilot)
+        assert opened == ["q002"]
+        assert judged(store) == [("q000", FIRST), ("q001", SECOND)]
+        current = app.session.current
+        assert current is not None and current.marks.best == 2
+
+
 async def test_a_skip_pressed_before_the_save_behind_is_confirmed_follows_it(
         app: PreferApp, gated: _GatedStore, store: LocalStore) -> None:
     async with app.run_test(size=SIZE) as pilot:
