@@ -493,6 +493,8 @@ class AnnotateScreen(Screen[None]):
             event.stop()
             if not self.busy:
                 self._type_digit(character)
+            else:  # the item is being saved or replaced: the pick would land on the wrong one
+                self.app.bell()
             return
         if event.is_printable and self.session.ready() and not self.busy:
             # Picks complete: whatever is typed is the justification (after Esc too).
