@@ -15,8 +15,9 @@ from typing import Generic, TypeVar
 
 # The writer gathers outcomes this long after the first arrives, so those that arrive meanwhile
 # share one store call and one fsync (group commit): at hundreds of answers a second, an fsync
-# each (0.1-0.2 ms of CPU on this VM, measured) took CPU from the event loop's core. An answer is durable at
-# most this much later; killed inside that window, the resumed run asks for it again.
+# each (0.1-0.2 ms of CPU on this VM, measured) took CPU from the event loop's core. An answer
+# is durable at most this much later; killed inside that window, the resumed run asks for it
+# again.
 GATHER_S = 0.01
 
 Outcome = TypeVar("Outcome")

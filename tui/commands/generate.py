@@ -155,9 +155,7 @@ def generate(
                 rate = f"{progress.finished / elapsed:.1f}" if elapsed > 0 else "–"
                 bar.update(task, completed=progress.finished, failed=progress.failed, rate=rate)
 
-            # The plan and everything loaded stay for the whole run: out of the collector's
-            # full walks, which would otherwise interrupt the requests (core.heap).
-            set_survivors_aside()
+            set_survivors_aside()  # the plan and all loaded outlive the run (core.heap)
             result = run_generation(
                 store, plan, hosts=hosts, concurrency=settings.concurrency, actor=os_user(),
                 max_attempts=settings.max_attempts, backoff_s=settings.backoff_s,

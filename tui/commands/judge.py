@@ -152,9 +152,7 @@ def judge(
             def show(progress: JudgeProgress) -> None:
                 bar.update(task, completed=progress.finished, failed=progress.failed)
 
-            # The plan and everything loaded stay for the whole run: out of the collector's
-            # full walks, which would otherwise interrupt the requests (core.heap).
-            set_survivors_aside()
+            set_survivors_aside()  # the plan and all loaded outlive the run (core.heap)
             result = run_judging(
                 store, plan, proj.config, hosts=host_settings, concurrency=per_host, actor=os_user(),
                 max_attempts=generation.max_attempts, backoff_s=generation.backoff_s,
