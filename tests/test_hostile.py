@@ -250,6 +250,18 @@ def test_a_candidate_of_another_item_is_refused(deployment: Deployment) -> None:
     assert answer["error"] == "JudgmentError" and "candidates of item" in answer["message"]
 
 
+def test_a_queue_question_cannot_carry_a_million_exclusions(deployment: Deployment) -> None:
+    # Each excluded id is checked in the query: a million (30 MB, under the message cap) held a
+    # server thread for ~9 s. The screen sends the item on screen and those saving behind it.
+    d = deployment
+    answer = d.run(d.alice, "return store.next_prompt_id(me, tuple(f'x{i:018d}' for i in "
+                            "range(arg)))", 1_000_001)
+    assert answer["error"] == "BadInputError", answer
+    assert "at most 1,000 prompt ids (1,000,001 sent)" in answer["message"]
+    assert "ok" in d.run(d.alice, "return store.next_prompt_id(me, tuple(f'x{i}' for i in "
+                                  "range(arg)))", 1_000)
+
+
 def test_actors_are_the_caller_whatever_they_send(deployment: Deployment) -> None:
     d = deployment
     forged = d.run(d.rita, "return store.build_pairs(PairSettings(), arg, "

@@ -134,7 +134,8 @@ class Store(Protocol):
 
     @operation(A, owner="annotator")
     def next_prompt_id(self, annotator: str, exclude: tuple[str, ...] = ()) -> str | None:
-        """The next item for `annotator`: not yet ranked by them, items they skipped last."""
+        """The next item for `annotator`: not yet ranked by them, items they skipped last;
+        never one of `exclude` (at most 1,000 prompt ids)."""
         ...
 
     @operation(A, owner="annotator")

@@ -115,6 +115,7 @@ from core.store.sources import common as source_common
 
 SPOOL_FOLDER = ".prefer-spool"  # private: exports wait here until the caller copies them out
 EXPORT_CHUNK_BYTES = 4 * 1024 * 1024
+MAX_EXCLUDED = 1_000  # next_prompt_id: prompt ids a call may exclude
 _CURRENT = "current_judgments"  # the view of migration 006 (re-created by 007)
 _IMPORTED_JUDGMENT_TABLES = ("prompts", "candidates", "judgments", "judgment_rankings",
                              "pairwise_judgments")
@@ -735,6 +736,11 @@ class LocalStore:
         `prefer refresh` has put items back in this annotator's queue, one query over the
         project orders the queue instead.
         """
+        if len(exclude) > MAX_EXCLUDED:
+            # The screen excludes the item on screen and those saving behind it: a few. A caller
+            # sending a million would hold a server thread for seconds.
+            raise BadInputError(f"exclude: at most {MAX_EXCLUDED:,} prompt ids "
+                                f"({len(exclude):,} sent)")
         cur = self._cursor()
         queue_order = self.rules().queue_order
         if queue_order == "import" and not self._has_requeued(cur, annotator):
