@@ -13,10 +13,11 @@ and the run goes on. At the end of the queue, a request that has run much longer
 usual latency on a slow host is sent again to an idle host and the first answer wins (the other
 is cancelled), so one slow or hung host does not hold up the end of the run.
 
-Durability: each outcome goes to the store within 10 ms of its arrival (a writer thread,
-core/outcome_writer.py, sends whatever has arrived by then in one call); the store makes it
-durable in its generation journal before answering (core/store/generation_journal.py), so
-Ctrl-C or kill -9 loses no outcome the store has taken, and a re-run skips what is done.
+Durability: a local store takes each outcome as it arrives, on the event loop, into its
+generation journal (core/store/generation_journal.py: written at once, fsynced within 0.1 s on
+the journal's thread); a store through `prefer serve` gets them within 10 ms from a writer
+thread, in groups (core/outcome_writer.py). So Ctrl-C or kill -9 loses no outcome the store has
+taken, and a re-run skips what is done.
 """
 
 from __future__ import annotations
@@ -529,8 +530,12 @@ def run_generation(store: Store, plan: GenerationPlan, *, hosts: Sequence[HostSe
     )
     store.start_run(run)
     progress = RunProgress(planned=len(plan.jobs))
+    # A local store's journal takes an outcome in microseconds (it fsyncs on a thread of its
+    # own): each is written on the event loop as it arrives. Any other store (through `prefer
+    # serve`) answers over a socket: written from a thread, in groups.
+    local = isinstance(store, LocalStore) and store.journals_generations
     writer = OutcomeWriter(store.record_generations, batch=WRITE_BATCH,
-                           name="prefer-generation-writer")
+                           name="prefer-generation-writer", threaded=not local)
     status = "interrupted"
     errors: list[str] = []
     try:

@@ -1,9 +1,18 @@
-"""The writer thread of a model run (generation, judging): outcomes to the store, in groups.
+"""Where a model run's outcomes (generation, judging) go: to the store, without the run's event
+loop waiting for it.
 
-The event loop only appends to a list; the thread is woken when the list was empty, gathers for
-GATHER_S what arrives meanwhile, and hands it to the store in one call (at most `batch` outcomes
-a call). So at hundreds of answers a second the store is called, and syncs to disk, once per
-group rather than once per answer, and the loop never waits for it.
+Two ways, chosen by the caller:
+
+- On a thread of its own (`threaded=True`, any store, e.g. through `prefer serve`): the event
+  loop only appends to a list; the thread is woken when the list was empty, gathers for GATHER_S
+  what arrives meanwhile, and hands it to the store in one call (at most `batch` outcomes a
+  call). So at hundreds of answers a second the store is called, and syncs to disk, once per
+  group rather than once per answer.
+- On the caller's thread (`threaded=False`), for a store whose write returns at once: the local
+  store's generation journal writes to the page cache and fsyncs on its own thread
+  (core/store/generation_journal.py). Each outcome is written as it arrives, so it survives the
+  process's death from then on, and no thread switch is paid per group (at latency 0 those cost
+  the event loop 15-20% of its throughput, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -24,10 +33,11 @@ Outcome = TypeVar("Outcome")
 
 
 class OutcomeWriter(Generic[Outcome]):
-    """Sends outcomes to `write` on its own thread, whatever has arrived in one call."""
+    """Sends outcomes to `write`: on its own thread, whatever has arrived in one call, or at
+    once on the caller's thread. A write that fails stops the writing; `close` raises it."""
 
     def __init__(self, write: Callable[[Sequence[Outcome]], object], *, batch: int,
-                 name: str) -> None:
+                 name: str, threaded: bool = True) -> None:
         self.write = write
         self.batch = batch
         self.items: list[Outcome] = []
@@ -35,8 +45,10 @@ class OutcomeWriter(Generic[Outcome]):
         self.wake = threading.Event()
         self.closing = False
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self.thread.start()
+        self.thread: threading.Thread | None = None
+        if threaded:
+            self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+            self.thread.start()
 
     def _run(self) -> None:
         while True:
@@ -58,6 +70,13 @@ class OutcomeWriter(Generic[Outcome]):
                 return
 
     def put(self, outcome: Outcome) -> None:
+        if self.thread is None:
+            if self.error is None:
+                try:
+                    self.write((outcome,))
+                except Exception as exc:  # surfaced by close(), as the thread's would be
+                    self.error = exc
+            return
         with self.lock:
             self.items.append(outcome)
             if len(self.items) == 1:
@@ -65,9 +84,10 @@ class OutcomeWriter(Generic[Outcome]):
 
     def close(self) -> None:
         """Write what waits, stop the thread, and raise the error a write met, if any."""
-        with self.lock:
-            self.closing = True
-            self.wake.set()
-        self.thread.join()
+        if self.thread is not None:
+            with self.lock:
+                self.closing = True
+                self.wake.set()
+            self.thread.join()
         if self.error is not None:
             raise self.error

@@ -521,6 +521,70 @@ def test_a_journaled_batch_is_checked_before_it_is_taken(loaded: Project,
     assert _segments(loaded) == []  # nothing refused reached the journal
 
 
+def test_an_append_survives_the_process_at_once_and_is_fsynced_within_sync_s(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The appending caller (the event loop) never waits for the disk: the write is in the file
+    when append returns, and the journal's thread fsyncs it, one fsync for a burst."""
+    import core.store.generation_journal as journal_module
+    from core.store.generation_journal import GenerationJournal, read_segment
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+    caller = threading.get_ident()
+
+    def fsync(fd: int) -> None:
+        assert threading.get_ident() != caller, "the appending thread waited for the disk"
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(journal_module.os, "fsync", fsync)
+    folded: list[int] = []
+    journal = GenerationJournal(tmp_path / "x.duckdb", lambda b: folded.append(len(b)),
+                                sync_s=0.2, fold_seconds=3600)
+    records = _records("r1", [f"g{i:02d}" for i in range(40)])
+    journal.append(records[:1], "t")
+    (_, segment), = journal.segments()
+    assert [b.records for b in read_segment(segment)] == [tuple(records[:1])]  # in the file now
+    for record in records[1:]:  # a burst within one sync window
+        journal.append([record], "t")
+    assert len(read_segment(segment)) == 40
+    deadline = time.monotonic() + 10
+    while journal.stats["syncs"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)  # another window: nothing new arrived, so no other fsync
+    assert journal.stats["syncs"] == 1, "a burst of appends shares one fsync"
+    # Then it sleeps until the fold is due rather than polling for appends.
+    assert journal._wait_until > time.monotonic() + 60
+    journal.append(_records("r1", ["late"]), "t")  # wakes it: fsynced within sync_s again
+    deadline = time.monotonic() + 10
+    while journal.stats["syncs"] == 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert journal.stats["syncs"] == 2
+    journal.close()
+    assert folded == [41] and journal.segments() == []
+
+
+def test_a_local_store_takes_each_outcome_on_the_event_loop_as_it_arrives(
+        loaded: Project, store: LocalStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No writer thread between a local store and the run: each outcome is journaled by the
+    loop the moment its answer is recorded (one call an outcome, on the loop's thread)."""
+    calls: list[tuple[int, int]] = []
+    taken = store.record_generations
+
+    def record_generations(records, actor=None):  # type: ignore[no-untyped-def]
+        calls.append((threading.get_ident(), len(records)))
+        taken(records, actor)
+
+    monkeypatch.setattr(store, "record_generations", record_generations)
+    assert store.journals_generations
+    with StandinOllama([MODEL], latency=0.0, parallel=2) as server:
+        plan, result = _run(store, loaded, [server.url], concurrency=2)
+    assert result.progress.succeeded == len(plan.jobs) == len(calls) > 0
+    assert all(size == 1 for _, size in calls)
+    assert {ident for ident, _ in calls} == {threading.get_ident()}  # asyncio.run's thread
+    assert store.execute_for_test("SELECT count(*) FROM generations") == [(len(plan.jobs),)]
+
+
 # --- OpenAI-compatible servers, mixed hosts, slow and dying hosts -----------------------------
 
 OPENAI_MODEL = MODEL  # a vLLM instance may serve any name (--served-model-name)

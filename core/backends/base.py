@@ -26,6 +26,7 @@ backend implements this interface and is documented in docs/generation.md.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import ssl
@@ -128,6 +129,13 @@ class Backend(ABC):
         self.host = host
         self.url = host.url.rstrip("/")
         self.timeout_s = timeout_s
+
+    def deadline(self) -> asyncio.Timeout:
+        """One deadline of timeout_s for a whole call. Backends on httpx use it instead of
+        httpx's timeouts: with those, httpcore enters a cancel scope with a deadline (a timer
+        scheduled and cancelled) around every read, write and pool wait, about ten a request.
+        A reply that is not streamed has no wait longer than the whole call's."""
+        return asyncio.timeout(self.timeout_s)
 
     @abstractmethod
     async def list_models(self) -> dict[str, str]:

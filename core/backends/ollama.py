@@ -55,20 +55,14 @@ class OllamaBackend(Backend):
 
         key = resolve_api_key(host)  # Ollama has no keys of its own; a proxy in front of it may
         headers = {"Authorization": f"Bearer {key}"} if key else None
-        # No httpx timeouts: with them httpcore enters a cancel scope with a deadline (a timer
-        # scheduled and cancelled) around every read, write and pool wait, about ten a request.
-        # Each call runs under one deadline of timeout_s instead (`_deadline`): a reply is not
-        # streamed, so the longest wait for it is the whole call's.
+        # No httpx timeouts: each call runs under one deadline instead (Backend.deadline).
         self.client = ollama.AsyncClient(host=self.url, timeout=None, headers=headers,
                                          verify=tls_context())
         self._http = self.client._client  # the official client's httpx client (see chat)
 
-    def _deadline(self) -> asyncio.Timeout:
-        return asyncio.timeout(self.timeout_s)
-
     async def list_models(self) -> dict[str, str]:
         try:
-            async with self._deadline():
+            async with self.deadline():
                 listing = await self.client.list()
         except TimeoutError:
             raise TimeoutError(f"no answer within {self.timeout_s:g} s") from None
@@ -123,7 +117,7 @@ class OllamaBackend(Backend):
         body["messages"] = [{k: v for k, v in m.items() if v} for m in messages]
         body["tools"] = []
         try:
-            async with self._deadline():
+            async with self.deadline():
                 response = await self._http.post("/api/chat", json=body)
                 response.raise_for_status()
         except httpx.HTTPStatusError as exc:

@@ -76,13 +76,20 @@ class OpenAIBackend(Backend):
         if key:
             headers["Authorization"] = f"Bearer {key}"
         self.stream = host.stream
+        # Not streamed: no httpx timeouts, one deadline a call (Backend.deadline). Streamed:
+        # httpx's, which bound each wait for the next piece rather than the whole reply.
         self.client = httpx.AsyncClient(
-            base_url=base, headers=headers, timeout=timeout_s, verify=tls_context(),
+            base_url=base, headers=headers, timeout=timeout_s if self.stream else None,
+            verify=tls_context(),
             # One pooled connection per slot in flight: never a new TCP connection per request.
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=1024))
 
     async def _get(self, path: str) -> Any:
-        response = await self.client.get(path)
+        try:
+            async with self.deadline():
+                response = await self.client.get(path)
+        except TimeoutError:
+            raise TimeoutError(f"no answer within {self.timeout_s:g} s") from None
         if response.status_code >= 400:
             raise OpenAIStatusError(response.status_code, _error_message(response.content))
         return response.json()
@@ -96,7 +103,7 @@ class OpenAIBackend(Backend):
 
         try:
             models = await self.list_models()
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, TimeoutError) as exc:
             raise BackendUnavailableError(
                 f"cannot reach the OpenAI-compatible server at {self.url}",
                 hint="start it there (vllm serve, llama-server, TGI, LiteLLM) or fix "
@@ -145,7 +152,12 @@ class OpenAIBackend(Backend):
         body = self.request_body(model, messages, options, schema)
         if self.stream:
             return await self._chat_streamed(body)
-        response = await self.client.post("/v1/chat/completions", content=json.dumps(body))
+        try:
+            async with self.deadline():
+                response = await self.client.post("/v1/chat/completions",
+                                                  content=json.dumps(body))
+        except TimeoutError:
+            raise TimeoutError(f"no answer within {self.timeout_s:g} s") from None
         if response.status_code >= 400:
             raise OpenAIStatusError(response.status_code, _error_message(response.content))
         data = response.json()

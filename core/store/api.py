@@ -427,7 +427,8 @@ class Store(Protocol):
     @operation(ADMIN, actor="actor", writes=True)
     def record_generations(self, records: Sequence[GenerationRecord],
                            actor: str | None = None) -> None:
-        """Store a batch of generation outcomes and their candidates (durable on return)."""
+        """Store a batch of generation outcomes and their candidates (on return they survive the
+        store process's death; on disk against power loss within 0.1 s)."""
         ...
 
     @operation(ADMIN, actor="actor", writes=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import duckdb
 
@@ -78,58 +78,70 @@ _READ_FIELDS = (*(n for n in _RECORD_FIELDS if n != "candidate_id"), "text")
 _READ_RECORD = operator.attrgetter(*_READ_FIELDS)
 
 
-def check_records(con: duckdb.DuckDBPyConnection, records: Sequence[GenerationRecord],
-                  known_prompts: set[str]) -> None:
-    """Refuse a batch the fold could not store, before it reaches the journal: a journaled
-    outcome must always fold (else every later open would fail on it).
+class RecordChecks:
+    """Checks a batch of outcomes the fold could refuse, before it reaches the journal: a
+    journaled outcome must always fold (else every later open would fail on it).
 
-    Each record: an id, status ok (with a text) or failed, a prompt that exists, bounded
-    texts, valid JSON options. JudgmentError names the first problem.
+    Runs on the event loop of `prefer generate` for every outcome (core/generate.py), so it
+    remembers what it has seen valid across calls: the store's prompt ids (read whole on a miss:
+    one query, where a statement a call would cost more than the rest of the call; prompts are
+    never deleted) and the options texts (a run's requests share a few). `forget` gives the
+    memory back between runs.
     """
-    if len(records) > MAX_RECORDS:
-        raise JudgmentError(f"records: at most {MAX_RECORDS} outcomes a call ({len(records)} "
-                            "sent)")
-    ids = set()
-    # Runs for every outcome of a run before it is journaled: plain attribute reads, and a
-    # record's options parsed once per distinct text (a run's requests share few).
-    options_seen: set[str] = set()
-    for i, r in enumerate(records):
-        if not r.generation_id or len(r.generation_id) > 64 or r.generation_id in ids:
-            raise JudgmentError(f"records[{i}].generation_id: 1-64 characters, unique in the "
-                                "batch")
-        ids.add(r.generation_id)
-        if r.status not in ("ok", "failed"):
-            raise JudgmentError(f"records[{i}].status: 'ok' or 'failed', not {r.status!r}")
-        if r.status == "ok" and not (r.text or "").strip():
-            raise JudgmentError(f"records[{i}].text: an ok outcome has a text")
-        for name, value in (("text", r.text), ("system", r.system), ("error", r.error)):
-            if value is not None and len(value) > MAX_TEXT_CHARS:
-                raise JudgmentError(f"records[{i}].{name}: at most {MAX_TEXT_CHARS} characters")
-        for name, value in (("variant", r.variant), ("model", r.model), ("host", r.host),
-                            ("backend", r.backend), ("model_digest", r.model_digest),
-                            ("done_reason", r.done_reason)):
-            if value is not None and len(value) > 512:
-                raise JudgmentError(f"records[{i}].{name}: at most 512 characters")
-        if not isinstance(r.options, str):
-            raise JudgmentError(f"records[{i}].options: a JSON object")
-        if r.options not in options_seen:
-            try:
-                if not isinstance(json.loads(r.options), dict):
-                    raise ValueError
-            except (ValueError, TypeError):
-                raise JudgmentError(f"records[{i}].options: a JSON object") from None
-            options_seen.add(r.options)
-        if r.attempts < 0:
-            raise JudgmentError(f"records[{i}].attempts: at least 0")
-    # Checked against a cache of the store's prompt ids, read whole on a miss (one query; a
-    # statement per call would cost more than the rest of the call): prompts are never deleted.
-    prompts = {r.prompt_id for r in records}
-    if not prompts <= known_prompts:
-        known_prompts.update(row[0] for row in con.execute("SELECT prompt_id FROM prompts")
-                             .fetchall())
-        missing = prompts - known_prompts
-        if missing:
-            raise JudgmentError(f"records: prompt {sorted(missing)[0]!r} is not in the store")
+
+    def __init__(self) -> None:
+        self.prompts: set[str] = set()
+        self.options: set[str] = set()
+
+    def forget(self) -> None:
+        self.prompts.clear()
+        self.options.clear()
+
+    def check(self, cursor: Callable[[], duckdb.DuckDBPyConnection],
+              records: Sequence[GenerationRecord]) -> None:
+        """Each record: an id, status ok (with a text) or failed, a prompt that exists, bounded
+        texts, valid JSON options. JudgmentError names the first problem."""
+        if len(records) > MAX_RECORDS:
+            raise JudgmentError(f"records: at most {MAX_RECORDS} outcomes a call "
+                                f"({len(records)} sent)")
+        ids = set()
+        for i, r in enumerate(records):
+            if not r.generation_id or len(r.generation_id) > 64 or r.generation_id in ids:
+                raise JudgmentError(f"records[{i}].generation_id: 1-64 characters, unique in "
+                                    "the batch")
+            ids.add(r.generation_id)
+            if r.status not in ("ok", "failed"):
+                raise JudgmentError(f"records[{i}].status: 'ok' or 'failed', not {r.status!r}")
+            if r.status == "ok" and not (r.text or "").strip():
+                raise JudgmentError(f"records[{i}].text: an ok outcome has a text")
+            for name, value in (("text", r.text), ("system", r.system), ("error", r.error)):
+                if value is not None and len(value) > MAX_TEXT_CHARS:
+                    raise JudgmentError(f"records[{i}].{name}: at most {MAX_TEXT_CHARS} "
+                                        "characters")
+            for name, value in (("variant", r.variant), ("model", r.model), ("host", r.host),
+                                ("backend", r.backend), ("model_digest", r.model_digest),
+                                ("done_reason", r.done_reason)):
+                if value is not None and len(value) > 512:
+                    raise JudgmentError(f"records[{i}].{name}: at most 512 characters")
+            if not isinstance(r.options, str):
+                raise JudgmentError(f"records[{i}].options: a JSON object")
+            if r.options not in self.options:
+                try:
+                    if not isinstance(json.loads(r.options), dict):
+                        raise ValueError
+                except (ValueError, TypeError):
+                    raise JudgmentError(f"records[{i}].options: a JSON object") from None
+                if len(self.options) < 10_000:  # bounded: a caller cannot grow it for ever
+                    self.options.add(r.options)
+            if r.attempts < 0:
+                raise JudgmentError(f"records[{i}].attempts: at least 0")
+        prompts = {r.prompt_id for r in records}
+        if not prompts <= self.prompts:
+            self.prompts.update(row[0] for row in cursor().execute(
+                "SELECT prompt_id FROM prompts").fetchall())
+            missing = prompts - self.prompts
+            if missing:
+                raise JudgmentError(f"records: prompt {sorted(missing)[0]!r} is not in the store")
 
 
 def insert_records(con: duckdb.DuckDBPyConnection, records: Sequence[GenerationRecord],

@@ -5,13 +5,19 @@ small batch costs several milliseconds of CPU and an fsync each (the per-stateme
 audit event dominate, not the rows), which made the store the bottleneck of `prefer generate`.
 Committing less often instead would let kill -9 lose outcomes the run had already received.
 
-How: `append` writes a batch of outcomes to an append-only file beside the database and
-fsyncs it before returning (a few hundred microseconds; that is when an outcome counts as
-stored). A folder thread moves what was appended into DuckDB (LocalStore's fold: the same
-insert and audit event as before) in large batches: when FOLD_RECORDS have piled up or the
-oldest waited FOLD_SECONDS. Every read of the store (LocalStore wraps each reading operation),
-finishing a run and closing the store call `flush` first when outcomes wait, which folds at
-once: readers see every outcome taken, as if each had been committed on arrival.
+How: `append` writes a batch of outcomes to an append-only file beside the database before
+returning: from then on they survive the process's death (kill -9, a crash: the kernel holds
+what was written). The journal's thread fsyncs what was appended within SYNC_S (so they
+survive power loss too) and moves it into DuckDB (LocalStore's fold: the same insert and audit
+event as before) in large batches: when FOLD_RECORDS have piled up or the oldest waited
+FOLD_SECONDS. Every read of the store (LocalStore wraps each reading operation), finishing a
+run and closing the store call `flush` first when outcomes wait, which folds at once: readers
+see every outcome taken, as if each had been committed on arrival.
+
+Why the fsync is not the caller's: `append` runs on the event loop of `prefer generate` (a
+write to the page cache takes microseconds); an fsync waits milliseconds for the disk, and a
+writer thread that took each batch, wrote and fsynced it cost that loop 15-20% of its
+throughput in thread switches and lock hand-overs at latency 0 (docs/benchmarks.md).
 
 Segments: the journal is a series of files `<database>.journal-<n>`. A fold switches appends to
 a new segment, folds the records of the old one in one transaction, and only then deletes the
@@ -22,15 +28,16 @@ and inserted only when new, a batch that writes nothing appends no audit event),
 folded just before a crash, but not yet deleted, is folded again without doubling anything.
 
 Each line is one append: `<crc32 hex> <json>\n`. A torn last line (the process died inside a
-write, before the fsync that would have acknowledged it) fails its checksum and is ignored.
-Files are created 0600 (the store's private-file rule, core/store/private.py): they hold the
-generated texts. Only the process that holds the DuckDB file writes its journal (DuckDB's file
-lock makes that one process); read-only openers neither replay nor see unfolded outcomes.
+write) fails its checksum and is ignored. Files are created 0600 (the store's private-file
+rule, core/store/private.py): they hold the generated texts. Only the process that holds the
+DuckDB file writes its journal (DuckDB's file lock makes that one process); read-only openers
+neither replay nor see unfolded outcomes.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import time
@@ -48,6 +55,13 @@ FOLD_RECORDS = 2048  # fold when this many outcomes wait
 # outcomes a second that fixed part was half the cost of folding; every 5 s a quarter. Not
 # longer: what waits is folded when the run ends, after its last answer.
 FOLD_SECONDS = 5.0
+# What was appended is fsynced this long after the first unsynced append, together with what
+# arrived meanwhile (one fsync for them all): it survives power loss at most this much later
+# (the process's death at once). Measured at latency 0 (docs/benchmarks.md): each fsync cycle
+# cost the appending event loop ~8 involuntary thread switches; at 10 ms that was 15% of its
+# throughput, at 100 ms within the noise. A power cut loses at most this much generation work,
+# which the next run asks for again.
+SYNC_S = 0.1
 
 _TIMES = ("started_at", "finished_at")
 _FIELDS = tuple(f.name for f in fields(GenerationRecord))
@@ -121,26 +135,33 @@ class GenerationJournal:
     """The journal of one store; `fold` commits batches to DuckDB (idempotently)."""
 
     def __init__(self, database: str | Path, fold: Fold, *, fold_records: int = FOLD_RECORDS,
-                 fold_seconds: float = FOLD_SECONDS) -> None:
+                 fold_seconds: float = FOLD_SECONDS, sync_s: float = SYNC_S) -> None:
         self.database = Path(database)
         self.folder = self.database.parent
         self.prefix = self.database.name + ".journal-"
         self._fold = fold
         self.fold_records = fold_records
         self.fold_seconds = fold_seconds
-        self._lock = threading.Lock()  # the open segment and the pending list
+        self.sync_s = sync_s
+        self._lock = threading.Lock()  # the open segment, the pending list, what is unsynced
         self._fold_lock = threading.Lock()  # one fold at a time, in order
+        self._sync_lock = threading.Lock()  # one fsync at a time
         self._wake = threading.Condition(self._lock)
         self._pending: list[JournalBatch] = []
         self._pending_records = 0
-        self._oldest: float | None = None
+        self._oldest: float | None = None  # when the oldest pending batch was appended
+        self._unsynced: float | None = None  # when the first append not yet fsynced was made
+        self._folder_unsynced = False  # a new segment whose folder entry is not yet fsynced
+        # Until when the journal's thread sleeps (0 while it works): an append whose fsync falls
+        # due earlier wakes it.
+        self._wait_until = 0.0
         self._fd: int | None = None
         self._segment: Path | None = None
         self._next = 1 + max((n for n, _ in self.segments()), default=0)
         self._thread: threading.Thread | None = None
         self._closing = False
-        self.error: BaseException | None = None  # a failed fold, raised by the next flush
-        self.stats = {"appends": 0, "records": 0, "folds": 0, "folded": 0}
+        self.error: BaseException | None = None  # a failed fold or fsync, raised by the next flush
+        self.stats = {"appends": 0, "records": 0, "syncs": 0, "folds": 0, "folded": 0}
 
     def segments(self) -> list[tuple[int, Path]]:
         """The segment files on disk, oldest first."""
@@ -174,10 +195,11 @@ class GenerationJournal:
         self._next += 1
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         self._segment = path
-        _fsync_folder(self.folder)  # the file itself survives a crash, not only its data
+        self._folder_unsynced = True  # the file itself must survive power loss too: see sync
 
     def append(self, records: Sequence[GenerationRecord], actor: str | None) -> None:
-        """Write `records` and fsync: when this returns they survive kill -9 and power loss."""
+        """Write `records`: when this returns they survive the process's death (kill -9); the
+        journal's thread fsyncs them within SYNC_S (power loss)."""
         if not records:
             return
         batch = JournalBatch(tuple(records), actor)
@@ -191,19 +213,43 @@ class GenerationJournal:
             written = os.write(self._fd, line)
             while written < len(line):  # a short write (full disk raises instead)
                 written += os.write(self._fd, line[written:])
-            os.fsync(self._fd)
+            now = time.monotonic()
             self._pending.append(batch)
             self._pending_records += len(records)
             if self._oldest is None:
-                self._oldest = time.monotonic()
+                self._oldest = now
             self.stats["appends"] += 1
             self.stats["records"] += len(records)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._fold_loop, daemon=True,
-                                                name="prefer-journal-fold")
+                self._thread = threading.Thread(target=self._background, daemon=True,
+                                                name="prefer-journal")
                 self._thread.start()
-            if self._pending_records >= self.fold_records:
+            # The thread is woken only when it would sleep past this append's fsync or a fold
+            # is due: while outcomes keep arriving it wakes on its own timer, once per SYNC_S
+            # (a wake-up per append would cost the appending event loop a thread switch each).
+            wake = self._pending_records >= self.fold_records
+            if self._unsynced is None:
+                self._unsynced = now
+                wake = wake or self._wait_until > now + self.sync_s
+            if wake:
                 self._wake.notify()
+
+    def sync(self) -> None:
+        """fsync what was appended so far (the journal's thread does it within SYNC_S)."""
+        # Under _sync_lock, which a fold also takes to close a segment: the descriptor stays
+        # open while it is fsynced, with no copy of it (each system call here is a hand-over
+        # of the interpreter lock between this thread and the appending event loop).
+        with self._sync_lock:
+            with self._lock:
+                if self._unsynced is None and not self._folder_unsynced:
+                    return
+                fd = self._fd if self._unsynced is not None else None
+                folder, self._folder_unsynced, self._unsynced = self._folder_unsynced, False, None
+            if folder:
+                _fsync_folder(self.folder)
+            if fd is not None:
+                os.fsync(fd)
+                self.stats["syncs"] += 1
 
     # --- folding ---------------------------------------------------------------------------
 
@@ -219,7 +265,8 @@ class GenerationJournal:
                     fd: int | None) -> None:
         """Commit a taken segment's batches, then delete it (caller holds _fold_lock)."""
         if fd is not None:
-            os.close(fd)
+            with self._sync_lock:  # not while sync() fsyncs it
+                os.close(fd)
         if batches:
             self._fold(batches)
             self.stats["folds"] += 1
@@ -245,29 +292,53 @@ class GenerationJournal:
             error, self.error = self.error, None
             raise error
 
-    def _fold_loop(self) -> None:
+    def _due(self) -> tuple[float | None, float | None]:
+        """Seconds until the next fsync and the next fold are due (None: nothing waits);
+        caller holds _lock."""
+        now = time.monotonic()
+        sync_in = None if self._unsynced is None else self._unsynced + self.sync_s - now
+        fold_in = None
+        if self._oldest is not None:
+            fold_in = (0.0 if self._pending_records >= self.fold_records
+                       else self._oldest + self.fold_seconds - now)
+        return sync_in, fold_in
+
+    def _background(self) -> None:
+        """The journal's thread: fsyncs within SYNC_S of an append, folds when one is due."""
+        synced = False
         while True:
             with self._lock:
-                while not self._closing and (
-                        self._oldest is None or (
-                            self._pending_records < self.fold_records
-                            and time.monotonic() - self._oldest < self.fold_seconds)):
-                    timeout = None if self._oldest is None else max(
-                        0.0, self.fold_seconds - (time.monotonic() - self._oldest))
+                while True:
+                    if self._closing:
+                        return
+                    sync_in, fold_in = self._due()
+                    waits = [t for t in (sync_in, fold_in) if t is not None]
+                    if waits and min(waits) <= 0:
+                        break
+                    if synced and sync_in is None:
+                        # Outcomes are arriving: look again after SYNC_S rather than be woken
+                        # by the next append.
+                        waits.append(self.sync_s)
+                    synced = False
+                    timeout = min(waits) if waits else None
+                    self._wait_until = math.inf if timeout is None else time.monotonic() + timeout
                     self._wake.wait(timeout)
-                if self._closing:
-                    return
-            with self._fold_lock:
-                with self._lock:
-                    taken = self._take()
-                try:
-                    self._fold_taken(*taken)
-                except BaseException as exc:  # the segment stays: folded at the next open
-                    self.error = exc
-                    return
+                    self._wait_until = 0.0
+            try:
+                if sync_in is not None and sync_in <= 0:
+                    self.sync()
+                    synced = True
+                if fold_in is not None and fold_in <= 0:
+                    with self._fold_lock:
+                        with self._lock:
+                            taken = self._take()
+                        self._fold_taken(*taken)
+            except BaseException as exc:  # the segment stays: folded at the next open
+                self.error = exc
+                return
 
     def close(self) -> None:
-        """Fold what is pending (when the store still works) and stop the folder."""
+        """Fold what is pending (when the store still works) and stop the journal's thread."""
         with self._lock:
             self._closing = True
             self._wake.notify_all()
@@ -279,4 +350,6 @@ class GenerationJournal:
             with self._fold_lock:
                 self._fold_taken(*taken)
         elif taken[2] is not None:
-            os.close(taken[2])
+            with self._sync_lock:
+                os.fsync(taken[2])  # not folded: the next open replays it, so it must be on disk
+                os.close(taken[2])

@@ -207,7 +207,7 @@ class LocalStore:
         # Generation outcomes: durable in the journal, folded into DuckDB in batches (opened
         # by open() for a writable store, after replaying what a crashed process left).
         self._journal: GenerationJournal | None = None
-        self._known_prompts: set[str] = set()  # checked: in the store (prompts stay)
+        self._record_checks = generation.RecordChecks()  # what outcomes were checked against
         self._work_hints = work.WorkHints()  # where each annotator's unjudged items begin
 
     def rules(self) -> validation.WriteRules:
@@ -1219,17 +1219,25 @@ class LocalStore:
                 "model": run.model, "hosts": list(run.hosts), "variants": list(run.variants),
                 "planned": run.planned, "skipped": run.skipped})
 
+    @property
+    def journals_generations(self) -> bool:
+        """`record_generations` appends to the journal (returns in microseconds): a writable
+        store."""
+        return self._journal is not None
+
     def record_generations(self, records: Sequence[GenerationRecord],
                            actor: str | None = None) -> None:
         """Store a batch of request outcomes durably: checked, then appended to the generation
-        journal and fsynced (core/store/generation_journal.py), folded into DuckDB in batches
-        by the journal's thread (one transaction and one `generate.batch` event per fold).
+        journal (core/store/generation_journal.py: they survive the process's death once this
+        returns, power loss once the journal's thread fsyncs them, within 0.1 s), folded into
+        DuckDB in batches by that thread (one transaction and one `generate.batch` event per
+        fold).
 
         Readers that need every outcome (done keys, runs, finish_run) fold what waits first.
         """
         if not records:
             return
-        generation.check_records(self._cursor(), records, self._known_prompts)
+        self._record_checks.check(self._cursor, records)
         if self._journal is None:  # a store opened without one (read-only): write at once
             self._fold_generations([JournalBatch(tuple(records), actor)])
         else:
@@ -1276,7 +1284,7 @@ class LocalStore:
 
     def finish_run(self, run_id: str, status: str, actor: str) -> Run:
         self._flush_generations()  # its counts cover every outcome journaled
-        self._known_prompts.clear()  # read again by the next run: memory back meanwhile
+        self._record_checks.forget()  # read again by the next run: memory back meanwhile
         return self._finish_run(run_id, status, actor)
 
     @grouped
@@ -1584,11 +1592,16 @@ def _queue_order(queue_order: str) -> tuple[str, str]:
     return "", ""
 def _stored_text(record: GenerationRecord) -> GenerationRecord:
     """The record with its text as stored: stripped and NFC (a copy only when that changes
-    it: dataclasses.replace costs more than the rest of folding an outcome)."""
+    it, made from the instance's own dict: dataclasses.replace, which runs __init__ again, cost
+    60 us a record, more than the rest of folding it; model outputs often end in a newline)."""
     if not record.text:
         return record
     text = unicodedata.normalize("NFC", record.text.strip())
-    return record if text == record.text else dataclasses.replace(record, text=text)
+    if text == record.text:
+        return record
+    stored = object.__new__(GenerationRecord)
+    stored.__dict__.update(record.__dict__, text=text)
+    return stored
 
 
 def _seeing_journaled_outcomes(read: Callable[..., Any]) -> Callable[..., Any]:
