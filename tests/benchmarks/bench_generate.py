@@ -38,6 +38,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -306,8 +307,9 @@ class Sizes:
     saturation_requests: int = 1200
     hosts_requests: int = 400
     # (a) runs the bare loop and prefer alternately this often; the best of each counts (single
-    # runs of either vary by 20-30% on this machine: with two, one lucky run decided the ratio)
-    repeats: int = 4
+    # runs of either vary by 20-30% on this machine: with two, one lucky run decided the ratio;
+    # with four, the bare loop's best was 1.3x its next best in one run, 2026-12-08)
+    repeats: int = 6
 
     @classmethod
     def smoke(cls) -> Sizes:
@@ -445,13 +447,16 @@ def report(results: dict) -> str:
         for name, measured, result, aim, met in rows:
             lines.append(f"| {api} | {name} | {measured} | {result} | {aim} | "
                          f"{'yes' if met else 'no'} |")
-        runs = ", ".join(f"{b.rate:.0f}/{o.rate:.0f}" for b, o in zip(r["bares"], r["ours_runs"],
-                                                                       strict=True))
+        pairs = list(zip(r["bares"], r["ours_runs"], strict=True))
+        runs = ", ".join(f"{b.rate:.0f}/{o.rate:.0f}" for b, o in pairs)
+        paired = sorted(o.rate / b.rate for b, o in pairs)
         notes.append(f"- {api} (a) runs (bare/prefer per s, alternately, the best of each "
-                     f"counts): {runs}. CPU time (user + system) of the best runs' children: "
-                     f"prefer generate {ours.cpu:.1f} s for the whole command ({ours.wall:.1f} s "
-                     f"wall incl. start, planning and pre-flight), bare loop {bare.cpu:.1f} s "
-                     f"({bare.wall:.1f} s wall).")
+                     f"counts): {runs}. Each prefer run against the bare run just before it: "
+                     f"{', '.join(f'{x:.2f}' for x in paired)} (median "
+                     f"{statistics.median(paired):.2f}). CPU time (user + system) of the best "
+                     f"runs' children: prefer generate {ours.cpu:.1f} s for the whole command "
+                     f"({ours.wall:.1f} s wall incl. start, planning and pre-flight), bare loop "
+                     f"{bare.cpu:.1f} s ({bare.wall:.1f} s wall).")
         fixed, n = r["fixed"], ours.requests
         ours_ms = 1000 * min(o.cpu - fixed.cpu for o in r["ours_runs"]) / (n - 1)
         bare_ms = 1000 * min(b.requests_cpu for b in r["bares"]) / n
