@@ -64,6 +64,7 @@ FULL_SIZES = (1_000, 100_000)
 QUICK_SIZES = (1_000, 5_000)
 EARLIER_SHARE = 5  # the third project: 1 in 5 of the large one's items judged before (20,000)
 FULL_ITEMS, QUICK_ITEMS = 100, 20  # items timed per project and mode
+ROUNDS = 4  # a full run times each row in this many rounds (see run)
 WARM_UP = 5  # items judged before the clock runs (first loads of indexes, JIT of nothing)
 JUSTIFICATION = "Best cites the tariff rule, worst guesses."
 
@@ -264,11 +265,11 @@ def projects(folder: Path, sizes: tuple[int, int]) -> dict[str, Path]:
 # --- the two modes ----------------------------------------------------------------------------
 
 
-def embedded(root: Path, items: int) -> dict[str, float]:
+def embedded(root: Path, items: int) -> tuple[Timing, dict[str, float]]:
     project = open_project(root)
     with open_store(project.database_path) as store:
         app = make_app(project, store, ANNOTATOR)
-        return asyncio.run(annotate(app, items)).summary()
+        return asyncio.run(annotate(app, items)), {}
 
 
 def _memory_kib(pid: int) -> dict[str, int]:
@@ -286,7 +287,7 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def served(root: Path, items: int) -> dict[str, float]:
+def served(root: Path, items: int) -> tuple[Timing, dict[str, float]]:
     """The app over a RemoteStore, against `prefer serve` started as the CLI starts it."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     server = subprocess.Popen([str(Path(sys.executable).parent / "prefer"), "serve", "-p",
@@ -305,54 +306,85 @@ def served(root: Path, items: int) -> dict[str, float]:
         def note_memory() -> None:
             peak["VmHWM"] = max(peak["VmHWM"], _memory_kib(server.pid)["VmHWM"])
 
-        result = asyncio.run(annotate(app, items, note_memory,
-                                      lambda: _cpu_seconds(server.pid))).summary()
+        timing = asyncio.run(annotate(app, items, note_memory,
+                                      lambda: _cpu_seconds(server.pid)))
         note_memory()
-        result["server_start_mib"] = started_kib / 1024
-        result["server_peak_mib"] = peak["VmHWM"] / 1024
         store.close()
-        return result
+        return timing, {"server_start_mib": started_kib / 1024,
+                        "server_peak_mib": peak["VmHWM"] / 1024}
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=120)
 
 
 def run(quick: bool = False, keep: Path | None = None, items: int | None = None) -> dict:
-    """Every project in both modes; the results and the machine's load around each."""
+    """Every project in both modes, in ROUNDS rounds of items / ROUNDS items each (every row
+    once a round, in the same order); the results and the machine's load around each.
+
+    Rounds, not one row after the other: this machine's speed drifts over the tens of minutes
+    a full run takes (in a run of 2026-12-08 the rows measured last, 30-40 minutes after the
+    1,000-prompt rows, were up to 1.2x slower, while the same projects measured back to back
+    minutes later differed by 0.9-1.06x), and the aim compares rows with each other."""
     sizes = QUICK_SIZES if quick else FULL_SIZES
     items = items or (QUICK_ITEMS if quick else FULL_ITEMS)
+    rounds = 1 if quick else ROUNDS
+    per_round = [items // rounds + (1 if r < items % rounds else 0) for r in range(rounds)]
     folder = keep or Path(tempfile.mkdtemp(prefix="prefer-bench-annotate-"))
     folder.mkdir(parents=True, exist_ok=True)
+    work = folder / "work"
     try:
         built = projects(folder, sizes)
-        results: dict = {"items": items, "rows": []}
+        results: dict = {"items": items, "rounds": rounds, "rows": []}
+        shutil.rmtree(work, ignore_errors=True)
+        rows: dict[tuple[str, str], dict] = {}
         for name, root in built.items():
             for mode, measure in (("embedded", embedded), ("prefer serve", served)):
-                copy = folder / "work"
-                shutil.rmtree(copy, ignore_errors=True)
-                shutil.copytree(root, copy)  # each run starts from the project as built
+                # Each row's own copy of the project as built, judged on round after round.
+                copy = work / f"{len(rows)}"
+                shutil.copytree(root, copy)
+                rows[name, mode] = {"project": name, "mode": mode, "measure": measure,
+                                    "copy": copy, "timing": Timing(), "extras": {},
+                                    "loads": []}
+        for number, count in enumerate(per_round, start=1):
+            for (name, mode), row in rows.items():
                 load_before = os.getloadavg()[0]
-                print(f"  {name}, {mode} ...", flush=True)
-                result = measure(copy, items)
-                result.update(project=name, mode=mode, load_before=load_before,
-                              load_after=os.getloadavg()[0])
-                results["rows"].append(result)
-                print(f"    p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms"
-                      + (f", server peak {result['server_peak_mib']:.0f} MiB"
-                         if "server_peak_mib" in result else ""), flush=True)
-                shutil.rmtree(copy, ignore_errors=True)
+                print(f"  round {number}/{rounds}: {name}, {mode} ({count} items) ...",
+                      flush=True)
+                timing, extras = row["measure"](row["copy"], count)
+                row["loads"].append((load_before, os.getloadavg()[0]))
+                merged: Timing = row["timing"]
+                merged.milliseconds += timing.milliseconds
+                merged.frames += timing.frames
+                merged.cpu_ms += timing.cpu_ms
+                if timing.server_cpu_s is not None:
+                    merged.server_cpu_s = (merged.server_cpu_s or 0.0) + timing.server_cpu_s
+                for key, value in extras.items():  # the servers' memory: the largest
+                    row["extras"][key] = max(row["extras"].get(key, 0.0), value)
+        for row in rows.values():
+            result = row["timing"].summary()
+            result.update(row["extras"], project=row["project"], mode=row["mode"],
+                          load_before=min(before for before, _ in row["loads"]),
+                          load_after=max(after for _, after in row["loads"]))
+            results["rows"].append(result)
+            print(f"  {row['project']}, {row['mode']}: p50 {result['p50_ms']:.1f} ms, p99 "
+                  f"{result['p99_ms']:.1f} ms"
+                  + (f", server peak {result['server_peak_mib']:.0f} MiB"
+                     if "server_peak_mib" in result else ""), flush=True)
         return results
     finally:
+        shutil.rmtree(work, ignore_errors=True)
         if keep is None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
 def markdown(results: dict) -> str:
     rows = results["rows"]
-    lines = [f"Save -> next item on screen, {results['items']} items per row (after "
-             f"{WARM_UP} not timed), the annotation app at 80x24 under Pilot:", "",
+    rounds = results.get("rounds", 1)
+    lines = [f"Save -> next item on screen, {results['items']} items per row in {rounds} "
+             f"round{'s' if rounds > 1 else ''} (every row once a round, each session after "
+             f"{WARM_UP} items not timed), the annotation app at 80x24 under Pilot:", "",
              "| project | mode | p50 ms | p99 ms | max ms | CPU ms per item: app (p50) + server "
-             "(mean) | server peak RSS (MiB) | load (1 min) before / after |",
+             "(mean) | server peak RSS (MiB) | load (1 min) lowest before / highest after |",
              "|---|---|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         rss = f"{r['server_peak_mib']:.0f}" if "server_peak_mib" in r else ""
