@@ -518,6 +518,14 @@ def test_a_journaled_batch_is_checked_before_it_is_taken(loaded: Project,
     empty = [dataclasses.replace(_records("r1", ["g00"])[0], text="  ")]
     with pytest.raises(JudgmentError, match="an ok outcome has a text"):
         store.record_generations(empty)
+    # Options are remembered once valid (they are checked for every outcome): never a huge one.
+    huge = [dataclasses.replace(_records("r1", ["g00"])[0],
+                                options=json.dumps({"seed": 1, "pad": "x" * 5_000}))]
+    with pytest.raises(JudgmentError, match="options: a JSON object of at most 4096"):
+        store.record_generations(huge)
+    not_object = [dataclasses.replace(_records("r1", ["g00"])[0], options="[1, 2]")]
+    with pytest.raises(JudgmentError, match="options: a JSON object"):
+        store.record_generations(not_object)
     assert _segments(loaded) == []  # nothing refused reached the journal
 
 

@@ -14,6 +14,7 @@ from core.models import GenerationRecord, Provenance, Run
 
 MAX_RECORDS = 4096  # outcomes per record_generations call
 MAX_TEXT_CHARS = 1_000_000  # one generated text (a long answer is a few thousand)
+MAX_OPTIONS_CHARS = 4_096  # a request's options as JSON (prefer's own are under 100)
 
 _RUN_COLUMNS = ("run_id, actor, model, hosts, variants, concurrency, settings, planned, skipped, "
                 "succeeded, failed, status, started_at, finished_at")
@@ -123,15 +124,18 @@ class RecordChecks:
                                 ("done_reason", r.done_reason)):
                 if value is not None and len(value) > 512:
                     raise JudgmentError(f"records[{i}].{name}: at most 512 characters")
-            if not isinstance(r.options, str):
-                raise JudgmentError(f"records[{i}].options: a JSON object")
+            if not isinstance(r.options, str) or len(r.options) > MAX_OPTIONS_CHARS:
+                raise JudgmentError(f"records[{i}].options: a JSON object of at most "
+                                    f"{MAX_OPTIONS_CHARS} characters")
             if r.options not in self.options:
                 try:
                     if not isinstance(json.loads(r.options), dict):
                         raise ValueError
                 except (ValueError, TypeError):
                     raise JudgmentError(f"records[{i}].options: a JSON object") from None
-                if len(self.options) < 10_000:  # bounded: a caller cannot grow it for ever
+                # Bounded (at most 10,000 texts of MAX_OPTIONS_CHARS): a caller cannot make the
+                # serving process hold more than ~40 MB of them.
+                if len(self.options) < 10_000:
                     self.options.add(r.options)
             if r.attempts < 0:
                 raise JudgmentError(f"records[{i}].attempts: at least 0")
